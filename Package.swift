@@ -1,0 +1,130 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+  name: "practiced",
+  platforms: [.macOS(.v15)],
+  products: [
+    .executable(name: "practiced", targets: ["practiced"]),
+    .executable(name: "practicectl", targets: ["practicectl"]),
+    .library(name: "PracticeClient", targets: ["PracticeClient"]),
+    .library(name: "PracticeProto", targets: ["PracticeProto"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+    .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0", traits: []),
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+  ],
+  targets: [
+    // Generated protobuf code (scripts/gen-proto) and the method catalog built on it.
+    .target(
+      name: "PracticeProto",
+      dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+    ),
+    // Wire: frames, envelope helpers, status codes, reasons, errors. No sockets.
+    .target(
+      name: "PracticeWire",
+      dependencies: [
+        "PracticeProto",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    // Domain rules: pure functions and values, no I/O.
+    .target(
+      name: "PracticeDomain",
+      dependencies: ["PracticeProto", "PracticeWire"]
+    ),
+    // RPC dispatch: method table, peers, deadlines, cancellation, in-flight bounds, streaming.
+    .target(
+      name: "PracticeRPC",
+      dependencies: [
+        "PracticeProto", "PracticeWire",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    // Store: the Store protocol and its SQLite (GRDB) implementation.
+    .target(
+      name: "PracticeStore",
+      dependencies: [
+        "PracticeProto", "PracticeDomain", "PracticeWire",
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    // Services: one per practice.v1 service, over the store and the domain rules.
+    .target(
+      name: "PracticeServices",
+      dependencies: [
+        "PracticeProto", "PracticeWire", "PracticeDomain", "PracticeRPC", "PracticeStore",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    // The daemon: NIO Unix-socket transport, peer credentials, configuration, lifecycle.
+    .target(
+      name: "PracticeServer",
+      dependencies: [
+        "PracticeProto", "PracticeWire", "PracticeRPC", "PracticeStore", "PracticeServices",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ]
+    ),
+    // The Swift client library: one connection, many calls multiplexed by call_id.
+    .target(
+      name: "PracticeClient",
+      dependencies: [
+        "PracticeProto", "PracticeWire",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    .executableTarget(
+      name: "practiced",
+      dependencies: [
+        "PracticeServer",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ]
+    ),
+    .executableTarget(
+      name: "practicectl",
+      dependencies: [
+        "PracticeClient", "PracticeProto", "PracticeWire",
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    // Test support in C: connect to a Unix socket with other credentials on the calling thread only.
+    .target(name: "CTestSupport", path: "Tests/CTestSupport"),
+    .testTarget(
+      name: "PracticeWireTests",
+      dependencies: ["PracticeWire", "PracticeProto"]
+    ),
+    .testTarget(
+      name: "PracticeDomainTests",
+      dependencies: ["PracticeDomain", "PracticeProto", "PracticeWire"]
+    ),
+    .testTarget(
+      name: "PracticeRPCTests",
+      dependencies: ["PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire"]
+    ),
+    .testTarget(
+      name: "EndToEndTests",
+      dependencies: [
+        "PracticeClient", "PracticeProto", "PracticeWire", "CTestSupport",
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+  ],
+  swiftLanguageModes: [.v5]
+)

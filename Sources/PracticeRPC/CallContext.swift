@@ -1,0 +1,33 @@
+import Logging
+import PracticeProto
+import PracticeWire
+
+/// Everything a handler knows about the call it serves. Handlers never see a socket.
+public struct CallContext: Sendable {
+  public let method: MethodDescriptor
+  public let callID: UInt64
+  public let peer: Peer
+  /// Metadata of the request; for a repeated key the first value counts.
+  public let metadata: [String: String]
+  public let control: CallControl
+  public let logger: Logger
+
+  public init(
+    method: MethodDescriptor, callID: UInt64, peer: Peer, metadata: [String: String],
+    control: CallControl = CallControl(), logger: Logger
+  ) {
+    self.method = method
+    self.callID = callID
+    self.peer = peer
+    self.metadata = metadata
+    self.control = control
+    self.logger = logger
+  }
+
+  /// The account user on whose behalf a service peer calls.
+  public var actor: String? { metadata[MetadataKey.actor].flatMap { $0.isEmpty ? nil : $0 } }
+  public var requestID: String? { metadata[MetadataKey.requestID].flatMap { $0.isEmpty ? nil : $0 } }
+  public var idempotencyKey: String? {
+    metadata[MetadataKey.idempotencyKey].flatMap { $0.isEmpty ? nil : $0 }
+  }
+}

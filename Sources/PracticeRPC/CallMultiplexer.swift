@@ -1,0 +1,226 @@
+import Foundation
+import Logging
+import NIOCore
+import PracticeProto
+import PracticeWire
+import Synchronization
+
+/// Where a connection's responses go. The NIO transport writes them to the socket; tests collect them.
+public protocol ResponseWriter: Sendable {
+  /// Queues a response for writing; never blocks.
+  func write(_ response: Practice_Rpc_V1_Response)
+  /// Queues a stream item at once; the future completes when the transport has written it
+  /// (backpressure for streams).
+  func writeItem(_ response: Practice_Rpc_V1_Response) -> EventLoopFuture<Void>
+}
+
+/// One connection's calls: starts each request as a task, pairs responses by `call_id`, and enforces
+/// the in-flight bound, deadlines, cancel frames, disconnects and shutdown (docs/PROTOCOL.md, "Calls").
+/// Transport-agnostic: the socket server feeds it decoded requests, an in-process test can too.
+public final class CallMultiplexer: Sendable {
+  public struct Configuration: Sendable {
+    public var maxInFlight: Int
+    public init(maxInFlight: Int = 128) { self.maxInFlight = maxInFlight }
+  }
+
+  /// What the transport must do after a request.
+  public enum Outcome: Sendable, Equatable {
+    case accepted
+    /// A protocol error: send one `Response` with `call_id = 0` carrying it, then close.
+    case close(FrameError)
+  }
+
+  private struct Entry {
+    let control: CallControl
+    var task: Task<Void, Never>?
+    var timer: Scheduled<Void>?
+    let streaming: Bool
+  }
+
+  private struct State {
+    var calls: [UInt64: Entry] = [:]
+    var shuttingDown = false
+    var closed = false
+  }
+
+  private let dispatcher: Dispatcher
+  private let peer: Peer
+  private let eventLoop: any EventLoop
+  private let writer: any ResponseWriter
+  private let configuration: Configuration
+  private let logger: Logger
+  private let state = Mutex(State())
+  /// Called (outside any lock) whenever the number of calls in flight drops to zero.
+  private let onIdle: @Sendable () -> Void
+
+  public init(
+    dispatcher: Dispatcher, peer: Peer, eventLoop: any EventLoop, writer: any ResponseWriter,
+    configuration: Configuration = .init(), logger: Logger, onIdle: @escaping @Sendable () -> Void = {}
+  ) {
+    self.dispatcher = dispatcher
+    self.peer = peer
+    self.eventLoop = eventLoop
+    self.writer = writer
+    self.configuration = configuration
+    self.logger = logger
+    self.onIdle = onIdle
+  }
+
+  public var inFlight: Int { state.withLock { $0.calls.count } }
+
+  /// Handles one decoded request.
+  public func receive(_ request: Practice_Rpc_V1_Request) -> Outcome {
+    let callID = request.callID
+    if request.cancel {
+      if callID != 0 {
+        end(callID, RPCError(.cancelled, .cancelled, "cancelled by the client"), respond: true)
+      }
+      return .accepted
+    }
+    guard callID != 0 else { return .close(.badCallID("call_id 0 is not allowed")) }
+
+    enum Admission { case admit(CallControl), duplicate, tooMany, shuttingDown }
+    let admission: Admission = state.withLock { s in
+      if s.calls[callID] != nil { return .duplicate }
+      if s.shuttingDown || s.closed { return .shuttingDown }
+      if s.calls.count >= configuration.maxInFlight { return .tooMany }
+      let control = CallControl()
+      s.calls[callID] = Entry(control: control, task: nil, timer: nil, streaming: dispatcher.isStreaming(request.method))
+      return .admit(control)
+    }
+    let control: CallControl
+    switch admission {
+    case .duplicate:
+      return .close(.badCallID("call_id \(callID) is already in flight"))
+    case .tooMany:
+      writer.write(.failure(callID: callID, RPCError(
+        .resourceExhausted, .tooManyCalls, "more than \(configuration.maxInFlight) calls in flight")))
+      return .accepted
+    case .shuttingDown:
+      writer.write(.failure(callID: callID, RPCError(.unavailable, .shuttingDown, "the daemon is shutting down")))
+      return .accepted
+    case .admit(let c):
+      control = c
+    }
+
+    let method: MethodDescriptor
+    switch dispatcher.resolve(request.method) {
+    case .failure(let error):
+      finish(callID, control, .failure(error))
+      return .accepted
+    case .success(let m):
+      method = m
+    }
+
+    var metadata: [String: String] = [:]
+    for entry in request.metadata where metadata[entry.key] == nil { metadata[entry.key] = entry.value }
+    let context = CallContext(
+      method: method, callID: callID, peer: peer, metadata: metadata, control: control, logger: logger)
+
+    // Deadline: timeout_ms, or the default for unary calls; none for a stream without timeout_ms.
+    var deadline: TimeAmount?
+    if request.timeoutMs > 0 {
+      deadline = .milliseconds(Int64(request.timeoutMs))
+    } else if !method.serverStreaming {
+      let d = dispatcher.configuration.defaultDeadline.components
+      deadline = .nanoseconds(d.seconds * 1_000_000_000 + d.attoseconds / 1_000_000_000)
+    }
+
+    let payload = request.payload
+    let writer = self.writer
+    let task = Task { [dispatcher] in
+      let send: @Sendable (Data) async throws -> Void = { bytes in
+        // Queued under the call's lock, so no item can follow the call's final response.
+        var written: EventLoopFuture<Void>?
+        _ = control.ifNotEnded { written = writer.writeItem(.streamItem(callID: callID, payload: bytes)) }
+        guard let written else { throw control.endedError ?? RPCError(.cancelled, .cancelled, "call ended") }
+        try await written.get()
+      }
+      let result: Result<Data?, RPCError>
+      do throws(RPCError) {
+        result = .success(try await dispatcher.run(context, payload: payload, send: send))
+      } catch {
+        result = .failure(error)
+      }
+      self.finish(callID, control, result)
+    }
+    let timer = deadline.map { d in
+      eventLoop.scheduleTask(in: d) { [weak self] () -> Void in
+        self?.end(callID, RPCError(.deadlineExceeded, .deadlineExceeded, "deadline exceeded"), respond: true)
+      }
+    }
+    let stillThere = state.withLock { s -> Bool in
+      guard s.calls[callID] != nil, s.calls[callID]!.control === control else { return false }
+      s.calls[callID]!.task = task
+      s.calls[callID]!.timer = timer
+      return true
+    }
+    if !stillThere {
+      // Ended (or finished) before we could record the task and timer.
+      timer?.cancel()
+      if control.endedError != nil { task.cancel() }
+    }
+    return .accepted
+  }
+
+  /// The call's own task is done: write its result unless it was ended from outside first.
+  private func finish(_ callID: UInt64, _ control: CallControl, _ result: Result<Data?, RPCError>) {
+    guard control.finish() else { return }
+    let (removed, idle) = remove(callID, control)
+    removed?.timer?.cancel()
+    switch result {
+    case .success(let payload):
+      writer.write(.success(callID: callID, payload: payload ?? Data()))
+    case .failure(let error):
+      writer.write(.failure(callID: callID, error))
+    }
+    if idle { onIdle() }
+  }
+
+  /// Ends a call from outside (deadline, cancel, shutdown, disconnect). A call that has entered its
+  /// commit is left to finish and report its real result.
+  private func end(_ callID: UInt64, _ error: RPCError, respond: Bool) {
+    let entry = state.withLock { $0.calls[callID] }
+    guard let entry, entry.control.end(error) else { return }
+    let (removed, idle) = remove(callID, entry.control)
+    removed?.timer?.cancel()
+    removed?.task?.cancel()
+    if respond { writer.write(.failure(callID: callID, error)) }
+    if idle { onIdle() }
+  }
+
+  private func remove(_ callID: UInt64, _ control: CallControl) -> (Entry?, Bool) {
+    state.withLock { s in
+      guard let e = s.calls[callID], e.control === control else { return (nil, false) }
+      s.calls[callID] = nil
+      return (e, s.calls.isEmpty)
+    }
+  }
+
+  /// The connection is gone: end every call without writing anything. Mutations past their commit
+  /// point still complete (their results have nowhere to go).
+  public func connectionClosed() {
+    let ids = state.withLock { s -> [UInt64] in
+      s.closed = true
+      return Array(s.calls.keys)
+    }
+    for id in ids { end(id, RPCError(.cancelled, .cancelled, "connection closed"), respond: false) }
+  }
+
+  /// Shutdown, first step: refuse new calls and end open streams with `SHUTTING_DOWN`.
+  public func beginShutdown() {
+    let streams = state.withLock { s -> [UInt64] in
+      s.shuttingDown = true
+      return s.calls.filter { $0.value.streaming }.map(\.key)
+    }
+    for id in streams { end(id, Self.shuttingDown, respond: true) }
+  }
+
+  /// Shutdown, last step: end whatever is still in flight with `SHUTTING_DOWN`.
+  public func endAll() {
+    let ids = state.withLock { Array($0.calls.keys) }
+    for id in ids { end(id, Self.shuttingDown, respond: true) }
+  }
+
+  static let shuttingDown = RPCError(.unavailable, .shuttingDown, "the daemon is shutting down")
+}

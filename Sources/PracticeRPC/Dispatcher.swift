@@ -1,0 +1,122 @@
+import Foundation
+import Logging
+import PracticeProto
+import PracticeWire
+import SwiftProtobuf
+
+/// Runs one call: finds the method, checks the peer class, decodes the payload, runs the request
+/// filters and the handler, and turns every outcome into a status. Knows nothing of sockets.
+public final class Dispatcher: Sendable {
+  public struct Configuration: Sendable {
+    /// Serve the `practice.test.v1` methods (only with `--test-hooks`).
+    public var testHooks: Bool
+    /// The deadline of a unary call that sends `timeout_ms = 0`.
+    public var defaultDeadline: Duration
+
+    public init(testHooks: Bool = false, defaultDeadline: Duration = .seconds(30)) {
+      self.testHooks = testHooks
+      self.defaultDeadline = defaultDeadline
+    }
+  }
+
+  public let configuration: Configuration
+  private let routes: [String: Route]
+  private let filters: [RequestFilter]
+
+  public init(router: Router, filters: [RequestFilter] = [], configuration: Configuration = .init()) {
+    self.routes = router.routes
+    self.filters = [Dispatcher.refuseNUL] + filters
+    self.configuration = configuration
+  }
+
+  /// The method paths served (Reflection/Describe lists them).
+  public var servedMethods: [String] {
+    MethodCatalog.all.map(\.path).filter { routes[$0] != nil && isServed($0) }
+  }
+
+  private func isServed(_ path: String) -> Bool {
+    !(MethodCatalog.method(path)?.isTestOnly ?? false) || configuration.testHooks
+  }
+
+  /// Whether `path` names a server-streaming method (its deadline defaults to none).
+  public func isStreaming(_ path: String) -> Bool { MethodCatalog.method(path)?.serverStreaming ?? false }
+
+  /// Resolves the method of a request. Fails with `UNIMPLEMENTED` for an unknown method.
+  public func resolve(_ path: String) -> Result<MethodDescriptor, RPCError> {
+    guard let method = MethodCatalog.method(path) else {
+      return .failure(RPCError(.unimplemented, .unknownMethod, "unknown method \(Self.printable(path))"))
+    }
+    if method.isTestOnly && !configuration.testHooks {
+      return .failure(RPCError(.unimplemented, .testHooksDisabled, "\(path) exists only with --test-hooks"))
+    }
+    return .success(method)
+  }
+
+  /// Runs the call. Returns the encoded response for a unary call, `nil` for a finished stream;
+  /// throws the `RPCError` the call ends with.
+  public func run(
+    _ context: CallContext, payload: Data, send: @escaping @Sendable (Data) async throws -> Void
+  ) async throws(RPCError) -> Data? {
+    let path = context.method.path
+    let route = routes[path]
+    do {
+      if context.peer.peerClass == .denied {
+        throw RPCError.permissionDenied(.peerNotAllowed, "peer uid \(context.peer.credentials.uid) is not allowed")
+      }
+      guard let route else {
+        throw RPCError(.unimplemented, .notImplemented, "\(path) is declared but not implemented yet")
+      }
+      for (key, value) in context.metadata where key.utf8.contains(0) || value.utf8.contains(0) {
+        throw RPCError.invalidArgument(field: "metadata", "must not contain U+0000")
+      }
+      let result = try await route.invoke(context, payload, filters, send)
+      log(context, route, error: nil)
+      return result
+    } catch {
+      let rpcError = Self.rpcError(error, context: context)
+      log(context, route, error: rpcError)
+      throw rpcError
+    }
+  }
+
+  /// Maps anything a handler throws to the status the caller gets.
+  static func rpcError(_ error: any Error, context: CallContext) -> RPCError {
+    if let e = error as? RPCError { return e }
+    if let ended = context.control.endedError { return ended }
+    if error is CancellationError { return RPCError(.cancelled, .cancelled, "call cancelled") }
+    context.logger.error("internal error in \(context.method.path): \(error)")
+    return .internal("internal error")
+  }
+
+  private func log(_ context: CallContext, _ route: Route?, error: RPCError?) {
+    var metadata: Logger.Metadata = [
+      "method": "\(context.method.path)", "peer": "\(context.peer)", "call": "\(context.callID)",
+    ]
+    if let rid = context.requestID { metadata["request_id"] = "\(rid)" }
+    if let actor = context.actor { metadata["actor"] = "\(actor)" }
+    if let error {
+      metadata["code"] = "\(error.code.name)"
+      metadata["reason"] = "\(error.reason.rawValue)"
+    }
+    if let error, error.code == .permissionDenied {
+      context.logger.notice("call denied", metadata: metadata)
+    } else if route?.kind == .mutation {
+      context.logger.info(error == nil ? "mutation applied" : "mutation refused", metadata: metadata)
+    } else {
+      context.logger.debug("call served", metadata: metadata)
+    }
+  }
+
+  /// The U+0000 rule of docs/PROTOCOL.md, for every string field of every request.
+  static let refuseNUL: RequestFilter = { _, message in
+    if let violation = StringFields.nulViolation(in: message) {
+      throw RPCError.invalidArgument([violation])
+    }
+  }
+
+  /// A method name as it may be logged: printable, bounded.
+  static func printable(_ s: String) -> String {
+    let cleaned = String(s.unicodeScalars.prefix(200).map { $0.properties.isWhitespace || $0.value < 0x20 || $0.value == 0x7f ? "?" : Character($0) })
+    return "\"\(cleaned)\""
+  }
+}

@@ -1,0 +1,85 @@
+import Foundation
+import PracticeProto
+import PracticeWire
+import SwiftProtobuf
+
+/// Writes the items of a server-streaming call. `send` waits until the item is handed to the
+/// transport's socket (backpressure) and throws once the call has ended.
+public struct StreamWriter<Item: SwiftProtobuf.Message>: Sendable {
+  let sendBytes: @Sendable (Data) async throws -> Void
+
+  public init(sendBytes: @escaping @Sendable (Data) async throws -> Void) {
+    self.sendBytes = sendBytes
+  }
+
+  public func send(_ item: Item) async throws {
+    try await sendBytes(try item.serializedData())
+  }
+}
+
+/// A method's handler, type-erased to bytes.
+public struct Route: Sendable {
+  public enum Kind: Sendable { case read, mutation, stream }
+
+  public let method: MethodDescriptor
+  public let kind: Kind
+  /// Decodes the request, runs the handler; for a unary call returns the encoded response, for a
+  /// stream sends items through `send` and returns `nil`.
+  let invoke: @Sendable (
+    CallContext, Data, [RequestFilter], @escaping @Sendable (Data) async throws -> Void
+  ) async throws -> Data?
+}
+
+/// A request filter runs on every decoded request before its handler (the U+0000 rule, the
+/// card-number scan). It throws an `RPCError` to refuse the call.
+public typealias RequestFilter = @Sendable (CallContext, any SwiftProtobuf.Message) throws -> Void
+
+/// The method table: which handler serves which method path.
+public struct Router: Sendable {
+  public private(set) var routes: [String: Route] = [:]
+
+  public init() {}
+
+  private static func descriptor(_ path: String, _ req: Any.Type, _ resp: Any.Type) -> MethodDescriptor {
+    guard let m = MethodCatalog.method(path) else { preconditionFailure("\(path) is not declared in proto/") }
+    precondition(m.requestType == req && m.responseType == resp, "\(path): message types differ from proto/")
+    return m
+  }
+
+  static func decode<Req: SwiftProtobuf.Message>(_ type: Req.Type, _ payload: Data) throws -> Req {
+    do {
+      return try Req(serializedBytes: payload)
+    } catch {
+      throw RPCError(.invalidArgument, .badPayload, "payload does not decode as \(Req.protoMessageName)")
+    }
+  }
+
+  /// Registers a unary method. `mutation` decides how it is logged and whether it is a write.
+  public mutating func unary<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
+    _ path: String, mutation: Bool,
+    _ handler: @escaping @Sendable (CallContext, Req) async throws -> Resp
+  ) {
+    let m = Router.descriptor(path, Req.self, Resp.self)
+    precondition(!m.serverStreaming, "\(path) is server streaming")
+    routes[path] = Route(method: m, kind: mutation ? .mutation : .read) { ctx, payload, filters, _ in
+      let request = try Router.decode(Req.self, payload)
+      for filter in filters { try filter(ctx, request) }
+      return try await handler(ctx, request).serializedData()
+    }
+  }
+
+  /// Registers a server-streaming method.
+  public mutating func serverStreaming<Req: SwiftProtobuf.Message, Item: SwiftProtobuf.Message>(
+    _ path: String,
+    _ handler: @escaping @Sendable (CallContext, Req, StreamWriter<Item>) async throws -> Void
+  ) {
+    let m = Router.descriptor(path, Req.self, Item.self)
+    precondition(m.serverStreaming, "\(path) is not server streaming")
+    routes[path] = Route(method: m, kind: .stream) { ctx, payload, filters, send in
+      let request = try Router.decode(Req.self, payload)
+      for filter in filters { try filter(ctx, request) }
+      try await handler(ctx, request, StreamWriter(sendBytes: send))
+      return nil
+    }
+  }
+}

@@ -1,0 +1,88 @@
+import NIOCore
+
+/// Limits that frame parsing enforces.
+public enum FrameLimits {
+  /// The default maximum frame size (the length field's value): 4 MiB.
+  public static let defaultMaxFrameSize = 4 * 1024 * 1024
+  /// The size of the length prefix.
+  public static let headerSize = 4
+}
+
+/// A framing error: the connection ends after one `Response` with `call_id = 0` carrying `error`.
+public struct FrameError: Error, Hashable, Sendable {
+  public var error: RPCError
+  public init(_ error: RPCError) { self.error = error }
+
+  public static func tooLarge(length: Int, max: Int) -> FrameError {
+    FrameError(RPCError(.resourceExhausted, .frameTooLarge, "frame length \(length) exceeds the maximum \(max)"))
+  }
+  public static let emptyFrame = FrameError(RPCError(.invalidArgument, .badFrame, "frame length 0"))
+  public static let undecodable = FrameError(
+    RPCError(.invalidArgument, .badFrame, "frame does not decode as practice.rpc.v1.Request"))
+  public static func badCallID(_ message: String) -> FrameError {
+    FrameError(RPCError(.invalidArgument, .badCallID, message))
+  }
+  public static let timeout = FrameError(
+    RPCError(.deadlineExceeded, .frameTimeout, "frame not complete within the frame timeout"))
+}
+
+/// Splits a byte stream into frames: a big-endian `UInt32` length, then that many bytes.
+///
+/// The length is checked against the maximum as soon as its 4 bytes are in, before anything is
+/// allocated for the body. Pure: no I/O, no clock, so it can be tested and fuzzed alone.
+public struct FrameParser: Sendable {
+  public let maxFrameSize: Int
+  private var buffer: ByteBuffer
+  /// Frames completed so far (the transport uses it to restart the frame timer).
+  public private(set) var framesCompleted = 0
+
+  public init(maxFrameSize: Int = FrameLimits.defaultMaxFrameSize, allocator: ByteBufferAllocator = .init()) {
+    precondition(maxFrameSize > 0 && maxFrameSize <= Int(UInt32.max))
+    self.maxFrameSize = maxFrameSize
+    self.buffer = allocator.buffer(capacity: 0)
+  }
+
+  /// Appends bytes read from the stream.
+  public mutating func append(_ bytes: ByteBuffer) {
+    var bytes = bytes
+    if buffer.readableBytes == 0 {
+      buffer = bytes  // no copy when the buffer is empty
+    } else {
+      buffer.writeBuffer(&bytes)
+    }
+  }
+
+  /// The next complete frame's body, `nil` when more bytes are needed.
+  /// Throws `FrameError` for a zero or oversize length; after that the stream is unusable.
+  public mutating func next() throws(FrameError) -> ByteBuffer? {
+    guard let length = buffer.getInteger(at: buffer.readerIndex, as: UInt32.self) else { return nil }
+    guard length > 0 else { throw .emptyFrame }
+    guard Int(length) <= maxFrameSize else { throw .tooLarge(length: Int(length), max: maxFrameSize) }
+    guard buffer.readableBytes >= FrameLimits.headerSize + Int(length) else { return nil }
+    buffer.moveReaderIndex(forwardBy: FrameLimits.headerSize)
+    let body = buffer.readSlice(length: Int(length))!
+    framesCompleted += 1
+    if buffer.readableBytes == 0 { buffer.clear() } else if buffer.readerIndex > 64 * 1024 { buffer.discardReadBytes() }
+    return body
+  }
+
+  /// Bytes of an incomplete frame are buffered (a partial frame at EOF is dropped).
+  public var hasPartialFrame: Bool { buffer.readableBytes > 0 }
+  public var bufferedBytes: Int { buffer.readableBytes }
+}
+
+/// Writes frames.
+public enum FrameEncoder {
+  /// Appends one frame holding `body` to `out`.
+  public static func write(body: some Collection<UInt8>, into out: inout ByteBuffer) {
+    out.writeInteger(UInt32(body.count))
+    out.writeBytes(body)
+  }
+
+  /// One frame holding `body`.
+  public static func frame(_ body: some Collection<UInt8>, allocator: ByteBufferAllocator = .init()) -> ByteBuffer {
+    var out = allocator.buffer(capacity: FrameLimits.headerSize + body.count)
+    write(body: body, into: &out)
+    return out
+  }
+}

@@ -1,0 +1,1 @@
+int practiced_test_placeholder(void);

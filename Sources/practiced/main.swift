@@ -1,1 +1,133 @@
-print("x")
+import ArgumentParser
+import Foundation
+import Logging
+import PracticeRPC
+import PracticeServer
+
+/// practiced: the account-settings daemon. Flags override the environment, which overrides defaults.
+@main
+struct Practiced: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "practiced",
+    abstract: "The practice account-settings daemon (protobuf RPC over a Unix socket).",
+    discussion: "See docs/OPERATIONS.md for every setting and its default.")
+
+  @Option(help: "Unix socket path (env PRACTICED_SOCKET; default /run/practiced/practiced.sock).")
+  var socket: String?
+
+  @Option(help: "State directory holding practiced.db (env PRACTICED_STATE_DIR, or systemd's STATE_DIRECTORY; default /var/lib/practiced).")
+  var stateDir: String?
+
+  @Option(help: "Maximum frame size in bytes (default 4194304).")
+  var maxFrameSize: Int?
+
+  @Option(help: "Deadline of unary calls that send timeout_ms = 0, in milliseconds (default 30000).")
+  var defaultDeadlineMs: Int?
+
+  @Option(help: "Maximum open connections (default 1024).")
+  var maxConnections: Int?
+
+  @Option(help: "Maximum calls in flight per connection (default 128).")
+  var maxInFlight: Int?
+
+  @Option(help: "Idle connection timeout in milliseconds (default 300000).")
+  var idleTimeoutMs: Int?
+
+  @Option(help: "Frame timeout in milliseconds (default 10000).")
+  var frameTimeoutMs: Int?
+
+  @Option(help: "Shutdown grace period for in-flight calls, in milliseconds (default 10000).")
+  var shutdownGraceMs: Int?
+
+  @Option(help: "Comma-separated uids that are operators (default 0). Empty: none.")
+  var operatorUids: String?
+
+  @Option(help: "Comma-separated group names or gids whose members are operators (default practiced-admin).")
+  var operatorGroups: String?
+
+  @Option(help: "Comma-separated uids that are service peers (default none).")
+  var serviceUids: String?
+
+  @Option(help: "Comma-separated group names or gids whose members are service peers (default practiced).")
+  var serviceGroups: String?
+
+  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env PRACTICED_LOG_LEVEL; default info).")
+  var logLevel: String?
+
+  @Flag(help: "Serve the practice.test.v1 methods (tests only; never in production).")
+  var testHooks = false
+
+  func validate() throws {
+    for (name, value) in [("max-frame-size", maxFrameSize), ("default-deadline-ms", defaultDeadlineMs),
+                          ("max-connections", maxConnections), ("max-in-flight", maxInFlight),
+                          ("idle-timeout-ms", idleTimeoutMs), ("frame-timeout-ms", frameTimeoutMs)] {
+      if let value, value <= 0 { throw ValidationError("--\(name) must be positive") }
+    }
+    if let maxFrameSize, maxFrameSize > Int(UInt32.max) { throw ValidationError("--max-frame-size is too large") }
+  }
+
+  func run() async throws {
+    let env = ProcessInfo.processInfo.environment
+    var config = DaemonConfiguration()
+    if let s = socket ?? env["PRACTICED_SOCKET"], !s.isEmpty { config.socketPath = s }
+    if let d = stateDir ?? env["PRACTICED_STATE_DIR"] ?? env["STATE_DIRECTORY"], !d.isEmpty {
+      config.stateDirectory = d.split(separator: ":").first.map(String.init) ?? d
+    }
+    if let v = maxFrameSize { config.maxFrameSize = v }
+    if let v = defaultDeadlineMs { config.defaultDeadline = .milliseconds(v) }
+    if let v = maxConnections { config.maxConnections = v }
+    if let v = maxInFlight { config.maxInFlightPerConnection = v }
+    if let v = idleTimeoutMs { config.idleTimeout = .milliseconds(v) }
+    if let v = frameTimeoutMs { config.frameTimeout = .milliseconds(v) }
+    if let v = shutdownGraceMs { config.shutdownGrace = .milliseconds(v) }
+    config.testHooks = testHooks
+    let levelText = logLevel ?? env["PRACTICED_LOG_LEVEL"] ?? "info"
+    guard let level = Logger.Level(rawValue: levelText) else {
+      throw ValidationError("unknown log level \(levelText)")
+    }
+    config.logLevel = level
+
+    config.peerPolicy = PeerPolicy(
+      operatorUIDs: try ids(operatorUids, default: [0]),
+      operatorGIDs: try groups(operatorGroups, default: ["practiced-admin"]),
+      serviceUIDs: try ids(serviceUids, default: []),
+      serviceGIDs: try groups(serviceGroups, default: ["practiced"]))
+
+    LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level) }
+    let logger = Logger(label: "practiced")
+    do {
+      try await Daemon(configuration: config, logger: logger).run()
+    } catch {
+      logger.critical("practiced cannot run: \(error)")
+      throw ExitCode(1)
+    }
+  }
+
+  private func ids(_ text: String?, default def: Set<UInt32>) throws -> Set<UInt32> {
+    guard let text else { return def }
+    var out = Set<UInt32>()
+    for part in text.split(separator: ",") {
+      guard let id = UInt32(part.trimmingCharacters(in: .whitespaces)) else {
+        throw ValidationError("not a uid: \(part)")
+      }
+      out.insert(id)
+    }
+    return out
+  }
+
+  /// Group names are looked up in the group database; a missing default group is skipped.
+  private func groups(_ text: String?, default def: [String]) throws -> Set<UInt32> {
+    let names = text.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? def
+    var out = Set<UInt32>()
+    for name in names where !name.isEmpty {
+      if let gid = UInt32(name) {
+        out.insert(gid)
+      } else if let g = getgrnam(name) {
+        out.insert(g.pointee.gr_gid)
+      } else if text != nil {
+        throw ValidationError("unknown group \(name)")
+      }
+    }
+    return out
+  }
+}

@@ -1,0 +1,32 @@
+import PracticeWire
+
+/// An `update_mask`: the proto field names a partial update changes.
+public struct UpdateMask: Sendable {
+  public let paths: Set<String>
+
+  /// Validates `paths` against the fields an update may change. An empty mask is refused
+  /// (`INVALID_ARGUMENT`), and so is an unknown path. A path names a field or a nested field
+  /// ("address" or "address.city"); `allowed` lists the leaves and the parents that may be named.
+  public init(_ paths: [String], allowed: Set<String>) throws(RPCError) {
+    guard !paths.isEmpty else {
+      throw RPCError.invalidArgument(field: "update_mask", "must name at least one field")
+    }
+    var violations = Violations()
+    for p in paths where !allowed.contains(p) {
+      violations.add("update_mask", "unknown or read-only field \"\(p)\"")
+    }
+    try violations.check()
+    self.paths = Set(paths)
+  }
+
+  /// Whether the mask covers `path` (named itself, or one of its parents is named).
+  public func covers(_ path: String) -> Bool {
+    if paths.contains(path) { return true }
+    var parent = Substring(path)
+    while let dot = parent.lastIndex(of: ".") {
+      parent = parent[..<dot]
+      if paths.contains(String(parent)) { return true }
+    }
+    return false
+  }
+}

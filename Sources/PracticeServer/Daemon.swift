@@ -1,0 +1,89 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PracticeRPC
+import PracticeServices
+import PracticeStore
+import ServiceLifecycle
+
+/// The whole daemon: store, services, dispatcher, socket server, systemd notifications, run as one
+/// service group (SIGTERM/SIGINT: stop accepting, drain calls, close the database).
+public struct Daemon {
+  public let configuration: DaemonConfiguration
+  public let logger: Logger
+
+  public init(configuration: DaemonConfiguration, logger: Logger) {
+    self.configuration = configuration
+    self.logger = logger
+  }
+
+  public func run() async throws {
+    try FileManager.default.createDirectory(
+      atPath: configuration.stateDirectory, withIntermediateDirectories: true,
+      attributes: [.posixPermissions: 0o750])
+    SystemdNotifier.notify("STATUS=opening the database")
+    let store = try SQLiteStore(path: configuration.databasePath)
+    let env = ServiceEnvironment(store: store, logger: logger)
+    let dispatcher = Services.makeDispatcher(
+      env: env,
+      configuration: .init(testHooks: configuration.testHooks, defaultDeadline: configuration.defaultDeadline))
+    if configuration.testHooks { logger.warning("test hooks are enabled: never in production") }
+
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+    let logger = self.logger
+    let server = RPCServer(
+      configuration: configuration, dispatcher: dispatcher, group: group, logger: logger,
+      onReady: { socket in
+        SystemdNotifier.notify("READY=1\nSTATUS=serving on \(socket)")
+      })
+    let watchdog = Watchdog(store: store, group: group, logger: logger)
+    let serviceGroup = ServiceGroup(
+      configuration: .init(
+        services: [
+          .init(service: server),
+          .init(service: watchdog),
+        ],
+        gracefulShutdownSignals: [.sigterm, .sigint],
+        logger: logger))
+    do {
+      try await serviceGroup.run()
+    } catch {
+      logger.error("daemon stopped: \(error)")
+      SystemdNotifier.notify("STOPPING=1")
+      try? await store.close()
+      try? await group.shutdownGracefully()
+      throw error
+    }
+    SystemdNotifier.notify("STOPPING=1\nSTATUS=stopped")
+    try await store.close()
+    try await group.shutdownGracefully()
+    logger.info("stopped")
+  }
+}
+
+/// Sends `WATCHDOG=1` at half the interval systemd asks for, while the event loops turn and a store
+/// read succeeds (never tied to a write: a full disk must not cause restart loops).
+struct Watchdog: Service {
+  let store: any Store
+  let group: EventLoopGroup
+  let logger: Logger
+
+  func run() async throws {
+    guard let interval = SystemdNotifier.watchdogInterval else {
+      try await gracefulShutdown()
+      return
+    }
+    let period = interval / 2
+    while !Task.isShuttingDownGracefully {
+      do {
+        try await group.next().submit {}.get()
+        try await store.read { r in try r.probe() }
+        SystemdNotifier.notify("WATCHDOG=1")
+      } catch {
+        logger.warning("watchdog probe failed: \(error)")
+      }
+      try? await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }
+    }
+  }
+}

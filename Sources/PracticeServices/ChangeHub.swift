@@ -1,0 +1,117 @@
+import Foundation
+import PracticeProto
+import Synchronization
+
+/// Live change events, published after each commit, fanned out to watchers. A watcher has a bounded
+/// buffer: a writer never waits for a watcher; a watcher that falls behind is ended (`WATCH_OVERFLOW`).
+public final class ChangeHub: Sendable {
+  public final class Subscription: Sendable {
+    public let id: Int
+    let accountID: String?
+    let kinds: Set<Practice_V1_ResourceKind>
+    let capacity: Int
+    fileprivate let state = Mutex(SubscriptionState())
+
+    init(id: Int, accountID: String?, kinds: Set<Practice_V1_ResourceKind>, capacity: Int) {
+      self.id = id
+      self.accountID = accountID
+      self.kinds = kinds
+      self.capacity = capacity
+    }
+
+    func matches(_ e: Practice_V1_ChangeEvent) -> Bool {
+      (accountID == nil || accountID == e.accountID) && (kinds.isEmpty || kinds.contains(e.kind))
+    }
+
+    /// The next batch of events; waits for one. Returns nil when the subscription overflowed or ended.
+    public func next() async -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]? {
+      while true {
+        let ready: [(Int64, Practice_V1_ChangeEvent)]?? = state.withLock { s in
+          if s.overflowed || s.ended { return .some(nil) }
+          if !s.buffer.isEmpty {
+            defer { s.buffer.removeAll() }
+            return .some(s.buffer)
+          }
+          return .none
+        }
+        if let ready { return ready.map { $0.map { (globalID: $0.0, event: $0.1) } } }
+        await withCheckedContinuation { (k: CheckedContinuation<Void, Never>) in
+          let resumeNow = state.withLock { s -> Bool in
+            if s.overflowed || s.ended || !s.buffer.isEmpty { return true }
+            s.waiter = k
+            return false
+          }
+          if resumeNow { k.resume() }
+        }
+      }
+    }
+
+    public var overflowed: Bool { state.withLock { $0.overflowed } }
+
+    fileprivate func deliver(_ globalID: Int64, _ e: Practice_V1_ChangeEvent) {
+      let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        guard !s.overflowed, !s.ended else { return nil }
+        if s.buffer.count >= capacity {
+          s.overflowed = true
+          s.buffer.removeAll()
+        } else {
+          s.buffer.append((globalID, e))
+        }
+        defer { s.waiter = nil }
+        return s.waiter
+      }
+      waiter?.resume()
+    }
+
+    fileprivate func end() {
+      let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+        s.ended = true
+        defer { s.waiter = nil }
+        return s.waiter
+      }
+      waiter?.resume()
+    }
+  }
+
+  fileprivate struct SubscriptionState {
+    var buffer: [(Int64, Practice_V1_ChangeEvent)] = []
+    var overflowed = false
+    var ended = false
+    var waiter: CheckedContinuation<Void, Never>?
+  }
+
+  private struct State {
+    var nextID = 1
+    var subscriptions: [Int: Subscription] = [:]
+  }
+
+  private let state = Mutex(State())
+  public let bufferCapacity: Int
+
+  public init(bufferCapacity: Int = 1024) { self.bufferCapacity = bufferCapacity }
+
+  public func subscribe(accountID: String?, kinds: Set<Practice_V1_ResourceKind>) -> Subscription {
+    state.withLock { s in
+      let sub = Subscription(id: s.nextID, accountID: accountID, kinds: kinds, capacity: bufferCapacity)
+      s.nextID += 1
+      s.subscriptions[sub.id] = sub
+      return sub
+    }
+  }
+
+  public func unsubscribe(_ sub: Subscription) {
+    _ = state.withLock { $0.subscriptions.removeValue(forKey: sub.id) }
+    sub.end()
+  }
+
+  /// Publishes committed events, in commit order.
+  public func publish(_ events: [(globalID: Int64, event: Practice_V1_ChangeEvent)]) {
+    guard !events.isEmpty else { return }
+    let subs = state.withLock { Array($0.subscriptions.values) }
+    for sub in subs {
+      for (gid, e) in events where sub.matches(e) { sub.deliver(gid, e) }
+    }
+  }
+
+  public var subscriberCount: Int { state.withLock { $0.subscriptions.count } }
+}

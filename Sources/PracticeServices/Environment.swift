@@ -1,0 +1,69 @@
+import Foundation
+import Logging
+import PracticeStore
+import Synchronization
+
+/// The one clock the whole daemon reads. In tests (`--test-hooks`) it can be moved forward.
+public final class DaemonClock: Sendable {
+  private let offsetMs = Mutex<Int64>(0)
+
+  public init() {}
+
+  /// Unix milliseconds, UTC.
+  public func nowMs() -> Int64 {
+    Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) + offsetMs.withLock { $0 }
+  }
+
+  /// Moves the clock forward (test hooks only).
+  public func advance(byMs: Int64) {
+    precondition(byMs >= 0)
+    offsetMs.withLock { $0 += byMs }
+  }
+}
+
+/// Resource ids: a prefix and 20 random base32 characters (100 bits).
+public enum IDs {
+  private static let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
+
+  public static func make(_ prefix: String) -> String {
+    var rng = SystemRandomNumberGenerator()
+    var out = prefix + "_"
+    for _ in 0..<20 { out.append(alphabet[Int(rng.next(upperBound: UInt32(alphabet.count)))]) }
+    return out
+  }
+}
+
+/// What every service needs.
+public struct ServiceEnvironment: Sendable {
+  public let store: any Store
+  public let clock: DaemonClock
+  public let changes: ChangeHub
+  public let health: HealthState
+  public let logger: Logger
+  /// Idempotency keys whose first call is still running.
+  let keysInFlight = KeysInFlight()
+
+  public init(store: any Store, clock: DaemonClock = DaemonClock(), changes: ChangeHub = ChangeHub(),
+              health: HealthState = HealthState(), logger: Logger) {
+    self.store = store
+    self.clock = clock
+    self.changes = changes
+    self.health = health
+    self.logger = logger
+  }
+}
+
+/// Whether the store accepts writes: `NOT_SERVING` from a failed write until a write succeeds.
+public final class HealthState: Sendable {
+  private let failing = Mutex(false)
+  public init() {}
+  public var serving: Bool { !failing.withLock { $0 } }
+  public func writeFailed() { failing.withLock { $0 = true } }
+  public func writeSucceeded() { failing.withLock { $0 = false } }
+}
+
+final class KeysInFlight: Sendable {
+  private let keys = Mutex(Set<String>())
+  func claim(_ key: String) -> Bool { keys.withLock { $0.insert(key).inserted } }
+  func release(_ key: String) { _ = keys.withLock { $0.remove(key) } }
+}

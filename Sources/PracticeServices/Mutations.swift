@@ -1,0 +1,216 @@
+import Crypto
+import Foundation
+import PracticeDomain
+import PracticeProto
+import PracticeRPC
+import PracticeStore
+import PracticeWire
+import SwiftProtobuf
+
+/// What a mutation's body works with: the transaction, the authorized actor, the loaded account,
+/// the time, and the changes it records (each becomes an audit event and a change event).
+public final class MutationContext {
+  public let writer: any StoreWriter
+  public let actor: Actor
+  public let nowMs: Int64
+  /// The account the request names (nil for CreateAccount).
+  public let account: Practice_V1_Account?
+  fileprivate var records: [Record] = []
+
+  fileprivate struct Record {
+    var accountID: String
+    var kind: Practice_V1_ResourceKind
+    var resourceID: String
+    var version: Int64
+    var change: Practice_V1_ChangeType
+    var before: (any SwiftProtobuf.Message)?
+    var after: (any SwiftProtobuf.Message)?
+    var note: String
+  }
+
+  init(writer: any StoreWriter, actor: Actor, nowMs: Int64, account: Practice_V1_Account?) {
+    self.writer = writer
+    self.actor = actor
+    self.nowMs = nowMs
+    self.account = account
+  }
+
+  /// Records one changed resource: an audit event with its before and after (secrets masked) and
+  /// a change event. A body that records nothing changed nothing: no audit, no change event.
+  public func record(
+    account accountID: String, _ kind: Practice_V1_ResourceKind, id: String, version: Int64,
+    _ change: Practice_V1_ChangeType, before: (any SwiftProtobuf.Message)?, after: (any SwiftProtobuf.Message)?,
+    note: String = ""
+  ) {
+    records.append(Record(
+      accountID: accountID, kind: kind, resourceID: id, version: version, change: change,
+      before: before, after: after, note: note))
+  }
+}
+
+/// The one mutation path (PRODUCT.md, "Across the board"):
+/// authorize → load → `expected_version` → `update_mask` → validate → no-op check → row, audit events,
+/// change events and idempotency record in one transaction → durable commit → change events
+/// published → reply. The body does load → ... → row; this runs the rest around it.
+public struct Mutations: Sendable {
+  let env: ServiceEnvironment
+  /// Change events kept per account for Watch's `after_sequence`.
+  public var changeRetention: Int64 = 10_000
+
+  public init(env: ServiceEnvironment) { self.env = env }
+
+  static let recordable: Set<StatusCode> = [.ok, .invalidArgument, .failedPrecondition, .permissionDenied]
+
+  /// Runs a mutation of the account `accountID` (nil for CreateAccount).
+  public func run<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
+    _ ctx: CallContext, _ request: Req, accountID: String?,
+    _ body: @escaping @Sendable (MutationContext) throws -> Resp
+  ) async throws -> Resp {
+    let scope = accountID ?? "uid:\(ctx.peer.credentials.uid)"
+    let key = ctx.idempotencyKey
+    if let key {
+      guard key.utf8.count <= 256 else {
+        throw RPCError.invalidArgument(field: "metadata.idempotency-key", "must be at most 256 bytes")
+      }
+      guard env.keysInFlight.claim(scope + "\u{1}" + key) else {
+        throw RPCError(.aborted, .idempotencyInProgress, "a call with this idempotency key is still running")
+      }
+    }
+    defer { if let key { env.keysInFlight.release(scope + "\u{1}" + key) } }
+
+    let payloadHash = Data(SHA256.hash(data: try request.serializedData()))
+    let path = ctx.method.path
+    let nowMs = env.clock.nowMs()
+    let changes = env.changes
+    let retention = changeRetention
+
+    let outcome: Result<Data, RPCError>
+    do {
+      outcome = try await env.store.write { w -> Result<Data, RPCError> in
+        try ctx.control.beginCommit()
+        if let key, let recorded = try w.idempotency(scope: scope, key: key) {
+          guard recorded.method == path, recorded.payloadHash == payloadHash else {
+            return .failure(.failedPrecondition(
+              .idempotencyKeyReused, "the idempotency key was used with another request"))
+          }
+          return try Mutations.decodeRecorded(recorded.response)
+        }
+        var published: [(globalID: Int64, event: Practice_V1_ChangeEvent)] = []
+        let result: Result<Data, RPCError>
+        do {
+          result = .success(try w.savepoint {
+            let actor = try Authorization.authorize(ctx, accountID: accountID, reader: w)
+            var account: Practice_V1_Account?
+            if let accountID {
+              guard let a = try w.account(accountID) else { throw RPCError.notFound("account \(accountID)") }
+              if a.state != .active && !AccessPolicy.allowedWhenClosed.contains(path) {
+                throw RPCError.failedPrecondition(.accountClosed, "the account is closed")
+              }
+              account = a
+            }
+            let mc = MutationContext(writer: w, actor: actor, nowMs: nowMs, account: account)
+            let response = try body(mc)
+            published = try Mutations.persist(mc, ctx: ctx, path: path, retention: retention)
+            return try response.serializedData()
+          })
+        } catch let e as RPCError {
+          result = .failure(e)
+        }
+        if case .failure(let e) = result, !Mutations.recordable.contains(e.code) { throw e }
+        if let key {
+          try w.putIdempotency(IdempotencyRecord(
+            scope: scope, key: key, method: path, payloadHash: payloadHash,
+            response: try Mutations.encodeRecorded(result), createdAtMs: nowMs))
+        }
+        let toPublish = published
+        if !toPublish.isEmpty { w.afterCommit { changes.publish(toPublish) } }
+        return result
+      }
+      env.health.writeSucceeded()
+    } catch let e as RPCError {
+      if e.reason == .storeUnavailable { env.health.writeFailed() }
+      throw e
+    }
+    switch outcome {
+    case .success(let data): return try Resp(serializedBytes: data)
+    case .failure(let e): throw e
+    }
+  }
+
+  /// Writes the audit and change events of what the body recorded.
+  private static func persist(
+    _ mc: MutationContext, ctx: CallContext, path: String, retention: Int64
+  ) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)] {
+    var published: [(globalID: Int64, event: Practice_V1_ChangeEvent)] = []
+    for r in mc.records {
+      var audit = Practice_V1_AuditEvent()
+      audit.timeMs = mc.nowMs
+      audit.accountID = r.accountID
+      audit.actorUserID = mc.actor.userID
+      audit.actorPeer = ctx.peer.peerClass.rawValue
+      audit.peerUid = ctx.peer.credentials.uid
+      audit.peerPid = ctx.peer.credentials.pid
+      audit.method = path
+      audit.resourceKind = r.kind
+      audit.resourceID = r.resourceID
+      audit.beforeJson = Secrets.auditJSON(r.before)
+      audit.afterJson = Secrets.auditJSON(r.after)
+      audit.requestID = ctx.requestID ?? ""
+      audit.note = r.note
+      try mc.writer.appendAudit(audit)
+
+      var change = Practice_V1_ChangeEvent()
+      change.accountID = r.accountID
+      change.kind = r.kind
+      change.resourceID = r.resourceID
+      change.version = r.version
+      change.changeType = r.change
+      change.sequence = try mc.writer.nextChangeSequence(account: r.accountID)
+      change.timeMs = mc.nowMs
+      let gid = try mc.writer.appendChange(change)
+      if change.sequence % 1000 == 0 { try mc.writer.trimChanges(account: r.accountID, keep: retention) }
+      published.append((gid, change))
+    }
+    return published
+  }
+
+  static func encodeRecorded(_ result: Result<Data, RPCError>) throws -> Data {
+    var r = Practice_Rpc_V1_Response()
+    switch result {
+    case .success(let payload):
+      r.status = .ok
+      r.payload = payload
+    case .failure(let e):
+      r.status = e.status
+    }
+    return try r.serializedData()
+  }
+
+  static func decodeRecorded(_ data: Data) throws -> Result<Data, RPCError> {
+    let r = try Practice_Rpc_V1_Response(serializedBytes: data)
+    if let e = RPCError(status: r.status) { return .failure(e) }
+    return .success(r.payload)
+  }
+}
+
+/// Reads: authorize in the same snapshot as the read.
+public struct Reads: Sendable {
+  let env: ServiceEnvironment
+
+  public func run<T: Sendable>(
+    _ ctx: CallContext, accountID: String?,
+    _ body: @escaping @Sendable (any StoreReader, Actor) throws -> T
+  ) async throws -> T {
+    try await env.store.read { r in
+      let actor = try Authorization.authorize(ctx, accountID: accountID, reader: r)
+      return try body(r, actor)
+    }
+  }
+}
+
+/// `expected_version`: 0 is unconditional; otherwise it must equal the current version.
+func checkVersion(_ expected: Int64, current: Int64, what: String) throws {
+  if expected != 0 && expected != current {
+    throw RPCError(.aborted, .versionMismatch, "\(what) is at version \(current), not \(expected)")
+  }
+}

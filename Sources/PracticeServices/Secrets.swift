@@ -1,0 +1,44 @@
+import PracticeDomain
+import PracticeProto
+import SwiftProtobuf
+
+/// Secrets never leave the daemon in full through audit events or logs: the tax id is masked to its
+/// last 4 digits, the payment processor's token is dropped.
+enum Secrets {
+  /// "*****6789": the last 4 characters, the rest starred.
+  static func maskTaxID(_ taxID: String) -> String {
+    guard taxID.count > 4 else { return String(repeating: "*", count: taxID.count) }
+    return String(repeating: "*", count: taxID.count - 4) + taxID.suffix(4)
+  }
+
+  /// A copy of `message` with every secret masked.
+  static func redacted(_ message: any SwiftProtobuf.Message) -> any SwiftProtobuf.Message {
+    switch message {
+    case var b as Practice_V1_BusinessInfo:
+      if !b.taxID.isEmpty && !b.taxIDMasked {
+        b.taxID = maskTaxID(b.taxID)
+        b.taxIDMasked = true
+      }
+      return b
+    case var s as Practice_V1_Subscription:
+      if case .paymentMethod(var p)? = s.paymentMethodPresence {
+        p.processorToken = ""
+        s.paymentMethod = p
+      }
+      return s
+    case var p as Practice_V1_PaymentMethod:
+      p.processorToken = ""
+      return p
+    default:
+      return message
+    }
+  }
+
+  /// The JSON of a message for the audit log, secrets masked.
+  static func auditJSON(_ message: (any SwiftProtobuf.Message)?) -> String {
+    guard let message else { return "" }
+    var options = JSONEncodingOptions()
+    options.preserveProtoFieldNames = true
+    return (try? redacted(message).jsonString(options: options)) ?? ""
+  }
+}

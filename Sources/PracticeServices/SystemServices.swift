@@ -1,0 +1,54 @@
+import Foundation
+import PracticeProto
+import PracticeRPC
+import PracticeStore
+import PracticeWire
+
+/// practice.rpc.v1.Reflection, practice.rpc.v1.Health and the --test-hooks methods.
+struct SystemServices {
+  let env: ServiceEnvironment
+  /// Filled in after the router is built (Describe lists the served methods).
+  let servedMethods: @Sendable () -> [String]
+  /// Runs the scheduled work that became due (TestClock/Advance).
+  let runDueWork: @Sendable () async throws -> UInt32
+
+  func register(into router: inout Router) {
+    router.unary("/practice.rpc.v1.Reflection/Describe", mutation: false) {
+      (ctx: CallContext, _: Practice_Rpc_V1_DescribeRequest) -> Practice_Rpc_V1_DescribeResponse in
+      var resp = Practice_Rpc_V1_DescribeResponse()
+      resp.fileDescriptorSet = PracticeDescriptorSet.bytes
+      resp.methods = servedMethods()
+      return resp
+    }
+    router.unary("/practice.rpc.v1.Health/Check", mutation: false) {
+      (ctx: CallContext, _: Practice_Rpc_V1_HealthCheckRequest) -> Practice_Rpc_V1_HealthCheckResponse in
+      var resp = Practice_Rpc_V1_HealthCheckResponse()
+      resp.status = env.health.serving ? .serving : .notServing
+      return resp
+    }
+    router.unary("/practice.test.v1.TestControl/Sleep", mutation: false) {
+      (ctx: CallContext, req: Practice_Test_V1_SleepRequest) -> Practice_Test_V1_SleepResponse in
+      try requireOperator(ctx)
+      try await Task.sleep(for: .milliseconds(Int(req.durationMs)))
+      var resp = Practice_Test_V1_SleepResponse()
+      resp.sleptMs = req.durationMs
+      return resp
+    }
+    router.unary("/practice.test.v1.TestClock/Advance", mutation: false) {
+      (ctx: CallContext, req: Practice_Test_V1_AdvanceRequest) -> Practice_Test_V1_AdvanceResponse in
+      try requireOperator(ctx)
+      guard req.byMs > 0 else { throw RPCError.invalidArgument(field: "by_ms", "must be positive") }
+      env.clock.advance(byMs: req.byMs)
+      var resp = Practice_Test_V1_AdvanceResponse()
+      resp.jobsRun = try await runDueWork()
+      resp.nowMs = env.clock.nowMs()
+      return resp
+    }
+  }
+
+  private func requireOperator(_ ctx: CallContext) throws {
+    guard ctx.peer.peerClass == .operator else {
+      throw RPCError.permissionDenied(.roleRequired, "test hooks are for operator peers")
+    }
+  }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import GRDB
+import PracticeProto
+import PracticeWire
+import SwiftProtobuf
+
+/// Store reads and writes on one GRDB connection inside a transaction. Every statement is
+/// parameterized.
+struct SQLiteAccess: StoreWriter {
+  let db: Database
+
+  private func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ data: Data?) throws -> M {
+    guard let data else { throw RPCError.internal("missing row body") }
+    return try M(serializedBytes: data)
+  }
+
+  private func encode(_ m: some SwiftProtobuf.Message) throws -> Data { try m.serializedData() }
+
+  // MARK: accounts
+
+  private func accountRow(_ row: Row) throws -> Practice_V1_Account {
+    var a = try decode(Practice_V1_Account.self, row["body"])
+    a.changeSequence = row["change_seq"]
+    return a
+  }
+
+  func account(_ id: String) throws -> Practice_V1_Account? {
+    try Row.fetchOne(db, sql: "SELECT body, change_seq FROM accounts WHERE id = ?", arguments: [id])
+      .map(accountRow)
+  }
+
+  func accounts(after: String?, limit: Int, includeClosed: Bool) throws -> [Practice_V1_Account] {
+    let sql = """
+      SELECT body, change_seq FROM accounts WHERE id > ?
+      \(includeClosed ? "" : "AND state = \(Practice_V1_AccountState.active.rawValue)")
+      ORDER BY id LIMIT ?
+      """
+    return try Row.fetchAll(db, sql: sql, arguments: [after ?? "", limit]).map(accountRow)
+  }
+
+  func nextChangeSequence(account: String) throws -> Int64 {
+    guard let seq = try Int64.fetchOne(
+      db, sql: "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
+      arguments: [account])
+    else { throw RPCError.notFound("account") }
+    return seq
+  }
+
+  func savepoint<T>(_ body: () throws -> T) throws -> T {
+    var result: T?
+    try db.inSavepoint {
+      result = try body()
+      return .commit
+    }
+    return result!
+  }
+
+  func accountCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM accounts") ?? 0 }
+
+  func insertAccount(_ a: Practice_V1_Account) throws {
+    try db.execute(
+      sql: "INSERT INTO accounts (id, state, created_at_ms, version, body) VALUES (?, ?, ?, ?, ?)",
+      arguments: [a.accountID, a.state.rawValue, a.createdAtMs, a.version, try encode(a)])
+  }
+
+  func updateAccount(_ a: Practice_V1_Account) throws {
+    try db.execute(
+      sql: "UPDATE accounts SET state = ?, version = ?, body = ? WHERE id = ?",
+      arguments: [a.state.rawValue, a.version, try encode(a), a.accountID])
+    guard db.changesCount == 1 else { throw RPCError.notFound("account") }
+  }
+
+  // MARK: users
+
+  func user(account: String, id: String) throws -> Practice_V1_User? {
+    try Data.fetchOne(
+      db, sql: "SELECT body FROM users WHERE account_id = ? AND id = ?", arguments: [account, id]
+    ).map { try decode(Practice_V1_User.self, $0) }
+  }
+
+  func users(account: String, after: String?, limit: Int, includeInactive: Bool) throws -> [Practice_V1_User] {
+    let sql = """
+      SELECT body FROM users WHERE account_id = ? AND id > ? \(includeInactive ? "" : "AND active = 1")
+      ORDER BY id LIMIT ?
+      """
+    return try Data.fetchAll(db, sql: sql, arguments: [account, after ?? "", limit]).map {
+      try decode(Practice_V1_User.self, $0)
+    }
+  }
+
+  func activeUser(account: String, email: String) throws -> Practice_V1_User? {
+    try Data.fetchOne(
+      db, sql: "SELECT body FROM users WHERE account_id = ? AND email_key = ?",
+      arguments: [account, email.lowercased()]
+    ).map { try decode(Practice_V1_User.self, $0) }
+  }
+
+  private static func emailKey(_ u: Practice_V1_User) -> String? {
+    u.active && !u.email.isEmpty ? u.email.lowercased() : nil
+  }
+
+  func insertUser(_ u: Practice_V1_User) throws {
+    try db.execute(
+      sql: "INSERT INTO users (account_id, id, email_key, active, version, body) VALUES (?, ?, ?, ?, ?, ?)",
+      arguments: [u.accountID, u.userID, Self.emailKey(u), u.active, u.version, try encode(u)])
+  }
+
+  func updateUser(_ u: Practice_V1_User) throws {
+    try db.execute(
+      sql: "UPDATE users SET email_key = ?, active = ?, version = ?, body = ? WHERE account_id = ? AND id = ?",
+      arguments: [Self.emailKey(u), u.active, u.version, try encode(u), u.accountID, u.userID])
+    guard db.changesCount == 1 else { throw RPCError.notFound("user") }
+  }
+
+  // MARK: audit
+
+  func appendAudit(_ e: Practice_V1_AuditEvent) throws -> Int64 {
+    try db.execute(
+      sql: """
+        INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body)
+        VALUES (?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [e.accountID, e.timeMs, e.actorUserID, e.method, e.resourceID, try encode(e)])
+    return db.lastInsertedRowID
+  }
+
+  func auditEvents(_ q: AuditQuery) throws -> [Practice_V1_AuditEvent] {
+    var sql = "SELECT id, body FROM audit_events WHERE account_id = ?"
+    var args: StatementArguments = [q.accountID]
+    if q.fromMs > 0 { sql += " AND time_ms >= ?"; args += [q.fromMs] }
+    if q.toMs > 0 { sql += " AND time_ms < ?"; args += [q.toMs] }
+    if let a = q.actorUserID { sql += " AND actor_user_id = ?"; args += [a] }
+    if let r = q.resourceID { sql += " AND resource_id = ?"; args += [r] }
+    if let m = q.method { sql += " AND method = ?"; args += [m] }
+    if let after = q.afterID { sql += " AND id > ?"; args += [after] }
+    sql += " ORDER BY id LIMIT ?"
+    args += [q.limit]
+    return try Row.fetchAll(db, sql: sql, arguments: args).map { row in
+      var e = try decode(Practice_V1_AuditEvent.self, row["body"])
+      e.eventID = row["id"]
+      return e
+    }
+  }
+
+  // MARK: changes
+
+  func appendChange(_ e: Practice_V1_ChangeEvent) throws -> Int64 {
+    try db.execute(
+      sql: "INSERT INTO change_events (account_id, sequence, body) VALUES (?, ?, ?)",
+      arguments: [e.accountID, e.sequence, try encode(e)])
+    return db.lastInsertedRowID
+  }
+
+  func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)] {
+    let rows: [Row]
+    if let account {
+      rows = try Row.fetchAll(
+        db, sql: "SELECT id, body FROM change_events WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+        arguments: [account, afterGlobalID, limit])
+    } else {
+      rows = try Row.fetchAll(
+        db, sql: "SELECT id, body FROM change_events WHERE id > ? ORDER BY id LIMIT ?",
+        arguments: [afterGlobalID, limit])
+    }
+    return try rows.map { (globalID: $0["id"], event: try decode(Practice_V1_ChangeEvent.self, $0["body"])) }
+  }
+
+  func oldestKeptSequence(account: String) throws -> Int64 {
+    try Int64.fetchOne(
+      db, sql: "SELECT min(sequence) FROM change_events WHERE account_id = ?", arguments: [account]) ?? 0
+  }
+
+  func globalID(account: String, sequence: Int64) throws -> Int64? {
+    try Int64.fetchOne(
+      db, sql: "SELECT id FROM change_events WHERE account_id = ? AND sequence = ?",
+      arguments: [account, sequence])
+  }
+
+  func latestGlobalChangeID() throws -> Int64 {
+    try Int64.fetchOne(db, sql: "SELECT max(id) FROM change_events") ?? 0
+  }
+
+  func trimChanges(account: String, keep: Int64) throws {
+    try db.execute(
+      sql: """
+        DELETE FROM change_events WHERE account_id = ? AND sequence <=
+          (SELECT max(sequence) FROM change_events WHERE account_id = ?) - ?
+        """,
+      arguments: [account, account, keep])
+  }
+
+  // MARK: idempotency
+
+  func idempotency(scope: String, key: String) throws -> IdempotencyRecord? {
+    try Row.fetchOne(
+      db, sql: "SELECT * FROM idempotency WHERE scope = ? AND key = ?", arguments: [scope, key]
+    ).map {
+      IdempotencyRecord(
+        scope: $0["scope"], key: $0["key"], method: $0["method"], payloadHash: $0["payload_hash"],
+        response: $0["response"], createdAtMs: $0["created_at_ms"])
+    }
+  }
+
+  func putIdempotency(_ r: IdempotencyRecord) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO idempotency (scope, key, method, payload_hash, response, created_at_ms)
+        VALUES (?, ?, ?, ?, ?, ?)
+        """,
+      arguments: [r.scope, r.key, r.method, r.payloadHash, r.response, r.createdAtMs])
+  }
+
+  func expireIdempotency(beforeMs: Int64) throws {
+    try db.execute(sql: "DELETE FROM idempotency WHERE created_at_ms < ?", arguments: [beforeMs])
+  }
+
+  func afterCommit(_ body: @escaping @Sendable () -> Void) {
+    db.afterNextTransaction(onCommit: { _ in body() })
+  }
+
+  // MARK: health
+
+  func probe() throws { _ = try Int.fetchOne(db, sql: "SELECT 1") }
+
+  func probeWrite() throws {
+    try db.execute(
+      sql: "INSERT INTO health_probe (id, at_ms) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at_ms = excluded.at_ms",
+      arguments: [Int64(Date().timeIntervalSince1970 * 1000)])
+  }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import GRDB
+import PracticeProto
+import PracticeWire
+import SwiftProtobuf
+
+/// The SQLite backend (GRDB): WAL, `synchronous=FULL`, one writer, concurrent readers.
+public final class SQLiteStore: Store, @unchecked Sendable {
+  /// `PRAGMA application_id` of a practiced database ("PRAC").
+  public static let applicationID: Int32 = 0x5052_4143
+
+  private let writer: any DatabaseWriter
+  public let path: String?
+
+  /// Opens (or creates) the database at `path` and migrates it.
+  /// Refuses a file that is not a practiced database (a foreign or corrupt file is never re-created).
+  public init(path: String) throws {
+    var config = Configuration()
+    config.busyMode = .timeout(10)
+    config.prepareDatabase { db in
+      try db.execute(sql: "PRAGMA synchronous = FULL")
+    }
+    config.label = "practiced"
+    let exists = FileManager.default.fileExists(atPath: path)
+    let pool: DatabasePool
+    do {
+      pool = try DatabasePool(path: path, configuration: config)
+    } catch {
+      throw StoreOpenError(path: path, problem: "cannot open: \(error)")
+    }
+    self.writer = pool
+    self.path = path
+    try SQLiteStore.checkAndMigrate(pool, path: path, existed: exists)
+  }
+
+  /// A private in-memory database (tests and fuzzing; not durable).
+  public init(inMemory: Void = ()) throws {
+    let queue = try DatabaseQueue()
+    self.writer = queue
+    self.path = nil
+    try SQLiteStore.checkAndMigrate(queue, path: ":memory:", existed: false)
+  }
+
+  private static func checkAndMigrate(_ db: any DatabaseWriter, path: String, existed: Bool) throws {
+    do {
+      try db.writeWithoutTransaction { db in
+        let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+        let tables = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+        if appID != applicationID {
+          if tables > 0 {
+            throw StoreOpenError(path: path, problem: "not a practiced database (application_id \(appID))")
+          }
+          try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+        }
+        let check = try String.fetchOne(db, sql: "PRAGMA quick_check") ?? "?"
+        if check != "ok" { throw StoreOpenError(path: path, problem: "integrity check failed: \(check)") }
+      }
+      try migrator.migrate(db)
+    } catch let e as StoreOpenError {
+      throw e
+    } catch let e as DatabaseError {
+      throw StoreOpenError(path: path, problem: "\(e.message ?? "\(e.resultCode)") (\(e.resultCode))")
+    }
+    _ = existed
+  }
+
+  /// The schema, as migrations. Never edit a migration that has shipped: add one.
+  static var migrator: DatabaseMigrator {
+    var m = DatabaseMigrator()
+    m.registerMigration("v1") { db in
+      try db.execute(sql: """
+        CREATE TABLE accounts (
+          id TEXT PRIMARY KEY NOT NULL,
+          state INTEGER NOT NULL,
+          created_at_ms INTEGER NOT NULL,
+          version INTEGER NOT NULL,
+          change_seq INTEGER NOT NULL DEFAULT 0,  -- the account's change sequence
+          body BLOB NOT NULL              -- practice.v1.Account
+        ) WITHOUT ROWID;
+        CREATE TABLE users (
+          account_id TEXT NOT NULL REFERENCES accounts(id),
+          id TEXT NOT NULL,
+          email_key TEXT,                 -- lower-cased email while active, else NULL
+          active INTEGER NOT NULL,
+          version INTEGER NOT NULL,
+          body BLOB NOT NULL,             -- practice.v1.User
+          PRIMARY KEY (account_id, id)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX users_active_email ON users(account_id, email_key) WHERE email_key IS NOT NULL;
+        CREATE TABLE audit_events (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,
+          account_id TEXT NOT NULL,
+          time_ms INTEGER NOT NULL,
+          actor_user_id TEXT NOT NULL,
+          method TEXT NOT NULL,
+          resource_id TEXT NOT NULL,
+          body BLOB NOT NULL              -- practice.v1.AuditEvent (secrets masked)
+        );
+        CREATE INDEX audit_by_account_time ON audit_events(account_id, time_ms, id);
+        CREATE TRIGGER audit_events_append_only BEFORE UPDATE ON audit_events
+          BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+        CREATE TABLE change_events (
+          id INTEGER PRIMARY KEY AUTOINCREMENT,   -- order across accounts
+          account_id TEXT NOT NULL,
+          sequence INTEGER NOT NULL,
+          body BLOB NOT NULL,             -- practice.v1.ChangeEvent
+          UNIQUE (account_id, sequence)
+        );
+        CREATE TABLE idempotency (
+          scope TEXT NOT NULL,
+          key TEXT NOT NULL,
+          method TEXT NOT NULL,
+          payload_hash BLOB NOT NULL,
+          response BLOB NOT NULL,         -- practice.rpc.v1.Response
+          created_at_ms INTEGER NOT NULL,
+          PRIMARY KEY (scope, key)
+        ) WITHOUT ROWID;
+        CREATE INDEX idempotency_by_age ON idempotency(created_at_ms);
+        CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL);
+        """)
+    }
+    return m
+  }
+
+  public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T {
+    do {
+      return try await writer.read { db in try body(SQLiteAccess(db: db)) }
+    } catch let e as DatabaseError {
+      throw SQLiteStore.map(e)
+    }
+  }
+
+  public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T {
+    do {
+      return try await writer.write { db in try body(SQLiteAccess(db: db)) }
+    } catch let e as DatabaseError {
+      throw SQLiteStore.map(e)
+    }
+  }
+
+  public func close() async throws {
+    if let pool = writer as? DatabasePool { try pool.close() }
+    if let queue = writer as? DatabaseQueue { try queue.close() }
+  }
+
+  /// Storage failures as the status a caller gets.
+  static func map(_ e: DatabaseError) -> RPCError {
+    switch e.resultCode {
+    case .SQLITE_FULL, .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_BUSY, .SQLITE_LOCKED,
+      .SQLITE_CORRUPT, .SQLITE_NOTADB:
+      return RPCError(.unavailable, .storeUnavailable, "the store cannot serve this call: \(e.resultCode)")
+    case .SQLITE_CONSTRAINT:
+      return RPCError(.alreadyExists, .alreadyExists, "conflicts with an existing record")
+    default:
+      return .internal("store error \(e.resultCode)")
+    }
+  }
+
+  /// Runs a SQL statement for diagnostics and tests (`PRAGMA ...`), returning the first column.
+  public func pragma(_ sql: String) async throws -> String? {
+    try await writer.read { db in try String.fetchOne(db, sql: sql) }
+  }
+}
+
+/// A database file practiced refuses to open.
+public struct StoreOpenError: Error, CustomStringConvertible {
+  public var path: String
+  public var problem: String
+  public var description: String { "cannot use database \(path): \(problem)" }
+}

@@ -1,0 +1,107 @@
+import Foundation
+import PracticeProto
+import PracticeWire
+
+/// The daemon's persistent state, behind a protocol so that a second backend can be added.
+///
+/// Contract:
+/// - `read` sees a consistent snapshot of committed data.
+/// - `write` runs its body in one transaction; the transaction is durable when `write` returns
+///   (SQLite: WAL, `synchronous=FULL`). A body that throws writes nothing.
+/// - Storage failures (disk full, read-only file, I/O errors) surface as `RPCError` with code
+///   `UNAVAILABLE` and reason `STORE_UNAVAILABLE`.
+public protocol Store: Sendable {
+  func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T
+  func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T
+  /// Closes the store; later calls fail.
+  func close() async throws
+}
+
+/// An audit event filter (AuditService/ListAuditEvents).
+public struct AuditQuery: Sendable {
+  public var accountID: String
+  public var fromMs: Int64 = 0
+  public var toMs: Int64 = 0
+  public var actorUserID: String?
+  public var resourceID: String?
+  public var method: String?
+  public var afterID: Int64?
+  public var limit: Int
+
+  public init(accountID: String, limit: Int) {
+    self.accountID = accountID
+    self.limit = limit
+  }
+}
+
+/// An idempotency record (docs/PROTOCOL.md, "Idempotency").
+public struct IdempotencyRecord: Sendable, Equatable {
+  public var scope: String
+  public var key: String
+  public var method: String
+  public var payloadHash: Data
+  /// The recorded final response (status and payload), encoded as `practice.rpc.v1.Response`.
+  public var response: Data
+  public var createdAtMs: Int64
+
+  public init(scope: String, key: String, method: String, payloadHash: Data, response: Data, createdAtMs: Int64) {
+    self.scope = scope
+    self.key = key
+    self.method = method
+    self.payloadHash = payloadHash
+    self.response = response
+    self.createdAtMs = createdAtMs
+  }
+}
+
+/// Reads within a transaction or snapshot.
+public protocol StoreReader {
+  func account(_ id: String) throws -> Practice_V1_Account?
+  /// Accounts ordered by id, after `after`, at most `limit`.
+  func accounts(after: String?, limit: Int, includeClosed: Bool) throws -> [Practice_V1_Account]
+  func accountCount() throws -> Int
+
+  func user(account: String, id: String) throws -> Practice_V1_User?
+  /// Users ordered by id.
+  func users(account: String, after: String?, limit: Int, includeInactive: Bool) throws -> [Practice_V1_User]
+  /// The active user of the account with this email (case-insensitive), if any.
+  func activeUser(account: String, email: String) throws -> Practice_V1_User?
+
+  func auditEvents(_ query: AuditQuery) throws -> [Practice_V1_AuditEvent]
+  /// Change events of an account (or of every account for `nil`) after a sequence, oldest first.
+  func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
+  /// The oldest change sequence still kept for an account (0 when none is kept).
+  func oldestKeptSequence(account: String) throws -> Int64
+  func globalID(account: String, sequence: Int64) throws -> Int64?
+  func latestGlobalChangeID() throws -> Int64
+
+  func idempotency(scope: String, key: String) throws -> IdempotencyRecord?
+
+  /// A cheap read that proves the store answers (health probes, the watchdog).
+  func probe() throws
+}
+
+/// Writes within a transaction.
+public protocol StoreWriter: StoreReader {
+  func insertAccount(_ account: Practice_V1_Account) throws
+  func updateAccount(_ account: Practice_V1_Account) throws
+  /// Adds one to the account's change sequence and returns the new value.
+  func nextChangeSequence(account: String) throws -> Int64
+  /// Runs `body` in a savepoint: when it throws, what it wrote is undone and the error rethrown.
+  func savepoint<T>(_ body: () throws -> T) throws -> T
+  func insertUser(_ user: Practice_V1_User) throws
+  func updateUser(_ user: Practice_V1_User) throws
+  /// Appends an audit event; returns its id.
+  @discardableResult func appendAudit(_ event: Practice_V1_AuditEvent) throws -> Int64
+  /// Appends a change event (its sequence already assigned); returns its global id.
+  @discardableResult func appendChange(_ event: Practice_V1_ChangeEvent) throws -> Int64
+  /// Keeps at most `keep` change events per account.
+  func trimChanges(account: String, keep: Int64) throws
+  func putIdempotency(_ record: IdempotencyRecord) throws
+  /// Drops idempotency records created before `beforeMs`.
+  func expireIdempotency(beforeMs: Int64) throws
+  /// Runs `body` once the transaction has committed, in commit order (on the writer).
+  func afterCommit(_ body: @escaping @Sendable () -> Void)
+  /// A write that proves the store accepts writes (health probes after a failure).
+  func probeWrite() throws
+}

@@ -51,8 +51,8 @@ struct AccountService {
 
       try mc.writer.insertAccount(account)
       try mc.writer.insertUser(owner)
-      mc.record(account: account.accountID, .account, id: account.accountID, version: 1, .created, before: nil, after: account)
-      mc.record(account: account.accountID, .user, id: owner.userID, version: 1, .created, before: nil, after: owner)
+      try mc.record(account: account.accountID, .account, id: account.accountID, version: 1, .created, before: nil, after: account)
+      try mc.record(account: account.accountID, .user, id: owner.userID, version: 1, .created, before: nil, after: owner)
 
       var resp = Practice_V1_CreateAccountResponse()
       resp.account = try mc.writer.account(account.accountID) ?? account
@@ -107,7 +107,7 @@ struct AccountService {
       account.version += 1
       account.updatedAtMs = mc.nowMs
       try mc.writer.updateAccount(account)
-      mc.record(account: account.accountID, .account, id: account.accountID, version: account.version, .updated,
+      try mc.record(account: account.accountID, .account, id: account.accountID, version: account.version, .updated,
                 before: before, after: account)
       resp.account = try mc.writer.account(account.accountID) ?? account
       return resp
@@ -135,7 +135,7 @@ struct AccountService {
       user.createdAtMs = mc.nowMs
       user.updatedAtMs = mc.nowMs
       try mc.writer.insertUser(user)
-      mc.record(account: req.accountID, .user, id: user.userID, version: 1, .created, before: nil, after: user)
+      try mc.record(account: req.accountID, .user, id: user.userID, version: 1, .created, before: nil, after: user)
       var resp = Practice_V1_AddUserResponse()
       resp.user = user
       return resp
@@ -168,7 +168,7 @@ struct AccountService {
       updated.version += 1
       updated.updatedAtMs = mc.nowMs
       try mc.writer.updateUser(updated)
-      mc.record(account: req.accountID, .user, id: updated.userID, version: updated.version, .updated,
+      try mc.record(account: req.accountID, .user, id: updated.userID, version: updated.version, .updated,
                 before: current, after: updated)
       resp.user = updated
       return resp
@@ -198,7 +198,7 @@ struct AccountService {
       updated.version += 1
       updated.updatedAtMs = mc.nowMs
       try mc.writer.updateUser(updated)
-      mc.record(account: req.accountID, .user, id: updated.userID, version: updated.version, .updated,
+      try mc.record(account: req.accountID, .user, id: updated.userID, version: updated.version, .updated,
                 before: current, after: updated)
       resp.user = updated
       return resp

@@ -15,36 +15,55 @@ public final class MutationContext {
   public let nowMs: Int64
   /// The account the request names (nil for CreateAccount).
   public let account: Practice_V1_Account?
-  fileprivate var records: [Record] = []
+  let call: CallContext
+  let changeRetention: Int64
+  fileprivate var changes: [(globalID: Int64, event: Practice_V1_ChangeEvent)] = []
 
-  fileprivate struct Record {
-    var accountID: String
-    var kind: Practice_V1_ResourceKind
-    var resourceID: String
-    var version: Int64
-    var change: Practice_V1_ChangeType
-    var before: (any SwiftProtobuf.Message)?
-    var after: (any SwiftProtobuf.Message)?
-    var note: String
-  }
-
-  init(writer: any StoreWriter, actor: Actor, nowMs: Int64, account: Practice_V1_Account?) {
+  init(writer: any StoreWriter, actor: Actor, nowMs: Int64, account: Practice_V1_Account?, call: CallContext,
+       changeRetention: Int64) {
     self.writer = writer
     self.actor = actor
     self.nowMs = nowMs
     self.account = account
+    self.call = call
+    self.changeRetention = changeRetention
   }
 
   /// Records one changed resource: an audit event with its before and after (secrets masked) and
-  /// a change event. A body that records nothing changed nothing: no audit, no change event.
+  /// a change event with the account's next change sequence, in the mutation's transaction.
+  /// A body that records nothing changed nothing: no audit, no change event.
   public func record(
     account accountID: String, _ kind: Practice_V1_ResourceKind, id: String, version: Int64,
     _ change: Practice_V1_ChangeType, before: (any SwiftProtobuf.Message)?, after: (any SwiftProtobuf.Message)?,
     note: String = ""
-  ) {
-    records.append(Record(
-      accountID: accountID, kind: kind, resourceID: id, version: version, change: change,
-      before: before, after: after, note: note))
+  ) throws {
+    var audit = Practice_V1_AuditEvent()
+    audit.timeMs = nowMs
+    audit.accountID = accountID
+    audit.actorUserID = actor.userID
+    audit.actorPeer = call.peer.peerClass.rawValue
+    audit.peerUid = call.peer.credentials.uid
+    audit.peerPid = call.peer.credentials.pid
+    audit.method = call.method.path
+    audit.resourceKind = kind
+    audit.resourceID = id
+    audit.beforeJson = Secrets.auditJSON(before)
+    audit.afterJson = Secrets.auditJSON(after)
+    audit.requestID = call.requestID ?? ""
+    audit.note = note
+    try writer.appendAudit(audit)
+
+    var event = Practice_V1_ChangeEvent()
+    event.accountID = accountID
+    event.kind = kind
+    event.resourceID = id
+    event.version = version
+    event.changeType = change
+    event.sequence = try writer.nextChangeSequence(account: accountID)
+    event.timeMs = nowMs
+    let gid = try writer.appendChange(event)
+    if event.sequence % 1000 == 0 { try writer.trimChanges(account: accountID, keep: changeRetention) }
+    changes.append((gid, event))
   }
 }
 
@@ -108,9 +127,10 @@ public struct Mutations: Sendable {
               }
               account = a
             }
-            let mc = MutationContext(writer: w, actor: actor, nowMs: nowMs, account: account)
+            let mc = MutationContext(
+              writer: w, actor: actor, nowMs: nowMs, account: account, call: ctx, changeRetention: retention)
             let response = try body(mc)
-            published = try Mutations.persist(mc, ctx: ctx, path: path, retention: retention)
+            published = mc.changes
             return try response.serializedData()
           })
         } catch let e as RPCError {
@@ -135,43 +155,6 @@ public struct Mutations: Sendable {
     case .success(let data): return try Resp(serializedBytes: data)
     case .failure(let e): throw e
     }
-  }
-
-  /// Writes the audit and change events of what the body recorded.
-  private static func persist(
-    _ mc: MutationContext, ctx: CallContext, path: String, retention: Int64
-  ) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)] {
-    var published: [(globalID: Int64, event: Practice_V1_ChangeEvent)] = []
-    for r in mc.records {
-      var audit = Practice_V1_AuditEvent()
-      audit.timeMs = mc.nowMs
-      audit.accountID = r.accountID
-      audit.actorUserID = mc.actor.userID
-      audit.actorPeer = ctx.peer.peerClass.rawValue
-      audit.peerUid = ctx.peer.credentials.uid
-      audit.peerPid = ctx.peer.credentials.pid
-      audit.method = path
-      audit.resourceKind = r.kind
-      audit.resourceID = r.resourceID
-      audit.beforeJson = Secrets.auditJSON(r.before)
-      audit.afterJson = Secrets.auditJSON(r.after)
-      audit.requestID = ctx.requestID ?? ""
-      audit.note = r.note
-      try mc.writer.appendAudit(audit)
-
-      var change = Practice_V1_ChangeEvent()
-      change.accountID = r.accountID
-      change.kind = r.kind
-      change.resourceID = r.resourceID
-      change.version = r.version
-      change.changeType = r.change
-      change.sequence = try mc.writer.nextChangeSequence(account: r.accountID)
-      change.timeMs = mc.nowMs
-      let gid = try mc.writer.appendChange(change)
-      if change.sequence % 1000 == 0 { try mc.writer.trimChanges(account: r.accountID, keep: retention) }
-      published.append((gid, change))
-    }
-    return published
   }
 
   static func encodeRecorded(_ result: Result<Data, RPCError>) throws -> Data {

@@ -14,6 +14,7 @@ public enum Services {
     let served = Mutex<[String]>([])
     var router = Router()
     AccountService(env: env).register(into: &router)
+    WatchService(env: env).register(into: &router)
     SystemServices(env: env, servedMethods: { served.withLock { $0 } }, runDueWork: runDueWork)
       .register(into: &router)
     let dispatcher = Dispatcher(router: router, filters: [], configuration: configuration)

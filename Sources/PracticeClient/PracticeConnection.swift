@@ -1,0 +1,323 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import PracticeProto
+import PracticeWire
+import SwiftProtobuf
+import Synchronization
+
+/// Per-call options: metadata and deadline.
+public struct CallOptions: Sendable {
+  /// The account user on whose behalf a service peer calls (metadata `actor`).
+  public var actor: String?
+  /// Makes a mutation safe to retry (metadata `idempotency-key`).
+  public var idempotencyKey: String?
+  /// Correlation id echoed into the daemon's logs and audit log (metadata `request-id`).
+  public var requestID: String?
+  /// More metadata entries, sent as given.
+  public var metadata: [(String, String)] = []
+  /// The call's deadline (`timeout_ms`); nil: the daemon's default for unary calls, none for streams.
+  public var timeout: Duration?
+
+  public init(actor: String? = nil, idempotencyKey: String? = nil, requestID: String? = nil,
+              metadata: [(String, String)] = [], timeout: Duration? = nil) {
+    self.actor = actor
+    self.idempotencyKey = idempotencyKey
+    self.requestID = requestID
+    self.metadata = metadata
+    self.timeout = timeout
+  }
+
+  var entries: [Practice_Rpc_V1_MetadataEntry] {
+    var out: [(String, String)] = []
+    if let actor { out.append((MetadataKey.actor, actor)) }
+    if let idempotencyKey { out.append((MetadataKey.idempotencyKey, idempotencyKey)) }
+    if let requestID { out.append((MetadataKey.requestID, requestID)) }
+    out += metadata
+    return out.map { k, v in
+      var e = Practice_Rpc_V1_MetadataEntry()
+      e.key = k
+      e.value = v
+      return e
+    }
+  }
+}
+
+/// A failure of the connection itself (not of one call).
+public struct ConnectionError: Error, CustomStringConvertible, Sendable {
+  public var description: String
+  /// The status the daemon sent with `call_id = 0` before closing, if it sent one.
+  public var status: RPCError?
+  public init(_ description: String, status: RPCError? = nil) {
+    self.description = description
+    self.status = status
+  }
+}
+
+/// One connection to practiced, multiplexing many concurrent calls by `call_id`.
+public final class PracticeConnection: Sendable {
+  /// `$PRACTICED_SOCKET`, else `/run/practiced/practiced.sock`.
+  public static var defaultSocketPath: String {
+    let env = ProcessInfo.processInfo.environment["PRACTICED_SOCKET"] ?? ""
+    return env.isEmpty ? "/run/practiced/practiced.sock" : env
+  }
+
+  private let channel: Channel
+  private let handler: ClientHandler
+  private let nextCallID = Atomic<UInt64>(1)
+  private let ownedGroup: MultiThreadedEventLoopGroup?
+
+  private init(channel: Channel, handler: ClientHandler, ownedGroup: MultiThreadedEventLoopGroup?) {
+    self.channel = channel
+    self.handler = handler
+    self.ownedGroup = ownedGroup
+  }
+
+  /// Connects to the daemon's socket.
+  public static func connect(
+    path: String = PracticeConnection.defaultSocketPath, group: EventLoopGroup? = nil,
+    maxFrameSize: Int = FrameLimits.defaultMaxFrameSize
+  ) async throws -> PracticeConnection {
+    try await open(group: group, maxFrameSize: maxFrameSize) { bootstrap in
+      try await bootstrap.connect(unixDomainSocketPath: path).get()
+    }
+  }
+
+  /// Adopts an already-connected Unix socket (the connection takes ownership of `fd`).
+  public static func adopt(
+    fd: Int32, group: EventLoopGroup? = nil, maxFrameSize: Int = FrameLimits.defaultMaxFrameSize
+  ) async throws -> PracticeConnection {
+    try await open(group: group, maxFrameSize: maxFrameSize) { bootstrap in
+      try await bootstrap.withConnectedSocket(fd).get()
+    }
+  }
+
+  private static func open(
+    group: EventLoopGroup?, maxFrameSize: Int, _ connect: (ClientBootstrap) async throws -> Channel
+  ) async throws -> PracticeConnection {
+    let owned = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+    let handler = ClientHandler(maxFrameSize: maxFrameSize)
+    let bootstrap = ClientBootstrap(group: group ?? owned!)
+      .channelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+      }
+    do {
+      let channel = try await connect(bootstrap)
+      return PracticeConnection(channel: channel, handler: handler, ownedGroup: owned)
+    } catch {
+      try? await owned?.shutdownGracefully()
+      throw ConnectionError("cannot connect: \(error)")
+    }
+  }
+
+  private func makeRequest(_ method: String, _ payload: Data, _ options: CallOptions) -> Practice_Rpc_V1_Request {
+    var request = Practice_Rpc_V1_Request()
+    request.callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
+    request.method = method
+    request.payload = payload
+    request.metadata = options.entries
+    if let timeout = options.timeout {
+      let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+      request.timeoutMs = UInt32(clamping: max(ms, 1))
+    }
+    return request
+  }
+
+  private func send(_ request: Practice_Rpc_V1_Request) {
+    channel.writeAndFlush(request.frame(allocator: channel.allocator), promise: nil)
+  }
+
+  private func sendCancel(_ callID: UInt64) {
+    var cancel = Practice_Rpc_V1_Request()
+    cancel.callID = callID
+    cancel.cancel = true
+    send(cancel)
+  }
+
+  /// A unary call with an encoded payload; returns the encoded response.
+  /// Throws `RPCError` for a non-OK status, `ConnectionError` when the connection fails.
+  /// Cancelling the calling task sends a cancel frame.
+  public func unary(method: String, payload: Data, options: CallOptions = .init()) async throws -> Data {
+    let request = makeRequest(method, payload, options)
+    let callID = request.callID
+    return try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (k: CheckedContinuation<Data, Error>) in
+        guard handler.register(callID, .unary(k)) else { return }
+        send(request)
+      }
+    } onCancel: {
+      sendCancel(callID)
+    }
+  }
+
+  /// A typed unary call.
+  public func call<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
+    _ method: String, _ request: Req, as: Resp.Type = Resp.self, options: CallOptions = .init()
+  ) async throws -> Resp {
+    let data = try await unary(method: method, payload: try request.serializedData(), options: options)
+    return try Resp(serializedBytes: data)
+  }
+
+  /// A server-streaming call with an encoded payload: the items, then the end (an error for a
+  /// non-OK final status). Ending the iteration early cancels the call.
+  public func serverStream(method: String, payload: Data, options: CallOptions = .init())
+    -> AsyncThrowingStream<Data, Error>
+  {
+    let request = makeRequest(method, payload, options)
+    let callID = request.callID
+    let (stream, continuation) = AsyncThrowingStream<Data, Error>.makeStream(bufferingPolicy: .unbounded)
+    continuation.onTermination = { [weak self] reason in
+      if case .cancelled = reason {
+        self?.handler.forget(callID)
+        self?.sendCancel(callID)
+      }
+    }
+    if handler.register(callID, .stream(continuation)) { send(request) }
+    return stream
+  }
+
+  /// A typed server-streaming call.
+  public func stream<Req: SwiftProtobuf.Message, Item: SwiftProtobuf.Message>(
+    _ method: String, _ request: Req, as: Item.Type = Item.self, options: CallOptions = .init()
+  ) throws -> PracticeStream<Item> {
+    serverStream(method: method, payload: try request.serializedData(), options: options)
+      .map { try Item(serializedBytes: $0) }
+  }
+
+  /// Calls in flight on this connection.
+  public var inFlight: Int { handler.pendingCount }
+
+  /// Closes the connection; calls in flight fail with `ConnectionError`.
+  public func close() async {
+    try? await channel.close()
+    try? await ownedGroup?.shutdownGracefully()
+  }
+
+  /// Half-closes: tells the daemon no more requests come (EOF); responses still arrive.
+  public func finishWriting() async throws {
+    try await channel.close(mode: .output)
+  }
+
+  /// Resolves when the daemon closes the connection.
+  public func waitClosed() async { try? await channel.closeFuture.get() }
+}
+
+/// Pairs response frames with pending calls.
+final class ClientHandler: ChannelInboundHandler, Sendable {
+  typealias InboundIn = ByteBuffer
+
+  enum Pending {
+    case unary(CheckedContinuation<Data, Error>)
+    case stream(AsyncThrowingStream<Data, Error>.Continuation)
+  }
+
+  private struct State {
+    var pending: [UInt64: Pending] = [:]
+    var closedError: Error?
+  }
+
+  private let state = Mutex(State())
+  private let parser: Mutex<FrameParser>
+
+  init(maxFrameSize: Int) { parser = Mutex(FrameParser(maxFrameSize: maxFrameSize)) }
+
+  var pendingCount: Int { state.withLock { $0.pending.count } }
+
+  /// Registers a call before its request is sent; fails it at once when the connection is closed.
+  func register(_ callID: UInt64, _ pending: Pending) -> Bool {
+    let closed: Error? = state.withLock { s in
+      if let e = s.closedError { return e }
+      s.pending[callID] = pending
+      return nil
+    }
+    if let closed {
+      Self.fail(pending, closed)
+      return false
+    }
+    return true
+  }
+
+  func forget(_ callID: UInt64) { _ = state.withLock { $0.pending.removeValue(forKey: callID) } }
+
+  private static func fail(_ p: Pending, _ error: Error) {
+    switch p {
+    case .unary(let k): k.resume(throwing: error)
+    case .stream(let c): c.finish(throwing: error)
+    }
+  }
+
+  func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    let bytes = unwrapInboundIn(data)
+    do {
+      var frames: [ByteBuffer] = []
+      try parser.withLock { (p: inout FrameParser) throws(FrameError) in
+        p.append(bytes)
+        while let body = try p.next() { frames.append(body) }
+      }
+      for body in frames {
+        let response = try body.withUnsafeReadableBytes { try Practice_Rpc_V1_Response(serializedBytes: $0) }
+        deliver(response)
+      }
+    } catch {
+      failAll(ConnectionError("bad response from the daemon: \(error)"))
+      context.close(promise: nil)
+    }
+  }
+
+  private func deliver(_ response: Practice_Rpc_V1_Response) {
+    if response.callID == 0 {
+      let status = RPCError(status: response.status)
+      failAll(ConnectionError("the daemon closed the connection: \(status?.description ?? "?")", status: status))
+      return
+    }
+    if response.more {
+      let p = state.withLock { $0.pending[response.callID] }
+      if case .stream(let c)? = p { c.yield(response.payload) }
+      return
+    }
+    guard let p = state.withLock({ $0.pending.removeValue(forKey: response.callID) }) else { return }
+    let error = response.hasStatus ? RPCError(status: response.status) : RPCError.internal("response without status")
+    switch p {
+    case .unary(let k):
+      if let error { k.resume(throwing: error) } else { k.resume(returning: response.payload) }
+    case .stream(let c):
+      if let error { c.finish(throwing: error) } else { c.finish() }
+    }
+  }
+
+  private func failAll(_ error: Error) {
+    let pending = state.withLock { s -> [Pending] in
+      if s.closedError == nil { s.closedError = error }
+      defer { s.pending.removeAll() }
+      return Array(s.pending.values)
+    }
+    for p in pending { Self.fail(p, error) }
+  }
+
+  func channelInactive(context: ChannelHandlerContext) {
+    failAll(ConnectionError("connection closed"))
+    context.fireChannelInactive()
+  }
+
+  func errorCaught(context: ChannelHandlerContext, error: Error) {
+    failAll(ConnectionError("connection error: \(error)"))
+    context.close(promise: nil)
+  }
+}
+
+/// The items of a typed server stream.
+public typealias PracticeStream<Item> = AsyncThrowingMapSequence<AsyncThrowingStream<Data, Error>, Item>
+
+extension PracticeConnection {
+  public var accounts: AccountServiceClient { AccountServiceClient(self) }
+  public var business: BusinessServiceClient { BusinessServiceClient(self) }
+  public var locations: LocationServiceClient { LocationServiceClient(self) }
+  public var rooms: RoomServiceClient { RoomServiceClient(self) }
+  public var billing: BillingServiceClient { BillingServiceClient(self) }
+  public var audit: AuditServiceClient { AuditServiceClient(self) }
+  public var watch: WatchServiceClient { WatchServiceClient(self) }
+  public var reflection: ReflectionClient { ReflectionClient(self) }
+  public var health: HealthClient { HealthClient(self) }
+  public var testClock: TestClockClient { TestClockClient(self) }
+  public var testControl: TestControlClient { TestControlClient(self) }
+}

@@ -1,0 +1,98 @@
+import PracticeDomain
+import PracticeProto
+import PracticeRPC
+import PracticeStore
+import PracticeWire
+
+/// practice.v1.WatchService: change events of an account (or of every account, for operators).
+///
+/// The stream first replays what is kept after `after_sequence` (0: nothing, from now), then sends
+/// the `SYNCED` marker, then live events. The watcher subscribes before it reads the store, and
+/// skips live events it already replayed, so nothing falls in between.
+struct WatchService {
+  let env: ServiceEnvironment
+  var reads: Reads { Reads(env: env) }
+
+  func register(into router: inout Router) {
+    router.serverStreaming("/practice.v1.WatchService/Watch", watch)
+  }
+
+  @Sendable func watch(
+    _ ctx: CallContext, _ req: Practice_V1_WatchRequest, _ out: StreamWriter<Practice_V1_WatchEvent>
+  ) async throws {
+    let accountID: String? = req.accountID.isEmpty ? nil : req.accountID
+    if accountID == nil {
+      guard ctx.peer.peerClass == .operator else {
+        throw RPCError.permissionDenied(.roleRequired, "watching every account needs an operator peer")
+      }
+      if req.afterSequence != 0 {
+        throw RPCError.invalidArgument(field: "after_sequence", "must be 0 when watching every account")
+      }
+    }
+    if req.afterSequence < 0 { throw RPCError.invalidArgument(field: "after_sequence", "must not be negative") }
+    let kinds = Set(req.kinds)
+    let sub = env.changes.subscribe(accountID: accountID, kinds: kinds)
+    defer { env.changes.unsubscribe(sub) }
+
+    // Replay, in the same snapshot as the authorization.
+    let after = req.afterSequence
+    let replay: (events: [Practice_V1_ChangeEvent], lastGlobalID: Int64) = try await reads.run(ctx, accountID: accountID) { r, _ in
+      guard let accountID else { return ([], try r.latestGlobalChangeID()) }
+      guard let account = try r.account(accountID) else { throw RPCError.notFound("account \(accountID)") }
+      if after == 0 || after >= account.changeSequence {
+        return ([], try r.latestGlobalChangeID())
+      }
+      let oldest = try r.oldestKeptSequence(account: accountID)
+      if oldest == 0 || after + 1 < oldest {
+        throw RPCError.failedPrecondition(.watchTooOld, "changes after sequence \(after) are no longer kept (oldest kept: \(oldest))")
+      }
+      guard let startID = try r.globalID(account: accountID, sequence: after + 1) else {
+        throw RPCError.failedPrecondition(.watchTooOld, "changes after sequence \(after) are no longer kept")
+      }
+      var events: [Practice_V1_ChangeEvent] = []
+      var last = startID - 1
+      while true {
+        let batch = try r.changes(account: accountID, afterGlobalID: last, limit: 1000)
+        guard !batch.isEmpty else { break }
+        events += batch.map(\.event)
+        last = batch.last!.globalID
+      }
+      return (events, max(last, try r.latestGlobalChangeID()))
+    }
+    for e in replay.events where kinds.isEmpty || kinds.contains(e.kind) {
+      try await out.send(.change(e))
+    }
+    var synced = Practice_V1_WatchEvent()
+    synced.synced = true
+    try await out.send(synced)
+
+    var lastSent = replay.lastGlobalID
+    while true {
+      let batch = await withTaskCancellationHandler {
+        await sub.next()
+      } onCancel: {
+        env.changes.unsubscribe(sub)
+      }
+      guard let batch else {
+        if sub.overflowed {
+          throw RPCError(.resourceExhausted, .watchOverflow, "the watcher fell behind its buffer")
+        }
+        try Task.checkCancellation()
+        try ctx.control.checkNotEnded()
+        return
+      }
+      for (gid, e) in batch where gid > lastSent {
+        try await out.send(.change(e))
+        lastSent = gid
+      }
+    }
+  }
+}
+
+extension Practice_V1_WatchEvent {
+  static func change(_ e: Practice_V1_ChangeEvent) -> Practice_V1_WatchEvent {
+    var w = Practice_V1_WatchEvent()
+    w.change = e
+    return w
+  }
+}

@@ -1,0 +1,310 @@
+import ArgumentParser
+import Foundation
+import PracticeClient
+import PracticeProto
+import PracticeWire
+import SwiftProtobuf
+
+@main
+struct Practicectl: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "practicectl",
+    abstract: "Drive practiced, the practice account-settings daemon.",
+    discussion: """
+      Talks to practiced over its Unix socket (--socket, or $PRACTICED_SOCKET).
+      Exit codes: 0 success; 1 the daemon answered with an error; 64 usage error; 69 the daemon
+      could not be reached. Shell completions: practicectl --generate-completion-script bash|zsh|fish.
+      """,
+    subcommands: [AccountCommand.self, UserCommand.self, CallCommand.self, DescribeCommand.self, HealthCommand.self])
+}
+
+// MARK: - account
+
+struct AccountCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "account", abstract: "Create, show, list and configure accounts.",
+    subcommands: [Create.self, Get.self, List.self, Settings.self])
+
+  static func show(_ a: Practice_V1_Account) {
+    Output.fields([
+      ("account_id", a.accountID), ("practice_name", a.practiceName), ("state", Names.state(a.state)),
+      ("owner_user_id", a.ownerUserID), ("time_zone", a.settings.timeZone),
+      ("room_conflict_policy", Names.policy(a.settings.roomConflictPolicy)), ("version", "\(a.version)"),
+      ("created_at", Output.time(a.createdAtMs)), ("change_sequence", "\(a.changeSequence)"),
+    ])
+  }
+
+  struct Create: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create an account and its owner (operators only).")
+    @OptionGroup var connection: ConnectionOptions
+    @Option(help: "The practice name.") var name: String
+    @Option(help: "The owner's name.") var ownerName: String
+    @Option(help: "The owner's email.") var ownerEmail: String = ""
+    @Option(help: "Extra roles for the owner (repeatable): PRACTITIONER, BILLER, ...") var ownerRole: [String] = []
+    @Option(help: "IANA time zone (default UTC).") var timeZone: String?
+    @Option(help: "Room conflict policy: WARN (default) or BLOCK.") var conflictPolicy: String?
+
+    func run() async throws {
+      var req = Practice_V1_CreateAccountRequest()
+      req.practiceName = name
+      req.ownerName = ownerName
+      req.ownerEmail = ownerEmail
+      req.ownerRoles = try ownerRole.map(Names.parseRole)
+      if let timeZone { req.settings.timeZone = timeZone }
+      if let conflictPolicy { req.settings.roomConflictPolicy = try Names.parsePolicy(conflictPolicy) }
+      let resp = try await connection.run { c, o in try await c.accounts.createAccount(req, options: o) }
+      if connection.json { print(Output.json(resp)); return }
+      AccountCommand.show(resp.account)
+      print("owner:")
+      UserCommand.table([resp.owner])
+    }
+  }
+
+  struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show an account.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The account id.") var accountID: String
+
+    func run() async throws {
+      var req = Practice_V1_GetAccountRequest()
+      req.accountID = accountID
+      let resp = try await connection.run { c, o in try await c.accounts.getAccount(req, options: o) }
+      if connection.json { print(Output.json(resp)); return }
+      AccountCommand.show(resp.account)
+    }
+  }
+
+  struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List accounts (operators only).")
+    @OptionGroup var connection: ConnectionOptions
+    @Flag(help: "Closed and purged accounts too.") var includeClosed = false
+    @Option(help: "Page size (default 50, max 500).") var pageSize: Int32 = 0
+    @Option(help: "Start at this page token.") var pageToken: String = ""
+    @Flag(help: "Follow page tokens to the end.") var all = false
+
+    func run() async throws {
+      var req = Practice_V1_ListAccountsRequest()
+      req.includeClosed = includeClosed
+      req.pageSize = pageSize
+      req.pageToken = pageToken
+      let pages = try await connection.run { c, o in
+        var pages: [Practice_V1_ListAccountsResponse] = []
+        repeat {
+          let page = try await c.accounts.listAccounts(req, options: o)
+          pages.append(page)
+          req.pageToken = page.nextPageToken
+        } while all && !req.pageToken.isEmpty
+        return pages
+      }
+      if connection.json { pages.forEach { print(Output.json($0)) }; return }
+      let accounts = pages.flatMap(\.accounts)
+      Output.table(["ACCOUNT", "PRACTICE", "STATE", "TIME ZONE", "VERSION"], accounts.map {
+        [$0.accountID, $0.practiceName, Names.state($0.state), $0.settings.timeZone, "\($0.version)"]
+      })
+      if let next = pages.last?.nextPageToken, !next.isEmpty { print("next page: --page-token \(next)") }
+    }
+  }
+
+  struct Settings: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Change an account's settings.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The account id.") var accountID: String
+    @Option(help: "IANA time zone.") var timeZone: String?
+    @Option(help: "Room conflict policy: WARN or BLOCK.") var conflictPolicy: String?
+    @Option(help: "Fail unless the account is at this version (0: unconditional).") var expectedVersion: Int64 = 0
+
+    func validate() throws {
+      if timeZone == nil && conflictPolicy == nil { throw ValidationError("nothing to change: give --time-zone or --conflict-policy") }
+    }
+
+    func run() async throws {
+      var req = Practice_V1_UpdateAccountSettingsRequest()
+      req.accountID = accountID
+      req.expectedVersion = expectedVersion
+      if let timeZone { req.settings.timeZone = timeZone; req.updateMask.append("time_zone") }
+      if let conflictPolicy {
+        req.settings.roomConflictPolicy = try Names.parsePolicy(conflictPolicy)
+        req.updateMask.append("room_conflict_policy")
+      }
+      let resp = try await connection.run { c, o in try await c.accounts.updateAccountSettings(req, options: o) }
+      if connection.json { print(Output.json(resp)); return }
+      AccountCommand.show(resp.account)
+    }
+  }
+}
+
+// MARK: - user
+
+struct UserCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "user", abstract: "Add, change, deactivate and list an account's users.",
+    subcommands: [Add.self, Update.self, Deactivate.self, List.self])
+
+  static func table(_ users: [Practice_V1_User]) {
+    Output.table(["USER", "NAME", "EMAIL", "ROLES", "ACTIVE", "VERSION"], users.map {
+      [$0.userID, $0.name, $0.email.isEmpty ? "-" : $0.email, Names.roleList($0.roles), $0.active ? "yes" : "no", "\($0.version)"]
+    })
+  }
+
+  struct Add: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Add a user to an account.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The account id.") var accountID: String
+    @Option(help: "The user's name.") var name: String
+    @Option(help: "The user's email.") var email: String = ""
+    @Option(help: "A role (repeatable): ADMINISTRATOR, PRACTITIONER, SUPERVISOR, SCHEDULER, BILLER.") var role: [String] = []
+
+    func run() async throws {
+      var req = Practice_V1_AddUserRequest()
+      req.accountID = accountID
+      req.name = name
+      req.email = email
+      req.roles = try role.map(Names.parseRole)
+      let resp = try await connection.run { c, o in try await c.accounts.addUser(req, options: o) }
+      if connection.json { print(Output.json(resp)); return }
+      UserCommand.table([resp.user])
+    }
+  }
+
+  struct Update: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Change a user's name, email or roles.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The user id.") var userID: String
+    @Option(help: "New name.") var name: String?
+    @Option(help: "New email (empty to clear).") var email: String?
+    @Option(help: "The complete new set of roles (repeatable).") var role: [String] = []
+    @Option(help: "Fail unless the user is at this version (0: unconditional).") var expectedVersion: Int64 = 0
+
+    func validate() throws {
+      if name == nil && email == nil && role.isEmpty { throw ValidationError("nothing to change: give --name, --email or --role") }
+    }
+
+    func run() async throws {
+      var req = Practice_V1_UpdateUserRequest()
+      req.accountID = accountID
+      req.userID = userID
+      req.expectedVersion = expectedVersion
+      if let name { req.user.name = name; req.updateMask.append("name") }
+      if let email { req.user.email = email; req.updateMask.append("email") }
+      if !role.isEmpty { req.user.roles = try role.map(Names.parseRole); req.updateMask.append("roles") }
+      let resp = try await connection.run { c, o in try await c.accounts.updateUser(req, options: o) }
+      if connection.json { print(Output.json(resp)); return }
+      UserCommand.table([resp.user])
+    }
+  }
+
+  struct Deactivate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Deactivate a user (users are never deleted).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The user id.") var userID: String
+    @Option(help: "Fail unless the user is at this version (0: unconditional).") var expectedVersion: Int64 = 0
+
+    func run() async throws {
+      var req = Practice_V1_DeactivateUserRequest()
+      req.accountID = accountID
+      req.userID = userID
+      req.expectedVersion = expectedVersion
+      let resp = try await connection.run { c, o in try await c.accounts.deactivateUser(req, options: o) }
+      if connection.json { print(Output.json(resp)); return }
+      UserCommand.table([resp.user])
+    }
+  }
+
+  struct List: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List an account's users.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The account id.") var accountID: String
+    @Flag(help: "Deactivated users too.") var includeInactive = false
+    @Option(help: "Page size (default 50, max 500).") var pageSize: Int32 = 0
+    @Option(help: "Start at this page token.") var pageToken: String = ""
+    @Flag(help: "Follow page tokens to the end.") var all = false
+
+    func run() async throws {
+      var req = Practice_V1_ListUsersRequest()
+      req.accountID = accountID
+      req.includeInactive = includeInactive
+      req.pageSize = pageSize
+      req.pageToken = pageToken
+      let pages = try await connection.run { c, o in
+        var pages: [Practice_V1_ListUsersResponse] = []
+        repeat {
+          let page = try await c.accounts.listUsers(req, options: o)
+          pages.append(page)
+          req.pageToken = page.nextPageToken
+        } while all && !req.pageToken.isEmpty
+        return pages
+      }
+      if connection.json { pages.forEach { print(Output.json($0)) }; return }
+      UserCommand.table(pages.flatMap(\.users))
+      if let next = pages.last?.nextPageToken, !next.isEmpty { print("next page: --page-token \(next)") }
+    }
+  }
+}
+
+// MARK: - generic
+
+struct CallCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "call",
+    abstract: "Call any method with a JSON request (proto3 JSON mapping); prints JSON.",
+    discussion: "METHOD is a full path (/practice.v1.AccountService/GetAccount), Service/Method, or a unique method name. JSON defaults to {} ; '-' reads it from standard input.")
+  @OptionGroup var connection: ConnectionOptions
+  @Argument(help: "The method.") var method: String
+  @Argument(help: "The request as JSON.") var request: String = "{}"
+
+  func run() async throws {
+    guard let m = MethodCatalog.lookup(method) else {
+      printError("practicectl: unknown method \(method); see practicectl describe")
+      throw ExitCode(Exit.usage)
+    }
+    let text = request == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : request
+    let payload: Data
+    do {
+      payload = try m.requestType.init(jsonString: text).serializedData()
+    } catch {
+      printError("practicectl: the request is not a valid \(m.requestType.protoMessageName) in JSON: \(error)")
+      throw ExitCode(Exit.usage)
+    }
+    try await connection.run { c, o in
+      if m.serverStreaming {
+        for try await item in c.serverStream(method: m.path, payload: payload, options: o) {
+          print(try m.responseType.init(serializedBytes: item).jsonString())
+        }
+      } else {
+        let data = try await c.unary(method: m.path, payload: payload, options: o)
+        print(try m.responseType.init(serializedBytes: data).jsonString())
+      }
+    }
+  }
+}
+
+struct DescribeCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "describe", abstract: "List the methods the daemon serves (Reflection/Describe).")
+  @OptionGroup var connection: ConnectionOptions
+
+  func run() async throws {
+    let resp = try await connection.run { c, o in try await c.reflection.describe(options: o) }
+    if connection.json { print(Output.json(resp)); return }
+    let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: resp.fileDescriptorSet)
+    print("\(resp.methods.count) methods, \(set.file.count) proto files")
+    for method in resp.methods {
+      let streaming = MethodCatalog.method(method)?.serverStreaming == true ? "  (server streaming)" : ""
+      print(method + streaming)
+    }
+  }
+}
+
+struct HealthCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(commandName: "health", abstract: "Ask the daemon whether it serves.")
+  @OptionGroup var connection: ConnectionOptions
+
+  func run() async throws {
+    let resp = try await connection.run { c, o in try await c.health.check(options: o) }
+    if connection.json { print(Output.json(resp)); return }
+    print(resp.status == .serving ? "SERVING" : "NOT_SERVING")
+    if resp.status != .serving { throw ExitCode(Exit.rpcError) }
+  }
+}

@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import PracticeClient
+import PracticeProto
+import PracticeWire
+import SwiftProtobuf
+
+/// Exit codes (docs/CLI.md): 0 success, 1 the daemon answered with an error status,
+/// 64 usage error, 69 the daemon could not be reached or the connection failed.
+enum Exit {
+  static let rpcError: Int32 = 1
+  static let usage: Int32 = 64
+  static let unavailable: Int32 = 69
+}
+
+/// Options every command that talks to the daemon takes.
+struct ConnectionOptions: ParsableArguments {
+  @Option(name: .long, help: "Socket path (default: $PRACTICED_SOCKET or /run/practiced/practiced.sock).")
+  var socket: String?
+
+  @Flag(name: .long, help: "Print proto3 JSON instead of tables.")
+  var json = false
+
+  @Option(name: .long, help: "Act on behalf of this account user (metadata 'actor').")
+  var actor: String?
+
+  @Option(name: .long, help: "Idempotency key for a mutation (safe retries).")
+  var idempotencyKey: String?
+
+  @Option(name: .long, help: "Request id for correlation in logs and the audit log.")
+  var requestId: String?
+
+  @Option(name: .long, help: "Deadline in milliseconds (default: the daemon's).")
+  var timeoutMs: UInt32?
+
+  var options: CallOptions {
+    CallOptions(actor: actor, idempotencyKey: idempotencyKey, requestID: requestId,
+                timeout: timeoutMs.map { .milliseconds(Int($0)) })
+  }
+
+  /// Connects, runs `body`, closes; maps failures to the documented exit codes.
+  func run<T>(_ body: (PracticeConnection, CallOptions) async throws -> T) async throws -> T {
+    let connection: PracticeConnection
+    do {
+      connection = try await PracticeConnection.connect(path: socket ?? PracticeConnection.defaultSocketPath)
+    } catch {
+      printError("practicectl: cannot reach practiced at \(socket ?? PracticeConnection.defaultSocketPath): \(error)")
+      throw ExitCode(Exit.unavailable)
+    }
+    do {
+      let result = try await body(connection, options)
+      await connection.close()
+      return result
+    } catch let e as RPCError {
+      await connection.close()
+      printError(Output.describe(e))
+      throw ExitCode(Exit.rpcError)
+    } catch let e as ConnectionError {
+      await connection.close()
+      printError("practicectl: \(e)")
+      throw ExitCode(Exit.unavailable)
+    }
+  }
+}
+
+func printError(_ s: String) {
+  FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+enum Output {
+  static var jsonOptions: JSONEncodingOptions {
+    var o = JSONEncodingOptions()
+    o.alwaysPrintEnumsAsInts = false
+    return o
+  }
+
+  /// Proto3 JSON of a message, one line.
+  static func json(_ m: some SwiftProtobuf.Message) -> String {
+    (try? m.jsonString(options: jsonOptions)) ?? "{}"
+  }
+
+  static func describe(_ e: RPCError) -> String {
+    var text = "error: \(e.code.name) (\(e.reason.rawValue)): \(e.message)"
+    for v in e.violations { text += "\n  \(v.field): \(v.description)" }
+    return text
+  }
+
+  /// Prints rows as aligned columns under a header.
+  static func table(_ header: [String], _ rows: [[String]]) {
+    var widths = header.map(\.count)
+    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+    func line(_ cells: [String]) -> String {
+      cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+        .joined(separator: "  ")
+    }
+    print(line(header))
+    for row in rows { print(line(row)) }
+  }
+
+  /// Prints a message as "key: value" lines.
+  static func fields(_ pairs: [(String, String)]) {
+    let width = pairs.map(\.0.count).max() ?? 0
+    for (k, v) in pairs { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
+  }
+
+  static func time(_ ms: Int64) -> String {
+    guard ms > 0 else { return "-" }
+    let f = ISO8601DateFormatter()
+    return f.string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+  }
+
+}
+
+/// Names of enum values as the CLI shows and accepts them ("PRACTITIONER", "warn").
+enum Names {
+  static let roles: [(String, Practice_V1_Role)] = [
+    ("OWNER", .owner), ("ADMINISTRATOR", .administrator), ("PRACTITIONER", .practitioner),
+    ("SUPERVISOR", .supervisor), ("SCHEDULER", .scheduler), ("BILLER", .biller),
+  ]
+
+  static func role(_ r: Practice_V1_Role) -> String { roles.first { $0.1 == r }?.0 ?? "UNKNOWN" }
+
+  static func parseRole(_ text: String) throws -> Practice_V1_Role {
+    let key = text.uppercased().replacingOccurrences(of: "ROLE_", with: "")
+    guard let r = roles.first(where: { $0.0 == key }) else {
+      throw ValidationError("unknown role \(text); one of \(roles.map(\.0).joined(separator: ", "))")
+    }
+    return r.1
+  }
+
+  static func roleList(_ roles: [Practice_V1_Role]) -> String { roles.map(role).joined(separator: ",") }
+
+  static func policy(_ p: Practice_V1_RoomConflictPolicy) -> String {
+    switch p {
+    case .warn: "WARN"
+    case .block: "BLOCK"
+    default: "-"
+    }
+  }
+
+  static func parsePolicy(_ text: String) throws -> Practice_V1_RoomConflictPolicy {
+    switch text.uppercased() {
+    case "WARN", "ROOM_CONFLICT_POLICY_WARN": return .warn
+    case "BLOCK", "ROOM_CONFLICT_POLICY_BLOCK": return .block
+    default: throw ValidationError("conflict policy must be WARN or BLOCK")
+    }
+  }
+
+  static func state(_ s: Practice_V1_AccountState) -> String {
+    switch s {
+    case .active: "ACTIVE"
+    case .closed: "CLOSED"
+    case .purged: "PURGED"
+    default: "-"
+    }
+  }
+}

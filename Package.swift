@@ -116,7 +116,11 @@ let package = Package(
     ),
     .testTarget(
       name: "PracticeRPCTests",
-      dependencies: ["PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire"]
+      dependencies: [
+        "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire",
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
     ),
     .testTarget(
       name: "EndToEndTests",

@@ -1,2 +1,93 @@
+#define _GNU_SOURCE
 #include "CTestSupport.h"
-int practiced_test_placeholder(void){return 0;}
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int connect_plain(const char *path) {
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof addr.sun_path) return -ENAMETOOLONG;
+  strcpy(addr.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+int pt_connect(const char *path) { return connect_plain(path); }
+
+int pt_connect_with_groups(const char *path, const gid_t *groups, size_t n) {
+  gid_t saved[256];
+  long count = syscall(SYS_getgroups, 256, saved);
+  if (count < 0) return -errno;
+  if (syscall(SYS_setgroups, n, groups) != 0) return -errno;
+  int fd = connect_plain(path);
+  if (syscall(SYS_setgroups, (size_t)count, saved) != 0 && fd >= 0) {
+    close(fd);
+    return -errno;
+  }
+  return fd;
+}
+
+int pt_write_all(int fd, const void *buf, size_t len) {
+  const char *p = buf;
+  while (len > 0) {
+    ssize_t w = send(fd, p, len, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    p += w;
+    len -= (size_t)w;
+  }
+  return 0;
+}
+
+long pt_read_exact(int fd, void *buf, size_t len, int timeout_ms) {
+  char *p = buf;
+  size_t got = 0;
+  while (got < len) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r = poll(&pfd, 1, timeout_ms);
+    if (r == 0) return -ETIMEDOUT;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    ssize_t n = recv(fd, p + got, len - got, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ECONNRESET) return (long)got;
+      return -errno;
+    }
+    if (n == 0) return (long)got;
+    got += (size_t)n;
+  }
+  return (long)got;
+}
+
+int pt_wait_closed(int fd, int timeout_ms) {
+  char sink[4096];
+  for (;;) {
+    struct pollfd pfd = {.fd = fd, .events = POLLIN};
+    int r = poll(&pfd, 1, timeout_ms);
+    if (r == 0) return 0;
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return 1;
+    }
+    ssize_t n = recv(fd, sink, sizeof sink, 0);
+    if (n <= 0) return 1;
+  }
+}

@@ -1,1 +1,27 @@
-int practiced_test_placeholder(void);
+#ifndef PRACTICED_CTESTSUPPORT_H
+#define PRACTICED_CTESTSUPPORT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/// Connects to the Unix socket at `path` with the calling thread's supplementary groups set to
+/// `groups` (n of them) for the duration of connect(2), so the daemon's SO_PEERGROUPS sees them.
+/// Only the calling thread's credentials change (raw syscalls, not glibc's process-wide wrappers),
+/// and they are restored before returning. Needs CAP_SETGID (the test suite runs as root).
+/// Returns the connected fd, or -errno.
+int pt_connect_with_groups(const char *path, const gid_t *groups, size_t n);
+
+/// Connects to `path` as a plain client: returns the fd or -errno.
+int pt_connect(const char *path);
+
+/// Writes all of `len` bytes; returns 0 or -errno.
+int pt_write_all(int fd, const void *buf, size_t len);
+
+/// Reads exactly `len` bytes within `timeout_ms`; returns bytes read (less at EOF), or -errno
+/// (-ETIMEDOUT on timeout).
+long pt_read_exact(int fd, void *buf, size_t len, int timeout_ms);
+
+/// Waits up to `timeout_ms` for the peer to close: 1 when closed (EOF or reset), 0 when still open.
+int pt_wait_closed(int fd, int timeout_ms);
+
+#endif

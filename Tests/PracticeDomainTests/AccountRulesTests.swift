@@ -1,0 +1,148 @@
+import PracticeDomain
+import PracticeProto
+import PracticeWire
+import Testing
+
+@Suite("Text rules")
+struct TextRulesTests {
+  @Test("valid emails", arguments: ["a@b.co", "dana.lee+billing@harbor-therapy.example", "x_y@sub.domain.org"])
+  func validEmail(_ e: String) { #expect(TextRules.isValidEmail(e)) }
+
+  @Test("invalid emails", arguments: ["", "plain", "@b.co", "a@", "a@b", "a b@c.co", "a@@b.co", "a@b..co", ".a@b.co",
+                                      "a@-b.co", "a@b.c0", "ä@b.co", "a@b.co\n"])
+  func invalidEmail(_ e: String) { #expect(!TextRules.isValidEmail(e)) }
+
+  @Test("names: blank, too long, control characters")
+  func names() {
+    #expect(TextRules.checkName("Harbor Therapy") == nil)
+    #expect(TextRules.checkName("   ") == "is required")
+    #expect(TextRules.checkName(String(repeating: "x", count: 201)) != nil)
+    #expect(TextRules.checkName("a\u{7}b") != nil)
+    #expect(TextRules.checkName("O'Brien; DROP TABLE users; --") == nil)
+  }
+
+  @Test("time zones")
+  func zones() {
+    #expect(TextRules.isKnownTimeZone("America/New_York"))
+    #expect(TextRules.isKnownTimeZone("UTC"))
+    #expect(!TextRules.isKnownTimeZone("Mars/Olympus"))
+    #expect(!TextRules.isKnownTimeZone(""))
+  }
+}
+
+@Suite("Paging")
+struct PagingTests {
+  @Test("defaults, maximum, negative")
+  func sizes() throws {
+    #expect(try PageRequest(size: 0, token: "", scope: "s").size == 50)
+    #expect(try PageRequest(size: 10, token: "", scope: "s").size == 10)
+    #expect(try PageRequest(size: 10_000, token: "", scope: "s").size == 500)
+    #expect(throws: RPCError.self) { try PageRequest(size: -1, token: "", scope: "s") }
+  }
+
+  @Test("tokens round-trip and are bound to their list")
+  func tokens() throws {
+    let page = try PageRequest(size: 2, token: "", scope: "users:a")
+    let (items, next) = page.page(["u1", "u2", "u3"], key: { $0 }, scope: "users:a")
+    #expect(items == ["u1", "u2"])
+    let again = try PageRequest(size: 2, token: next, scope: "users:a")
+    #expect(again.after == "u2")
+    #expect(throws: RPCError.self) { try PageRequest(size: 2, token: next, scope: "users:b") }
+    #expect(throws: RPCError.self) { try PageRequest(size: 2, token: "!!not a token", scope: "users:a") }
+    #expect(page.page(["u1"], key: { $0 }, scope: "users:a").next == "")
+  }
+}
+
+@Suite("Update masks")
+struct UpdateMaskTests {
+  @Test("empty and unknown masks are refused")
+  func refused() {
+    #expect(throws: RPCError.self) { try UpdateMask([], allowed: ["name"]) }
+    do {
+      _ = try UpdateMask(["name", "version"], allowed: ["name"])
+      Issue.record("expected an error")
+    } catch {
+      #expect(error.code == .invalidArgument)
+      #expect(error.violations.map(\.field) == ["update_mask"])
+    }
+  }
+
+  @Test("a parent covers its nested fields")
+  func covers() throws {
+    let m = try UpdateMask(["address"], allowed: ["address", "address.city"])
+    #expect(m.covers("address.city"))
+    #expect(!m.covers("name"))
+  }
+}
+
+@Suite("Account and user rules")
+struct AccountRulesTests {
+  @Test("CreateAccount reports every bad field at once")
+  func createViolations() {
+    var r = Practice_V1_CreateAccountRequest()
+    r.practiceName = ""
+    r.ownerName = " "
+    r.ownerEmail = "nope"
+    r.settings.timeZone = "Nowhere/Land"
+    do {
+      _ = try AccountRules.validateCreate(r)
+      Issue.record("expected an error")
+    } catch {
+      #expect(error.reason == .validationFailed)
+      #expect(Set(error.violations.map(\.field)) == ["practice_name", "owner_name", "owner_email", "settings.time_zone"])
+    }
+  }
+
+  @Test("new accounts default to UTC and WARN")
+  func defaults() throws {
+    var r = Practice_V1_CreateAccountRequest()
+    r.practiceName = "Harbor"
+    r.ownerName = "Dana"
+    let s = try AccountRules.validateCreate(r)
+    #expect(s.timeZone == "UTC")
+    #expect(s.roomConflictPolicy == .warn)
+    #expect(AccountRules.ownerRoles([.practitioner]) == [.owner, .practitioner])
+  }
+
+  @Test("OWNER can't be granted, and an owner keeps it through a roles update")
+  func ownerRole() throws {
+    #expect(!validateAssignableRoles([.owner], field: "roles").isEmpty)
+    #expect(!validateAssignableRoles([], field: "roles").isEmpty)
+    #expect(validateAssignableRoles([.biller, .scheduler], field: "roles").isEmpty)
+    var owner = Practice_V1_User()
+    owner.roles = [.owner, .practitioner]
+    var change = Practice_V1_User()
+    change.roles = [.biller]
+    let updated = try AccountRules.applyUserUpdate(owner, mask: try UpdateMask(["roles"], allowed: AccountRules.userMaskFields), change)
+    #expect(updated.roles == [.owner, .biller])
+    change.roles = [.owner]
+    #expect(throws: RPCError.self) {
+      try AccountRules.applyUserUpdate(owner, mask: try UpdateMask(["roles"], allowed: AccountRules.userMaskFields), change)
+    }
+  }
+}
+
+@Suite("Access policy")
+struct AccessPolicyTests {
+  @Test("every declared practice method has a row in the role matrix")
+  func complete() {
+    for m in MethodCatalog.all {
+      #expect(AccessPolicy.table[m.path] != nil, "\(m.path) has no requirement")
+    }
+  }
+
+  @Test("requirements and roles")
+  func matrix() {
+    let admin = RoleSet([.administrator]), owner = RoleSet([.owner]), biller = RoleSet([.biller])
+    let practitioner = RoleSet([.practitioner]), supervisor = RoleSet([.supervisor]), scheduler = RoleSet([.scheduler])
+    #expect(Requirement.administrator.allows(owner) && Requirement.administrator.allows(admin))
+    #expect(!Requirement.administrator.allows(supervisor))
+    #expect(Requirement.biller.allows(biller) && !Requirement.biller.allows(practitioner))
+    #expect(Requirement.owner.allows(owner) && !Requirement.owner.allows(admin))
+    #expect(!Requirement.operatorOnly.allows(owner))
+    #expect(practitioner.mayBook(for: "u1", selfUserID: "u1"))
+    #expect(!practitioner.mayBook(for: "u2", selfUserID: "u1"))
+    #expect(scheduler.mayBook(for: "u2", selfUserID: "u1"))
+    #expect(!supervisor.mayBook(for: "u1", selfUserID: "u1"))
+  }
+}

@@ -1,0 +1,290 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import PracticeProto
+import PracticeRPC
+import PracticeServices
+import PracticeStore
+import PracticeWire
+import SwiftProtobuf
+import Synchronization
+import Testing
+
+/// Collects a connection's responses in order; `next()` waits for one.
+final class Collector: ResponseWriter {
+  let loop: EventLoop
+  private let (stream, continuation) = AsyncStream<Practice_Rpc_V1_Response>.makeStream()
+  private let seen = Mutex<[Practice_Rpc_V1_Response]>([])
+
+  init(loop: EventLoop) { self.loop = loop }
+
+  func write(_ response: Practice_Rpc_V1_Response) {
+    seen.withLock { $0.append(response) }
+    continuation.yield(response)
+  }
+
+  func writeItem(_ response: Practice_Rpc_V1_Response) -> EventLoopFuture<Void> {
+    write(response)
+    return loop.makeSucceededVoidFuture()
+  }
+
+  var all: [Practice_Rpc_V1_Response] { seen.withLock { $0 } }
+
+  func next(within: Duration = .seconds(5)) async throws -> Practice_Rpc_V1_Response {
+    try await withThrowingTaskGroup(of: Practice_Rpc_V1_Response?.self) { group in
+      group.addTask {
+        var it = self.stream.makeAsyncIterator()
+        return await it.next()
+      }
+      group.addTask {
+        try await Task.sleep(for: within)
+        return nil
+      }
+      let first = try await group.next()!
+      group.cancelAll()
+      guard let first else { throw RPCError(.deadlineExceeded, .deadlineExceeded, "no response in time") }
+      return first
+    }
+  }
+}
+
+/// The dispatcher and a connection's multiplexer over an in-memory store, no socket.
+struct InProcess {
+  static let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+  let env: ServiceEnvironment
+  let dispatcher: Dispatcher
+  let collector: Collector
+  let mux: CallMultiplexer
+
+  init(peerClass: PeerClass = .operator, testHooks: Bool = true, maxInFlight: Int = 8,
+       defaultDeadline: Duration = .seconds(30)) throws {
+    let logger = Logger(label: "test")
+    env = ServiceEnvironment(store: try SQLiteStore(inMemory: ()), logger: logger)
+    dispatcher = Services.makeDispatcher(
+      env: env, configuration: .init(testHooks: testHooks, defaultDeadline: defaultDeadline))
+    collector = Collector(loop: Self.group.next())
+    mux = CallMultiplexer(
+      dispatcher: dispatcher, peer: Peer(credentials: .init(pid: 1, uid: 1000, gid: 1000), peerClass: peerClass),
+      eventLoop: Self.group.next(), writer: collector, configuration: .init(maxInFlight: maxInFlight), logger: logger)
+  }
+
+  @discardableResult
+  func send<M: SwiftProtobuf.Message>(_ id: UInt64, _ method: String, _ m: M, timeoutMs: UInt32 = 0) -> CallMultiplexer.Outcome {
+    var r = Practice_Rpc_V1_Request()
+    r.callID = id
+    r.method = method
+    r.payload = try! m.serializedData()
+    r.timeoutMs = timeoutMs
+    return mux.receive(r)
+  }
+
+  func cancel(_ id: UInt64) {
+    var r = Practice_Rpc_V1_Request()
+    r.callID = id
+    r.cancel = true
+    _ = mux.receive(r)
+  }
+
+  static func sleep(_ ms: UInt32) -> Practice_Test_V1_SleepRequest {
+    var s = Practice_Test_V1_SleepRequest()
+    s.durationMs = ms
+    return s
+  }
+}
+
+let sleepMethod = "/practice.test.v1.TestControl/Sleep"
+let healthMethod = "/practice.rpc.v1.Health/Check"
+
+@Suite("Call multiplexer, in process")
+struct MultiplexerTests {
+  @Test("pipelined calls are answered by call_id, out of order")
+  func pipelining() async throws {
+    let p = try InProcess()
+    p.send(1, sleepMethod, InProcess.sleep(300))
+    p.send(2, healthMethod, Practice_Rpc_V1_HealthCheckRequest())
+    let first = try await p.collector.next()
+    let second = try await p.collector.next()
+    #expect(first.callID == 2 && first.status.code == 0)
+    #expect(second.callID == 1 && second.status.code == 0)
+    #expect(try Practice_Test_V1_SleepResponse(serializedBytes: second.payload).sleptMs == 300)
+  }
+
+  @Test("a call past its deadline ends DEADLINE_EXCEEDED, once")
+  func deadline() async throws {
+    let p = try InProcess()
+    let start = ContinuousClock.now
+    p.send(7, sleepMethod, InProcess.sleep(10_000), timeoutMs: 100)
+    let r = try await p.collector.next()
+    #expect(r.callID == 7)
+    #expect(r.status.code == StatusCode.deadlineExceeded.rawValue)
+    #expect(ContinuousClock.now - start < .seconds(5))
+    try await Task.sleep(for: .milliseconds(200))
+    #expect(p.collector.all.count == 1)
+    #expect(p.mux.inFlight == 0)
+  }
+
+  @Test("the default deadline applies to unary calls without timeout_ms")
+  func defaultDeadline() async throws {
+    let p = try InProcess(defaultDeadline: .milliseconds(100))
+    p.send(1, sleepMethod, InProcess.sleep(10_000))
+    #expect(try await p.collector.next().status.reason == "DEADLINE_EXCEEDED")
+  }
+
+  @Test("a cancel frame ends the call CANCELLED; a cancel for an unknown call is ignored")
+  func cancel() async throws {
+    let p = try InProcess()
+    p.send(3, sleepMethod, InProcess.sleep(10_000))
+    p.cancel(99)
+    try await Task.sleep(for: .milliseconds(50))
+    p.cancel(3)
+    let r = try await p.collector.next()
+    #expect(r.callID == 3 && r.status.code == StatusCode.cancelled.rawValue)
+    try await Task.sleep(for: .milliseconds(100))
+    #expect(p.collector.all.count == 1)
+  }
+
+  @Test("call_id 0 and a reused in-flight call_id close the connection with BAD_CALL_ID")
+  func badCallIDs() async throws {
+    let p = try InProcess()
+    #expect(p.send(0, healthMethod, Practice_Rpc_V1_HealthCheckRequest()) == .close(.badCallID("call_id 0 is not allowed")))
+    p.send(5, sleepMethod, InProcess.sleep(10_000))
+    guard case .close(let e) = p.send(5, healthMethod, Practice_Rpc_V1_HealthCheckRequest()) else {
+      Issue.record("expected close")
+      return
+    }
+    #expect(e.error.reason == .badCallID)
+    p.mux.connectionClosed()
+  }
+
+  @Test("a call_id may be reused once its final response is out")
+  func reuseAfterFinish() async throws {
+    let p = try InProcess()
+    p.send(5, healthMethod, Practice_Rpc_V1_HealthCheckRequest())
+    _ = try await p.collector.next()
+    #expect(p.send(5, healthMethod, Practice_Rpc_V1_HealthCheckRequest()) == .accepted)
+    #expect(try await p.collector.next().status.code == 0)
+  }
+
+  @Test("calls past the in-flight bound get TOO_MANY_CALLS and the connection stays usable")
+  func inFlightBound() async throws {
+    let p = try InProcess(maxInFlight: 2)
+    p.send(1, sleepMethod, InProcess.sleep(300))
+    p.send(2, sleepMethod, InProcess.sleep(300))
+    #expect(p.send(3, healthMethod, Practice_Rpc_V1_HealthCheckRequest()) == .accepted)
+    let r = try await p.collector.next()
+    #expect(r.callID == 3 && r.status.reason == "TOO_MANY_CALLS" && r.status.code == StatusCode.resourceExhausted.rawValue)
+    // A cancel frame is read even at the bound.
+    p.cancel(1)
+    #expect(try await p.collector.next().callID == 1)
+    p.send(4, healthMethod, Practice_Rpc_V1_HealthCheckRequest())
+    #expect(try await p.collector.next().callID == 4)
+  }
+
+  @Test("unknown methods are UNIMPLEMENTED; test hooks are refused without --test-hooks")
+  func unknownMethods() async throws {
+    let p = try InProcess(testHooks: false)
+    p.send(1, "/practice.v1.Nope/Nothing", Practice_Rpc_V1_HealthCheckRequest())
+    let r = try await p.collector.next()
+    #expect(r.status.code == StatusCode.unimplemented.rawValue && r.status.reason == "UNKNOWN_METHOD")
+    p.send(2, sleepMethod, InProcess.sleep(1))
+    let t = try await p.collector.next()
+    #expect(t.status.code == StatusCode.unimplemented.rawValue && t.status.reason == "TEST_HOOKS_DISABLED")
+    #expect(!p.dispatcher.servedMethods.contains(sleepMethod))
+  }
+
+  @Test("an undecodable payload is BAD_PAYLOAD")
+  func badPayload() async throws {
+    let p = try InProcess()
+    var r = Practice_Rpc_V1_Request()
+    r.callID = 1
+    r.method = "/practice.v1.AccountService/GetAccount"
+    r.payload = Data([0xFF, 0xFF, 0xFF])
+    _ = p.mux.receive(r)
+    let resp = try await p.collector.next()
+    #expect(resp.status.code == StatusCode.invalidArgument.rawValue && resp.status.reason == "BAD_PAYLOAD")
+  }
+
+  @Test("a denied peer gets PEER_NOT_ALLOWED on every call")
+  func deniedPeer() async throws {
+    let p = try InProcess(peerClass: .denied)
+    p.send(1, "/practice.v1.AccountService/ListAccounts", Practice_V1_ListAccountsRequest())
+    p.send(2, "/practice.rpc.v1.Reflection/Describe", Practice_Rpc_V1_DescribeRequest())
+    for _ in 0..<2 {
+      let r = try await p.collector.next()
+      #expect(r.status.code == StatusCode.permissionDenied.rawValue && r.status.reason == "PEER_NOT_ALLOWED")
+    }
+  }
+
+  @Test("U+0000 in a string field is refused naming the field")
+  func nul() async throws {
+    let p = try InProcess()
+    var req = Practice_V1_CreateAccountRequest()
+    req.practiceName = "Harbor\u{0}"
+    req.ownerName = "Dana"
+    p.send(1, "/practice.v1.AccountService/CreateAccount", req)
+    let r = try await p.collector.next()
+    #expect(r.status.code == StatusCode.invalidArgument.rawValue)
+    #expect(r.status.violations.map(\.field) == ["practice_name"])
+    let count = try await p.env.store.read { try $0.accountCount() }
+    #expect(count == 0)
+  }
+
+  @Test("shutdown: new calls get SHUTTING_DOWN, open streams end with it, unary calls finish")
+  func shutdown() async throws {
+    let p = try InProcess()
+    var watch = Practice_V1_WatchRequest()
+    watch.accountID = ""
+    p.send(1, "/practice.v1.WatchService/Watch", watch)
+    let synced = try await p.collector.next()
+    #expect(synced.more)
+    p.send(2, sleepMethod, InProcess.sleep(200))
+    try await Task.sleep(for: .milliseconds(20))
+    p.mux.beginShutdown()
+    let ended = try await p.collector.next()
+    #expect(ended.callID == 1 && ended.status.reason == "SHUTTING_DOWN" && !ended.more)
+    p.send(3, healthMethod, Practice_Rpc_V1_HealthCheckRequest())
+    let refused = try await p.collector.next()
+    #expect(refused.callID == 3 && refused.status.reason == "SHUTTING_DOWN")
+    let slept = try await p.collector.next()
+    #expect(slept.callID == 2 && slept.status.code == 0)
+  }
+}
+
+@Suite("Commit rule")
+struct CommitRuleTests {
+  @Test("once a mutation entered its commit, a deadline or cancel does not end it")
+  func committing() throws {
+    let c = CallControl()
+    try c.beginCommit()
+    #expect(!c.end(RPCError(.cancelled, .cancelled, "x")))
+    #expect(c.finish())
+  }
+
+  @Test("a call ended before its commit writes nothing: beginCommit throws the ending error")
+  func endedFirst() {
+    let c = CallControl()
+    #expect(c.end(RPCError(.deadlineExceeded, .deadlineExceeded, "late")))
+    #expect(throws: RPCError(.deadlineExceeded, .deadlineExceeded, "late")) { try c.beginCommit() }
+    #expect(!c.finish())
+  }
+
+  @Test("a mutation cancelled before its commit leaves the store untouched")
+  func cancelledMutation() async throws {
+    let p = try InProcess()
+    let control = CallControl()
+    _ = control.end(RPCError(.cancelled, .cancelled, "cancelled"))
+    let ctx = CallContext(
+      method: MethodCatalog.method("/practice.v1.AccountService/CreateAccount")!, callID: 1,
+      peer: Peer(credentials: .init(pid: 1, uid: 0, gid: 0), peerClass: .operator), metadata: [:],
+      control: control, logger: Logger(label: "t"))
+    var req = Practice_V1_CreateAccountRequest()
+    req.practiceName = "Harbor"
+    req.ownerName = "Dana"
+    await #expect(throws: RPCError.self) {
+      _ = try await p.dispatcher.run(ctx, payload: try req.serializedData(), send: { _ in })
+    }
+    let count = try await p.env.store.read { try $0.accountCount() }
+    #expect(count == 0)
+  }
+}

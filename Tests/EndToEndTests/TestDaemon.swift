@@ -1,0 +1,264 @@
+import CTestSupport
+import Foundation
+import Glibc
+import NIOCore
+import NIOPosix
+import PracticeClient
+import PracticeProto
+import PracticeWire
+import SwiftProtobuf
+import Testing
+
+/// Who a test connection is, as the daemon sees it. The test daemon is configured with no operator
+/// uid: the class comes from the supplementary group the test thread connects with.
+enum PeerKind {
+  case `operator`, service, denied
+
+  var groups: [gid_t] {
+    switch self {
+    case .operator: [TestDaemon.operatorGID]
+    case .service: [TestDaemon.serviceGID]
+    case .denied: []
+    }
+  }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+  var description: String
+  init(_ d: String) { description = d }
+}
+
+/// A real practiced process on a temporary socket with a temporary database.
+final class TestDaemon: @unchecked Sendable {
+  static let operatorGID: gid_t = 60_001
+  static let serviceGID: gid_t = 60_002
+
+  let directory: URL
+  let socketPath: String
+  let stateDirectory: String
+  let logPath: String
+  let extraArguments: [String]
+  private(set) var process: Process?
+
+  static var binary: String {
+    if let b = ProcessInfo.processInfo.environment["PRACTICED_BIN"], !b.isEmpty { return b }
+    // The test bundle sits beside the products it was built with.
+    let here = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+    var dir = here.deletingLastPathComponent()
+    for _ in 0..<4 {
+      let candidate = dir.appendingPathComponent("practiced").path
+      if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+      dir = dir.deletingLastPathComponent()
+    }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent()
+    return root.appendingPathComponent(".build/debug/practiced").path
+  }
+
+  /// Starts a daemon. `stateDirectory` reuses another daemon's data (restarts).
+  init(_ extraArguments: [String] = [], stateDirectory: String? = nil) async throws {
+    directory = URL(fileURLWithPath: NSTemporaryDirectory())
+      .appendingPathComponent("practiced-test-\(UUID().uuidString.prefix(8))")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    socketPath = directory.appendingPathComponent("p.sock").path
+    self.stateDirectory = stateDirectory ?? directory.appendingPathComponent("state").path
+    logPath = directory.appendingPathComponent("daemon.log").path
+    self.extraArguments = extraArguments
+    try await start()
+  }
+
+  var arguments: [String] {
+    [
+      "--socket", socketPath, "--state-dir", stateDirectory, "--test-hooks",
+      "--operator-uids", "", "--operator-groups", "\(Self.operatorGID)",
+      "--service-uids", "", "--service-groups", "\(Self.serviceGID)", "--log-level", "debug",
+    ] + extraArguments
+  }
+
+  func start() async throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: Self.binary)
+    p.arguments = arguments
+    if !FileManager.default.fileExists(atPath: logPath) {
+      FileManager.default.createFile(atPath: logPath, contents: nil)
+    }
+    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+    log.seekToEndOfFile()
+    p.standardError = log
+    p.standardOutput = log
+    var env = ProcessInfo.processInfo.environment
+    env["NOTIFY_SOCKET"] = nil
+    p.environment = env
+    try p.run()
+    process = p
+    try await waitUntilServing()
+  }
+
+  private func waitUntilServing() async throws {
+    let deadline = ContinuousClock.now + .seconds(20)
+    while ContinuousClock.now < deadline {
+      if let p = process, !p.isRunning {
+        throw TestFailure("practiced exited with \(p.terminationStatus): \(log)")
+      }
+      let fd = pt_connect_with_groups(socketPath, [Self.operatorGID], 1)
+      if fd >= 0 {
+        close(fd)
+        return
+      }
+      try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestFailure("practiced did not start: \(log)")
+  }
+
+  var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+  /// A raw connected socket with the given peer class.
+  func rawConnect(as kind: PeerKind = .operator) throws -> Int32 {
+    let groups = kind.groups
+    let fd = groups.withUnsafeBufferPointer { pt_connect_with_groups(socketPath, $0.baseAddress, $0.count) }
+    guard fd >= 0 else { throw TestFailure("connect failed: errno \(-fd)") }
+    return fd
+  }
+
+  /// A client connection with the given peer class.
+  func connect(as kind: PeerKind = .operator) async throws -> PracticeConnection {
+    try await PracticeConnection.adopt(fd: try rawConnect(as: kind), group: MultiThreadedEventLoopGroup.singleton)
+  }
+
+  /// SIGTERM and wait; returns the exit status.
+  @discardableResult
+  func stop() async -> Int32 {
+    guard let p = process, p.isRunning else { return process?.terminationStatus ?? 0 }
+    p.terminate()
+    return await waitForExit(p)
+  }
+
+  /// SIGKILL and wait.
+  func kill9() async {
+    guard let p = process, p.isRunning else { return }
+    kill(p.processIdentifier, SIGKILL)
+    _ = await waitForExit(p)
+  }
+
+  private func waitForExit(_ p: Process) async -> Int32 {
+    while p.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+    return p.terminationStatus
+  }
+
+  func restart() async throws {
+    await stop()
+    try await start()
+  }
+
+  func cleanUp() async {
+    await stop()
+    try? FileManager.default.removeItem(at: directory)
+  }
+}
+
+/// Frames and envelopes on a raw socket, for protocol tests that the client library would not send.
+struct RawSocket {
+  let fd: Int32
+
+  func send(_ bytes: [UInt8]) throws {
+    let r = bytes.withUnsafeBytes { pt_write_all(fd, $0.baseAddress, $0.count) }
+    if r != 0 { throw TestFailure("write failed: \(-r)") }
+  }
+
+  func send(_ request: Practice_Rpc_V1_Request) throws {
+    try send(Array(request.frame().readableBytesView))
+  }
+
+  func request<M: SwiftProtobuf.Message>(_ id: UInt64, _ method: String, _ m: M, timeoutMs: UInt32 = 0) throws {
+    var r = Practice_Rpc_V1_Request()
+    r.callID = id
+    r.method = method
+    r.payload = try m.serializedData()
+    r.timeoutMs = timeoutMs
+    try send(r)
+  }
+
+  /// Reads one response frame, or throws on timeout/EOF.
+  func read(timeoutMs: Int32 = 5000) throws -> Practice_Rpc_V1_Response {
+    var header = [UInt8](repeating: 0, count: 4)
+    let n = header.withUnsafeMutableBytes { pt_read_exact(fd, $0.baseAddress, 4, timeoutMs) }
+    guard n == 4 else { throw TestFailure(n < 0 ? "read error \(-n)" : "EOF") }
+    let length = Int(header[0]) << 24 | Int(header[1]) << 16 | Int(header[2]) << 8 | Int(header[3])
+    var body = [UInt8](repeating: 0, count: length)
+    let m = body.withUnsafeMutableBytes { pt_read_exact(fd, $0.baseAddress, length, timeoutMs) }
+    guard m == length else { throw TestFailure("short body") }
+    return try Practice_Rpc_V1_Response(serializedBytes: body)
+  }
+
+  /// Whether the daemon closes the connection within the time.
+  func closed(withinMs: Int32) -> Bool { pt_wait_closed(fd, withinMs) == 1 }
+
+  func close() { Glibc.close(fd) }
+}
+
+/// Runs `body` with a fresh daemon and always cleans up.
+func withDaemon<T>(_ args: [String] = [], _ body: (TestDaemon) async throws -> T) async throws -> T {
+  let d = try await TestDaemon(args)
+  do {
+    let r = try await body(d)
+    await d.cleanUp()
+    return r
+  } catch {
+    print("daemon log:\n\(d.log.suffix(4000))")
+    await d.cleanUp()
+    throw error
+  }
+}
+
+/// Expects `body` to fail with an RPCError of this code and reason; returns it.
+@discardableResult
+func expectRPCError(
+  _ code: StatusCode, _ reason: Reason, sourceLocation: SourceLocation = #_sourceLocation,
+  _ body: () async throws -> Void
+) async -> RPCError? {
+  do {
+    try await body()
+    Issue.record("expected \(code.name) \(reason.rawValue), got success", sourceLocation: sourceLocation)
+    return nil
+  } catch let e as RPCError {
+    #expect(e.code == code && e.reason == reason, "got \(e)", sourceLocation: sourceLocation)
+    return e
+  } catch {
+    Issue.record("expected RPCError, got \(error)", sourceLocation: sourceLocation)
+    return nil
+  }
+}
+
+/// Helpers to build requests briefly.
+enum Make {
+  static func account(_ name: String = "Harbor Therapy", owner: String = "Dana Lee", email: String = "dana@harbor.example",
+                      ownerRoles: [Practice_V1_Role] = []) -> Practice_V1_CreateAccountRequest {
+    var r = Practice_V1_CreateAccountRequest()
+    r.practiceName = name
+    r.ownerName = owner
+    r.ownerEmail = email
+    r.ownerRoles = ownerRoles
+    return r
+  }
+
+  static func user(_ account: String, _ name: String, email: String = "", roles: [Practice_V1_Role]) -> Practice_V1_AddUserRequest {
+    var r = Practice_V1_AddUserRequest()
+    r.accountID = account
+    r.name = name
+    r.email = email
+    r.roles = roles
+    return r
+  }
+
+  static func get(_ account: String) -> Practice_V1_GetAccountRequest {
+    var r = Practice_V1_GetAccountRequest()
+    r.accountID = account
+    return r
+  }
+
+  static func sleep(_ ms: UInt32) -> Practice_Test_V1_SleepRequest {
+    var r = Practice_Test_V1_SleepRequest()
+    r.durationMs = ms
+    return r
+  }
+}

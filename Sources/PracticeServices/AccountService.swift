@@ -51,8 +51,12 @@ struct AccountService {
 
       try mc.writer.insertAccount(account)
       try mc.writer.insertUser(owner)
+      let business = BusinessService.initial(account: account, nowMs: mc.nowMs)
+      try mc.writer.putBusinessInfo(business)
       try mc.record(account: account.accountID, .account, id: account.accountID, version: 1, .created, before: nil, after: account)
       try mc.record(account: account.accountID, .user, id: owner.userID, version: 1, .created, before: nil, after: owner)
+      try mc.record(account: account.accountID, .businessInfo, id: account.accountID, version: 1, .created,
+                    before: nil, after: business)
 
       var resp = Practice_V1_CreateAccountResponse()
       resp.account = try mc.writer.account(account.accountID) ?? account

@@ -29,14 +29,15 @@ public final class MutationContext {
     self.changeRetention = changeRetention
   }
 
-  /// Records one changed resource: an audit event with its before and after (secrets masked) and
-  /// a change event with the account's next change sequence, in the mutation's transaction.
-  /// A body that records nothing changed nothing: no audit, no change event.
-  public func record(
-    account accountID: String, _ kind: Practice_V1_ResourceKind, id: String, version: Int64,
-    _ change: Practice_V1_ChangeType, before: (any SwiftProtobuf.Message)?, after: (any SwiftProtobuf.Message)?,
-    note: String = ""
-  ) throws {
+  /// Appends an audit event that records no change (a full tax id read, say).
+  public func audit(account accountID: String, _ kind: Practice_V1_ResourceKind, id: String, note: String) throws {
+    try writer.appendAudit(auditEvent(account: accountID, kind, id: id, before: nil, after: nil, note: note))
+  }
+
+  private func auditEvent(
+    account accountID: String, _ kind: Practice_V1_ResourceKind, id: String,
+    before: (any SwiftProtobuf.Message)?, after: (any SwiftProtobuf.Message)?, note: String
+  ) -> Practice_V1_AuditEvent {
     var audit = Practice_V1_AuditEvent()
     audit.timeMs = nowMs
     audit.accountID = accountID
@@ -51,7 +52,18 @@ public final class MutationContext {
     audit.afterJson = Secrets.auditJSON(after)
     audit.requestID = call.requestID ?? ""
     audit.note = note
-    try writer.appendAudit(audit)
+    return audit
+  }
+
+  /// Records one changed resource: an audit event with its before and after (secrets masked) and
+  /// a change event with the account's next change sequence, in the mutation's transaction.
+  /// A body that records nothing changed nothing: no audit, no change event.
+  public func record(
+    account accountID: String, _ kind: Practice_V1_ResourceKind, id: String, version: Int64,
+    _ change: Practice_V1_ChangeType, before: (any SwiftProtobuf.Message)?, after: (any SwiftProtobuf.Message)?,
+    note: String = ""
+  ) throws {
+    try writer.appendAudit(auditEvent(account: accountID, kind, id: id, before: before, after: after, note: note))
 
     var event = Practice_V1_ChangeEvent()
     event.accountID = accountID
@@ -82,7 +94,7 @@ public struct Mutations: Sendable {
 
   /// Runs a mutation of the account `accountID` (nil for CreateAccount).
   public func run<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
-    _ ctx: CallContext, _ request: Req, accountID: String?,
+    _ ctx: CallContext, _ request: Req, accountID: String?, allowClosed: Bool = false,
     _ body: @escaping @Sendable (MutationContext) throws -> Resp
   ) async throws -> Resp {
     let scope = accountID ?? "uid:\(ctx.peer.credentials.uid)"
@@ -122,7 +134,7 @@ public struct Mutations: Sendable {
             var account: Practice_V1_Account?
             if let accountID {
               guard let a = try w.account(accountID) else { throw RPCError.notFound("account \(accountID)") }
-              if a.state != .active && !AccessPolicy.allowedWhenClosed.contains(path) {
+              if a.state != .active && !allowClosed && !AccessPolicy.allowedWhenClosed.contains(path) {
                 throw RPCError.failedPrecondition(.accountClosed, "the account is closed")
               }
               account = a

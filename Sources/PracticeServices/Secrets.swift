@@ -5,18 +5,12 @@ import SwiftProtobuf
 /// Secrets never leave the daemon in full through audit events or logs: the tax id is masked to its
 /// last 4 digits, the payment processor's token is dropped.
 enum Secrets {
-  /// "*****6789": the last 4 characters, the rest starred.
-  static func maskTaxID(_ taxID: String) -> String {
-    guard taxID.count > 4 else { return String(repeating: "*", count: taxID.count) }
-    return String(repeating: "*", count: taxID.count - 4) + taxID.suffix(4)
-  }
-
   /// A copy of `message` with every secret masked.
   static func redacted(_ message: any SwiftProtobuf.Message) -> any SwiftProtobuf.Message {
     switch message {
     case var b as Practice_V1_BusinessInfo:
       if !b.taxID.isEmpty && !b.taxIDMasked {
-        b.taxID = maskTaxID(b.taxID)
+        b.taxID = Identifiers.maskTaxID(b.taxID.filter(\.isNumber), type: b.taxIDType)
         b.taxIDMasked = true
       }
       return b

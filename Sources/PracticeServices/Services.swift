@@ -15,6 +15,8 @@ public enum Services {
     var router = Router()
     AccountService(env: env).register(into: &router)
     WatchService(env: env).register(into: &router)
+    BusinessService(env: env).register(into: &router)
+    AuditService(env: env).register(into: &router)
     SystemServices(env: env, servedMethods: { served.withLock { $0 } }, runDueWork: runDueWork)
       .register(into: &router)
     let dispatcher = Dispatcher(router: router, filters: [], configuration: configuration)

@@ -112,6 +112,22 @@ struct SQLiteAccess: StoreWriter {
     guard db.changesCount == 1 else { throw RPCError.notFound("user") }
   }
 
+  // MARK: business information
+
+  func businessInfo(account: String) throws -> Practice_V1_BusinessInfo? {
+    try Data.fetchOne(db, sql: "SELECT body FROM business_info WHERE account_id = ?", arguments: [account])
+      .map { try decode(Practice_V1_BusinessInfo.self, $0) }
+  }
+
+  func putBusinessInfo(_ b: Practice_V1_BusinessInfo) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO business_info (account_id, version, body) VALUES (?, ?, ?)
+        ON CONFLICT(account_id) DO UPDATE SET version = excluded.version, body = excluded.body
+        """,
+      arguments: [b.accountID, b.version, try encode(b)])
+  }
+
   // MARK: audit
 
   func appendAudit(_ e: Practice_V1_AuditEvent) throws -> Int64 {

@@ -116,6 +116,11 @@ public final class SQLiteStore: Store, @unchecked Sendable {
           PRIMARY KEY (scope, key)
         ) WITHOUT ROWID;
         CREATE INDEX idempotency_by_age ON idempotency(created_at_ms);
+        CREATE TABLE business_info (
+          account_id TEXT PRIMARY KEY NOT NULL REFERENCES accounts(id),
+          version INTEGER NOT NULL,
+          body BLOB NOT NULL              -- practice.v1.BusinessInfo (tax id as given, digits)
+        ) WITHOUT ROWID;
         CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL);
         """)
     }

@@ -67,6 +67,8 @@ public protocol StoreReader {
   /// The active user of the account with this email (case-insensitive), if any.
   func activeUser(account: String, email: String) throws -> Practice_V1_User?
 
+  func businessInfo(account: String) throws -> Practice_V1_BusinessInfo?
+
   func auditEvents(_ query: AuditQuery) throws -> [Practice_V1_AuditEvent]
   /// Change events of an account (or of every account for `nil`) after a sequence, oldest first.
   func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
@@ -91,6 +93,8 @@ public protocol StoreWriter: StoreReader {
   func savepoint<T>(_ body: () throws -> T) throws -> T
   func insertUser(_ user: Practice_V1_User) throws
   func updateUser(_ user: Practice_V1_User) throws
+  /// Inserts or replaces an account's business information.
+  func putBusinessInfo(_ info: Practice_V1_BusinessInfo) throws
   /// Appends an audit event; returns its id.
   @discardableResult func appendAudit(_ event: Practice_V1_AuditEvent) throws -> Int64
   /// Appends a change event (its sequence already assigned); returns its global id.

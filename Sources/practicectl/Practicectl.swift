@@ -15,7 +15,10 @@ struct Practicectl: AsyncParsableCommand {
       Exit codes: 0 success; 1 the daemon answered with an error; 64 usage error; 69 the daemon
       could not be reached. Shell completions: practicectl --generate-completion-script bash|zsh|fish.
       """,
-    subcommands: [AccountCommand.self, UserCommand.self, CallCommand.self, DescribeCommand.self, HealthCommand.self])
+    subcommands: [
+      AccountCommand.self, UserCommand.self, BusinessCommand.self, AuditCommand.self, WatchCommand.self,
+      CallCommand.self, DescribeCommand.self, HealthCommand.self,
+    ])
 }
 
 // MARK: - account

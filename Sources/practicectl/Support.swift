@@ -154,4 +154,60 @@ enum Names {
     default: "-"
     }
   }
+
+  static func billingProviderType(_ t: Practice_V1_BillingProviderType) -> String {
+    switch t { case .individual: "INDIVIDUAL"; case .organization: "ORGANIZATION"; default: "-" }
+  }
+  static func parseBillingProviderType(_ s: String) throws -> Practice_V1_BillingProviderType {
+    switch s.uppercased() {
+    case "INDIVIDUAL": return .individual
+    case "ORGANIZATION": return .organization
+    default: throw ValidationError("billing provider type must be INDIVIDUAL or ORGANIZATION")
+    }
+  }
+  static func taxIDType(_ t: Practice_V1_TaxIdType) -> String {
+    switch t { case .ein: "EIN"; case .ssn: "SSN"; default: "-" }
+  }
+  static func parseTaxIDType(_ s: String) throws -> Practice_V1_TaxIdType {
+    switch s.uppercased() {
+    case "EIN": return .ein
+    case "SSN": return .ssn
+    default: throw ValidationError("tax id type must be EIN or SSN")
+    }
+  }
+  static func npiEntityType(_ t: Practice_V1_NpiEntityType) -> String {
+    switch t { case .type1: "TYPE_1"; case .type2: "TYPE_2"; default: "-" }
+  }
+  static func parseNPIEntityType(_ s: String) throws -> Practice_V1_NpiEntityType {
+    switch s.uppercased() {
+    case "TYPE_1", "1": return .type1
+    case "TYPE_2", "2": return .type2
+    default: throw ValidationError("NPI entity type must be TYPE_1 or TYPE_2")
+    }
+  }
+  static func senderSource(_ s: Practice_V1_SenderEmailSource) -> String {
+    switch s {
+    case .businessEmail: "BUSINESS_EMAIL"
+    case .initiator: "INITIATOR"
+    case .billCreator: "BILL_CREATOR"
+    case .notePractitioner: "NOTE_PRACTITIONER"
+    default: "-"
+    }
+  }
+  static let kinds: [(String, Practice_V1_ResourceKind)] = [
+    ("ACCOUNT", .account), ("USER", .user), ("BUSINESS_INFO", .businessInfo), ("LOCATION", .location),
+    ("PAYER_POS_RULE", .payerPosRule), ("ROOM", .room), ("ROOM_BOOKING", .roomBooking),
+    ("SUBSCRIPTION", .subscription), ("INVOICE", .invoice),
+  ]
+  static func kind(_ k: Practice_V1_ResourceKind) -> String { kinds.first { $0.1 == k }?.0 ?? "-" }
+  static func parseKind(_ s: String) throws -> Practice_V1_ResourceKind {
+    let key = s.uppercased().replacingOccurrences(of: "RESOURCE_KIND_", with: "")
+    guard let k = kinds.first(where: { $0.0 == key }) else {
+      throw ValidationError("unknown kind \(s); one of \(kinds.map(\.0).joined(separator: ", "))")
+    }
+    return k.1
+  }
+  static func changeType(_ c: Practice_V1_ChangeType) -> String {
+    switch c { case .created: "CREATED"; case .updated: "UPDATED"; case .deleted: "DELETED"; default: "-" }
+  }
 }

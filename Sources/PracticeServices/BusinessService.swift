@@ -1,0 +1,138 @@
+import PracticeDomain
+import PracticeProto
+import PracticeRPC
+import PracticeStore
+import PracticeWire
+
+/// practice.v1.BusinessService: the practice's business information and the sender email.
+struct BusinessService {
+  let env: ServiceEnvironment
+  var mutations: Mutations { Mutations(env: env) }
+  var reads: Reads { Reads(env: env) }
+
+  static let prefix = "/practice.v1.BusinessService/"
+
+  func register(into router: inout Router) {
+    router.unary(Self.prefix + "GetBusinessInfo", mutation: false, getBusinessInfo)
+    router.unary(Self.prefix + "UpdateBusinessInfo", mutation: true, updateBusinessInfo)
+    router.unary(Self.prefix + "ResolveSenderEmail", mutation: false, resolveSenderEmail)
+  }
+
+  /// The business information of a new account: the practice name, version 1.
+  static func initial(account: Practice_V1_Account, nowMs: Int64) -> Practice_V1_BusinessInfo {
+    var b = Practice_V1_BusinessInfo()
+    b.accountID = account.accountID
+    b.practiceName = account.practiceName
+    b.version = 1
+    b.updatedAtMs = nowMs
+    return b
+  }
+
+  /// What callers see: the tax id formatted, in full or masked to its last 4 digits.
+  static func present(_ stored: Practice_V1_BusinessInfo, fullTaxID: Bool) -> Practice_V1_BusinessInfo {
+    var b = stored
+    guard !b.taxID.isEmpty else { return b }
+    if fullTaxID {
+      b.taxID = Identifiers.displayTaxID(stored.taxID, type: stored.taxIDType)
+      b.taxIDMasked = false
+    } else {
+      b.taxID = Identifiers.maskTaxID(stored.taxID, type: stored.taxIDType)
+      b.taxIDMasked = true
+    }
+    return b
+  }
+
+  static func load(_ r: any StoreReader, _ accountID: String) throws -> Practice_V1_BusinessInfo {
+    guard let b = try r.businessInfo(account: accountID) else { throw RPCError.notFound("account \(accountID)") }
+    return b
+  }
+
+  @Sendable func getBusinessInfo(_ ctx: CallContext, _ req: Practice_V1_GetBusinessInfoRequest) async throws
+    -> Practice_V1_GetBusinessInfoResponse
+  {
+    try requireID(req.accountID, "account_id")
+    guard req.fullTaxID else {
+      return try await reads.run(ctx, accountID: req.accountID) { r, _ in
+        var resp = Practice_V1_GetBusinessInfoResponse()
+        resp.businessInfo = Self.present(try Self.load(r, req.accountID), fullTaxID: false)
+        return resp
+      }
+    }
+    // The full tax id: administrators only, and the read is audited (in a write transaction).
+    return try await mutations.run(ctx, req, accountID: req.accountID, allowClosed: true) { mc in
+      guard mc.actor.isAdministrator else {
+        throw RPCError.permissionDenied(.roleRequired, "reading the full tax id needs OWNER or ADMINISTRATOR")
+      }
+      let stored = try Self.load(mc.writer, req.accountID)
+      if !stored.taxID.isEmpty {
+        try mc.audit(account: req.accountID, .businessInfo, id: req.accountID, note: "full tax id read")
+      }
+      var resp = Practice_V1_GetBusinessInfoResponse()
+      resp.businessInfo = Self.present(stored, fullTaxID: true)
+      return resp
+    }
+  }
+
+  @Sendable func updateBusinessInfo(_ ctx: CallContext, _ req: Practice_V1_UpdateBusinessInfoRequest) async throws
+    -> Practice_V1_UpdateBusinessInfoResponse
+  {
+    try requireID(req.accountID, "account_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      let current = try Self.load(mc.writer, req.accountID)
+      try checkVersion(req.expectedVersion, current: current.version, what: "the business information")
+      let mask = try UpdateMask(req.updateMask, allowed: BusinessRules.maskFields)
+      var updated = try BusinessRules.apply(current, mask: mask, req.businessInfo)
+      var resp = Practice_V1_UpdateBusinessInfoResponse()
+      if updated == current {
+        resp.businessInfo = Self.present(current, fullTaxID: false)
+        return resp
+      }
+      updated.version = current.version + 1
+      updated.updatedAtMs = mc.nowMs
+      try mc.writer.putBusinessInfo(updated)
+      try mc.record(account: req.accountID, .businessInfo, id: req.accountID, version: updated.version, .updated,
+                    before: current, after: updated)
+      // The account carries the practice name too (CloseAccount's confirmation reads it).
+      if updated.practiceName != current.practiceName, var account = mc.account {
+        let before = account
+        account.practiceName = updated.practiceName
+        account.version += 1
+        account.updatedAtMs = mc.nowMs
+        try mc.writer.updateAccount(account)
+        try mc.record(account: req.accountID, .account, id: req.accountID, version: account.version, .updated,
+                      before: before, after: account)
+      }
+      resp.businessInfo = Self.present(updated, fullTaxID: false)
+      return resp
+    }
+  }
+
+  @Sendable func resolveSenderEmail(_ ctx: CallContext, _ req: Practice_V1_ResolveSenderEmailRequest) async throws
+    -> Practice_V1_ResolveSenderEmailResponse
+  {
+    try requireID(req.accountID, "account_id")
+    return try await reads.run(ctx, accountID: req.accountID) { r, _ in
+      let info = try Self.load(r, req.accountID)
+      var resp = Practice_V1_ResolveSenderEmailResponse()
+      if !info.email.isEmpty {
+        resp.email = info.email
+        resp.source = .businessEmail
+        return resp
+      }
+      let candidates: [(String, Practice_V1_SenderEmailSource)] = [
+        (req.initiatorUserID, .initiator), (req.billCreatorUserID, .billCreator),
+        (req.notePractitionerUserID, .notePractitioner),
+      ]
+      for (userID, source) in candidates where !userID.isEmpty {
+        if let u = try r.user(account: req.accountID, id: userID), u.active, !u.email.isEmpty {
+          resp.email = u.email
+          resp.source = source
+          resp.userID = u.userID
+          return resp
+        }
+      }
+      throw RPCError.failedPrecondition(
+        .noSenderEmail, "no business email, and none of the given users is active with an email")
+    }
+  }
+}

@@ -110,7 +110,8 @@ public enum Identifiers {
     let normalized = line.lowercased().replacingOccurrences(of: ".", with: "")
       .split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," || $0 == "#" }).joined(separator: " ")
     let padded = " " + normalized + " "
-    return padded.contains(" po box ") || padded.contains(" pobox ") || padded.contains(" post office box ")
+    return padded.contains(" po box ") || padded.range(of: #" pobox \d"#, options: .regularExpression) != nil
+      || padded.contains(" post office box ")
       || padded.range(of: #" pob \d"#, options: .regularExpression) != nil || padded.contains(" p o box ")
   }
 }

@@ -23,6 +23,10 @@ public struct DaemonConfiguration: Sendable {
   public var shutdownGrace: Duration = .seconds(10)
   public var peerPolicy: PeerPolicy = PeerPolicy()
   public var testHooks: Bool = false
+  /// Change events buffered per watcher before it is ended with WATCH_OVERFLOW.
+  public var watchBuffer: Int = 1024
+  /// Change events kept per account for Watch's after_sequence.
+  public var changeRetention: Int64 = 10_000
   public var logLevel: Logger.Level = .info
 
   public init() {}

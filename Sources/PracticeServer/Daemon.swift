@@ -24,7 +24,9 @@ public struct Daemon {
       attributes: [.posixPermissions: 0o750])
     SystemdNotifier.notify("STATUS=opening the database")
     let store = try SQLiteStore(path: configuration.databasePath)
-    let env = ServiceEnvironment(store: store, logger: logger)
+    let env = ServiceEnvironment(
+      store: store, changes: ChangeHub(bufferCapacity: configuration.watchBuffer),
+      changeRetention: configuration.changeRetention, logger: logger)
     let dispatcher = Services.makeDispatcher(
       env: env,
       configuration: .init(testHooks: configuration.testHooks, defaultDeadline: configuration.defaultDeadline))

@@ -40,11 +40,15 @@ public struct ServiceEnvironment: Sendable {
   public let changes: ChangeHub
   public let health: HealthState
   public let logger: Logger
+  /// Change events kept per account for Watch's `after_sequence`.
+  public let changeRetention: Int64
   /// Idempotency keys whose first call is still running.
   let keysInFlight = KeysInFlight()
 
   public init(store: any Store, clock: DaemonClock = DaemonClock(), changes: ChangeHub = ChangeHub(),
-              health: HealthState = HealthState(), logger: Logger) {
+              health: HealthState = HealthState(), changeRetention: Int64 = 10_000, logger: Logger) {
+    precondition(changeRetention > 0)
+    self.changeRetention = changeRetention
     self.store = store
     self.clock = clock
     self.changes = changes

@@ -74,7 +74,11 @@ public final class MutationContext {
     event.sequence = try writer.nextChangeSequence(account: accountID)
     event.timeMs = nowMs
     let gid = try writer.appendChange(event)
-    if event.sequence % 1000 == 0 { try writer.trimChanges(account: accountID, keep: changeRetention) }
+    // Trim now and then: every tenth of the retention, at most every 1000 changes.
+    let trimEvery = max(1, min(1000, changeRetention / 10))
+    if event.sequence > changeRetention && event.sequence % trimEvery == 0 {
+      try writer.trimChanges(account: accountID, keep: changeRetention)
+    }
     changes.append((gid, event))
   }
 }
@@ -85,9 +89,6 @@ public final class MutationContext {
 /// published → reply. The body does load → ... → row; this runs the rest around it.
 public struct Mutations: Sendable {
   let env: ServiceEnvironment
-  /// Change events kept per account for Watch's `after_sequence`.
-  public var changeRetention: Int64 = 10_000
-
   public init(env: ServiceEnvironment) { self.env = env }
 
   static let recordable: Set<StatusCode> = [.ok, .invalidArgument, .failedPrecondition, .permissionDenied]
@@ -113,7 +114,7 @@ public struct Mutations: Sendable {
     let path = ctx.method.path
     let nowMs = env.clock.nowMs()
     let changes = env.changes
-    let retention = changeRetention
+    let retention = env.changeRetention
 
     let outcome: Result<Data, RPCError>
     do {

@@ -54,13 +54,20 @@ struct Practiced: AsyncParsableCommand {
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env PRACTICED_LOG_LEVEL; default info).")
   var logLevel: String?
 
+  @Option(help: "Change events buffered per watcher before it ends with WATCH_OVERFLOW (default 1024).")
+  var watchBuffer: Int?
+
+  @Option(help: "Change events kept per account for Watch's after_sequence (default 10000).")
+  var changeRetention: Int64?
+
   @Flag(help: "Serve the practice.test.v1 methods (tests only; never in production).")
   var testHooks = false
 
   func validate() throws {
     for (name, value) in [("max-frame-size", maxFrameSize), ("default-deadline-ms", defaultDeadlineMs),
                           ("max-connections", maxConnections), ("max-in-flight", maxInFlight),
-                          ("idle-timeout-ms", idleTimeoutMs), ("frame-timeout-ms", frameTimeoutMs)] {
+                          ("idle-timeout-ms", idleTimeoutMs), ("frame-timeout-ms", frameTimeoutMs),
+                          ("watch-buffer", watchBuffer), ("change-retention", changeRetention.map { Int($0) })] {
       if let value, value <= 0 { throw ValidationError("--\(name) must be positive") }
     }
     if let maxFrameSize, maxFrameSize > Int(UInt32.max) { throw ValidationError("--max-frame-size is too large") }
@@ -81,6 +88,8 @@ struct Practiced: AsyncParsableCommand {
     if let v = frameTimeoutMs { config.frameTimeout = .milliseconds(v) }
     if let v = shutdownGraceMs { config.shutdownGrace = .milliseconds(v) }
     config.testHooks = testHooks
+    if let v = watchBuffer { config.watchBuffer = v }
+    if let v = changeRetention { config.changeRetention = v }
     let levelText = logLevel ?? env["PRACTICED_LOG_LEVEL"] ?? "info"
     guard let level = Logger.Level(rawValue: levelText) else {
       throw ValidationError("unknown log level \(levelText)")

@@ -1,0 +1,383 @@
+import Foundation
+import PracticeClient
+import PracticeProto
+import PracticeWire
+import Synchronization
+import Testing
+
+/// An account with an owner, an administrator, a practitioner, a biller, a scheduler and a supervisor.
+struct Staff {
+  let account: String
+  let owner: String
+  let admin: String
+  let practitioner: String
+  let biller: String
+  let scheduler: String
+  let supervisor: String
+
+  static func make(_ c: PracticeConnection, name: String = "Harbor Therapy") async throws -> Staff {
+    let created = try await c.accounts.createAccount(Make.account(name, email: ""))
+    let a = created.account.accountID
+    func add(_ n: String, _ r: Practice_V1_Role) async throws -> String {
+      try await c.accounts.addUser(Make.user(a, n, roles: [r])).user.userID
+    }
+    return Staff(
+      account: a, owner: created.owner.userID, admin: try await add("Ada", .administrator),
+      practitioner: try await add("Pat", .practitioner), biller: try await add("Bill", .biller),
+      scheduler: try await add("Sky", .scheduler), supervisor: try await add("Sue", .supervisor))
+  }
+}
+
+func businessUpdate(_ account: String, _ mask: [String], expected: Int64 = 0,
+                    _ edit: (inout Practice_V1_BusinessInfo) -> Void) -> Practice_V1_UpdateBusinessInfoRequest {
+  var r = Practice_V1_UpdateBusinessInfoRequest()
+  r.accountID = account
+  r.updateMask = mask
+  r.expectedVersion = expected
+  edit(&r.businessInfo)
+  return r
+}
+
+func auditEvents(_ c: PracticeConnection, _ account: String, method: String = "") async throws -> [Practice_V1_AuditEvent] {
+  var req = Practice_V1_ListAuditEventsRequest()
+  req.accountID = account
+  req.method = method
+  req.pageSize = 500
+  var out: [Practice_V1_AuditEvent] = []
+  repeat {
+    let page = try await c.audit.listAuditEvents(req)
+    out += page.events
+    req.pageToken = page.nextPageToken
+  } while !req.pageToken.isEmpty
+  return out
+}
+
+let updateBusinessMethod = "/practice.v1.BusinessService/UpdateBusinessInfo"
+
+@Suite("Business information and the mutation path", .serialized)
+struct BusinessTests {
+  @Test("a practitioner may not update; an administrator may, with exactly one audit event with before and after")
+  func rolesAndAudit() async throws {
+    try await withDaemon { d in
+      let op = try await d.connect()
+      let s = try await Staff.make(op)
+      let svc = try await d.connect(as: .service)
+      let change = businessUpdate(s.account, ["legal_name", "phone"]) {
+        $0.legalName = "Harbor Therapy LLC"
+        $0.phone = "617-555-0100"
+      }
+      await expectRPCError(.permissionDenied, .roleRequired) {
+        _ = try await svc.business.updateBusinessInfo(change, options: .init(actor: s.practitioner))
+      }
+      let updated = try await svc.business.updateBusinessInfo(change, options: .init(actor: s.admin, requestID: "req-42"))
+        .businessInfo
+      #expect(updated.version == 2 && updated.legalName == "Harbor Therapy LLC" && updated.phone == "6175550100")
+
+      let events = try await auditEvents(op, s.account, method: updateBusinessMethod)
+      #expect(events.count == 1)
+      let e = try #require(events.first)
+      #expect(e.actorUserID == s.admin && e.actorPeer == "service" && e.requestID == "req-42")
+      #expect(e.resourceKind == .businessInfo && e.resourceID == s.account)
+      #expect(!e.beforeJson.contains("Harbor Therapy LLC") && e.afterJson.contains("Harbor Therapy LLC"))
+      #expect(e.afterJson.contains("6175550100") && e.peerUid == 0 && e.peerPid > 0 && e.timeMs > 0)
+      #expect(d.log.contains("mutation applied") && d.log.contains("UpdateBusinessInfo"))
+    }
+  }
+
+  @Test("every field and its validation, end to end; the tax id is masked unless an administrator asks (audited)")
+  func fieldsAndTaxID() async throws {
+    try await withDaemon { d in
+      let op = try await d.connect()
+      let s = try await Staff.make(op)
+      let bad = await expectRPCError(.invalidArgument, .validationFailed) {
+        _ = try await op.business.updateBusinessInfo(businessUpdate(s.account, ["npi", "npi_entity_type", "billing_provider_type",
+                                                                               "address", "billing_provider_address"]) {
+          $0.npi = "1093791627"
+          $0.npiEntityType = .type2
+          $0.billingProviderType = .individual
+          $0.address.line1 = "1 Main St"
+          $0.address.city = "Boston"
+          $0.address.state = "MA"
+          $0.address.zip = "1234"
+          $0.billingProviderAddress.line1 = "PO Box 12"
+          $0.billingProviderAddress.city = "Boston"
+          $0.billingProviderAddress.state = "MA"
+          $0.billingProviderAddress.zip = "02134"
+        })
+      }
+      #expect(Set(bad?.violations.map(\.field) ?? []) == [
+        "business_info.npi", "business_info.npi_entity_type", "business_info.address.zip",
+        "business_info.billing_provider_address.line1",
+      ])
+      let nul = await expectRPCError(.invalidArgument, .validationFailed) {
+        _ = try await op.business.updateBusinessInfo(businessUpdate(s.account, ["practice_name"]) { $0.practiceName = "Bad\u{0}Name" })
+      }
+      #expect(nul?.violations.map(\.field) == ["business_info.practice_name"])
+
+      let full = businessUpdate(s.account, [
+        "legal_name", "billing_provider_type", "tax_id", "tax_id_type", "npi", "npi_entity_type", "taxonomy_code",
+        "phone", "fax", "email", "website", "address", "billing_provider_address", "pay_to_address",
+      ]) {
+        $0.legalName = "Harbor Therapy LLC"
+        $0.billingProviderType = .organization
+        $0.taxID = "98-7654321"
+        $0.taxIDType = .ein
+        $0.npi = "1234567893"
+        $0.npiEntityType = .type2
+        $0.taxonomyCode = "101YM0800X"
+        $0.phone = "(617) 555-0100"
+        $0.fax = "+44 20 7946 0958"
+        $0.email = "office@harbor.example"
+        $0.website = "https://harbor.example"
+        $0.address.line1 = "12 Harbor St"
+        $0.address.city = "Boston"
+        $0.address.state = "MA"
+        $0.address.zip = "02134-1234"
+        $0.billingProviderAddress = $0.address
+        $0.payToAddress.line1 = "PO Box 12"
+        $0.payToAddress.city = "Boston"
+        $0.payToAddress.state = "MA"
+        $0.payToAddress.zip = "02134"
+      }
+      let stored = try await op.business.updateBusinessInfo(full).businessInfo
+      #expect(stored.taxID == "**-***4321" && stored.taxIDMasked)
+      #expect(stored.address.zip == "021341234" && stored.payToAddress.line1 == "PO Box 12")
+
+      let svc = try await d.connect(as: .service)
+      var get = Practice_V1_GetBusinessInfoRequest()
+      get.accountID = s.account
+      #expect(try await svc.business.getBusinessInfo(get, options: .init(actor: s.practitioner)).businessInfo.taxID == "**-***4321")
+      get.fullTaxID = true
+      await expectRPCError(.permissionDenied, .roleRequired) {
+        _ = try await svc.business.getBusinessInfo(get, options: .init(actor: s.biller))
+      }
+      let clear = try await svc.business.getBusinessInfo(get, options: .init(actor: s.admin)).businessInfo
+      #expect(clear.taxID == "98-7654321" && !clear.taxIDMasked)
+      let events = try await auditEvents(op, s.account)
+      let reads = events.filter { $0.note == "full tax id read" }
+      #expect(reads.count == 1 && reads[0].actorUserID == s.admin)
+      // No secret in full in the audit log or the daemon's log.
+      #expect(!events.contains { $0.beforeJson.contains("7654321") || $0.afterJson.contains("7654321") })
+      #expect(events.contains { $0.afterJson.contains("4321") })
+      #expect(!d.log.contains("7654321") && !d.log.contains("987654321"))
+    }
+  }
+
+  @Test("a stale expected_version gets VERSION_MISMATCH; an update that changes nothing bumps nothing")
+  func versionsAndNoOps() async throws {
+    try await withDaemon { d in
+      let c = try await d.connect()
+      let s = try await Staff.make(c)
+      let first = try await c.business.updateBusinessInfo(businessUpdate(s.account, ["legal_name"], expected: 1) { $0.legalName = "A" })
+      #expect(first.businessInfo.version == 2)
+      await expectRPCError(.aborted, .versionMismatch) {
+        _ = try await c.business.updateBusinessInfo(businessUpdate(s.account, ["legal_name"], expected: 1) { $0.legalName = "B" })
+      }
+      let before = try await c.accounts.getAccount(Make.get(s.account)).account.changeSequence
+      let auditBefore = try await auditEvents(c, s.account).count
+      let same = try await c.business.updateBusinessInfo(businessUpdate(s.account, ["legal_name"], expected: 2) { $0.legalName = "A" })
+      #expect(same.businessInfo.version == 2)
+      #expect(try await c.accounts.getAccount(Make.get(s.account)).account.changeSequence == before)
+      #expect(try await auditEvents(c, s.account).count == auditBefore)
+      await expectRPCError(.invalidArgument, .validationFailed) {
+        _ = try await c.business.updateBusinessInfo(businessUpdate(s.account, []) { $0.legalName = "C" })
+      }
+      // The practice name is the account's too.
+      _ = try await c.business.updateBusinessInfo(businessUpdate(s.account, ["practice_name"]) { $0.practiceName = "Harbor Health" })
+      #expect(try await c.accounts.getAccount(Make.get(s.account)).account.practiceName == "Harbor Health")
+    }
+  }
+
+  @Test("32 concurrent updaters with versions lose no update")
+  func concurrentUpdaters() async throws {
+    try await withDaemon { d in
+      let setup = try await d.connect()
+      let s = try await Staff.make(setup)
+      let successes = try await withThrowingTaskGroup(of: Int.self) { group in
+        for i in 0..<32 {
+          group.addTask {
+            let c = try await d.connect()
+            var get = Practice_V1_GetBusinessInfoRequest()
+            get.accountID = s.account
+            var won = 0
+            for attempt in 0..<3 {
+              let current = try await c.business.getBusinessInfo(get).businessInfo
+              do {
+                _ = try await c.business.updateBusinessInfo(businessUpdate(s.account, ["legal_name"], expected: current.version) {
+                  $0.legalName = "writer \(i) attempt \(attempt)"
+                })
+                won += 1
+              } catch let e as RPCError where e.reason == .versionMismatch {
+                continue
+              }
+            }
+            await c.close()
+            return won
+          }
+        }
+        return try await group.reduce(0, +)
+      }
+      #expect(successes > 0)
+      var get = Practice_V1_GetBusinessInfoRequest()
+      get.accountID = s.account
+      let final = try await setup.business.getBusinessInfo(get).businessInfo
+      #expect(final.version == Int64(successes) + 1)
+      let events = try await auditEvents(setup, s.account, method: updateBusinessMethod)
+      #expect(events.count == successes)
+      // Each success's value is in the audit log, and versions are consecutive.
+      let versions = events.compactMap { e -> Int64? in
+        guard let r = e.afterJson.range(of: #""version": ?"?(\d+)"#, options: .regularExpression) else { return nil }
+        return Int64(e.afterJson[r].filter(\.isNumber))
+      }
+      #expect(versions.sorted() == Array(2...(Int64(successes) + 1)))
+    }
+  }
+
+  @Test("a retried idempotent update applies once, also across a restart; another payload with the key is refused")
+  func idempotency() async throws {
+    try await withDaemon { d in
+      var c = try await d.connect()
+      let s = try await Staff.make(c)
+      let req = businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Once LLC" }
+      let options = CallOptions(idempotencyKey: "key-1")
+      let first = try await c.business.updateBusinessInfo(req, options: options)
+      let again = try await c.business.updateBusinessInfo(req, options: options)
+      #expect(first == again && first.businessInfo.version == 2)
+      await c.close()
+      try await d.restart()
+      c = try await d.connect()
+      let afterRestart = try await c.business.updateBusinessInfo(req, options: options)
+      #expect(afterRestart == first)
+      #expect(try await auditEvents(c, s.account, method: updateBusinessMethod).count == 1)
+      let other = businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Twice LLC" }
+      await expectRPCError(.failedPrecondition, .idempotencyKeyReused) {
+        _ = try await c.business.updateBusinessInfo(other, options: options)
+      }
+      // A recorded failure replays too.
+      let invalid = businessUpdate(s.account, ["phone"]) { $0.phone = "1" }
+      await expectRPCError(.invalidArgument, .validationFailed) {
+        _ = try await c.business.updateBusinessInfo(invalid, options: .init(idempotencyKey: "key-2"))
+      }
+      await expectRPCError(.invalidArgument, .validationFailed) {
+        _ = try await c.business.updateBusinessInfo(invalid, options: .init(idempotencyKey: "key-2"))
+      }
+      // CreateAccount is scoped by the peer's uid.
+      let acct = try await c.accounts.createAccount(Make.account("Idem Clinic"), options: .init(idempotencyKey: "create-1"))
+      let acct2 = try await c.accounts.createAccount(Make.account("Idem Clinic"), options: .init(idempotencyKey: "create-1"))
+      #expect(acct.account.accountID == acct2.account.accountID)
+    }
+  }
+
+  @Test("a retry while the first call still runs gets IDEMPOTENCY_IN_PROGRESS")
+  func idempotencyInProgress() async throws {
+    try await withDaemon { d in
+      let c = try await d.connect()
+      let s = try await Staff.make(c)
+      // Hold the database's write lock from outside so the first call waits inside its write.
+      let holder = Process()
+      holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      holder.arguments = ["python3", "-c", """
+        import sqlite3, sys, time
+        c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+        c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(1.5); c.execute('ROLLBACK')
+        """, d.stateDirectory + "/practiced.db"]
+      let out = Pipe()
+      holder.standardOutput = out
+      try holder.run()
+      _ = out.fileHandleForReading.availableData  // "locked"
+      let req = businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Slow LLC" }
+      let first = Task { try await c.business.updateBusinessInfo(req, options: .init(idempotencyKey: "slow")) }
+      try await Task.sleep(for: .milliseconds(300))
+      await expectRPCError(.aborted, .idempotencyInProgress) {
+        _ = try await c.business.updateBusinessInfo(req, options: .init(idempotencyKey: "slow"))
+      }
+      #expect(try await first.value.businessInfo.legalName == "Slow LLC")
+      holder.waitUntilExit()
+    }
+  }
+
+  @Test("ResolveSenderEmail returns each source in turn as data changes")
+  func senderEmail() async throws {
+    try await withDaemon { d in
+      let c = try await d.connect()
+      let s = try await Staff.make(c)
+      var req = Practice_V1_ResolveSenderEmailRequest()
+      req.accountID = s.account
+      req.initiatorUserID = s.scheduler
+      req.billCreatorUserID = s.biller
+      req.notePractitionerUserID = s.practitioner
+      await expectRPCError(.failedPrecondition, .noSenderEmail) { _ = try await c.business.resolveSenderEmail(req) }
+
+      func setEmail(_ user: String, _ email: String) async throws {
+        var u = Practice_V1_UpdateUserRequest()
+        u.accountID = s.account
+        u.userID = user
+        u.updateMask = ["email"]
+        u.user.email = email
+        _ = try await c.accounts.updateUser(u)
+      }
+      try await setEmail(s.practitioner, "pat@harbor.example")
+      var r = try await c.business.resolveSenderEmail(req)
+      #expect(r.source == .notePractitioner && r.email == "pat@harbor.example" && r.userID == s.practitioner)
+      try await setEmail(s.biller, "bill@harbor.example")
+      r = try await c.business.resolveSenderEmail(req)
+      #expect(r.source == .billCreator && r.email == "bill@harbor.example")
+      try await setEmail(s.scheduler, "sky@harbor.example")
+      r = try await c.business.resolveSenderEmail(req)
+      #expect(r.source == .initiator && r.email == "sky@harbor.example")
+      // An inactive initiator is skipped.
+      var deactivate = Practice_V1_DeactivateUserRequest()
+      deactivate.accountID = s.account
+      deactivate.userID = s.scheduler
+      _ = try await c.accounts.deactivateUser(deactivate)
+      #expect(try await c.business.resolveSenderEmail(req).source == .billCreator)
+      _ = try await c.business.updateBusinessInfo(businessUpdate(s.account, ["email"]) { $0.email = "office@harbor.example" })
+      r = try await c.business.resolveSenderEmail(req)
+      #expect(r.source == .businessEmail && r.email == "office@harbor.example" && r.userID.isEmpty)
+    }
+  }
+
+  @Test("audit list filters by time, actor, resource and method, and pages")
+  func auditFilters() async throws {
+    try await withDaemon { d in
+      let c = try await d.connect()
+      let s = try await Staff.make(c)
+      let all = try await auditEvents(c, s.account)
+      // Created: account, owner, business info, then 5 AddUser.
+      #expect(all.count == 8)
+      #expect(all.map(\.eventID) == all.map(\.eventID).sorted())
+      var req = Practice_V1_ListAuditEventsRequest()
+      req.accountID = s.account
+      req.resourceID = s.biller
+      #expect(try await c.audit.listAuditEvents(req).events.map(\.resourceID) == [s.biller])
+      req.resourceID = ""
+      req.method = "/practice.v1.AccountService/AddUser"
+      #expect(try await c.audit.listAuditEvents(req).events.count == 5)
+      req.method = ""
+      req.fromMs = all[3].timeMs
+      req.toMs = all[3].timeMs + 1
+      #expect(try await c.audit.listAuditEvents(req).events.allSatisfy { $0.timeMs == all[3].timeMs })
+      req.fromMs = 0
+      req.toMs = 0
+      req.pageSize = 3
+      var pages = 0
+      var seen: [Int64] = []
+      repeat {
+        let page = try await c.audit.listAuditEvents(req)
+        seen += page.events.map(\.eventID)
+        req.pageToken = page.nextPageToken
+        pages += 1
+      } while !req.pageToken.isEmpty
+      #expect(pages == 3 && seen == all.map(\.eventID))
+      let svc = try await d.connect(as: .service)
+      await expectRPCError(.permissionDenied, .roleRequired) {
+        var r = Practice_V1_ListAuditEventsRequest()
+        r.accountID = s.account
+        _ = try await svc.audit.listAuditEvents(r, options: .init(actor: s.biller))
+      }
+      req.actorUserID = "nobody"
+      req.pageToken = ""
+      #expect(try await c.audit.listAuditEvents(req).events.isEmpty)
+    }
+  }
+}

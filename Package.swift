@@ -125,7 +125,7 @@ let package = Package(
     .testTarget(
       name: "EndToEndTests",
       dependencies: [
-        "PracticeClient", "PracticeProto", "PracticeWire", "CTestSupport",
+        "PracticeClient", "PracticeProto", "PracticeWire", "PracticeDomain", "CTestSupport",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
     ),

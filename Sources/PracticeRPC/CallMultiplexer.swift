@@ -134,7 +134,7 @@ public final class CallMultiplexer: Sendable {
         var written: EventLoopFuture<Void>?
         _ = control.ifNotEnded { written = writer.writeItem(.streamItem(callID: callID, payload: bytes)) }
         guard let written else { throw control.endedError ?? RPCError(.cancelled, .cancelled, "call ended") }
-        try await written.get()
+        try await written.cancellableGet()
       }
       let result: Result<Data?, RPCError>
       do throws(RPCError) {
@@ -223,4 +223,47 @@ public final class CallMultiplexer: Sendable {
   }
 
   static let shuttingDown = RPCError(.unavailable, .shuttingDown, "the daemon is shutting down")
+}
+
+/// Resumes a continuation at most once, from whichever comes first.
+private final class ResumeOnce: Sendable {
+  private let state = Mutex<(continuation: CheckedContinuation<Void, Error>?, early: Result<Void, Error>?)>((nil, nil))
+
+  func attach(_ k: CheckedContinuation<Void, Error>) {
+    let early = state.withLock { s -> Result<Void, Error>? in
+      if let e = s.early { return e }
+      s.continuation = k
+      return nil
+    }
+    if let early { k.resume(with: early) }
+  }
+
+  func resume(_ result: Result<Void, Error>) {
+    let k = state.withLock { s -> CheckedContinuation<Void, Error>? in
+      if let k = s.continuation {
+        s.continuation = nil
+        s.early = result  // later resumes are ignored
+        return k
+      }
+      if s.early == nil { s.early = result }
+      return nil
+    }
+    k?.resume(with: result)
+  }
+}
+
+extension EventLoopFuture where Value == Void {
+  /// Waits for the future, or throws `CancellationError` as soon as the task is cancelled (a stream
+  /// whose client stopped reading must still end when its call is ended).
+  func cancellableGet() async throws {
+    let once = ResumeOnce()
+    try await withTaskCancellationHandler {
+      try await withCheckedThrowingContinuation { (k: CheckedContinuation<Void, Error>) in
+        once.attach(k)
+        self.whenComplete { once.resume($0) }
+      }
+    } onCancel: {
+      once.resume(.failure(CancellationError()))
+    }
+  }
 }

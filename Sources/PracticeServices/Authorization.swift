@@ -15,11 +15,11 @@ public struct Actor: Sendable {
   public var isAdministrator: Bool { isOperator || roles.hasAdministratorPermission }
 }
 
-enum Authorization {
+public enum Authorization {
   /// Authorizes a call on `accountID` per the role matrix (PracticeDomain.AccessPolicy).
   /// Operators may do everything. A service peer must name, in `actor`, an active user of the
   /// account whose roles meet the method's requirement.
-  static func authorize(_ ctx: CallContext, accountID: String?, reader: any StoreReader) throws -> Actor {
+  public static func authorize(_ ctx: CallContext, accountID: String?, reader: any StoreReader) throws -> Actor {
     let requirement = AccessPolicy.requirement(ctx.method.path)
     switch ctx.peer.peerClass {
     case .operator:

@@ -48,28 +48,47 @@ public final class ChangeHub: Sendable {
 
     public var overflowed: Bool { state.withLock { $0.overflowed } }
 
+    /// Returns once the subscription has overflowed (never returns otherwise, unless ended).
+    public func waitForOverflow() async {
+      await withCheckedContinuation { (k: CheckedContinuation<Void, Never>) in
+        let now = state.withLock { s -> Bool in
+          if s.overflowed || s.ended { return true }
+          s.overflowWaiters.append(k)
+          return false
+        }
+        if now { k.resume() }
+      }
+    }
+
     fileprivate func deliver(_ globalID: Int64, _ e: Practice_V1_ChangeEvent) {
-      let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
-        guard !s.overflowed, !s.ended else { return nil }
+      let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
+        guard !s.overflowed, !s.ended else { return [] }
+        var out: [CheckedContinuation<Void, Never>] = []
         if s.buffer.count >= capacity {
           s.overflowed = true
           s.buffer.removeAll()
+          out = s.overflowWaiters
+          s.overflowWaiters = []
         } else {
           s.buffer.append((globalID, e))
         }
-        defer { s.waiter = nil }
-        return s.waiter
+        if let w = s.waiter { out.append(w) }
+        s.waiter = nil
+        return out
       }
-      waiter?.resume()
+      for w in waiters { w.resume() }
     }
 
     fileprivate func end() {
-      let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
+      let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
         s.ended = true
-        defer { s.waiter = nil }
-        return s.waiter
+        var out = s.overflowWaiters
+        s.overflowWaiters = []
+        if let w = s.waiter { out.append(w) }
+        s.waiter = nil
+        return out
       }
-      waiter?.resume()
+      for w in waiters { w.resume() }
     }
   }
 
@@ -78,6 +97,7 @@ public final class ChangeHub: Sendable {
     var overflowed = false
     var ended = false
     var waiter: CheckedContinuation<Void, Never>?
+    var overflowWaiters: [CheckedContinuation<Void, Never>] = []
   }
 
   private struct State {

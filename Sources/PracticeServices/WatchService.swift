@@ -59,32 +59,50 @@ struct WatchService {
       }
       return (events, max(last, try r.latestGlobalChangeID()))
     }
-    for e in replay.events where kinds.isEmpty || kinds.contains(e.kind) {
-      try await out.send(.change(e))
-    }
-    var synced = Practice_V1_WatchEvent()
-    synced.synced = true
-    try await out.send(synced)
-
-    var lastSent = replay.lastGlobalID
-    while true {
-      let batch = await withTaskCancellationHandler {
-        await sub.next()
-      } onCancel: {
-        env.changes.unsubscribe(sub)
-      }
-      guard let batch else {
+    // The stream runs beside an overflow watch: a watcher that stops reading is blocked in `send`,
+    // and must still be ended when it falls behind its buffer.
+    let changes = env.changes
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      group.addTask {
+        await sub.waitForOverflow()
         if sub.overflowed {
           throw RPCError(.resourceExhausted, .watchOverflow, "the watcher fell behind its buffer")
         }
-        try Task.checkCancellation()
-        try ctx.control.checkNotEnded()
-        return
       }
-      for (gid, e) in batch where gid > lastSent {
-        try await out.send(.change(e))
-        lastSent = gid
+      group.addTask {
+        for e in replay.events where kinds.isEmpty || kinds.contains(e.kind) {
+          try await out.send(.change(e))
+        }
+        var synced = Practice_V1_WatchEvent()
+        synced.synced = true
+        try await out.send(synced)
+
+        var lastSent = replay.lastGlobalID
+        while true {
+          let batch = await withTaskCancellationHandler {
+            await sub.next()
+          } onCancel: {
+            changes.unsubscribe(sub)
+          }
+          guard let batch else {
+            if sub.overflowed {
+              throw RPCError(.resourceExhausted, .watchOverflow, "the watcher fell behind its buffer")
+            }
+            try Task.checkCancellation()
+            try ctx.control.checkNotEnded()
+            return
+          }
+          for (gid, e) in batch where gid > lastSent {
+            try await out.send(.change(e))
+            lastSent = gid
+          }
+        }
       }
+      // The first to finish decides; the other is cancelled (and the subscription ended, so the
+      // overflow watch returns).
+      defer { changes.unsubscribe(sub) }
+      try await group.next()
+      group.cancelAll()
     }
   }
 }

@@ -378,6 +378,21 @@ struct BusinessTests {
       req.actorUserID = "nobody"
       req.pageToken = ""
       #expect(try await c.audit.listAuditEvents(req).events.isEmpty)
+
+      // The audit table refuses updates, whoever tries.
+      let p = Process()
+      p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+      p.arguments = ["python3", "-c", """
+        import sqlite3, sys
+        c = sqlite3.connect(sys.argv[1])
+        try:
+            c.execute("UPDATE audit_events SET method = 'forged'"); c.commit(); sys.exit(1)
+        except sqlite3.DatabaseError as e:
+            print(e); sys.exit(0 if 'append-only' in str(e) else 2)
+        """, d.stateDirectory + "/practiced.db"]
+      try p.run()
+      p.waitUntilExit()
+      #expect(p.terminationStatus == 0)
     }
   }
 }

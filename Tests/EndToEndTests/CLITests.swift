@@ -66,9 +66,61 @@ struct CLITests {
       #expect(try practicectl(["user", "add", acct, "--name", "x", "--role", "wizard"], socket: s).status == 64)
       #expect(try practicectl(["call", "NoSuchMethod"], socket: s).status == 64)
       #expect(try practicectl(["account", "list"], socket: d.socketPath + ".missing").status == 69)
+      // Business information, the audit log and watch.
+      let set = try practicectl(["business", "set", acct, "--legal-name", "Harbor Therapy LLC", "--npi", "1234567893",
+                                 "--npi-entity-type", "TYPE_1", "--billing-provider-type", "INDIVIDUAL", "--tax-id", "123-45-6789",
+                                 "--tax-id-type", "SSN", "--address-line1", "12 Harbor St", "--address-city", "Boston",
+                                 "--address-state", "MA", "--address-zip", "02134"], socket: s)
+      #expect(set.status == 0, "\(set.err)")
+      #expect(set.out.contains("***-**-6789 (masked)") && set.out.contains("12 Harbor St, Boston, MA, 02134"))
+      let full = try practicectl(["business", "show", acct, "--full-tax-id", "--json"], socket: s)
+      #expect(try Practice_V1_GetBusinessInfoResponse(jsonString: full.out).businessInfo.taxID == "123-45-6789")
+      let po = try practicectl(["business", "set", acct, "--billing-line1", "PO Box 9", "--billing-city", "Boston",
+                                "--billing-state", "MA", "--billing-zip", "02134"], socket: s)
+      #expect(po.status == 1 && po.err.contains("business_info.billing_provider_address.line1"))
+      let sender = try practicectl(["business", "sender-email", acct, "--initiator", resp.owner.userID], socket: s)
+      #expect(sender.status == 0 && sender.out.contains("dana@harbor.example") && sender.out.contains("INITIATOR"))
+      let audit = try practicectl(["audit", "list", acct, "--json"], socket: s)
+      #expect(audit.status == 0)
+      let events = try Practice_V1_ListAuditEventsResponse(jsonString: audit.out).events
+      #expect(events.contains { $0.note == "full tax id read" })
+      let auditTable = try practicectl(["audit", "list", acct, "--method", "/practice.v1.BusinessService/UpdateBusinessInfo"], socket: s)
+      #expect(auditTable.out.contains("UpdateBusinessInfo"))
+      #expect(try practicectl(["watch", acct, "--after", "1", "--kind", "nonsense"], socket: s).status == 64)
+
       // Completions come from the argument parser.
       let completion = try practicectl(["--generate-completion-script", "bash"], socket: s)
       #expect(completion.status == 0 && completion.out.contains("practicectl"))
+    }
+  }
+}
+
+@Suite("practicectl watch", .serialized)
+struct CLIWatchTests {
+  @Test("watch prints one JSON line per event, SYNCED first")
+  func watchLines() async throws {
+    try await withDaemon(["--operator-uids", "0"]) { d in
+      let c = try await d.connect()
+      let a = try await c.accounts.createAccount(Make.account()).account
+      let bin = URL(fileURLWithPath: TestDaemon.binary).deletingLastPathComponent().appendingPathComponent("practicectl").path
+      let p = Process()
+      p.executableURL = URL(fileURLWithPath: bin)
+      p.arguments = ["watch", a.accountID, "--after", "0", "--json", "--socket", d.socketPath]
+      let out = Pipe()
+      p.standardOutput = out
+      try p.run()
+      try await Task.sleep(for: .milliseconds(500))
+      _ = try await c.accounts.updateAccountSettings(settingsChange(a.accountID, "America/Denver"))
+      _ = try await c.accounts.addUser(Make.user(a.accountID, "Sam", roles: [.biller]))
+      try await Task.sleep(for: .milliseconds(500))
+      p.terminate()
+      p.waitUntilExit()
+      let lines = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        .split(separator: "\n").map(String.init)
+      #expect(lines.count == 3)
+      let events = try lines.map { try Practice_V1_WatchEvent(jsonString: $0) }
+      #expect(events.first?.synced == true)
+      #expect(events.dropFirst().map(\.change.kind) == [.account, .user])
     }
   }
 }

@@ -288,3 +288,83 @@ struct CommitRuleTests {
     #expect(count == 0)
   }
 }
+
+/// A writer whose stream items are never taken (a client that stops reading).
+final class StuckWriter: ResponseWriter {
+  let loop: EventLoop
+  let finals = Mutex<[Practice_Rpc_V1_Response]>([])
+  let items = Mutex(0)
+  init(loop: EventLoop) { self.loop = loop }
+  func write(_ response: Practice_Rpc_V1_Response) { finals.withLock { $0.append(response) } }
+  func writeItem(_ response: Practice_Rpc_V1_Response) -> EventLoopFuture<Void> {
+    items.withLock { $0 += 1 }
+    if response.payload.count > 0, items.withLock({ $0 }) == 1 { return loop.makeSucceededVoidFuture() }
+    return loop.makePromise(of: Void.self).futureResult  // never completes
+  }
+}
+
+@Suite("Watch in process")
+struct WatchInProcessTests {
+  @Test("a watcher that stops reading never blocks writers and ends WATCH_OVERFLOW; its subscription is dropped")
+  func overflow() async throws {
+    let logger = Logger(label: "test")
+    let env = ServiceEnvironment(store: try SQLiteStore(inMemory: ()), changes: ChangeHub(bufferCapacity: 8), logger: logger)
+    let dispatcher = Services.makeDispatcher(env: env, configuration: .init())
+    let loop = InProcess.group.next()
+    let stuck = StuckWriter(loop: loop)
+    let watcher = CallMultiplexer(
+      dispatcher: dispatcher, peer: Peer(credentials: .init(pid: 1, uid: 0, gid: 0), peerClass: .operator),
+      eventLoop: loop, writer: stuck, logger: logger)
+    var watch = Practice_Rpc_V1_Request()
+    watch.callID = 1
+    watch.method = "/practice.v1.WatchService/Watch"
+    watch.payload = try Practice_V1_WatchRequest().serializedData()
+    _ = watcher.receive(watch)
+    while env.changes.subscriberCount == 0 { try await Task.sleep(for: .milliseconds(5)) }
+
+    // A writer on another connection: 40 accounts, each 4 changes; none waits for the watcher.
+    let writer = Collector(loop: loop)
+    let writes = CallMultiplexer(
+      dispatcher: dispatcher, peer: Peer(credentials: .init(pid: 2, uid: 0, gid: 0), peerClass: .operator),
+      eventLoop: loop, writer: writer, logger: logger)
+    for i in 1...40 {
+      var create = Practice_V1_CreateAccountRequest()
+      create.practiceName = "P\(i)"
+      create.ownerName = "O"
+      var r = Practice_Rpc_V1_Request()
+      r.callID = UInt64(i)
+      r.method = "/practice.v1.AccountService/CreateAccount"
+      r.payload = try create.serializedData()
+      _ = writes.receive(r)
+      #expect(try await writer.next().status.code == 0)
+    }
+    let deadline = ContinuousClock.now + .seconds(5)
+    while stuck.finals.withLock({ $0.isEmpty }) && ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    let final = try #require(stuck.finals.withLock { $0.first })
+    #expect(final.callID == 1 && final.status.reason == "WATCH_OVERFLOW" && final.status.code == StatusCode.resourceExhausted.rawValue)
+    // The overflowed call is over; the hub forgets it once its task unwinds.
+    watcher.connectionClosed()
+    while env.changes.subscriberCount > 0 && ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+    #expect(env.changes.subscriberCount == 0)
+  }
+
+  @Test("the hub drops a subscriber's events past its capacity and marks it overflowed")
+  func hub() async {
+    let hub = ChangeHub(bufferCapacity: 2)
+    let sub = hub.subscribe(accountID: "a", kinds: [])
+    var e = Practice_V1_ChangeEvent()
+    e.accountID = "a"
+    hub.publish([(1, e), (2, e)])
+    #expect(await sub.next()?.count == 2)
+    hub.publish([(3, e), (4, e), (5, e)])
+    #expect(sub.overflowed)
+    #expect(await sub.next() == nil)
+    e.accountID = "b"
+    let other = hub.subscribe(accountID: "a", kinds: [.user])
+    hub.publish([(6, e)])
+    hub.unsubscribe(other)
+    #expect(await other.next() == nil)
+  }
+}

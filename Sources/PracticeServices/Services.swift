@@ -17,6 +17,8 @@ public enum Services {
     WatchService(env: env).register(into: &router)
     BusinessService(env: env).register(into: &router)
     AuditService(env: env).register(into: &router)
+    LocationService(env: env).register(into: &router)
+    RoomService(env: env).register(into: &router)
     SystemServices(env: env, servedMethods: { served.withLock { $0 } }, runDueWork: runDueWork)
       .register(into: &router)
     let dispatcher = Dispatcher(router: router, filters: [], configuration: configuration)

@@ -128,6 +128,163 @@ struct SQLiteAccess: StoreWriter {
       arguments: [b.accountID, b.version, try encode(b)])
   }
 
+  // MARK: locations and payer rules
+
+  func location(account: String, id: String) throws -> Practice_V1_Location? {
+    try Data.fetchOne(db, sql: "SELECT body FROM locations WHERE account_id = ? AND id = ?", arguments: [account, id])
+      .map { try decode(Practice_V1_Location.self, $0) }
+  }
+
+  func locations(account: String, after: String?, limit: Int, includeArchived: Bool) throws -> [Practice_V1_Location] {
+    let sql = """
+      SELECT body FROM locations WHERE account_id = ? AND id > ? \(includeArchived ? "" : "AND archived = 0")
+      ORDER BY id LIMIT ?
+      """
+    return try Data.fetchAll(db, sql: sql, arguments: [account, after ?? "", limit]).map {
+      try decode(Practice_V1_Location.self, $0)
+    }
+  }
+
+  func defaultLocation(account: String) throws -> Practice_V1_Location? {
+    try Data.fetchOne(
+      db, sql: "SELECT body FROM locations WHERE account_id = ? AND is_default = 1 AND archived = 0", arguments: [account]
+    ).map { try decode(Practice_V1_Location.self, $0) }
+  }
+
+  func putLocation(_ l: Practice_V1_Location) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO locations (account_id, id, archived, is_default, version, body) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(account_id, id) DO UPDATE SET archived = excluded.archived, is_default = excluded.is_default,
+          version = excluded.version, body = excluded.body
+        """,
+      arguments: [l.accountID, l.locationID, l.archived, l.isDefault, l.version, try encode(l)])
+  }
+
+  func payerRule(account: String, payerID: String) throws -> Practice_V1_PayerPosRule? {
+    try Data.fetchOne(
+      db, sql: "SELECT body FROM payer_pos_rules WHERE account_id = ? AND payer_id = ?", arguments: [account, payerID]
+    ).map { try decode(Practice_V1_PayerPosRule.self, $0) }
+  }
+
+  func payerRules(account: String, after: String?, limit: Int) throws -> [Practice_V1_PayerPosRule] {
+    try Data.fetchAll(
+      db, sql: "SELECT body FROM payer_pos_rules WHERE account_id = ? AND payer_id > ? ORDER BY payer_id LIMIT ?",
+      arguments: [account, after ?? "", limit]
+    ).map { try decode(Practice_V1_PayerPosRule.self, $0) }
+  }
+
+  func putPayerRule(_ r: Practice_V1_PayerPosRule) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO payer_pos_rules (account_id, payer_id, version, body) VALUES (?, ?, ?, ?)
+        ON CONFLICT(account_id, payer_id) DO UPDATE SET version = excluded.version, body = excluded.body
+        """,
+      arguments: [r.accountID, r.payerID, r.version, try encode(r)])
+  }
+
+  func deletePayerRule(account: String, payerID: String) throws {
+    try db.execute(sql: "DELETE FROM payer_pos_rules WHERE account_id = ? AND payer_id = ?", arguments: [account, payerID])
+  }
+
+  // MARK: rooms and bookings
+
+  func room(account: String, id: String) throws -> Practice_V1_Room? {
+    try Data.fetchOne(db, sql: "SELECT body FROM rooms WHERE account_id = ? AND id = ?", arguments: [account, id])
+      .map { try decode(Practice_V1_Room.self, $0) }
+  }
+
+  func rooms(account: String, after: String?, limit: Int, includeArchived: Bool, locationID: String?) throws -> [Practice_V1_Room] {
+    // Rooms per account are few; the location filter is applied on the decoded rows.
+    var out: [Practice_V1_Room] = []
+    var cursor = after ?? ""
+    while out.count < limit {
+      let batch = try Data.fetchAll(
+        db, sql: """
+          SELECT body FROM rooms WHERE account_id = ? AND id > ? \(includeArchived ? "" : "AND archived = 0")
+          ORDER BY id LIMIT ?
+          """, arguments: [account, cursor, limit]
+      ).map { try decode(Practice_V1_Room.self, $0) }
+      guard let last = batch.last else { break }
+      cursor = last.roomID
+      out += batch.filter { locationID == nil || $0.locationIds.contains(locationID!) }
+    }
+    return Array(out.prefix(limit))
+  }
+
+  func putRoom(_ r: Practice_V1_Room) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO rooms (account_id, id, archived, version, body) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT(account_id, id) DO UPDATE SET archived = excluded.archived, version = excluded.version,
+          body = excluded.body
+        """,
+      arguments: [r.accountID, r.roomID, r.archived, r.version, try encode(r)])
+  }
+
+  func booking(account: String, id: String) throws -> Practice_V1_RoomBooking? {
+    try Data.fetchOne(db, sql: "SELECT body FROM room_bookings WHERE account_id = ? AND id = ?", arguments: [account, id])
+      .map { try decode(Practice_V1_RoomBooking.self, $0) }
+  }
+
+  /// The conflict query: a bounded range search on `room_bookings_active`.
+  static let conflictSQL = """
+    SELECT body FROM room_bookings INDEXED BY room_bookings_active
+    WHERE room_id = ? AND status = 1 AND start_ms > ? AND start_ms < ? AND end_ms > ?
+    ORDER BY start_ms
+    """
+
+  func conflicts(room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking] {
+    try Data.fetchAll(
+      db, sql: Self.conflictSQL, arguments: [room, startMs - Self.maxBookingMs, endMs, startMs]
+    ).map { try decode(Practice_V1_RoomBooking.self, $0) }
+  }
+
+  /// Bookings last at most 24 hours (PRODUCT.md); the conflict search relies on it.
+  static let maxBookingMs: Int64 = 24 * 60 * 60 * 1000
+
+  func bookings(account: String, room: String, fromMs: Int64, toMs: Int64, after: (Int64, String)?, limit: Int,
+                includeCancelled: Bool) throws -> [Practice_V1_RoomBooking] {
+    let (afterStart, afterID) = after ?? (Int64.min, "")
+    let sql = """
+      SELECT body FROM room_bookings
+      WHERE account_id = ? AND room_id = ? AND start_ms > ? AND start_ms < ? AND end_ms > ?
+        AND (start_ms > ? OR (start_ms = ? AND id > ?)) \(includeCancelled ? "" : "AND status = 1")
+      ORDER BY start_ms, id LIMIT ?
+      """
+    return try Data.fetchAll(
+      db, sql: sql,
+      arguments: [account, room, fromMs - Self.maxBookingMs, toMs, fromMs, afterStart, afterStart, afterID, limit]
+    ).map { try decode(Practice_V1_RoomBooking.self, $0) }
+  }
+
+  func series(_ seriesID: String, fromOccurrence: Int32) throws -> [Practice_V1_RoomBooking] {
+    try Data.fetchAll(
+      db, sql: "SELECT body FROM room_bookings WHERE series_id = ? AND occurrence >= ? ORDER BY occurrence",
+      arguments: [seriesID, fromOccurrence]
+    ).map { try decode(Practice_V1_RoomBooking.self, $0) }
+  }
+
+  func activeBookingCount(room: String, endingAfterMs: Int64) throws -> Int {
+    try Int.fetchOne(
+      db, sql: """
+        SELECT count(*) FROM room_bookings INDEXED BY room_bookings_active
+        WHERE room_id = ? AND status = 1 AND start_ms > ? AND end_ms > ?
+        """,
+      arguments: [room, endingAfterMs - Self.maxBookingMs, endingAfterMs]) ?? 0
+  }
+
+  func putBooking(_ b: Practice_V1_RoomBooking) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO room_bookings (id, account_id, room_id, start_ms, end_ms, status, series_id, occurrence, version, body)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT(id) DO UPDATE SET status = excluded.status, version = excluded.version, body = excluded.body
+        """,
+      arguments: [b.bookingID, b.accountID, b.roomID, b.startMs, b.endMs, b.status.rawValue, b.seriesID, b.occurrence,
+                  b.version, try encode(b)])
+  }
+
   // MARK: audit
 
   func appendAudit(_ e: Practice_V1_AuditEvent) throws -> Int64 {

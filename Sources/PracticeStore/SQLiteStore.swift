@@ -121,6 +121,48 @@ public final class SQLiteStore: Store, @unchecked Sendable {
           version INTEGER NOT NULL,
           body BLOB NOT NULL              -- practice.v1.BusinessInfo (tax id as given, digits)
         ) WITHOUT ROWID;
+        CREATE TABLE locations (
+          account_id TEXT NOT NULL REFERENCES accounts(id),
+          id TEXT NOT NULL,
+          archived INTEGER NOT NULL,
+          is_default INTEGER NOT NULL,
+          version INTEGER NOT NULL,
+          body BLOB NOT NULL,             -- practice.v1.Location
+          PRIMARY KEY (account_id, id)
+        ) WITHOUT ROWID;
+        CREATE UNIQUE INDEX locations_one_default ON locations(account_id) WHERE is_default = 1 AND archived = 0;
+        CREATE TABLE payer_pos_rules (
+          account_id TEXT NOT NULL REFERENCES accounts(id),
+          payer_id TEXT NOT NULL,
+          version INTEGER NOT NULL,
+          body BLOB NOT NULL,             -- practice.v1.PayerPosRule
+          PRIMARY KEY (account_id, payer_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE rooms (
+          account_id TEXT NOT NULL REFERENCES accounts(id),
+          id TEXT NOT NULL,
+          archived INTEGER NOT NULL,
+          version INTEGER NOT NULL,
+          body BLOB NOT NULL,             -- practice.v1.Room
+          PRIMARY KEY (account_id, id)
+        ) WITHOUT ROWID;
+        CREATE TABLE room_bookings (
+          id TEXT PRIMARY KEY NOT NULL,
+          account_id TEXT NOT NULL REFERENCES accounts(id),
+          room_id TEXT NOT NULL,
+          start_ms INTEGER NOT NULL,
+          end_ms INTEGER NOT NULL,
+          status INTEGER NOT NULL,        -- 1 active, 2 cancelled
+          series_id TEXT NOT NULL,
+          occurrence INTEGER NOT NULL,
+          version INTEGER NOT NULL,
+          body BLOB NOT NULL              -- practice.v1.RoomBooking
+        );
+        -- Conflict checks: active bookings of a room by start. A booking lasts at most 24 hours, so the
+        -- bookings that can overlap [s, e) start in (s - 24h, e): a bounded range search.
+        CREATE INDEX room_bookings_active ON room_bookings(room_id, start_ms, end_ms) WHERE status = 1;
+        CREATE INDEX room_bookings_by_room ON room_bookings(account_id, room_id, start_ms, id);
+        CREATE INDEX room_bookings_series ON room_bookings(series_id, occurrence) WHERE series_id != '';
         CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL);
         """)
     }
@@ -158,6 +200,14 @@ public final class SQLiteStore: Store, @unchecked Sendable {
       return RPCError(.alreadyExists, .alreadyExists, "conflicts with an existing record")
     default:
       return .internal("store error \(e.resultCode)")
+    }
+  }
+
+  /// The query plan of the room-conflict check (tests assert it is a bounded index search).
+  public func conflictQueryPlan() async throws -> String {
+    try await writer.read { db in
+      try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteAccess.conflictSQL, arguments: ["r", 0, 1, 0])
+        .map { $0["detail"] as String }.joined(separator: "\n")
     }
   }
 

@@ -69,6 +69,30 @@ public protocol StoreReader {
 
   func businessInfo(account: String) throws -> Practice_V1_BusinessInfo?
 
+  func location(account: String, id: String) throws -> Practice_V1_Location?
+  /// Locations ordered by id.
+  func locations(account: String, after: String?, limit: Int, includeArchived: Bool) throws -> [Practice_V1_Location]
+  /// The account's active default location.
+  func defaultLocation(account: String) throws -> Practice_V1_Location?
+
+  func payerRule(account: String, payerID: String) throws -> Practice_V1_PayerPosRule?
+  func payerRules(account: String, after: String?, limit: Int) throws -> [Practice_V1_PayerPosRule]
+
+  func room(account: String, id: String) throws -> Practice_V1_Room?
+  /// Rooms ordered by id, optionally only those that apply to a location.
+  func rooms(account: String, after: String?, limit: Int, includeArchived: Bool, locationID: String?) throws -> [Practice_V1_Room]
+
+  func booking(account: String, id: String) throws -> Practice_V1_RoomBooking?
+  /// Active bookings of a room overlapping [start, end), by start.
+  func conflicts(room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking]
+  /// Bookings of a room overlapping [from, to), by (start, id), after a (start, id) key.
+  func bookings(account: String, room: String, fromMs: Int64, toMs: Int64, after: (Int64, String)?, limit: Int,
+                includeCancelled: Bool) throws -> [Practice_V1_RoomBooking]
+  /// Bookings of a series from an occurrence on.
+  func series(_ seriesID: String, fromOccurrence: Int32) throws -> [Practice_V1_RoomBooking]
+  /// Active bookings of a room that end after `afterMs`.
+  func activeBookingCount(room: String, endingAfterMs: Int64) throws -> Int
+
   func auditEvents(_ query: AuditQuery) throws -> [Practice_V1_AuditEvent]
   /// Change events of an account (or of every account for `nil`) after a sequence, oldest first.
   func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
@@ -95,6 +119,11 @@ public protocol StoreWriter: StoreReader {
   func updateUser(_ user: Practice_V1_User) throws
   /// Inserts or replaces an account's business information.
   func putBusinessInfo(_ info: Practice_V1_BusinessInfo) throws
+  func putLocation(_ location: Practice_V1_Location) throws
+  func putPayerRule(_ rule: Practice_V1_PayerPosRule) throws
+  func deletePayerRule(account: String, payerID: String) throws
+  func putRoom(_ room: Practice_V1_Room) throws
+  func putBooking(_ booking: Practice_V1_RoomBooking) throws
   /// Appends an audit event; returns its id.
   @discardableResult func appendAudit(_ event: Practice_V1_AuditEvent) throws -> Int64
   /// Appends a change event (its sequence already assigned); returns its global id.

@@ -46,6 +46,10 @@ public struct Reason: RawRepresentable, Hashable, Sendable, CustomStringConverti
   public static let periodClosed: Reason = "PERIOD_CLOSED"
   public static let confirmationMismatch: Reason = "CONFIRMATION_MISMATCH"
   public static let noSenderEmail: Reason = "NO_SENDER_EMAIL"
+  public static let defaultLocation: Reason = "DEFAULT_LOCATION"
+  public static let locationArchived: Reason = "LOCATION_ARCHIVED"
+  public static let roomArchived: Reason = "ROOM_ARCHIVED"
+  public static let roomHasFutureBookings: Reason = "ROOM_HAS_FUTURE_BOOKINGS"
   public static let cardNumberRefused: Reason = "CARD_NUMBER_REFUSED"
   // Watch.
   public static let watchOverflow: Reason = "WATCH_OVERFLOW"

@@ -1,0 +1,67 @@
+import Foundation
+import PracticeProto
+import PracticeWire
+
+/// Room and booking rules (PRODUCT.md, "Rooms").
+public enum RoomRules {
+  /// A booking lasts more than 0 and at most 24 hours.
+  public static let maxBookingMs: Int64 = 24 * 60 * 60 * 1000
+  public static let maxOccurrences = 104
+
+  public static let maskFields: Set<String> = ["name", "location_ids"]
+
+  public static func validateRoom(_ r: Practice_V1_Room, prefix: String = "room.") throws(RPCError) {
+    var v = Violations()
+    if let p = TextRules.checkName(r.name) { v.add(prefix + "name", p) }
+    if r.locationIds.isEmpty { v.add(prefix + "location_ids", "at least one location is required") }
+    if Set(r.locationIds).count != r.locationIds.count { v.add(prefix + "location_ids", "must not repeat a location") }
+    try v.check()
+  }
+
+  /// Checks a booking's interval and recurrence; returns the occurrences as [start, end) intervals.
+  public static func occurrences(
+    startMs: Int64, endMs: Int64, weekly: Int32?, timeZone: String
+  ) throws(RPCError) -> [(start: Int64, end: Int64)] {
+    var v = Violations()
+    if startMs <= 0 { v.add("start_ms", "is required (Unix milliseconds)") }
+    if endMs <= startMs {
+      v.add("end_ms", "must be after start_ms")
+    } else if endMs - startMs > maxBookingMs {
+      v.add("end_ms", "a booking lasts at most 24 hours")
+    }
+    if let weekly, !(1...Int32(maxOccurrences)).contains(weekly) {
+      v.add("weekly.occurrences", "must be 1 to \(maxOccurrences)")
+    }
+    try v.check()
+    let count = Int(weekly ?? 1)
+    guard count > 1 else { return [(startMs, endMs)] }
+    guard let zone = TimeZone(identifier: timeZone) else { throw RPCError.internal("unknown account time zone") }
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = zone
+    let start = Date(timeIntervalSince1970: Double(startMs) / 1000)
+    let end = Date(timeIntervalSince1970: Double(endMs) / 1000)
+    let wanted: Set<Calendar.Component> = [.year, .month, .day, .hour, .minute, .second, .nanosecond]
+    let startLocal = calendar.dateComponents(wanted, from: start)
+    let endLocal = calendar.dateComponents(wanted, from: end)
+    var out: [(Int64, Int64)] = []
+    for week in 0..<count {
+      // The same local wall-clock times, 7 * week calendar days later.
+      guard let s = shifted(startLocal, days: 7 * week, calendar), let e = shifted(endLocal, days: 7 * week, calendar)
+      else { throw RPCError.internal("cannot compute occurrence \(week + 1)") }
+      out.append((s, e))
+    }
+    return out
+  }
+
+  private static func shifted(_ c: DateComponents, days: Int, _ calendar: Calendar) -> Int64? {
+    var c = c
+    c.day = (c.day ?? 1) + days
+    guard let date = calendar.date(from: c) else { return nil }
+    return Int64((date.timeIntervalSince1970 * 1000).rounded())
+  }
+
+  /// Whether two [start, end) intervals overlap (back to back is no overlap).
+  public static func overlaps(_ a: (start: Int64, end: Int64), _ b: (start: Int64, end: Int64)) -> Bool {
+    a.start < b.end && b.start < a.end
+  }
+}

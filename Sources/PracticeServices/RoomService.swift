@@ -1,0 +1,318 @@
+import Foundation
+import PracticeDomain
+import PracticeProto
+import PracticeRPC
+import PracticeStore
+import PracticeWire
+
+/// practice.v1.RoomService: rooms, bookings, conflicts and their override.
+struct RoomService {
+  let env: ServiceEnvironment
+  var mutations: Mutations { Mutations(env: env) }
+  var reads: Reads { Reads(env: env) }
+
+  static let prefix = "/practice.v1.RoomService/"
+
+  func register(into router: inout Router) {
+    router.unary(Self.prefix + "CreateRoom", mutation: true, createRoom)
+    router.unary(Self.prefix + "GetRoom", mutation: false, getRoom)
+    router.unary(Self.prefix + "ListRooms", mutation: false, listRooms)
+    router.unary(Self.prefix + "UpdateRoom", mutation: true, updateRoom)
+    router.unary(Self.prefix + "ArchiveRoom", mutation: true, archiveRoom)
+    router.unary(Self.prefix + "BookRoom", mutation: true, bookRoom)
+    router.unary(Self.prefix + "CancelRoomBooking", mutation: true, cancelBooking)
+    router.unary(Self.prefix + "ListRoomBookings", mutation: false, listBookings)
+    router.unary(Self.prefix + "CheckRoomAvailability", mutation: false, checkAvailability)
+  }
+
+  static func load(_ r: any StoreReader, _ account: String, _ id: String) throws -> Practice_V1_Room {
+    guard let room = try r.room(account: account, id: id) else { throw RPCError.notFound("room \(id)") }
+    return room
+  }
+
+  /// Every location id names an active location of the account.
+  static func checkLocations(_ r: any StoreReader, _ account: String, _ ids: [String]) throws {
+    var v = Violations()
+    for id in ids {
+      guard let l = try r.location(account: account, id: id) else {
+        v.add("room.location_ids", "\(id) is not a location of the account")
+        continue
+      }
+      if l.archived { v.add("room.location_ids", "\(id) is archived") }
+    }
+    try v.check()
+  }
+
+  @Sendable func createRoom(_ ctx: CallContext, _ req: Practice_V1_CreateRoomRequest) async throws
+    -> Practice_V1_CreateRoomResponse
+  {
+    try requireID(req.accountID, "account_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      var room = req.room
+      try RoomRules.validateRoom(room)
+      let users = try mc.writer.users(account: req.accountID, after: nil, limit: Int.max, includeInactive: false)
+      guard AccountRules.activePractitioners(users) > 1 else {
+        throw RPCError.failedPrecondition(
+          .roomsNeedTwoPractitioners, "rooms need an account with more than one active practitioner")
+      }
+      try Self.checkLocations(mc.writer, req.accountID, room.locationIds)
+      room.accountID = req.accountID
+      room.roomID = IDs.make("room")
+      room.archived = false
+      room.version = 1
+      room.createdAtMs = mc.nowMs
+      room.updatedAtMs = mc.nowMs
+      try mc.writer.putRoom(room)
+      try mc.record(account: req.accountID, .room, id: room.roomID, version: 1, .created, before: nil, after: room)
+      var resp = Practice_V1_CreateRoomResponse()
+      resp.room = room
+      return resp
+    }
+  }
+
+  @Sendable func getRoom(_ ctx: CallContext, _ req: Practice_V1_GetRoomRequest) async throws -> Practice_V1_GetRoomResponse {
+    try requireID(req.accountID, "account_id")
+    return try await reads.run(ctx, accountID: req.accountID) { r, _ in
+      var resp = Practice_V1_GetRoomResponse()
+      resp.room = try Self.load(r, req.accountID, req.roomID)
+      return resp
+    }
+  }
+
+  @Sendable func listRooms(_ ctx: CallContext, _ req: Practice_V1_ListRoomsRequest) async throws
+    -> Practice_V1_ListRoomsResponse
+  {
+    try requireID(req.accountID, "account_id")
+    let scope = "rooms:\(req.accountID):\(req.locationID)" + (req.includeArchived ? "+archived" : "")
+    let page = try PageRequest(size: req.pageSize, token: req.pageToken, scope: scope)
+    return try await reads.run(ctx, accountID: req.accountID) { r, _ in
+      let items = try r.rooms(account: req.accountID, after: page.after, limit: page.size + 1,
+                              includeArchived: req.includeArchived, locationID: req.locationID.isEmpty ? nil : req.locationID)
+      let (rooms, next) = page.page(items, key: \.roomID, scope: scope)
+      var resp = Practice_V1_ListRoomsResponse()
+      resp.rooms = rooms
+      resp.nextPageToken = next
+      return resp
+    }
+  }
+
+  @Sendable func updateRoom(_ ctx: CallContext, _ req: Practice_V1_UpdateRoomRequest) async throws
+    -> Practice_V1_UpdateRoomResponse
+  {
+    try requireID(req.accountID, "account_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      let current = try Self.load(mc.writer, req.accountID, req.roomID)
+      try checkVersion(req.expectedVersion, current: current.version, what: "the room")
+      let mask = try UpdateMask(req.updateMask, allowed: RoomRules.maskFields)
+      var updated = current
+      if mask.covers("name") { updated.name = req.room.name }
+      if mask.covers("location_ids") { updated.locationIds = req.room.locationIds }
+      try RoomRules.validateRoom(updated)
+      var resp = Practice_V1_UpdateRoomResponse()
+      if updated == current {
+        resp.room = current
+        return resp
+      }
+      if current.archived { throw RPCError.failedPrecondition(.roomArchived, "an archived room can't be changed") }
+      if mask.covers("location_ids") { try Self.checkLocations(mc.writer, req.accountID, updated.locationIds) }
+      updated.version += 1
+      updated.updatedAtMs = mc.nowMs
+      try mc.writer.putRoom(updated)
+      try mc.record(account: req.accountID, .room, id: updated.roomID, version: updated.version, .updated,
+                    before: current, after: updated)
+      resp.room = updated
+      return resp
+    }
+  }
+
+  @Sendable func archiveRoom(_ ctx: CallContext, _ req: Practice_V1_ArchiveRoomRequest) async throws
+    -> Practice_V1_ArchiveRoomResponse
+  {
+    try requireID(req.accountID, "account_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      let current = try Self.load(mc.writer, req.accountID, req.roomID)
+      try checkVersion(req.expectedVersion, current: current.version, what: "the room")
+      var resp = Practice_V1_ArchiveRoomResponse()
+      if current.archived {
+        resp.room = current
+        return resp
+      }
+      let future = try mc.writer.activeBookingCount(room: current.roomID, endingAfterMs: mc.nowMs)
+      if future > 0 {
+        throw RPCError.failedPrecondition(
+          .roomHasFutureBookings, "the room has \(future) future active booking(s); cancel them first")
+      }
+      var updated = current
+      updated.archived = true
+      updated.version += 1
+      updated.updatedAtMs = mc.nowMs
+      try mc.writer.putRoom(updated)
+      try mc.record(account: req.accountID, .room, id: updated.roomID, version: updated.version, .updated,
+                    before: current, after: updated)
+      resp.room = updated
+      return resp
+    }
+  }
+
+  /// The conflicts of each proposed occurrence, in occurrence order, without duplicates.
+  static func conflicts(_ r: any StoreReader, room: String, _ occurrences: [(start: Int64, end: Int64)]) throws
+    -> [Practice_V1_RoomBooking]
+  {
+    var seen = Set<String>()
+    var out: [Practice_V1_RoomBooking] = []
+    for o in occurrences {
+      for b in try r.conflicts(room: room, startMs: o.start, endMs: o.end) where seen.insert(b.bookingID).inserted {
+        out.append(b)
+      }
+    }
+    return out
+  }
+
+  static func conflictError(_ conflicts: [Practice_V1_RoomBooking], blocked: Bool) -> RPCError {
+    var detail = Practice_V1_RoomConflictDetail()
+    detail.conflicts = conflicts
+    let why = blocked ? "the account's policy is BLOCK" : "set override to book anyway"
+    return RPCError.failedPrecondition(
+      .roomConflict, "the room is booked at that time (\(conflicts.count) conflicting booking(s)); \(why)",
+      detail: (try? detail.serializedData()) ?? Data())
+  }
+
+  @Sendable func bookRoom(_ ctx: CallContext, _ req: Practice_V1_BookRoomRequest) async throws
+    -> Practice_V1_BookRoomResponse
+  {
+    try requireID(req.accountID, "account_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      let account = mc.account!
+      let room = try Self.load(mc.writer, req.accountID, req.roomID)
+      if room.archived { throw RPCError.failedPrecondition(.roomArchived, "the room is archived") }
+      var v = Violations()
+      if !room.locationIds.contains(req.locationID) {
+        v.add("location_id", "the room does not apply to this location")
+      } else if let l = try mc.writer.location(account: req.accountID, id: req.locationID), l.archived {
+        v.add("location_id", "the location is archived")
+      }
+      let practitioner = try mc.writer.user(account: req.accountID, id: req.practitionerUserID)
+      if practitioner == nil || !practitioner!.active || !practitioner!.roleSet.contains(.practitioner) {
+        v.add("practitioner_user_id", "must be an active PRACTITIONER of the account")
+      }
+      if req.appointmentRef.utf8.count > 128 { v.add("appointment_ref", "must be at most 128 bytes") }
+      try v.check()
+      if !mc.actor.isOperator && !mc.actor.roles.mayBook(for: req.practitionerUserID, selfUserID: mc.actor.userID) {
+        throw RPCError.permissionDenied(.roleRequired, "a PRACTITIONER books rooms only for themselves")
+      }
+      let weekly: Int32? = {
+        if case .weekly(let w)? = req.recurrencePresence { return w.occurrences }
+        return nil
+      }()
+      let occurrences = try RoomRules.occurrences(
+        startMs: req.startMs, endMs: req.endMs, weekly: weekly, timeZone: account.settings.timeZone)
+      let conflicts = try Self.conflicts(mc.writer, room: room.roomID, occurrences)
+      if !conflicts.isEmpty {
+        let blocked = account.settings.roomConflictPolicy == .block
+        if blocked || !req.override { throw Self.conflictError(conflicts, blocked: blocked) }
+      }
+      let seriesID = occurrences.count > 1 ? IDs.make("series") : ""
+      var resp = Practice_V1_BookRoomResponse()
+      for (i, o) in occurrences.enumerated() {
+        var b = Practice_V1_RoomBooking()
+        b.bookingID = IDs.make("bk")
+        b.accountID = req.accountID
+        b.roomID = room.roomID
+        b.locationID = req.locationID
+        b.practitionerUserID = req.practitionerUserID
+        b.startMs = o.start
+        b.endMs = o.end
+        b.appointmentRef = req.appointmentRef
+        b.status = .active
+        b.seriesID = seriesID
+        b.occurrence = Int32(i + 1)
+        let own = conflicts.filter { RoomRules.overlaps(($0.startMs, $0.endMs), o) }
+        b.overridden = !own.isEmpty
+        b.version = 1
+        b.createdAtMs = mc.nowMs
+        try mc.writer.putBooking(b)
+        let note = own.isEmpty ? "" : "override of conflicting booking(s) " + own.map(\.bookingID).joined(separator: ", ")
+        try mc.record(account: req.accountID, .roomBooking, id: b.bookingID, version: 1, .created,
+                      before: nil, after: b, note: note)
+        resp.bookings.append(b)
+      }
+      resp.overriddenConflicts = conflicts
+      return resp
+    }
+  }
+
+  @Sendable func cancelBooking(_ ctx: CallContext, _ req: Practice_V1_CancelRoomBookingRequest) async throws
+    -> Practice_V1_CancelRoomBookingResponse
+  {
+    try requireID(req.accountID, "account_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      guard let booking = try mc.writer.booking(account: req.accountID, id: req.bookingID) else {
+        throw RPCError.notFound("booking \(req.bookingID)")
+      }
+      if !mc.actor.isOperator && !mc.actor.roles.mayBook(for: booking.practitionerUserID, selfUserID: mc.actor.userID) {
+        throw RPCError.permissionDenied(.roleRequired, "a PRACTITIONER cancels only their own bookings")
+      }
+      let targets = req.restOfSeries && !booking.seriesID.isEmpty
+        ? try mc.writer.series(booking.seriesID, fromOccurrence: booking.occurrence) : [booking]
+      var resp = Practice_V1_CancelRoomBookingResponse()
+      for var b in targets where b.status == .active {
+        let before = b
+        b.status = .cancelled
+        b.version += 1
+        try mc.writer.putBooking(b)
+        try mc.record(account: req.accountID, .roomBooking, id: b.bookingID, version: b.version, .updated,
+                      before: before, after: b)
+        resp.cancelled.append(b)
+      }
+      return resp
+    }
+  }
+
+  @Sendable func listBookings(_ ctx: CallContext, _ req: Practice_V1_ListRoomBookingsRequest) async throws
+    -> Practice_V1_ListRoomBookingsResponse
+  {
+    try requireID(req.accountID, "account_id")
+    try requireID(req.roomID, "room_id")
+    let to = req.toMs == 0 ? Int64.max : req.toMs
+    if to <= req.fromMs { throw RPCError.invalidArgument(field: "to_ms", "must be after from_ms") }
+    let scope = "bookings:\(req.accountID):\(req.roomID):\(req.fromMs):\(req.toMs)" + (req.includeCancelled ? "+c" : "")
+    let page = try PageRequest(size: req.pageSize, token: req.pageToken, scope: scope)
+    let after: (Int64, String)? = try page.after.map { key in
+      let parts = key.split(separator: "/", maxSplits: 1)
+      guard parts.count == 2, let start = Int64(parts[0]) else {
+        throw RPCError.invalidArgument(field: "page_token", "is not a page token of this list")
+      }
+      return (start, String(parts[1]))
+    }
+    return try await reads.run(ctx, accountID: req.accountID) { r, _ in
+      _ = try Self.load(r, req.accountID, req.roomID)
+      let items = try r.bookings(account: req.accountID, room: req.roomID, fromMs: req.fromMs, toMs: to, after: after,
+                                 limit: page.size + 1, includeCancelled: req.includeCancelled)
+      let (bookings, next) = page.page(items, key: { "\($0.startMs)/\($0.bookingID)" }, scope: scope)
+      var resp = Practice_V1_ListRoomBookingsResponse()
+      resp.bookings = bookings
+      resp.nextPageToken = next
+      return resp
+    }
+  }
+
+  @Sendable func checkAvailability(_ ctx: CallContext, _ req: Practice_V1_CheckRoomAvailabilityRequest) async throws
+    -> Practice_V1_CheckRoomAvailabilityResponse
+  {
+    try requireID(req.accountID, "account_id")
+    return try await reads.run(ctx, accountID: req.accountID) { r, _ in
+      guard let account = try r.account(req.accountID) else { throw RPCError.notFound("account \(req.accountID)") }
+      let room = try Self.load(r, req.accountID, req.roomID)
+      let weekly: Int32? = {
+        if case .weekly(let w)? = req.recurrencePresence { return w.occurrences }
+        return nil
+      }()
+      let occurrences = try RoomRules.occurrences(
+        startMs: req.startMs, endMs: req.endMs, weekly: weekly, timeZone: account.settings.timeZone)
+      var resp = Practice_V1_CheckRoomAvailabilityResponse()
+      resp.conflicts = try Self.conflicts(r, room: room.roomID, occurrences)
+      resp.available = resp.conflicts.isEmpty
+      return resp
+    }
+  }
+}

@@ -117,3 +117,14 @@ struct RoleMatrixTests {
     #expect(checked == ProductMatrix.allowed.count * 6)
   }
 }
+
+@Suite("Room conflict query")
+struct ConflictPlanTests {
+  @Test("EXPLAIN QUERY PLAN shows a bounded range search on the active-bookings index")
+  func plan() async throws {
+    let store = try SQLiteStore(inMemory: ())
+    let plan = try await store.conflictQueryPlan()
+    #expect(plan.contains("SEARCH room_bookings USING INDEX room_bookings_active (room_id=? AND start_ms>? AND start_ms<?)"), "\(plan)")
+    #expect(!plan.contains("SCAN"))
+  }
+}

@@ -16,7 +16,8 @@ struct Practicectl: AsyncParsableCommand {
       could not be reached. Shell completions: practicectl --generate-completion-script bash|zsh|fish.
       """,
     subcommands: [
-      AccountCommand.self, UserCommand.self, BusinessCommand.self, AuditCommand.self, WatchCommand.self,
+      AccountCommand.self, UserCommand.self, BusinessCommand.self, LocationCommand.self, PosCommand.self,
+      PayerRuleCommand.self, RoomCommand.self, BookingCommand.self, AuditCommand.self, WatchCommand.self,
       CallCommand.self, DescribeCommand.self, HealthCommand.self,
     ])
 }

@@ -124,3 +124,52 @@ struct CLIWatchTests {
     }
   }
 }
+
+@Suite("practicectl locations and rooms", .serialized)
+struct CLILocationRoomTests {
+  @Test("locations, POS, payer rules, rooms and bookings from the command line")
+  func flow() async throws {
+    try await withDaemon(["--operator-uids", "0"]) { d in
+      let s = d.socketPath
+      let c = try await d.connect()
+      let staff = try await Staff.make(c)
+      let a = staff.account
+      let loc = try practicectl(["location", "create", a, "--name", "Main", "--pos-code", "11", "--line1", "12 Harbor St",
+                                 "--city", "Boston", "--state", "MA", "--zip", "02134", "--json"], socket: s)
+      #expect(loc.status == 0, "\(loc.err)")
+      let locID = try Practice_V1_CreateLocationResponse(jsonString: loc.out).location.locationID
+      let tele = try practicectl(["location", "create", a, "--name", "Video", "--telehealth", "--json"], socket: s)
+      let teleID = try Practice_V1_CreateLocationResponse(jsonString: tele.out).location.locationID
+      #expect(try practicectl(["location", "list", a], socket: s).out.contains("Video"))
+      let bad = try practicectl(["location", "create", a, "--name", "X", "--pos-code", "02", "--line1", "1 A St",
+                                 "--city", "B", "--state", "MA", "--zip", "02134"], socket: s)
+      #expect(bad.status == 1 && bad.err.contains("location.pos_code"))
+      #expect(try practicectl(["pos", "list", a], socket: s).out.contains("Telehealth Provided in Patient's Home"))
+      let resolved = try practicectl(["pos", "resolve", a, teleID, "--date", "2024-05-01", "--at-home"], socket: s)
+      #expect(resolved.out.contains("10") && resolved.out.contains("TELEHEALTH_DEFAULT"))
+      #expect(try practicectl(["payer-rule", "set", a, "acme", "--name", "Acme", "--home", "02", "--not-home", "02"], socket: s).status == 0)
+      let byRule = try practicectl(["pos", "resolve", a, teleID, "--date", "2024-05-01", "--at-home", "--payer", "acme", "--json"], socket: s)
+      #expect(try Practice_V1_ResolvePlaceOfServiceResponse(jsonString: byRule.out).posCode == "02")
+      let old = try practicectl(["pos", "resolve", a, teleID, "--date", "2021-12-31", "--at-home"], socket: s)
+      #expect(old.status == 1 && old.err.contains("POS_NOT_EFFECTIVE"))
+
+      _ = try await c.accounts.addUser(Make.user(a, "Second", roles: [.practitioner]))
+      let room = try practicectl(["room", "create", a, "--name", "Room 1", "--location", locID, "--json"], socket: s)
+      let roomID = try Practice_V1_CreateRoomResponse(jsonString: room.out).room.roomID
+      let booked = try practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
+                                    "--start", "2030-01-07T10:00:00-05:00", "--end", "2030-01-07T10:50:00-05:00"], socket: s)
+      #expect(booked.status == 0, "\(booked.err)")
+      let clash = try practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
+                                   "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00"], socket: s)
+      #expect(clash.status == 1 && clash.err.contains("ROOM_CONFLICT"))
+      let check = try practicectl(["booking", "check", a, roomID, "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00"], socket: s)
+      #expect(check.out.contains("conflicts with 1"))
+      let over = try practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
+                                  "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00", "--override"], socket: s)
+      #expect(over.status == 0 && over.out.contains("overrode 1"))
+      let list = try practicectl(["booking", "list", a, roomID, "--json"], socket: s)
+      #expect(try Practice_V1_ListRoomBookingsResponse(jsonString: list.out).bookings.count == 2)
+      await c.close()
+    }
+  }
+}

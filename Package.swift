@@ -104,6 +104,18 @@ let package = Package(
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
     ),
+    // Benchmarks (scripts/bench): seeds a database with a bulk loader and drives a daemon over the socket.
+    .executableTarget(
+      name: "practice-bench",
+      dependencies: [
+        "PracticeClient", "PracticeProto", "PracticeStore", "PracticeWire",
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      path: "bench/practice-bench"
+    ),
     // Test support in C: connect to a Unix socket with other credentials on the calling thread only.
     .target(name: "CTestSupport", path: "Tests/CTestSupport"),
     .testTarget(

@@ -1,0 +1,189 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import NIOCore
+import NIOPosix
+import PracticeClient
+import PracticeProto
+import PracticeWire
+import Synchronization
+
+struct Percentiles {
+  let count: Int
+  let p50us: Double
+  let p99us: Double
+  init(_ ns: [UInt64]) {
+    let sorted = ns.sorted()
+    count = sorted.count
+    func at(_ q: Double) -> Double {
+      guard !sorted.isEmpty else { return 0 }
+      return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * q))]) / 1000
+    }
+    p50us = at(0.50)
+    p99us = at(0.99)
+  }
+}
+
+/// CPU time (user + system) of a process, in microseconds, from /proc/PID/stat.
+func cpuMicros(pid: Int32) -> Double {
+  guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+    let close = text.lastIndex(of: ")")
+  else { return 0 }
+  let fields = text[text.index(after: close)...].split(separator: " ")
+  // After the command: state is field 3; utime and stime are fields 14 and 15.
+  guard fields.count > 13, let u = Double(fields[11]), let s = Double(fields[12]) else { return 0 }
+  return (u + s) * 1_000_000 / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+func rssKiB(pid: Int32) -> Int {
+  guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+  for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+    return Int(line.split(separator: " ").dropFirst().first ?? "0") ?? 0
+  }
+  return 0
+}
+
+/// Drives a running daemon and prints `RESULT name value unit` and `RATIO name value goal op target PASS|FAIL`.
+struct Run: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "Run the workloads against a daemon.")
+  @Option var socket: String
+  @Option(help: "The daemon's pid (server CPU per request).") var pid: Int32
+  @Option(help: "Seconds per workload.") var seconds: Double = 3
+  @Option var rooms = 200
+  @Option(help: "Which workloads (comma-separated): reads, writes, rooms.") var workloads = "reads,writes,rooms"
+
+  func run() async throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+    let selected = Set(workloads.split(separator: ",").map(String.init))
+    let getBusiness: Practice_V1_GetBusinessInfoRequest = {
+      var r = Practice_V1_GetBusinessInfoRequest()
+      r.accountID = Seed.benchAccount
+      return r
+    }()
+
+    if selected.contains("reads") {
+      for connections in [1, 64] {
+        let r = try await load(group: group, connections: connections) { c, _ in
+          _ = try await c.business.getBusinessInfo(getBusiness)
+        }
+        report("reads_\(connections)conn", r)
+      }
+    }
+    if selected.contains("writes") {
+      for writers in [1, 64] {
+        let r = try await load(group: group, connections: writers) { c, i in
+          var u = Practice_V1_UpdateBusinessInfoRequest()
+          u.accountID = Seed.benchAccount
+          u.updateMask = ["legal_name"]
+          u.businessInfo.legalName = "Bench \(i)"
+          _ = try await c.business.updateBusinessInfo(u)
+        }
+        report("writes_\(writers)writer", r)
+        results["writes_\(writers)"] = r
+      }
+      if let one = results["writes_1"], let many = results["writes_64"] {
+        ratio("writes_64_over_1", many.perSecond / max(one.perSecond, 1), op: ">=", target: 5)
+      }
+    }
+    if selected.contains("rooms") {
+      // Interleaved: GetBusinessInfo and CheckRoomAvailability alternate on the same connection.
+      var rng = SplitMix(seed: 99)
+      let base: Int64 = 1_798_761_600_000
+      let c = try await PracticeConnection.connect(path: socket, group: group)
+      var readNs: [UInt64] = [], checkNs: [UInt64] = []
+      let until = Date().addingTimeInterval(seconds * 2)
+      var conflicts = 0
+      while Date() < until {
+        var check = Practice_V1_CheckRoomAvailabilityRequest()
+        check.accountID = Seed.benchAccount
+        check.roomID = String(format: "room_%04d", Int(rng.next() % UInt64(rooms)))
+        check.startMs = base + Int64(rng.next() % (3_600_000 * 4000))
+        check.endMs = check.startMs + 50 * 60_000
+        var t = DispatchTime.now().uptimeNanoseconds
+        let r = try await c.rooms.checkRoomAvailability(check)
+        checkNs.append(DispatchTime.now().uptimeNanoseconds - t)
+        conflicts += r.conflicts.count
+        t = DispatchTime.now().uptimeNanoseconds
+        _ = try await c.business.getBusinessInfo(getBusiness)
+        readNs.append(DispatchTime.now().uptimeNanoseconds - t)
+      }
+      await c.close()
+      let cp = Percentiles(checkNs), rp = Percentiles(readNs)
+      print(String(format: "RESULT room_check_p50 %.1f us", cp.p50us))
+      print(String(format: "RESULT room_check_p99 %.1f us", cp.p99us))
+      print(String(format: "RESULT room_check_reference_read_p99 %.1f us", rp.p99us))
+      print("RESULT room_check_calls \(cp.count) calls")
+      print(String(format: "RESULT room_check_conflicts_per_call %.2f bookings", Double(conflicts) / Double(max(cp.count, 1))))
+      ratio("room_check_p99_over_read_p99", cp.p99us / max(rp.p99us, 0.001), op: "<=", target: 2)
+      print(String(format: "RATIO room_check_p99_under_1ms %.3f goal <= 1.000 %@", cp.p99us / 1000, cp.p99us <= 1000 ? "PASS" : "FAIL"))
+    }
+    try await group.shutdownGracefully()
+  }
+
+  struct LoadResult {
+    var perSecond: Double
+    var p50us: Double
+    var p99us: Double
+    var cpuPerRequestUs: Double
+  }
+
+  private var results: [String: LoadResult] {
+    get { Run.saved.withLock { $0 } }
+    nonmutating set { Run.saved.withLock { $0 = newValue } }
+  }
+  private static let saved = Mutex<[String: LoadResult]>([:])
+
+  /// `connections` clients, each calling `body` in a loop for `seconds`.
+  func load(group: EventLoopGroup, connections: Int,
+            _ body: @escaping @Sendable (PracticeConnection, Int) async throws -> Void) async throws -> LoadResult {
+    var clients: [PracticeConnection] = []
+    for _ in 0..<connections { clients.append(try await PracticeConnection.connect(path: socket, group: group)) }
+    // Warm up.
+    for (i, c) in clients.enumerated() { try await body(c, i) }
+    let cpuBefore = cpuMicros(pid: pid)
+    let start = DispatchTime.now().uptimeNanoseconds
+    let deadline = start + UInt64(seconds * 1e9)
+    let latencies = try await withThrowingTaskGroup(of: [UInt64].self) { g in
+      for (i, c) in clients.enumerated() {
+        g.addTask {
+          var ns: [UInt64] = []
+          ns.reserveCapacity(100_000)
+          var n = 0
+          while DispatchTime.now().uptimeNanoseconds < deadline {
+            let t = DispatchTime.now().uptimeNanoseconds
+            try await body(c, i * 1_000_000 + n)
+            ns.append(DispatchTime.now().uptimeNanoseconds - t)
+            n += 1
+          }
+          return ns
+        }
+      }
+      return try await g.reduce(into: [UInt64]()) { $0 += $1 }
+    }
+    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    let cpu = cpuMicros(pid: pid) - cpuBefore
+    for c in clients { await c.close() }
+    let p = Percentiles(latencies)
+    return LoadResult(perSecond: Double(p.count) / elapsed, p50us: p.p50us, p99us: p.p99us,
+                      cpuPerRequestUs: cpu / Double(max(p.count, 1)))
+  }
+
+  func report(_ name: String, _ r: LoadResult) {
+    print(String(format: "RESULT %@_per_s %.0f req/s", name, r.perSecond))
+    print(String(format: "RESULT %@_p50 %.1f us", name, r.p50us))
+    print(String(format: "RESULT %@_p99 %.1f us", name, r.p99us))
+    print(String(format: "RESULT %@_server_cpu %.1f us/req", name, r.cpuPerRequestUs))
+  }
+
+  func ratio(_ name: String, _ value: Double, op: String, target: Double) {
+    let pass = op == ">=" ? value >= target : value <= target
+    print(String(format: "RATIO %@ %.2f goal %@ %.2f %@", name, value, op, target, pass ? "PASS" : "FAIL"))
+  }
+}
+
+@main
+struct PracticeBench: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "practice-bench", abstract: "practiced benchmarks (see scripts/bench).",
+    subcommands: [Seed.self, Run.self, SQLBench.self])
+}

@@ -72,7 +72,7 @@ let package = Package(
     .target(
       name: "PracticeServer",
       dependencies: [
-        "PracticeProto", "PracticeWire", "PracticeRPC", "PracticeStore", "PracticeServices",
+        "PracticeProto", "PracticeWire", "PracticeRPC", "PracticeStore", "PracticeServices", "PracticeDomain",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PracticeDomain
 import PracticeRPC
 import PracticeWire
 
@@ -29,7 +30,43 @@ public struct DaemonConfiguration: Sendable {
   public var changeRetention: Int64 = 10_000
   public var logLevel: Logger.Level = .info
 
+  /// Prices, trial, retention and grace (the configuration file's `billing.*` keys).
+  public var terms = BillingTerms()
+  /// How often the scheduler looks for due work (invoices, trial ends, grace ends, purges).
+  public var schedulerInterval: Duration = .seconds(60)
+
   public init() {}
+
+  /// Reads a configuration file: `key = value` lines, `#` comments. Unknown keys and bad values are
+  /// errors (the daemon refuses to start rather than run with a setting it did not understand).
+  public mutating func load(file path: String) throws {
+    let text = try String(contentsOfFile: path, encoding: .utf8)
+    for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+      let line = raw.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+      let trimmed = line.trimmingCharacters(in: .whitespaces)
+      if trimmed.isEmpty { continue }
+      let parts = trimmed.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+      guard parts.count == 2, !parts[0].isEmpty else { throw ConfigError(path, n + 1, "expected key = value") }
+      let (key, value) = (parts[0], parts[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")))
+      func int() throws -> Int {
+        guard let v = Int(value), v >= 0 else { throw ConfigError(path, n + 1, "\(key) must be a whole number") }
+        return v
+      }
+      switch key {
+      case "billing.currency":
+        guard value.count == 3, value.allSatisfy({ $0.isUppercase }) else { throw ConfigError(path, n + 1, "an ISO 4217 code") }
+        terms.currency = value
+      case "billing.freemium_price_minor": terms.freemiumMinor = Int64(try int())
+      case "billing.professional_price_minor": terms.professionalMinor = Int64(try int())
+      case "billing.archive_price_minor": terms.archiveMinor = Int64(try int())
+      case "billing.trial_days": terms.trialDays = try int()
+      case "billing.retention_days": terms.retentionDays = try int()
+      case "billing.grace_days": terms.graceDays = try int()
+      case "scheduler.interval_seconds": schedulerInterval = .seconds(max(1, try int()))
+      default: throw ConfigError(path, n + 1, "unknown key \(key)")
+      }
+    }
+  }
 
   public var databasePath: String { (stateDirectory as NSString).appendingPathComponent("practiced.db") }
 }
@@ -39,4 +76,9 @@ extension Duration {
     let c = components
     return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
   }
+}
+
+public struct ConfigError: Error, CustomStringConvertible {
+  public var description: String
+  init(_ path: String, _ line: Int, _ problem: String) { description = "\(path):\(line): \(problem)" }
 }

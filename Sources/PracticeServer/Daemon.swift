@@ -26,10 +26,13 @@ public struct Daemon {
     let store = try SQLiteStore(path: configuration.databasePath)
     let env = ServiceEnvironment(
       store: store, changes: ChangeHub(bufferCapacity: configuration.watchBuffer),
-      changeRetention: configuration.changeRetention, logger: logger)
+      changeRetention: configuration.changeRetention, terms: configuration.terms,
+      exportChunkBytes: max(4096, configuration.maxFrameSize / 2), logger: logger)
+    let scheduler = Scheduler(env: env)
     let dispatcher = Services.makeDispatcher(
       env: env,
-      configuration: .init(testHooks: configuration.testHooks, defaultDeadline: configuration.defaultDeadline))
+      configuration: .init(testHooks: configuration.testHooks, defaultDeadline: configuration.defaultDeadline),
+      runDueWork: { try await scheduler.runDue() })
     if configuration.testHooks { logger.warning("test hooks are enabled: never in production") }
 
     let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -45,6 +48,7 @@ public struct Daemon {
         services: [
           .init(service: server),
           .init(service: watchdog),
+          .init(service: SchedulerService(scheduler: scheduler, interval: configuration.schedulerInterval, logger: logger)),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))
@@ -86,6 +90,24 @@ struct Watchdog: Service {
         logger.warning("watchdog probe failed: \(error)")
       }
       try? await cancelWhenGracefulShutdown { try await Task.sleep(for: period) }
+    }
+  }
+}
+
+/// Runs the scheduler's due work now and then (and once at start-up, to catch up).
+struct SchedulerService: Service {
+  let scheduler: Scheduler
+  let interval: Duration
+  let logger: Logger
+
+  func run() async throws {
+    while !Task.isShuttingDownGracefully {
+      do {
+        _ = try await scheduler.runDue()
+      } catch {
+        logger.error("scheduler run failed: \(error)")
+      }
+      try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
     }
   }
 }

@@ -21,6 +21,10 @@ struct AccountService {
     router.unary(Self.prefix + "UpdateUser", mutation: true, updateUser)
     router.unary(Self.prefix + "DeactivateUser", mutation: true, deactivateUser)
     router.unary(Self.prefix + "ListUsers", mutation: false, listUsers)
+    router.unary(Self.prefix + "TransferOwnership", mutation: true, transferOwnership)
+    router.unary(Self.prefix + "CloseAccount", mutation: true, closeAccount)
+    router.unary(Self.prefix + "ReopenAccount", mutation: true, reopenAccount)
+    router.serverStreaming(Self.prefix + "ExportAccount", exportAccount)
   }
 
   @Sendable func createAccount(_ ctx: CallContext, _ req: Practice_V1_CreateAccountRequest) async throws
@@ -53,10 +57,14 @@ struct AccountService {
       try mc.writer.insertUser(owner)
       let business = BusinessService.initial(account: account, nowMs: mc.nowMs)
       try mc.writer.putBusinessInfo(business)
+      let subscription = BillingService.initial(account: account, terms: env.terms)
+      try mc.writer.putSubscription(subscription)
       try mc.record(account: account.accountID, .account, id: account.accountID, version: 1, .created, before: nil, after: account)
       try mc.record(account: account.accountID, .user, id: owner.userID, version: 1, .created, before: nil, after: owner)
       try mc.record(account: account.accountID, .businessInfo, id: account.accountID, version: 1, .created,
                     before: nil, after: business)
+      try mc.record(account: account.accountID, .subscription, id: account.accountID, version: 1, .created,
+                    before: nil, after: subscription)
 
       var resp = Practice_V1_CreateAccountResponse()
       resp.account = try mc.writer.account(account.accountID) ?? account
@@ -128,6 +136,7 @@ struct AccountService {
         throw RPCError(.alreadyExists, .alreadyExists, "an active user of the account has this email",
                        violations: [FieldViolation(field: "email", description: "already used by an active user")])
       }
+      if req.roles.contains(.practitioner) { try Self.checkPractitionerLimit(mc, adding: 1) }
       var user = Practice_V1_User()
       user.userID = IDs.make("user")
       user.accountID = req.accountID
@@ -169,6 +178,9 @@ struct AccountService {
         throw RPCError(.alreadyExists, .alreadyExists, "an active user of the account has this email",
                        violations: [FieldViolation(field: "user.email", description: "already used by an active user")])
       }
+      if updated.active && updated.roleSet.contains(.practitioner) && !current.roleSet.contains(.practitioner) {
+        try Self.checkPractitionerLimit(mc, adding: 1)
+      }
       updated.version += 1
       updated.updatedAtMs = mc.nowMs
       try mc.writer.updateUser(updated)
@@ -176,6 +188,15 @@ struct AccountService {
                 before: current, after: updated)
       resp.user = updated
       return resp
+    }
+  }
+
+  /// FREEMIUM allows one active practitioner (PLAN_LIMIT).
+  static func checkPractitionerLimit(_ mc: MutationContext, adding: Int) throws {
+    guard let account = mc.account, try mc.writer.subscription(account: account.accountID)?.plan == .freemium else { return }
+    let users = try mc.writer.users(account: account.accountID, after: nil, limit: Int.max, includeInactive: false)
+    if AccountRules.activePractitioners(users) + adding > 1 {
+      throw RPCError.failedPrecondition(.planLimit, "FREEMIUM allows one active practitioner")
     }
   }
 
@@ -225,6 +246,138 @@ struct AccountService {
       resp.nextPageToken = next
       return resp
     }
+  }
+
+  @Sendable func transferOwnership(_ ctx: CallContext, _ req: Practice_V1_TransferOwnershipRequest) async throws
+    -> Practice_V1_TransferOwnershipResponse
+  {
+    try requireID(req.accountID, "account_id")
+    try requireID(req.newOwnerUserID, "new_owner_user_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      var account = mc.account!
+      try checkVersion(req.expectedVersion, current: account.version, what: "the account")
+      guard let newOwner = try mc.writer.user(account: req.accountID, id: req.newOwnerUserID), newOwner.active else {
+        throw RPCError.invalidArgument(field: "new_owner_user_id", "must be an active user of the account")
+      }
+      guard let oldOwner = try mc.writer.user(account: req.accountID, id: account.ownerUserID) else {
+        throw RPCError.internal("the account has no owner row")
+      }
+      var resp = Practice_V1_TransferOwnershipResponse()
+      if newOwner.userID == oldOwner.userID {
+        resp.account = account
+        resp.previousOwner = oldOwner
+        resp.newOwner = newOwner
+        return resp
+      }
+      // The old owner keeps ADMINISTRATOR; the new one gains OWNER.
+      var old = oldOwner
+      old.roles = RoleSet(oldOwner.roles.filter { $0 != .owner } + [.administrator]).sorted
+      old.version += 1
+      old.updatedAtMs = mc.nowMs
+      var new = newOwner
+      new.roles = RoleSet(newOwner.roles + [.owner]).sorted
+      new.version += 1
+      new.updatedAtMs = mc.nowMs
+      let accountBefore = account
+      account.ownerUserID = new.userID
+      account.version += 1
+      account.updatedAtMs = mc.nowMs
+      try mc.writer.updateUser(old)
+      try mc.writer.updateUser(new)
+      try mc.writer.updateAccount(account)
+      try mc.record(account: req.accountID, .user, id: old.userID, version: old.version, .updated, before: oldOwner, after: old)
+      try mc.record(account: req.accountID, .user, id: new.userID, version: new.version, .updated, before: newOwner, after: new)
+      try mc.record(account: req.accountID, .account, id: req.accountID, version: account.version, .updated,
+                    before: accountBefore, after: account)
+      resp.account = try mc.writer.account(req.accountID) ?? account
+      resp.previousOwner = old
+      resp.newOwner = new
+      return resp
+    }
+  }
+
+  @Sendable func closeAccount(_ ctx: CallContext, _ req: Practice_V1_CloseAccountRequest) async throws
+    -> Practice_V1_CloseAccountResponse
+  {
+    try requireID(req.accountID, "account_id")
+    let terms = env.terms
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      let account = mc.account!
+      let typed = req.confirmPracticeName.trimmingCharacters(in: .whitespacesAndNewlines)
+      guard typed == account.practiceName else {
+        throw RPCError.failedPrecondition(.confirmationMismatch, "type the practice name exactly to close the account")
+      }
+      try Closing.close(mc, account, reason: .ownerRequest, terms: terms)
+      var resp = Practice_V1_CloseAccountResponse()
+      resp.account = try mc.writer.account(req.accountID)!
+      return resp
+    }
+  }
+
+  @Sendable func reopenAccount(_ ctx: CallContext, _ req: Practice_V1_ReopenAccountRequest) async throws
+    -> Practice_V1_ReopenAccountResponse
+  {
+    try requireID(req.accountID, "account_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      let account = mc.account!
+      var resp = Practice_V1_ReopenAccountResponse()
+      switch account.state {
+      case .active:
+        resp.account = account
+        return resp
+      case .purged:
+        throw RPCError.failedPrecondition(.retentionOver, "the account was purged")
+      default: break
+      }
+      if account.retentionEndsAtMs != 0 && mc.nowMs >= account.retentionEndsAtMs {
+        throw RPCError.failedPrecondition(.retentionOver, "the retention period is over")
+      }
+      let sub = try BillingService.load(mc.writer, req.accountID)
+      if account.closeReason == .trialExpired || account.closeReason == .nonPayment {
+        if sub.paymentMethodPresence == nil {
+          throw RPCError.failedPrecondition(.paymentMethodRequired, "reopening needs a payment method on file")
+        }
+        if try mc.writer.unpaidInvoiceCount(account: req.accountID) > 0 {
+          throw RPCError.failedPrecondition(.unpaidInvoice, "reopening needs every invoice paid")
+        }
+      }
+      var a = account
+      a.state = .active
+      a.closedAtMs = 0
+      a.closeReason = .unspecified
+      a.retentionEndsAtMs = 0
+      a.version += 1
+      a.updatedAtMs = mc.nowMs
+      try mc.writer.updateAccount(a)
+      try mc.record(account: a.accountID, .account, id: a.accountID, version: a.version, .updated, before: account, after: a,
+                    note: "reopened")
+      // A trial that ended without a plan reopens on a paid plan: FREEMIUM for one practitioner, else PROFESSIONAL.
+      var newSub = sub
+      newSub.graceEndsAtMs = 0
+      if sub.plan == .trial {
+        let users = try mc.writer.users(account: a.accountID, after: nil, limit: Int.max, includeInactive: false)
+        newSub.plan = AccountRules.activePractitioners(users) > 1 ? .professional : .freemium
+        newSub.planChosen = true
+      }
+      if newSub != sub { _ = try BillingService.save(mc, before: sub, after: newSub) }
+      resp.account = try mc.writer.account(req.accountID)!
+      return resp
+    }
+  }
+
+  @Sendable func exportAccount(
+    _ ctx: CallContext, _ req: Practice_V1_ExportAccountRequest, _ out: StreamWriter<Practice_V1_ExportAccountChunk>
+  ) async throws {
+    try requireID(req.accountID, "account_id")
+    let limit = env.exportChunkBytes
+    // One read snapshot for the whole export.
+    let chunks: [Practice_V1_ExportAccountChunk] = try await reads.run(ctx, accountID: req.accountID) { r, _ in
+      guard let account = try r.account(req.accountID), account.state != .purged else {
+        throw RPCError.notFound("account \(req.accountID)")
+      }
+      return try Export.chunks(r, account: account, limit: limit)
+    }
+    for chunk in chunks { try await out.send(chunk) }
   }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PracticeDomain
 import PracticeStore
 import Synchronization
 
@@ -42,12 +43,19 @@ public struct ServiceEnvironment: Sendable {
   public let logger: Logger
   /// Change events kept per account for Watch's `after_sequence`.
   public let changeRetention: Int64
+  /// Prices, trial, retention and grace.
+  public let terms: BillingTerms
+  /// The largest ExportAccount chunk, in bytes (under the frame limit).
+  public let exportChunkBytes: Int
   /// Idempotency keys whose first call is still running.
   let keysInFlight = KeysInFlight()
 
   public init(store: any Store, clock: DaemonClock = DaemonClock(), changes: ChangeHub = ChangeHub(),
-              health: HealthState = HealthState(), changeRetention: Int64 = 10_000, logger: Logger) {
+              health: HealthState = HealthState(), changeRetention: Int64 = 10_000,
+              terms: BillingTerms = BillingTerms(), exportChunkBytes: Int = 1 << 20, logger: Logger) {
     precondition(changeRetention > 0)
+    self.terms = terms
+    self.exportChunkBytes = exportChunkBytes
     self.changeRetention = changeRetention
     self.store = store
     self.clock = clock

@@ -17,7 +17,7 @@ public final class MutationContext {
   public let account: Practice_V1_Account?
   let call: CallContext
   let changeRetention: Int64
-  fileprivate var changes: [(globalID: Int64, event: Practice_V1_ChangeEvent)] = []
+  var changes: [(globalID: Int64, event: Practice_V1_ChangeEvent)] = []
 
   init(writer: any StoreWriter, actor: Actor, nowMs: Int64, account: Practice_V1_Account?, call: CallContext,
        changeRetention: Int64) {

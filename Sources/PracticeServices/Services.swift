@@ -1,4 +1,6 @@
 import Logging
+import PracticeDomain
+import SwiftProtobuf
 import PracticeProto
 import PracticeRPC
 import PracticeStore
@@ -19,11 +21,30 @@ public enum Services {
     AuditService(env: env).register(into: &router)
     LocationService(env: env).register(into: &router)
     RoomService(env: env).register(into: &router)
+    BillingService(env: env).register(into: &router)
     SystemServices(env: env, servedMethods: { served.withLock { $0 } }, runDueWork: runDueWork)
       .register(into: &router)
-    let dispatcher = Dispatcher(router: router, filters: [], configuration: configuration)
+    let dispatcher = Dispatcher(router: router, filters: [refuseCardNumbers], configuration: configuration)
     let methods = dispatcher.servedMethods
     served.withLock { $0 = methods }
     return dispatcher
+  }
+}
+
+/// No card numbers (PRODUCT.md): every free-text string field of every request is scanned before
+/// the request is handled; a card number never reaches the database, the audit log or the logs
+/// (the refusal names the field, never the value).
+let refuseCardNumbers: RequestFilter = { _, message in
+  func scan<M: SwiftProtobuf.Message>(_ m: M) -> FieldViolation? {
+    var found: FieldViolation?
+    StringFields.forEach(in: m) { path, value in
+      if found == nil, CardNumbers.isFreeText(fieldPath: path), CardNumbers.contains(value) {
+        found = FieldViolation(field: path, description: "looks like a card number; card numbers are never accepted")
+      }
+    }
+    return found
+  }
+  if let v = scan(message) {
+    throw RPCError(.invalidArgument, .cardNumberRefused, "a card number is not accepted in \(v.field)", violations: [v])
   }
 }

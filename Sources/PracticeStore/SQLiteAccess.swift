@@ -285,6 +285,104 @@ struct SQLiteAccess: StoreWriter {
                   b.version, try encode(b)])
   }
 
+  // MARK: billing
+
+  func subscription(account: String) throws -> Practice_V1_Subscription? {
+    try Data.fetchOne(db, sql: "SELECT body FROM subscriptions WHERE account_id = ?", arguments: [account])
+      .map { try decode(Practice_V1_Subscription.self, $0) }
+  }
+
+  func putSubscription(_ s: Practice_V1_Subscription) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO subscriptions (account_id, version, body) VALUES (?, ?, ?)
+        ON CONFLICT(account_id) DO UPDATE SET version = excluded.version, body = excluded.body
+        """,
+      arguments: [s.accountID, s.version, try encode(s)])
+  }
+
+  func usage(account: String, periodStart: String) throws -> (activeClients: Int64, electronicClaims: Int64)? {
+    try Row.fetchOne(
+      db, sql: "SELECT active_clients, electronic_claims FROM usage WHERE account_id = ? AND period_start = ?",
+      arguments: [account, periodStart]
+    ).map { (activeClients: $0["active_clients"], electronicClaims: $0["electronic_claims"]) }
+  }
+
+  func putUsage(account: String, periodStart: String, activeClients: Int64, electronicClaims: Int64) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO usage (account_id, period_start, active_clients, electronic_claims) VALUES (?, ?, ?, ?)
+        ON CONFLICT(account_id, period_start) DO UPDATE SET active_clients = excluded.active_clients,
+          electronic_claims = excluded.electronic_claims
+        """,
+      arguments: [account, periodStart, activeClients, electronicClaims])
+  }
+
+  func invoice(account: String, id: String) throws -> Practice_V1_Invoice? {
+    try Data.fetchOne(db, sql: "SELECT body FROM invoices WHERE account_id = ? AND id = ?", arguments: [account, id])
+      .map { try decode(Practice_V1_Invoice.self, $0) }
+  }
+
+  func invoice(account: String, periodStart: String) throws -> Practice_V1_Invoice? {
+    try Data.fetchOne(
+      db, sql: "SELECT body FROM invoices WHERE account_id = ? AND period_start = ?", arguments: [account, periodStart]
+    ).map { try decode(Practice_V1_Invoice.self, $0) }
+  }
+
+  func invoices(account: String, beforeNumber: Int64?, limit: Int) throws -> [Practice_V1_Invoice] {
+    try Data.fetchAll(
+      db, sql: "SELECT body FROM invoices WHERE account_id = ? AND number < ? ORDER BY number DESC LIMIT ?",
+      arguments: [account, beforeNumber ?? Int64.max, limit]
+    ).map { try decode(Practice_V1_Invoice.self, $0) }
+  }
+
+  func maxInvoiceNumber(account: String) throws -> Int64 {
+    try Int64.fetchOne(db, sql: "SELECT max(number) FROM invoices WHERE account_id = ?", arguments: [account]) ?? 0
+  }
+
+  func unpaidInvoiceCount(account: String) throws -> Int {
+    try Int.fetchOne(
+      db, sql: "SELECT count(*) FROM invoices WHERE account_id = ? AND status IN (?, ?)",
+      arguments: [account, Practice_V1_InvoiceStatus.open.rawValue, Practice_V1_InvoiceStatus.failed.rawValue]) ?? 0
+  }
+
+  func putInvoice(_ i: Practice_V1_Invoice) throws {
+    try db.execute(
+      sql: """
+        INSERT INTO invoices (account_id, id, number, period_start, status, body) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(account_id, id) DO UPDATE SET status = excluded.status, body = excluded.body
+        """,
+      arguments: [i.accountID, i.invoiceID, i.number, i.periodStart, i.status.rawValue, try encode(i)])
+  }
+
+  func accountIDs(after: String?, limit: Int) throws -> [String] {
+    try String.fetchAll(
+      db, sql: "SELECT id FROM accounts WHERE id > ? AND state != ? ORDER BY id LIMIT ?",
+      arguments: [after ?? "", Practice_V1_AccountState.purged.rawValue, limit])
+  }
+
+  /// Every table with an account column, and the column.
+  static let accountTables: [(String, String)] = [
+    ("accounts", "id"), ("users", "account_id"), ("business_info", "account_id"), ("locations", "account_id"),
+    ("payer_pos_rules", "account_id"), ("rooms", "account_id"), ("room_bookings", "account_id"),
+    ("subscriptions", "account_id"), ("usage", "account_id"), ("invoices", "account_id"),
+    ("audit_events", "account_id"), ("change_events", "account_id"), ("idempotency", "scope"),
+  ]
+
+  func rowCounts(account: String) throws -> [String: Int] {
+    var out: [String: Int] = [:]
+    for (table, column) in Self.accountTables {
+      out[table] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table) WHERE \(column) = ?", arguments: [account]) ?? 0
+    }
+    return out
+  }
+
+  func purgeAccountData(account: String) throws {
+    for (table, column) in Self.accountTables where table != "accounts" && table != "invoices" {
+      try db.execute(sql: "DELETE FROM \(table) WHERE \(column) = ?", arguments: [account])
+    }
+  }
+
   // MARK: audit
 
   func appendAudit(_ e: Practice_V1_AuditEvent) throws -> Int64 {

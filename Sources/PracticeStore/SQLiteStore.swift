@@ -163,6 +163,29 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         CREATE INDEX room_bookings_active ON room_bookings(room_id, start_ms, end_ms) WHERE status = 1;
         CREATE INDEX room_bookings_by_room ON room_bookings(account_id, room_id, start_ms, id);
         CREATE INDEX room_bookings_series ON room_bookings(series_id, occurrence) WHERE series_id != '';
+        CREATE TABLE subscriptions (
+          account_id TEXT PRIMARY KEY NOT NULL REFERENCES accounts(id),
+          version INTEGER NOT NULL,
+          body BLOB NOT NULL              -- practice.v1.Subscription, with the processor token
+        ) WITHOUT ROWID;
+        CREATE TABLE usage (
+          account_id TEXT NOT NULL REFERENCES accounts(id),
+          period_start TEXT NOT NULL,
+          active_clients INTEGER NOT NULL,
+          electronic_claims INTEGER NOT NULL,
+          PRIMARY KEY (account_id, period_start)
+        ) WITHOUT ROWID;
+        CREATE TABLE invoices (
+          account_id TEXT NOT NULL,       -- kept after a purge: no REFERENCES
+          id TEXT NOT NULL,
+          number INTEGER NOT NULL,
+          period_start TEXT NOT NULL,
+          status INTEGER NOT NULL,
+          body BLOB NOT NULL,             -- practice.v1.Invoice (no card data)
+          PRIMARY KEY (account_id, id),
+          UNIQUE (account_id, period_start),
+          UNIQUE (account_id, number)
+        ) WITHOUT ROWID;
         CREATE TABLE health_probe (id INTEGER PRIMARY KEY CHECK (id = 1), at_ms INTEGER NOT NULL);
         """)
     }

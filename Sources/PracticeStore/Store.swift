@@ -93,6 +93,21 @@ public protocol StoreReader {
   /// Active bookings of a room that end after `afterMs`.
   func activeBookingCount(room: String, endingAfterMs: Int64) throws -> Int
 
+  func subscription(account: String) throws -> Practice_V1_Subscription?
+  /// (active clients, electronic claims) reported for a period.
+  func usage(account: String, periodStart: String) throws -> (activeClients: Int64, electronicClaims: Int64)?
+  func invoice(account: String, id: String) throws -> Practice_V1_Invoice?
+  func invoice(account: String, periodStart: String) throws -> Practice_V1_Invoice?
+  /// Invoices newest first (by number), before a number.
+  func invoices(account: String, beforeNumber: Int64?, limit: Int) throws -> [Practice_V1_Invoice]
+  func maxInvoiceNumber(account: String) throws -> Int64
+  /// Invoices OPEN or FAILED.
+  func unpaidInvoiceCount(account: String) throws -> Int
+  /// Account ids in order, after a key, every state but purged (the scheduler's walk).
+  func accountIDs(after: String?, limit: Int) throws -> [String]
+  /// Rows of an account per table, for checks after a purge.
+  func rowCounts(account: String) throws -> [String: Int]
+
   func auditEvents(_ query: AuditQuery) throws -> [Practice_V1_AuditEvent]
   /// Change events of an account (or of every account for `nil`) after a sequence, oldest first.
   func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
@@ -124,6 +139,12 @@ public protocol StoreWriter: StoreReader {
   func deletePayerRule(account: String, payerID: String) throws
   func putRoom(_ room: Practice_V1_Room) throws
   func putBooking(_ booking: Practice_V1_RoomBooking) throws
+  func putSubscription(_ subscription: Practice_V1_Subscription) throws
+  func putUsage(account: String, periodStart: String, activeClients: Int64, electronicClaims: Int64) throws
+  func putInvoice(_ invoice: Practice_V1_Invoice) throws
+  /// Deletes every row of the account except its invoices and its accounts row (the caller turns
+  /// that into the tombstone), audit events and change events included.
+  func purgeAccountData(account: String) throws
   /// Appends an audit event; returns its id.
   @discardableResult func appendAudit(_ event: Practice_V1_AuditEvent) throws -> Int64
   /// Appends a change event (its sequence already assigned); returns its global id.

@@ -54,6 +54,9 @@ struct Practiced: AsyncParsableCommand {
   @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env PRACTICED_LOG_LEVEL; default info).")
   var logLevel: String?
 
+  @Option(help: "Configuration file (billing prices, trial, retention, grace; see docs/OPERATIONS.md). Env PRACTICED_CONFIG.")
+  var config: String?
+
   @Option(help: "Change events buffered per watcher before it ends with WATCH_OVERFLOW (default 1024).")
   var watchBuffer: Int?
 
@@ -76,6 +79,14 @@ struct Practiced: AsyncParsableCommand {
   func run() async throws {
     let env = ProcessInfo.processInfo.environment
     var config = DaemonConfiguration()
+    if let file = self.config ?? env["PRACTICED_CONFIG"], !file.isEmpty {
+      do {
+        try config.load(file: file)
+      } catch {
+        FileHandle.standardError.write(Data("practiced: bad configuration: \(error)\n".utf8))
+        throw ExitCode(78)
+      }
+    }
     if let s = socket ?? env["PRACTICED_SOCKET"], !s.isEmpty { config.socketPath = s }
     if let d = stateDir ?? env["PRACTICED_STATE_DIR"] ?? env["STATE_DIRECTORY"], !d.isEmpty {
       config.stateDirectory = d.split(separator: ":").first.map(String.init) ?? d

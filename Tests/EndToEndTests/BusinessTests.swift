@@ -343,8 +343,8 @@ struct BusinessTests {
       let c = try await d.connect()
       let s = try await Staff.make(c)
       let all = try await auditEvents(c, s.account)
-      // Created: account, owner, business info, then 5 AddUser.
-      #expect(all.count == 8)
+      // Created: account, owner, business info, subscription, then 5 AddUser.
+      #expect(all.count == 9)
       #expect(all.map(\.eventID) == all.map(\.eventID).sorted())
       var req = Practice_V1_ListAuditEventsRequest()
       req.accountID = s.account

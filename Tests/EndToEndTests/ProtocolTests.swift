@@ -17,12 +17,12 @@ struct ProtocolTests {
       let order = Mutex<[String]>([])
       try await withThrowingTaskGroup(of: Void.self) { g in
         g.addTask {
-          _ = try await c.testControl.sleep(Make.sleep(400))
+          _ = try await c.testControl.sleep(Make.sleep(3000))
           order.withLock { $0.append("sleep") }
         }
         g.addTask {
           try await Task.sleep(for: .milliseconds(50))
-          for _ in 0..<20 { _ = try await c.health.check() }
+          for _ in 0..<5 { _ = try await c.health.check() }
           order.withLock { $0.append("health") }
         }
         try await g.waitForAll()

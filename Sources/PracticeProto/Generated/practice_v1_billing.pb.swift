@@ -133,45 +133,89 @@ public nonisolated struct Practice_V1_PaymentMethod: Sendable {
   public init() {}
 }
 
-public nonisolated struct Practice_V1_Subscription: Sendable {
+public nonisolated struct Practice_V1_Subscription: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
-  public var accountID: String = String()
+  public var accountID: String {
+    get {_storage._accountID}
+    set {_uniqueStorage()._accountID = newValue}
+  }
 
-  public var plan: Practice_V1_Plan = .unspecified
+  public var plan: Practice_V1_Plan {
+    get {_storage._plan}
+    set {_uniqueStorage()._plan = newValue}
+  }
 
-  public var trialEndsAtMs: Int64 = 0
+  public var trialEndsAtMs: Int64 {
+    get {_storage._trialEndsAtMs}
+    set {_uniqueStorage()._trialEndsAtMs = newValue}
+  }
 
   /// YYYY-MM-DD, current billing period
-  public var periodStart: String = String()
+  public var periodStart: String {
+    get {_storage._periodStart}
+    set {_uniqueStorage()._periodStart = newValue}
+  }
 
   /// exclusive
-  public var periodEnd: String = String()
+  public var periodEnd: String {
+    get {_storage._periodEnd}
+    set {_uniqueStorage()._periodEnd = newValue}
+  }
 
   /// whether the current period will be charged
-  public var chargeable: Bool = false
+  public var chargeable: Bool {
+    get {_storage._chargeable}
+    set {_uniqueStorage()._chargeable = newValue}
+  }
 
-  public var chargeableReason: String = String()
+  public var chargeableReason: String {
+    get {_storage._chargeableReason}
+    set {_uniqueStorage()._chargeableReason = newValue}
+  }
 
-  public var paymentMethodPresence: Practice_V1_Subscription.OneOf_PaymentMethodPresence? = nil
+  public var paymentMethodPresence: OneOf_PaymentMethodPresence? {
+    get {return _storage._paymentMethodPresence}
+    set {_uniqueStorage()._paymentMethodPresence = newValue}
+  }
 
   public var paymentMethod: Practice_V1_PaymentMethod {
     get {
-      if case .paymentMethod(let v)? = paymentMethodPresence {return v}
+      if case .paymentMethod(let v)? = _storage._paymentMethodPresence {return v}
       return Practice_V1_PaymentMethod()
     }
-    set {paymentMethodPresence = .paymentMethod(newValue)}
+    set {_uniqueStorage()._paymentMethodPresence = .paymentMethod(newValue)}
   }
 
   /// a closed account's paid storage subscription
-  public var archiveSubscription: Bool = false
+  public var archiveSubscription: Bool {
+    get {_storage._archiveSubscription}
+    set {_uniqueStorage()._archiveSubscription = newValue}
+  }
 
   /// after a failed payment; 0 when none
-  public var graceEndsAtMs: Int64 = 0
+  public var graceEndsAtMs: Int64 {
+    get {_storage._graceEndsAtMs}
+    set {_uniqueStorage()._graceEndsAtMs = newValue}
+  }
 
-  public var version: Int64 = 0
+  public var version: Int64 {
+    get {_storage._version}
+    set {_uniqueStorage()._version = newValue}
+  }
+
+  /// a plan was chosen with ChangePlan (a trial without one closes the account)
+  public var planChosen: Bool {
+    get {_storage._planChosen}
+    set {_uniqueStorage()._planChosen = newValue}
+  }
+
+  public var currency: String {
+    get {_storage._currency}
+    set {_uniqueStorage()._currency = newValue}
+  }
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -181,6 +225,8 @@ public nonisolated struct Practice_V1_Subscription: Sendable {
   }
 
   public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 public nonisolated struct Practice_V1_GetSubscriptionRequest: Sendable {
@@ -677,95 +723,165 @@ nonisolated extension Practice_V1_PaymentMethod: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Subscription"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}plan\0\u{3}trial_ends_at_ms\0\u{3}period_start\0\u{3}period_end\0\u{1}chargeable\0\u{3}chargeable_reason\0\u{3}payment_method\0\u{3}archive_subscription\0\u{3}grace_ends_at_ms\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}plan\0\u{3}trial_ends_at_ms\0\u{3}period_start\0\u{3}period_end\0\u{1}chargeable\0\u{3}chargeable_reason\0\u{3}payment_method\0\u{3}archive_subscription\0\u{3}grace_ends_at_ms\0\u{1}version\0\u{3}plan_chosen\0\u{1}currency\0")
+
+  fileprivate class _StorageClass {
+    var _accountID: String = String()
+    var _plan: Practice_V1_Plan = .unspecified
+    var _trialEndsAtMs: Int64 = 0
+    var _periodStart: String = String()
+    var _periodEnd: String = String()
+    var _chargeable: Bool = false
+    var _chargeableReason: String = String()
+    var _paymentMethodPresence: Practice_V1_Subscription.OneOf_PaymentMethodPresence?
+    var _archiveSubscription: Bool = false
+    var _graceEndsAtMs: Int64 = 0
+    var _version: Int64 = 0
+    var _planChosen: Bool = false
+    var _currency: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _accountID = source._accountID
+      _plan = source._plan
+      _trialEndsAtMs = source._trialEndsAtMs
+      _periodStart = source._periodStart
+      _periodEnd = source._periodEnd
+      _chargeable = source._chargeable
+      _chargeableReason = source._chargeableReason
+      _paymentMethodPresence = source._paymentMethodPresence
+      _archiveSubscription = source._archiveSubscription
+      _graceEndsAtMs = source._graceEndsAtMs
+      _version = source._version
+      _planChosen = source._planChosen
+      _currency = source._currency
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularStringField(value: &self.accountID) }()
-      case 2: try { try decoder.decodeSingularEnumField(value: &self.plan) }()
-      case 3: try { try decoder.decodeSingularInt64Field(value: &self.trialEndsAtMs) }()
-      case 4: try { try decoder.decodeSingularStringField(value: &self.periodStart) }()
-      case 5: try { try decoder.decodeSingularStringField(value: &self.periodEnd) }()
-      case 6: try { try decoder.decodeSingularBoolField(value: &self.chargeable) }()
-      case 7: try { try decoder.decodeSingularStringField(value: &self.chargeableReason) }()
-      case 8: try {
-        var v: Practice_V1_PaymentMethod?
-        var hadOneofValue = false
-        if let current = self.paymentMethodPresence {
-          hadOneofValue = true
-          if case .paymentMethod(let m) = current {v = m}
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._accountID) }()
+        case 2: try { try decoder.decodeSingularEnumField(value: &_storage._plan) }()
+        case 3: try { try decoder.decodeSingularInt64Field(value: &_storage._trialEndsAtMs) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._periodStart) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._periodEnd) }()
+        case 6: try { try decoder.decodeSingularBoolField(value: &_storage._chargeable) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._chargeableReason) }()
+        case 8: try {
+          var v: Practice_V1_PaymentMethod?
+          var hadOneofValue = false
+          if let current = _storage._paymentMethodPresence {
+            hadOneofValue = true
+            if case .paymentMethod(let m) = current {v = m}
+          }
+          try decoder.decodeSingularMessageField(value: &v)
+          if let v = v {
+            if hadOneofValue {try decoder.handleConflictingOneOf()}
+            _storage._paymentMethodPresence = .paymentMethod(v)
+          }
+        }()
+        case 9: try { try decoder.decodeSingularBoolField(value: &_storage._archiveSubscription) }()
+        case 10: try { try decoder.decodeSingularInt64Field(value: &_storage._graceEndsAtMs) }()
+        case 11: try { try decoder.decodeSingularInt64Field(value: &_storage._version) }()
+        case 12: try { try decoder.decodeSingularBoolField(value: &_storage._planChosen) }()
+        case 13: try { try decoder.decodeSingularStringField(value: &_storage._currency) }()
+        default: break
         }
-        try decoder.decodeSingularMessageField(value: &v)
-        if let v = v {
-          if hadOneofValue {try decoder.handleConflictingOneOf()}
-          self.paymentMethodPresence = .paymentMethod(v)
-        }
-      }()
-      case 9: try { try decoder.decodeSingularBoolField(value: &self.archiveSubscription) }()
-      case 10: try { try decoder.decodeSingularInt64Field(value: &self.graceEndsAtMs) }()
-      case 11: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
-      default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    if !self.accountID.isEmpty {
-      try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
-    }
-    if self.plan != .unspecified {
-      try visitor.visitSingularEnumField(value: self.plan, fieldNumber: 2)
-    }
-    if self.trialEndsAtMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.trialEndsAtMs, fieldNumber: 3)
-    }
-    if !self.periodStart.isEmpty {
-      try visitor.visitSingularStringField(value: self.periodStart, fieldNumber: 4)
-    }
-    if !self.periodEnd.isEmpty {
-      try visitor.visitSingularStringField(value: self.periodEnd, fieldNumber: 5)
-    }
-    if self.chargeable != false {
-      try visitor.visitSingularBoolField(value: self.chargeable, fieldNumber: 6)
-    }
-    if !self.chargeableReason.isEmpty {
-      try visitor.visitSingularStringField(value: self.chargeableReason, fieldNumber: 7)
-    }
-    try { if case .paymentMethod(let v)? = self.paymentMethodPresence {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
-    } }()
-    if self.archiveSubscription != false {
-      try visitor.visitSingularBoolField(value: self.archiveSubscription, fieldNumber: 9)
-    }
-    if self.graceEndsAtMs != 0 {
-      try visitor.visitSingularInt64Field(value: self.graceEndsAtMs, fieldNumber: 10)
-    }
-    if self.version != 0 {
-      try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 11)
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      if !_storage._accountID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._accountID, fieldNumber: 1)
+      }
+      if _storage._plan != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._plan, fieldNumber: 2)
+      }
+      if _storage._trialEndsAtMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._trialEndsAtMs, fieldNumber: 3)
+      }
+      if !_storage._periodStart.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._periodStart, fieldNumber: 4)
+      }
+      if !_storage._periodEnd.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._periodEnd, fieldNumber: 5)
+      }
+      if _storage._chargeable != false {
+        try visitor.visitSingularBoolField(value: _storage._chargeable, fieldNumber: 6)
+      }
+      if !_storage._chargeableReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._chargeableReason, fieldNumber: 7)
+      }
+      try { if case .paymentMethod(let v)? = _storage._paymentMethodPresence {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+      } }()
+      if _storage._archiveSubscription != false {
+        try visitor.visitSingularBoolField(value: _storage._archiveSubscription, fieldNumber: 9)
+      }
+      if _storage._graceEndsAtMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._graceEndsAtMs, fieldNumber: 10)
+      }
+      if _storage._version != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._version, fieldNumber: 11)
+      }
+      if _storage._planChosen != false {
+        try visitor.visitSingularBoolField(value: _storage._planChosen, fieldNumber: 12)
+      }
+      if !_storage._currency.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._currency, fieldNumber: 13)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Practice_V1_Subscription, rhs: Practice_V1_Subscription) -> Bool {
-    if lhs.accountID != rhs.accountID {return false}
-    if lhs.plan != rhs.plan {return false}
-    if lhs.trialEndsAtMs != rhs.trialEndsAtMs {return false}
-    if lhs.periodStart != rhs.periodStart {return false}
-    if lhs.periodEnd != rhs.periodEnd {return false}
-    if lhs.chargeable != rhs.chargeable {return false}
-    if lhs.chargeableReason != rhs.chargeableReason {return false}
-    if lhs.paymentMethodPresence != rhs.paymentMethodPresence {return false}
-    if lhs.archiveSubscription != rhs.archiveSubscription {return false}
-    if lhs.graceEndsAtMs != rhs.graceEndsAtMs {return false}
-    if lhs.version != rhs.version {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._accountID != rhs_storage._accountID {return false}
+        if _storage._plan != rhs_storage._plan {return false}
+        if _storage._trialEndsAtMs != rhs_storage._trialEndsAtMs {return false}
+        if _storage._periodStart != rhs_storage._periodStart {return false}
+        if _storage._periodEnd != rhs_storage._periodEnd {return false}
+        if _storage._chargeable != rhs_storage._chargeable {return false}
+        if _storage._chargeableReason != rhs_storage._chargeableReason {return false}
+        if _storage._paymentMethodPresence != rhs_storage._paymentMethodPresence {return false}
+        if _storage._archiveSubscription != rhs_storage._archiveSubscription {return false}
+        if _storage._graceEndsAtMs != rhs_storage._graceEndsAtMs {return false}
+        if _storage._version != rhs_storage._version {return false}
+        if _storage._planChosen != rhs_storage._planChosen {return false}
+        if _storage._currency != rhs_storage._currency {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

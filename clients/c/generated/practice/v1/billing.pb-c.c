@@ -1267,7 +1267,7 @@ const ProtobufCMessageDescriptor practice__v1__payment_method__descriptor =
   (ProtobufCMessageInit) practice__v1__payment_method__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__subscription__field_descriptors[11] =
+static const ProtobufCFieldDescriptor practice__v1__subscription__field_descriptors[13] =
 {
   {
     "account_id",
@@ -1401,24 +1401,50 @@ static const ProtobufCFieldDescriptor practice__v1__subscription__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "plan_chosen",
+    12,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__Subscription, plan_chosen),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "currency",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__Subscription, currency),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__subscription__field_indices_by_name[] = {
   0,   /* field[0] = account_id */
   8,   /* field[8] = archive_subscription */
   5,   /* field[5] = chargeable */
   6,   /* field[6] = chargeable_reason */
+  12,   /* field[12] = currency */
   9,   /* field[9] = grace_ends_at_ms */
   7,   /* field[7] = payment_method */
   4,   /* field[4] = period_end */
   3,   /* field[3] = period_start */
   1,   /* field[1] = plan */
+  11,   /* field[11] = plan_chosen */
   2,   /* field[2] = trial_ends_at_ms */
   10,   /* field[10] = version */
 };
 static const ProtobufCIntRange practice__v1__subscription__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor practice__v1__subscription__descriptor =
 {
@@ -1428,7 +1454,7 @@ const ProtobufCMessageDescriptor practice__v1__subscription__descriptor =
   "Practice__V1__Subscription",
   "practice.v1",
   sizeof(Practice__V1__Subscription),
-  11,
+  13,
   practice__v1__subscription__field_descriptors,
   practice__v1__subscription__field_indices_by_name,
   1,  practice__v1__subscription__number_ranges,

@@ -123,6 +123,11 @@ struct  Practice__V1__Subscription
    */
   int64_t grace_ends_at_ms;
   int64_t version;
+  /*
+   * a plan was chosen with ChangePlan (a trial without one closes the account)
+   */
+  protobuf_c_boolean plan_chosen;
+  char *currency;
   Practice__V1__Subscription__PaymentMethodPresenceCase payment_method_presence_case;
   union {
     Practice__V1__PaymentMethod *payment_method;
@@ -130,7 +135,7 @@ struct  Practice__V1__Subscription
 };
 #define PRACTICE__V1__SUBSCRIPTION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__subscription__descriptor) \
-    , (char *)protobuf_c_empty_string, PRACTICE__V1__PLAN__PLAN_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, PRACTICE__V1__SUBSCRIPTION__PAYMENT_METHOD_PRESENCE__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, PRACTICE__V1__PLAN__PLAN_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, PRACTICE__V1__SUBSCRIPTION__PAYMENT_METHOD_PRESENCE__NOT_SET, {0} }
 
 
 struct  Practice__V1__GetSubscriptionRequest

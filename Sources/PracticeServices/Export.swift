@@ -1,0 +1,128 @@
+import PracticeDomain
+import PracticeProto
+import PracticeStore
+import PracticeWire
+import SwiftProtobuf
+
+/// ExportAccount: every piece of an account's data in chunks under a byte limit; the last chunk
+/// carries a count per kind. The business information has the full tax id; the subscription never
+/// has the processor token.
+enum Export {
+  static func chunks(_ r: any StoreReader, account: Practice_V1_Account, limit: Int) throws -> [Practice_V1_ExportAccountChunk] {
+    let id = account.accountID
+    var out: [Practice_V1_ExportAccountChunk] = []
+    var current = Practice_V1_ExportAccountChunk()
+    var counts: [(String, Int64)] = []
+
+    var currentSize = 0
+
+    /// Adds one item; starts a new chunk when the current one would pass the limit. Sizes add up:
+    /// a repeated or singular message field costs its bytes plus a tag and a length (at most 6).
+    func add(_ item: some SwiftProtobuf.Message, _ apply: (inout Practice_V1_ExportAccountChunk) -> Void) throws {
+      let size = try item.serializedData().count + 6
+      if currentSize + size > limit && currentSize > 0 {
+        out.append(current)
+        current = Practice_V1_ExportAccountChunk()
+        currentSize = 0
+      }
+      apply(&current)
+      currentSize += size
+    }
+
+    try add(account) { $0.account = account }
+    counts.append(("account", 1))
+
+    func each<T>(_ fetch: (String?) throws -> [T], key: (T) -> String) throws -> [T] {
+      var all: [T] = []
+      var after: String?
+      while true {
+        let batch = try fetch(after)
+        guard let last = batch.last else { break }
+        all += batch
+        after = key(last)
+      }
+      return all
+    }
+
+    let users = try each({ try r.users(account: id, after: $0, limit: 500, includeInactive: true) }, key: \.userID)
+    for u in users { try add(u) { $0.users.append(u) } }
+    counts.append(("users", Int64(users.count)))
+
+    if let b = try r.businessInfo(account: id) {
+      var full = b
+      if !full.taxID.isEmpty { full.taxID = Identifiers.displayTaxID(b.taxID, type: b.taxIDType) }
+      try add(full) { $0.businessInfo = full }
+      counts.append(("business_info", 1))
+    }
+    let locations = try each({ try r.locations(account: id, after: $0, limit: 500, includeArchived: true) }, key: \.locationID)
+    for l in locations { try add(l) { $0.locations.append(l) } }
+    counts.append(("locations", Int64(locations.count)))
+
+    let rules = try each({ try r.payerRules(account: id, after: $0, limit: 500) }, key: \.payerID)
+    for rule in rules { try add(rule) { $0.payerPosRules.append(rule) } }
+    counts.append(("payer_pos_rules", Int64(rules.count)))
+
+    let rooms = try each({ try r.rooms(account: id, after: $0, limit: 500, includeArchived: true, locationID: nil) }, key: \.roomID)
+    for room in rooms { try add(room) { $0.rooms.append(room) } }
+    counts.append(("rooms", Int64(rooms.count)))
+
+    var bookings = 0
+    for room in rooms {
+      var after: (Int64, String)?
+      while true {
+        let batch = try r.bookings(account: id, room: room.roomID, fromMs: Int64.min / 2, toMs: Int64.max, after: after,
+                                   limit: 500, includeCancelled: true)
+        guard let last = batch.last else { break }
+        for b in batch { try add(b) { $0.bookings.append(b) } }
+        bookings += batch.count
+        after = (last.startMs, last.bookingID)
+      }
+    }
+    counts.append(("bookings", Int64(bookings)))
+
+    if var s = try r.subscription(account: id) {
+      if case .paymentMethod(var p)? = s.paymentMethodPresence {
+        p.processorToken = ""
+        s.paymentMethod = p
+      }
+      try add(s) { $0.subscription = s }
+      counts.append(("subscription", 1))
+    }
+    var invoices = 0
+    var before: Int64?
+    while true {
+      let batch = try r.invoices(account: id, beforeNumber: before, limit: 500)
+      guard let last = batch.last else { break }
+      for i in batch { try add(i) { $0.invoices.append(i) } }
+      invoices += batch.count
+      before = last.number
+    }
+    counts.append(("invoices", Int64(invoices)))
+
+    var events = 0
+    var afterEvent: Int64?
+    while true {
+      var q = AuditQuery(accountID: id, limit: 500)
+      q.afterID = afterEvent
+      let batch = try r.auditEvents(q)
+      guard let last = batch.last else { break }
+      for e in batch { try add(e) { $0.auditEvents.append(e) } }
+      events += batch.count
+      afterEvent = last.eventID
+    }
+    counts.append(("audit_events", Int64(events)))
+
+    // The counts go in the last chunk (a chunk of their own when they would not fit).
+    let countMessages = counts.map { kind, n -> Practice_V1_ExportCount in
+      var c = Practice_V1_ExportCount()
+      c.kind = kind
+      c.count = n
+      return c
+    }
+    var countsOnly = Practice_V1_ExportAccountChunk()
+    countsOnly.counts = countMessages
+    try add(countsOnly) { $0.counts = countMessages }
+    out.append(current)
+    return out
+  }
+}

@@ -1,0 +1,189 @@
+import Foundation
+import Logging
+import PracticeDomain
+import PracticeProto
+import PracticeRPC
+import PracticeStore
+import PracticeWire
+import SwiftProtobuf
+
+/// The daemon's own scheduled work: invoices on each anniversary, trial expiry, the end of a failed
+/// payment's grace, and the purge of closed accounts past retention. Every job is idempotent: it
+/// re-checks what is due inside its own transaction, so running twice, or again after a crash
+/// mid-way, does nothing more.
+public struct Scheduler: Sendable {
+  let env: ServiceEnvironment
+
+  public init(env: ServiceEnvironment) { self.env = env }
+
+  static func method(_ name: String) -> MethodDescriptor {
+    MethodDescriptor("/practice.daemon.Scheduler/\(name)", Practice_V1_Account.self, Practice_V1_Account.self,
+                     serverStreaming: false)
+  }
+  static let issueInvoice = method("IssueInvoice")
+  static let closeTrialExpired = method("CloseTrialExpired")
+  static let closeNonPayment = method("CloseNonPayment")
+  static let purge = method("Purge")
+
+  /// Runs whatever is due now for every account; returns how many jobs ran.
+  public func runDue() async throws -> UInt32 {
+    var ran: UInt32 = 0
+    var after: String?
+    while true {
+      let cursor = after
+      let ids = try await env.store.read { r in try r.accountIDs(after: cursor, limit: 500) }
+      guard let last = ids.last else { break }
+      for id in ids {
+        do {
+          ran += try await runAccount(id)
+        } catch {
+          env.logger.error("scheduled work failed", metadata: ["account": "\(id)", "error": "\(error)"])
+        }
+      }
+      after = last
+    }
+    return ran
+  }
+
+  /// One job in its own transaction, as the daemon.
+  private func job(_ method: MethodDescriptor, _ accountID: String, _ body: @escaping @Sendable (MutationContext) throws -> Bool)
+    async throws -> Bool
+  {
+    let ctx = CallContext(method: method, callID: 0, peer: .daemon, metadata: [:], logger: env.logger)
+    let now = env.clock.nowMs()
+    let changes = env.changes
+    let retention = env.changeRetention
+    let (did, events) = try await env.store.write { w -> (Bool, [(globalID: Int64, event: Practice_V1_ChangeEvent)]) in
+      let account = try w.account(accountID)
+      let mc = MutationContext(writer: w, actor: Actor(userID: "", roles: RoleSet([]), isOperator: true), nowMs: now,
+                               account: account, call: ctx, changeRetention: retention)
+      let did = try body(mc)
+      let events = mc.changes
+      if !events.isEmpty { w.afterCommit { changes.publish(events) } }
+      return (did, events)
+    }
+    _ = events
+    if did { env.logger.info("scheduled work done", metadata: ["job": "\(method.name)", "account": "\(accountID)"]) }
+    return did
+  }
+
+  func runAccount(_ accountID: String) async throws -> UInt32 {
+    var ran: UInt32 = 0
+    let terms = env.terms
+    // Invoices, one period per transaction, oldest first.
+    while try await job(Self.issueInvoice, accountID, { mc in try Self.issueNextInvoice(mc, terms: terms) }) { ran += 1 }
+    if try await job(Self.closeTrialExpired, accountID, { mc in
+      guard let a = mc.account, a.state == .active, let s = try mc.writer.subscription(account: a.accountID),
+        s.plan == .trial, !s.planChosen, mc.nowMs >= s.trialEndsAtMs
+      else { return false }
+      try Closing.close(mc, a, reason: .trialExpired, terms: terms)
+      return true
+    }) { ran += 1 }
+    if try await job(Self.closeNonPayment, accountID, { mc in
+      guard let a = mc.account, a.state == .active, let s = try mc.writer.subscription(account: a.accountID),
+        s.graceEndsAtMs != 0, mc.nowMs >= s.graceEndsAtMs, try mc.writer.unpaidInvoiceCount(account: a.accountID) > 0
+      else { return false }
+      try Closing.close(mc, a, reason: .nonPayment, terms: terms)
+      return true
+    }) { ran += 1 }
+    if try await job(Self.purge, accountID, { mc in
+      guard let a = mc.account, a.state == .closed, a.retentionEndsAtMs != 0, mc.nowMs >= a.retentionEndsAtMs,
+        !(try mc.writer.subscription(account: a.accountID)?.archiveSubscription ?? false)
+      else { return false }
+      try Closing.purge(mc, a)
+      return true
+    }) { ran += 1 }
+    return ran
+  }
+
+  /// The invoice for period `k` as it stands (PreviewInvoice shows the current one).
+  static func draft(account: Practice_V1_Account, subscription s: Practice_V1_Subscription, k: Int, reader: any StoreReader,
+                    terms: BillingTerms) throws -> Practice_V1_Invoice {
+    let tz = account.settings.timeZone
+    let start = BillingRules.periodStart(createdAtMs: account.createdAtMs, k: k, timeZone: tz)
+    let end = BillingRules.periodStart(createdAtMs: account.createdAtMs, k: k + 1, timeZone: tz)
+    var i = Practice_V1_Invoice()
+    i.accountID = account.accountID
+    i.periodStart = BillingRules.date(start, timeZone: tz)
+    i.periodEnd = BillingRules.date(end, timeZone: tz)
+    let usage = try reader.usage(account: account.accountID, periodStart: i.periodStart)
+    let (lines, total, _) = BillingRules.invoiceLines(
+      plan: s.plan, closed: account.state != .active, archive: s.archiveSubscription,
+      activeClients: usage?.activeClients ?? 0, electronicClaims: usage?.electronicClaims ?? 0, terms: terms)
+    i.lines = lines
+    i.amountMinor = total
+    i.currency = s.currency.isEmpty ? terms.currency : s.currency
+    i.status = total == 0 ? .paid : .open
+    i.issuedAtMs = end
+    return i
+  }
+
+  /// Issues the oldest period that ended without an invoice; false when there is none.
+  static func issueNextInvoice(_ mc: MutationContext, terms: BillingTerms) throws -> Bool {
+    guard let account = mc.account, account.state != .purged, let s = try mc.writer.subscription(account: account.accountID)
+    else { return false }
+    let tz = account.settings.timeZone
+    let current = BillingRules.periodIndex(createdAtMs: account.createdAtMs, nowMs: mc.nowMs, timeZone: tz)
+    // Periods after the last invoice, up to the one before the current period.
+    var k = 0
+    if let last = try mc.writer.invoices(account: account.accountID, beforeNumber: nil, limit: 1).first {
+      while k < current,
+        BillingRules.date(BillingRules.periodStart(createdAtMs: account.createdAtMs, k: k, timeZone: tz), timeZone: tz) <= last.periodStart
+      {
+        k += 1
+      }
+    }
+    while k < current {
+      let closedWithoutArchive = account.state == .closed && !s.archiveSubscription
+      if !closedWithoutArchive {
+        var invoice = try draft(account: account, subscription: s, k: k, reader: mc.writer, terms: terms)
+        if try mc.writer.invoice(account: account.accountID, periodStart: invoice.periodStart) != nil { k += 1; continue }
+        invoice.invoiceID = IDs.make("inv")
+        invoice.number = try mc.writer.maxInvoiceNumber(account: account.accountID) + 1
+        invoice.version = 1
+        try mc.writer.putInvoice(invoice)
+        try mc.record(account: account.accountID, .invoice, id: invoice.invoiceID, version: 1, .created,
+                      before: nil, after: invoice)
+        return true
+      }
+      k += 1
+    }
+    return false
+  }
+}
+
+/// Closing, reopening and purging an account (PRODUCT.md, "Closing an account").
+enum Closing {
+  static func close(_ mc: MutationContext, _ account: Practice_V1_Account, reason: Practice_V1_CloseReason,
+                    terms: BillingTerms) throws {
+    let archive = try mc.writer.subscription(account: account.accountID)?.archiveSubscription ?? false
+    var a = account
+    a.state = .closed
+    a.closedAtMs = mc.nowMs
+    a.closeReason = reason
+    a.retentionEndsAtMs = archive ? 0 : mc.nowMs + Int64(terms.retentionDays) * BillingRules.dayMs
+    a.version += 1
+    a.updatedAtMs = mc.nowMs
+    try mc.writer.updateAccount(a)
+    try mc.record(account: a.accountID, .account, id: a.accountID, version: a.version, .updated, before: account, after: a,
+                  note: "closed: \(reason)")
+  }
+
+  /// Deletes the account's data in the caller's transaction. What remains: the tombstone (id, practice
+  /// name, closed and purged times), the invoices, and the purge's own audit event.
+  static func purge(_ mc: MutationContext, _ account: Practice_V1_Account) throws {
+    try mc.writer.purgeAccountData(account: account.accountID)
+    var tombstone = Practice_V1_Account()
+    tombstone.accountID = account.accountID
+    tombstone.practiceName = account.practiceName
+    tombstone.state = .purged
+    tombstone.closedAtMs = account.closedAtMs
+    tombstone.closeReason = account.closeReason
+    tombstone.purgedAtMs = mc.nowMs
+    tombstone.createdAtMs = account.createdAtMs
+    tombstone.version = account.version + 1
+    tombstone.updatedAtMs = mc.nowMs
+    try mc.writer.updateAccount(tombstone)
+    try mc.audit(account: account.accountID, .account, id: account.accountID, note: "purged after retention")
+  }
+}

@@ -17,7 +17,8 @@ struct Practicectl: AsyncParsableCommand {
       """,
     subcommands: [
       AccountCommand.self, UserCommand.self, BusinessCommand.self, LocationCommand.self, PosCommand.self,
-      PayerRuleCommand.self, RoomCommand.self, BookingCommand.self, AuditCommand.self, WatchCommand.self,
+      PayerRuleCommand.self, RoomCommand.self, BookingCommand.self, BillingCommand.self, InvoiceCommand.self,
+      AuditCommand.self, WatchCommand.self,
       CallCommand.self, DescribeCommand.self, HealthCommand.self,
     ])
 }
@@ -27,7 +28,7 @@ struct Practicectl: AsyncParsableCommand {
 struct AccountCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "account", abstract: "Create, show, list and configure accounts.",
-    subcommands: [Create.self, Get.self, List.self, Settings.self])
+    subcommands: [Create.self, Get.self, List.self, Settings.self, Close.self, Reopen.self, Export.self, TransferOwner.self])
 
   static func show(_ a: Practice_V1_Account) {
     Output.fields([
@@ -35,7 +36,11 @@ struct AccountCommand: AsyncParsableCommand {
       ("owner_user_id", a.ownerUserID), ("time_zone", a.settings.timeZone),
       ("room_conflict_policy", Names.policy(a.settings.roomConflictPolicy)), ("version", "\(a.version)"),
       ("created_at", Output.time(a.createdAtMs)), ("change_sequence", "\(a.changeSequence)"),
-    ])
+    ] + (a.state == .active ? [] : [
+      ("closed_at", Output.time(a.closedAtMs)), ("close_reason", "\(a.closeReason)"),
+      ("retention_ends_at", a.retentionEndsAtMs == 0 ? "kept by the archive subscription" : Output.time(a.retentionEndsAtMs)),
+      ("purged_at", Output.time(a.purgedAtMs)),
+    ]))
   }
 
   struct Create: AsyncParsableCommand {

@@ -173,3 +173,45 @@ struct CLILocationRoomTests {
     }
   }
 }
+
+@Suite("practicectl billing and closing", .serialized)
+struct CLIBillingTests {
+  @Test("billing, invoices, close with a confirmation prompt, reopen")
+  func flow() async throws {
+    try await withDaemon(["--operator-uids", "0"]) { d in
+      let s = d.socketPath
+      let c = try await d.connect()
+      let a = try await c.accounts.createAccount(Make.account()).account.accountID
+      #expect(try practicectl(["billing", "set-card", a, "--token", "tok_1", "--brand", "Visa", "--last4", "4242",
+                               "--expiry", "2040-01", "--zip", "02134"], socket: s).status == 0)
+      let planOut = try practicectl(["billing", "plan", a, "professional"], socket: s)
+      #expect(planOut.status == 0 && planOut.out.contains("PROFESSIONAL") && planOut.out.contains("Visa ****4242"))
+      #expect(try practicectl(["billing", "preview", a], socket: s).out.contains("PROFESSIONAL plan"))
+      try await advance(c, days: 32)
+      let list = try practicectl(["invoice", "list", a], socket: s)
+      #expect(list.out.contains("USD 59.00") && list.out.contains("OPEN"))
+      #expect(try practicectl(["billing", "tax-forms", a], socket: s).out.contains("1099"))
+
+      // Close: the prompt reads the practice name from standard input.
+      let bin = URL(fileURLWithPath: TestDaemon.binary).deletingLastPathComponent().appendingPathComponent("practicectl").path
+      let p = Process()
+      p.executableURL = URL(fileURLWithPath: bin)
+      p.arguments = ["account", "close", a, "--socket", s]
+      let input = Pipe(), output = Pipe()
+      p.standardInput = input
+      p.standardOutput = output
+      p.standardError = Pipe()
+      try p.run()
+      input.fileHandleForWriting.write(Data("Harbor Therapy\n".utf8))
+      try input.fileHandleForWriting.close()
+      p.waitUntilExit()
+      #expect(p.terminationStatus == 0)
+      #expect(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("CLOSED"))
+      let mismatch = try practicectl(["account", "reopen", a], socket: s)
+      #expect(mismatch.status == 0 && mismatch.out.contains("ACTIVE"))
+      let wrong = try practicectl(["account", "close", a, "--confirm", "Harbour Therapy"], socket: s)
+      #expect(wrong.status == 1 && wrong.err.contains("CONFIRMATION_MISMATCH"))
+      await c.close()
+    }
+  }
+}

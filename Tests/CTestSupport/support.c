@@ -91,3 +91,31 @@ int pt_wait_closed(int fd, int timeout_ms) {
     if (n <= 0) return 1;
   }
 }
+
+int pt_dgram_listen(const char *path) {
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof addr.sun_path) return -ENAMETOOLONG;
+  strcpy(addr.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  unlink(path);
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+long pt_dgram_recv(int fd, char *buf, size_t len, int timeout_ms) {
+  struct pollfd pfd = {.fd = fd, .events = POLLIN};
+  int r = poll(&pfd, 1, timeout_ms);
+  if (r == 0) return -ETIMEDOUT;
+  if (r < 0) return -errno;
+  ssize_t n = recv(fd, buf, len - 1, 0);
+  if (n < 0) return -errno;
+  buf[n] = 0;
+  return (long)n;
+}

@@ -215,3 +215,45 @@ struct CLIBillingTests {
     }
   }
 }
+
+@Suite("practicectl help")
+struct CLIHelpTests {
+  /// Every command path, from the argument parser's own description of the tool.
+  static func commandPaths() throws -> [[String]] {
+    let out = try practicectl(["--experimental-dump-help"], socket: "/nonexistent")
+    let root = try JSONSerialization.jsonObject(with: Data(out.out.utf8)) as! [String: Any]
+    func walk(_ c: [String: Any], _ prefix: [String]) -> [[String]] {
+      let subs = c["subcommands"] as? [[String: Any]] ?? []
+      return subs.flatMap { s -> [[String]] in
+        let name = s["commandName"] as! String
+        return name == "help" ? [] : [prefix + [name]] + walk(s, prefix + [name])
+      }
+    }
+    return walk(root["command"] as! [String: Any], [])
+  }
+
+  @Test("every subcommand's --help works, and every practice.v1 method has a named subcommand")
+  func help() throws {
+    let paths = try Self.commandPaths()
+    #expect(paths.count >= 60)
+    for path in paths {
+      let r = try practicectl(path + ["--help"], socket: "/nonexistent")
+      #expect(r.status == 0, "\(path.joined(separator: " ")) --help: \(r.err)")
+      #expect(r.out.contains("USAGE: practicectl \(path.joined(separator: " "))"), "\(path)")
+    }
+    // The named subcommands cover all 48 methods of PRODUCT.md (plus describe, health and call).
+    let leaves = Set(paths.filter { p in !paths.contains { $0.count > p.count && Array($0.prefix(p.count)) == p } }
+      .map { $0.joined(separator: " ") })
+    let expected: Set<String> = [
+      "account create", "account get", "account list", "account settings", "account close", "account reopen",
+      "account export", "account transfer-owner", "user add", "user update", "user deactivate", "user list",
+      "business show", "business set", "business sender-email", "location create", "location get", "location list",
+      "location update", "location archive", "pos list", "pos resolve", "payer-rule set", "payer-rule list",
+      "payer-rule delete", "room create", "room get", "room list", "room update", "room archive", "booking create",
+      "booking cancel", "booking list", "booking check", "billing show", "billing plan", "billing set-card",
+      "billing remove-card", "billing usage", "billing preview", "billing record-payment", "billing archive",
+      "billing tax-forms", "invoice list", "invoice show", "audit list", "watch", "call", "describe", "health",
+    ]
+    #expect(expected.isSubset(of: leaves), "missing: \(expected.subtracting(leaves))")
+  }
+}

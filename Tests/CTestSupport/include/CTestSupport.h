@@ -24,4 +24,11 @@ long pt_read_exact(int fd, void *buf, size_t len, int timeout_ms);
 /// Waits up to `timeout_ms` for the peer to close: 1 when closed (EOF or reset), 0 when still open.
 int pt_wait_closed(int fd, int timeout_ms);
 
+
+
+/// A Unix datagram socket bound at `path` (a NOTIFY_SOCKET listener): the fd or -errno.
+int pt_dgram_listen(const char *path);
+
+/// Receives one datagram within `timeout_ms` into buf (NUL-terminated): its length, or -errno.
+long pt_dgram_recv(int fd, char *buf, size_t len, int timeout_ms);
 #endif

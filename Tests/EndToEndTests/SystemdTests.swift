@@ -1,0 +1,75 @@
+import CTestSupport
+import Foundation
+import Glibc
+import PracticeClient
+import PracticeProto
+import Testing
+
+@Suite("systemd", .serialized)
+struct SystemdTests {
+  /// Reads notifications until one contains `needle` (or the time runs out).
+  func waitFor(_ fd: Int32, _ needle: String, within ms: Int32 = 10_000, seen: inout [String]) -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(ms))
+    var buf = [CChar](repeating: 0, count: 4096)
+    while ContinuousClock.now < deadline {
+      let n = pt_dgram_recv(fd, &buf, buf.count, 200)
+      if n > 0 {
+        let text = String(cString: buf)
+        seen.append(text)
+        if text.contains(needle) { return true }
+      }
+    }
+    return false
+  }
+
+  @Test("socket activation: READY=1, a call through the inherited socket, WATCHDOG=1, STOPPING=1 on SIGTERM")
+  func socketActivation() async throws {
+    guard FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-socket-activate") else {
+      Issue.record("systemd-socket-activate is missing (scripts/setup installs systemd)")
+      return
+    }
+    let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("practiced-sd-\(UUID().uuidString.prefix(6))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let notifyPath = dir.appendingPathComponent("notify").path
+    let socketPath = dir.appendingPathComponent("activated.sock").path
+    let notify = pt_dgram_listen(notifyPath)
+    #expect(notify >= 0)
+    defer { close(notify) }
+
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
+    p.arguments = [
+      "-l", socketPath, "-E", "NOTIFY_SOCKET=\(notifyPath)", "-E", "WATCHDOG_USEC=400000",
+      TestDaemon.binary, "--state-dir", dir.appendingPathComponent("state").path, "--socket", "/nonexistent/ignored.sock",
+      "--operator-uids", "0",
+    ]
+    let log = Pipe()
+    p.standardError = log
+    p.standardOutput = log
+    try p.run()
+    var seen: [String] = []
+    // systemd-socket-activate starts the daemon, with the listening socket as fd 3, on the first
+    // connection; that connection waits in the backlog until the daemon accepts it.
+    var c: PracticeConnection?
+    for _ in 0..<100 where c == nil {
+      c = try? await PracticeConnection.connect(path: socketPath)
+      if c == nil { try await Task.sleep(for: .milliseconds(50)) }
+    }
+    let client = try #require(c)
+    #expect(try await client.health.check().status == .serving)
+    #expect(waitFor(notify, "READY=1", seen: &seen), "notifications: \(seen)")
+    #expect(seen.contains { $0.contains("STATUS=") })
+    _ = try await client.accounts.createAccount(Make.account())
+    await client.close()
+    #expect(waitFor(notify, "WATCHDOG=1", seen: &seen), "notifications: \(seen)")
+    kill(p.processIdentifier, SIGTERM)
+    #expect(waitFor(notify, "STOPPING=1", seen: &seen), "notifications: \(seen)")
+    p.waitUntilExit()
+    #expect(p.terminationStatus == 0)
+    let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    #expect(text.contains("using the socket passed by systemd"))
+    // The daemon never touched the path it was told: the socket came from systemd.
+    #expect(!FileManager.default.fileExists(atPath: "/nonexistent/ignored.sock"))
+  }
+}

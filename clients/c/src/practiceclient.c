@@ -1,0 +1,331 @@
+/* libpracticeclient: see include/practiceclient.h and docs/PROTOCOL.md. */
+#define _GNU_SOURCE
+#include "practiceclient.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "practice/rpc/v1/rpc.pb-c.h"
+
+#define PC_MAX_FRAME (4u * 1024u * 1024u)
+
+struct pc_client {
+  int fd;
+  uint64_t next_call_id;
+};
+
+pc_client *pc_connect(const char *path) {
+  if (path == NULL) path = getenv("PRACTICED_SOCKET");
+  if (path == NULL || *path == '\0') path = "/run/practiced/practiced.sock";
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof addr.sun_path) {
+    errno = ENAMETOOLONG;
+    return NULL;
+  }
+  strcpy(addr.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return NULL;
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return NULL;
+  }
+  pc_client *c = calloc(1, sizeof *c);
+  if (c == NULL) {
+    close(fd);
+    errno = ENOMEM;
+    return NULL;
+  }
+  c->fd = fd;
+  c->next_call_id = 1;
+  return c;
+}
+
+void pc_close(pc_client *c) {
+  if (c == NULL) return;
+  close(c->fd);
+  free(c);
+}
+
+int pc_valid_utf8(const char *bytes, size_t len) {
+  const unsigned char *s = (const unsigned char *)bytes;
+  size_t i = 0;
+  while (i < len) {
+    unsigned char b = s[i];
+    if (b == 0) return 0;
+    if (b < 0x80) { i++; continue; }
+    size_t n;
+    uint32_t cp;
+    if ((b & 0xE0) == 0xC0) { n = 1; cp = b & 0x1F; }
+    else if ((b & 0xF0) == 0xE0) { n = 2; cp = b & 0x0F; }
+    else if ((b & 0xF8) == 0xF0) { n = 3; cp = b & 0x07; }
+    else return 0;
+    for (size_t k = 1; k <= n; k++) {
+      if (i + k >= len || (s[i + k] & 0xC0) != 0x80) return 0;
+      cp = (cp << 6) | (s[i + k] & 0x3F);
+    }
+    /* Overlong forms (C0 80 among them), surrogates, and beyond Unicode are refused. */
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000)) return 0;
+    if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    i += n + 1;
+  }
+  return 1;
+}
+
+static int check_string(const char *s) { return s == NULL || pc_valid_utf8(s, strlen(s)); }
+
+int pc_check_strings(const ProtobufCMessage *m) {
+  const ProtobufCMessageDescriptor *d = m->descriptor;
+  for (unsigned i = 0; i < d->n_fields; i++) {
+    const ProtobufCFieldDescriptor *f = &d->fields[i];
+    const char *base = (const char *)m;
+    if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE) continue;
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+      uint32_t which = *(const uint32_t *)(base + f->quantifier_offset);
+      if (which != f->id) continue;
+    }
+    if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+      size_t n = *(const size_t *)(base + f->quantifier_offset);
+      void *const *items = *(void *const *const *)(base + f->offset);
+      for (size_t k = 0; k < n; k++) {
+        if (f->type == PROTOBUF_C_TYPE_STRING) {
+          if (!check_string((const char *)items[k])) return PC_ERR_INVALID_STRING;
+        } else if (items[k] != NULL && pc_check_strings((const ProtobufCMessage *)items[k]) != PC_OK) {
+          return PC_ERR_INVALID_STRING;
+        }
+      }
+    } else if (f->type == PROTOBUF_C_TYPE_STRING) {
+      if (!check_string(*(const char *const *)(base + f->offset))) return PC_ERR_INVALID_STRING;
+    } else {
+      const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)(base + f->offset);
+      if (sub != NULL && pc_check_strings(sub) != PC_OK) return PC_ERR_INVALID_STRING;
+    }
+  }
+  return PC_OK;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return PC_ERR_IO;
+    }
+    p += w;
+    n -= (size_t)w;
+  }
+  return PC_OK;
+}
+
+static int read_all(int fd, uint8_t *p, size_t n) {
+  while (n > 0) {
+    ssize_t r = recv(fd, p, n, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return PC_ERR_IO;
+    }
+    if (r == 0) {
+      errno = ECONNRESET;
+      return PC_ERR_IO;
+    }
+    p += r;
+    n -= (size_t)r;
+  }
+  return PC_OK;
+}
+
+/* Packs an envelope and writes it as one frame. */
+static int send_request(pc_client *c, Practice__Rpc__V1__Request *req) {
+  size_t len = practice__rpc__v1__request__get_packed_size(req);
+  if (len > PC_MAX_FRAME) return PC_ERR_TOO_LARGE;
+  uint8_t *frame = malloc(4 + len);
+  if (frame == NULL) return PC_ERR_NOMEM;
+  frame[0] = (uint8_t)(len >> 24);
+  frame[1] = (uint8_t)(len >> 16);
+  frame[2] = (uint8_t)(len >> 8);
+  frame[3] = (uint8_t)len;
+  practice__rpc__v1__request__pack(req, frame + 4);
+  int rc = write_all(c->fd, frame, 4 + len);
+  free(frame);
+  return rc;
+}
+
+int pc_send(pc_client *c, const char *method, const ProtobufCMessage *request, const pc_metadata *metadata,
+            size_t n_metadata, uint32_t timeout_ms, uint64_t *call_id) {
+  if (!check_string(method) || pc_check_strings(request) != PC_OK) return PC_ERR_INVALID_STRING;
+  for (size_t i = 0; i < n_metadata; i++) {
+    if (!check_string(metadata[i].key) || !check_string(metadata[i].value)) return PC_ERR_INVALID_STRING;
+  }
+  size_t plen = protobuf_c_message_get_packed_size(request);
+  if (plen > PC_MAX_FRAME) return PC_ERR_TOO_LARGE;
+  uint8_t *payload = malloc(plen ? plen : 1);
+  Practice__Rpc__V1__MetadataEntry *entries = calloc(n_metadata ? n_metadata : 1, sizeof *entries);
+  Practice__Rpc__V1__MetadataEntry **entry_ptrs = calloc(n_metadata ? n_metadata : 1, sizeof *entry_ptrs);
+  if (payload == NULL || entries == NULL || entry_ptrs == NULL) {
+    free(payload);
+    free(entries);
+    free(entry_ptrs);
+    return PC_ERR_NOMEM;
+  }
+  protobuf_c_message_pack(request, payload);
+  for (size_t i = 0; i < n_metadata; i++) {
+    practice__rpc__v1__metadata_entry__init(&entries[i]);
+    entries[i].key = (char *)metadata[i].key;
+    entries[i].value = (char *)metadata[i].value;
+    entry_ptrs[i] = &entries[i];
+  }
+  Practice__Rpc__V1__Request req = PRACTICE__RPC__V1__REQUEST__INIT;
+  req.call_id = c->next_call_id++;
+  req.method = (char *)method;
+  req.payload.data = payload;
+  req.payload.len = plen;
+  req.n_metadata = n_metadata;
+  req.metadata = entry_ptrs;
+  req.timeout_ms = timeout_ms;
+  int rc = send_request(c, &req);
+  if (rc == PC_OK && call_id != NULL) *call_id = req.call_id;
+  free(payload);
+  free(entries);
+  free(entry_ptrs);
+  return rc;
+}
+
+int pc_cancel(pc_client *c, uint64_t call_id) {
+  Practice__Rpc__V1__Request req = PRACTICE__RPC__V1__REQUEST__INIT;
+  req.call_id = call_id;
+  req.cancel = 1;
+  return send_request(c, &req);
+}
+
+static char *dup_string(const char *s) { return strdup(s ? s : ""); }
+
+static int copy_status(const Practice__Rpc__V1__Status *in, pc_status *out) {
+  memset(out, 0, sizeof *out);
+  if (in == NULL) {
+    out->message = dup_string("");
+    out->reason = dup_string("");
+    return PC_OK;
+  }
+  out->code = in->code;
+  out->message = dup_string(in->message);
+  out->reason = dup_string(in->reason);
+  if (in->n_violations > 0) {
+    out->violations = calloc(in->n_violations, sizeof *out->violations);
+    if (out->violations == NULL) return PC_ERR_NOMEM;
+    out->n_violations = in->n_violations;
+    for (size_t i = 0; i < in->n_violations; i++) {
+      out->violations[i].field = dup_string(in->violations[i]->field);
+      out->violations[i].description = dup_string(in->violations[i]->description);
+    }
+  }
+  if (in->detail.len > 0) {
+    out->detail = malloc(in->detail.len);
+    if (out->detail == NULL) return PC_ERR_NOMEM;
+    memcpy(out->detail, in->detail.data, in->detail.len);
+    out->detail_len = in->detail.len;
+  }
+  return PC_OK;
+}
+
+int pc_receive(pc_client *c, pc_response *out) {
+  memset(out, 0, sizeof *out);
+  uint8_t header[4];
+  int rc = read_all(c->fd, header, 4);
+  if (rc != PC_OK) return rc;
+  uint32_t len = (uint32_t)header[0] << 24 | (uint32_t)header[1] << 16 | (uint32_t)header[2] << 8 | header[3];
+  if (len == 0) return PC_ERR_PROTOCOL;
+  if (len > PC_MAX_FRAME) return PC_ERR_TOO_LARGE;
+  uint8_t *body = malloc(len);
+  if (body == NULL) return PC_ERR_NOMEM;
+  rc = read_all(c->fd, body, len);
+  if (rc != PC_OK) {
+    free(body);
+    return rc;
+  }
+  Practice__Rpc__V1__Response *resp = practice__rpc__v1__response__unpack(NULL, len, body);
+  free(body);
+  if (resp == NULL) return PC_ERR_PROTOCOL;
+  out->call_id = resp->call_id;
+  out->more = resp->more;
+  rc = copy_status(resp->status, &out->status);
+  if (rc == PC_OK && resp->payload.len > 0) {
+    out->payload = malloc(resp->payload.len);
+    if (out->payload == NULL) {
+      rc = PC_ERR_NOMEM;
+    } else {
+      memcpy(out->payload, resp->payload.data, resp->payload.len);
+      out->payload_len = resp->payload.len;
+    }
+  }
+  practice__rpc__v1__response__free_unpacked(resp, NULL);
+  return rc;
+}
+
+int pc_call(pc_client *c, const char *method, const ProtobufCMessage *request, const pc_metadata *metadata,
+            size_t n_metadata, uint32_t timeout_ms, const ProtobufCMessageDescriptor *response_descriptor,
+            ProtobufCMessage **response, pc_status *status) {
+  if (response != NULL) *response = NULL;
+  memset(status, 0, sizeof *status);
+  uint64_t id;
+  int rc = pc_send(c, method, request, metadata, n_metadata, timeout_ms, &id);
+  if (rc != PC_OK) return rc;
+  for (;;) {
+    pc_response r;
+    rc = pc_receive(c, &r);
+    if (rc != PC_OK) return rc;
+    if (r.call_id == 0 && !r.more) {
+      /* The daemon ends the connection (a framing error): report its status. */
+      *status = r.status;
+      memset(&r.status, 0, sizeof r.status);
+      pc_response_free(&r);
+      return PC_OK;
+    }
+    if (r.call_id != id || r.more) {
+      pc_response_free(&r);
+      continue;
+    }
+    *status = r.status;
+    memset(&r.status, 0, sizeof r.status);
+    if (status->code == 0 && response_descriptor != NULL && response != NULL) {
+      *response = protobuf_c_message_unpack(response_descriptor, NULL, r.payload_len, r.payload);
+      if (*response == NULL) rc = PC_ERR_UNPACK;
+    }
+    pc_response_free(&r);
+    return rc;
+  }
+}
+
+const char *pc_code_name(int32_t code) {
+  static const char *names[] = {"OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+                                "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+                                "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+                                "UNAUTHENTICATED"};
+  return code >= 0 && code <= 16 ? names[code] : "UNKNOWN_CODE";
+}
+
+void pc_status_free(pc_status *s) {
+  if (s == NULL) return;
+  free(s->message);
+  free(s->reason);
+  for (size_t i = 0; i < s->n_violations; i++) {
+    free(s->violations[i].field);
+    free(s->violations[i].description);
+  }
+  free(s->violations);
+  free(s->detail);
+  memset(s, 0, sizeof *s);
+}
+
+void pc_response_free(pc_response *r) {
+  if (r == NULL) return;
+  pc_status_free(&r->status);
+  free(r->payload);
+  memset(r, 0, sizeof *r);
+}

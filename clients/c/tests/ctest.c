@@ -1,0 +1,177 @@
+/* C client tests against live daemons (clients/c/run-tests.sh starts them).
+ * Usage: ctest OPERATOR_SOCKET DENIED_SOCKET
+ * Prints "N passed, M failed" and exits non-zero on any failure. */
+#include <stdio.h>
+#include <string.h>
+
+#include "practice/rpc/v1/rpc.pb-c.h"
+#include "practice/test/v1/test.pb-c.h"
+#include "practice/v1/account.pb-c.h"
+#include "practice/v1/location.pb-c.h"
+#include "practiceclient.h"
+
+static int passed, failed;
+#define CHECK(cond, what)                                          \
+  do {                                                             \
+    if (cond) {                                                    \
+      passed++;                                                    \
+    } else {                                                       \
+      failed++;                                                    \
+      fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, what); \
+    }                                                              \
+  } while (0)
+
+static char account_id[64];
+
+static void test_success(pc_client *c) {
+  Practice__V1__CreateAccountRequest create = PRACTICE__V1__CREATE_ACCOUNT_REQUEST__INIT;
+  create.practice_name = "C Test Clinic";
+  create.owner_name = "Casey";
+  ProtobufCMessage *out = NULL;
+  pc_status st;
+  int rc = pc_call(c, "/practice.v1.AccountService/CreateAccount", &create.base, NULL, 0, 0,
+                   &practice__v1__create_account_response__descriptor, &out, &st);
+  CHECK(rc == PC_OK && st.code == PC_CODE_OK && out != NULL, "CreateAccount succeeds");
+  if (out) {
+    Practice__V1__CreateAccountResponse *r = (Practice__V1__CreateAccountResponse *)out;
+    snprintf(account_id, sizeof account_id, "%s", r->account->account_id);
+    CHECK(strncmp(account_id, "acct_", 5) == 0, "an account id comes back");
+    CHECK(strcmp(r->account->practice_name, "C Test Clinic") == 0, "the practice name round-trips");
+    protobuf_c_message_free_unpacked(out, NULL);
+  }
+  pc_status_free(&st);
+}
+
+static void test_validation(pc_client *c) {
+  Practice__V1__CreateLocationRequest req = PRACTICE__V1__CREATE_LOCATION_REQUEST__INIT;
+  Practice__V1__Location location = PRACTICE__V1__LOCATION__INIT;
+  location.name = "";
+  location.pos_code = "28";  /* unassigned */
+  req.account_id = account_id;
+  req.location = &location;
+  ProtobufCMessage *out = NULL;
+  pc_status st;
+  int rc = pc_call(c, "/practice.v1.LocationService/CreateLocation", &req.base, NULL, 0, 0,
+                   &practice__v1__create_location_response__descriptor, &out, &st);
+  CHECK(rc == PC_OK && st.code == PC_CODE_INVALID_ARGUMENT, "an invalid location is INVALID_ARGUMENT");
+  CHECK(strcmp(st.reason, "VALIDATION_FAILED") == 0, "reason VALIDATION_FAILED");
+  int name = 0, pos = 0, address = 0;
+  for (size_t i = 0; i < st.n_violations; i++) {
+    name |= strcmp(st.violations[i].field, "location.name") == 0;
+    pos |= strcmp(st.violations[i].field, "location.pos_code") == 0;
+    address |= strcmp(st.violations[i].field, "location.address") == 0;
+  }
+  CHECK(name && pos && address && st.n_violations == 3, "every violation is listed, each with its field");
+  CHECK(out == NULL, "no response message on failure");
+  pc_status_free(&st);
+}
+
+static void test_denied(pc_client *denied) {
+  Practice__V1__ListAccountsRequest req = PRACTICE__V1__LIST_ACCOUNTS_REQUEST__INIT;
+  pc_status st;
+  int rc = pc_call(denied, "/practice.v1.AccountService/ListAccounts", &req.base, NULL, 0, 0, NULL, NULL, &st);
+  CHECK(rc == PC_OK && st.code == PC_CODE_PERMISSION_DENIED, "a peer outside the classes gets PERMISSION_DENIED");
+  CHECK(strcmp(st.reason, "PEER_NOT_ALLOWED") == 0, "reason PEER_NOT_ALLOWED");
+  pc_status_free(&st);
+}
+
+static void test_pipelined(pc_client *c) {
+  enum { N = 100 };
+  uint64_t ids[N];
+  int seen[N] = {0};
+  Practice__V1__GetAccountRequest get = PRACTICE__V1__GET_ACCOUNT_REQUEST__INIT;
+  get.account_id = account_id;
+  Practice__Test__V1__SleepRequest sleep = PRACTICE__TEST__V1__SLEEP_REQUEST__INIT;
+  sleep.duration_ms = 200;
+  /* The first call sleeps, so the others overtake it. */
+  int rc = pc_send(c, "/practice.test.v1.TestControl/Sleep", &sleep.base, NULL, 0, 0, &ids[0]);
+  for (int i = 1; i < N && rc == PC_OK; i++)
+    rc = pc_send(c, "/practice.v1.AccountService/GetAccount", &get.base, NULL, 0, 0, &ids[i]);
+  CHECK(rc == PC_OK, "100 calls sent without waiting");
+  int ok = 0, last = -1;
+  for (int n = 0; n < N; n++) {
+    pc_response r;
+    if (pc_receive(c, &r) != PC_OK) break;
+    for (int i = 0; i < N; i++) {
+      if (ids[i] == r.call_id && !seen[i]) {
+        seen[i] = 1;
+        last = i;
+        if (r.status.code == 0) ok++;
+        if (i > 0) {
+          Practice__V1__GetAccountResponse *g = practice__v1__get_account_response__unpack(NULL, r.payload_len, r.payload);
+          if (g == NULL || strcmp(g->account->account_id, account_id) != 0) ok--;
+          if (g) practice__v1__get_account_response__free_unpacked(g, NULL);
+        }
+      }
+    }
+    pc_response_free(&r);
+  }
+  CHECK(ok == N, "100 pipelined calls all answered OK, each once, paired by call_id");
+  CHECK(last == 0, "the slow call is answered last");
+}
+
+static void test_invalid_strings(pc_client *c) {
+  CHECK(pc_valid_utf8("Harbor \xE2\x9C\x93", 10), "valid UTF-8 passes");
+  CHECK(!pc_valid_utf8("bad \xff", 5), "invalid UTF-8 fails");
+  CHECK(!pc_valid_utf8("nul \xC0\x80", 6), "overlong U+0000 (C0 80) fails");
+  CHECK(!pc_valid_utf8("a\0b", 3), "U+0000 fails");
+  CHECK(!pc_valid_utf8("\xED\xA0\x80", 3), "a surrogate fails");
+
+  Practice__V1__AddUserRequest add = PRACTICE__V1__ADD_USER_REQUEST__INIT;
+  add.account_id = account_id;
+  add.name = "Bad \xff name";
+  Practice__V1__Role roles[] = {PRACTICE__V1__ROLE__ROLE_BILLER};
+  add.n_roles = 1;
+  add.roles = roles;
+  uint64_t id = 0;
+  CHECK(pc_send(c, "/practice.v1.AccountService/AddUser", &add.base, NULL, 0, 0, &id) == PC_ERR_INVALID_STRING,
+        "invalid UTF-8 in a request is refused before it is sent");
+  add.name = "Nul \xC0\x80 name";
+  CHECK(pc_send(c, "/practice.v1.AccountService/AddUser", &add.base, NULL, 0, 0, &id) == PC_ERR_INVALID_STRING,
+        "U+0000 in its overlong form is refused before it is sent");
+  /* Nested strings are checked too. */
+  Practice__V1__Address address = PRACTICE__V1__ADDRESS__INIT;
+  address.city = "Bost\xc3";
+  Practice__V1__Location location = PRACTICE__V1__LOCATION__INIT;
+  location.address_presence_case = PRACTICE__V1__LOCATION__ADDRESS_PRESENCE_ADDRESS;
+  location.address = &address;
+  Practice__V1__CreateLocationRequest req = PRACTICE__V1__CREATE_LOCATION_REQUEST__INIT;
+  req.account_id = account_id;
+  req.location = &location;
+  CHECK(pc_check_strings(&req.base) == PC_ERR_INVALID_STRING, "a nested invalid string is found");
+  pc_metadata md[] = {{"actor", "\xfe"}};
+  Practice__V1__GetAccountRequest get = PRACTICE__V1__GET_ACCOUNT_REQUEST__INIT;
+  get.account_id = account_id;
+  CHECK(pc_send(c, "/practice.v1.AccountService/GetAccount", &get.base, md, 1, 0, &id) == PC_ERR_INVALID_STRING,
+        "invalid metadata is refused too");
+  /* Nothing was sent: the connection still answers the next call in order. */
+  pc_status st;
+  ProtobufCMessage *out = NULL;
+  int rc = pc_call(c, "/practice.v1.AccountService/GetAccount", &get.base, NULL, 0, 0,
+                   &practice__v1__get_account_response__descriptor, &out, &st);
+  CHECK(rc == PC_OK && st.code == 0 && out != NULL, "the connection is unaffected");
+  if (out) protobuf_c_message_free_unpacked(out, NULL);
+  pc_status_free(&st);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: ctest OPERATOR_SOCKET DENIED_SOCKET\n");
+    return 64;
+  }
+  pc_client *c = pc_connect(argv[1]);
+  pc_client *denied = pc_connect(argv[2]);
+  if (c == NULL || denied == NULL) {
+    perror("connect");
+    return 69;
+  }
+  test_success(c);
+  test_validation(c);
+  test_denied(denied);
+  test_pipelined(c);
+  test_invalid_strings(c);
+  pc_close(c);
+  pc_close(denied);
+  printf("%d passed, %d failed\n", passed, failed);
+  return failed == 0 ? 0 : 1;
+}

@@ -7,7 +7,13 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static int connect_plain(const char *path) {
   struct sockaddr_un addr;
@@ -118,4 +124,40 @@ long pt_dgram_recv(int fd, char *buf, size_t len, int timeout_ms) {
   if (n < 0) return -errno;
   buf[n] = 0;
   return (long)n;
+}
+
+int pt_spawn(const char *path, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd) {
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  int fds[3] = {in_fd, out_fd, err_fd};
+  for (int i = 0; i < 3; i++) {
+    if (fds[i] >= 0) {
+      posix_spawn_file_actions_adddup2(&fa, fds[i], i);
+    } else {
+      posix_spawn_file_actions_addopen(&fa, i, "/dev/null", i == 0 ? O_RDONLY : O_WRONLY, 0);
+    }
+  }
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigset_t all;
+  sigfillset(&all);
+  posix_spawnattr_setsigdefault(&attr, &all);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  pid_t pid;
+  int rc = posix_spawn(&pid, path, &fa, &attr, argv, envp ? envp : environ);
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  return rc == 0 ? (int)pid : -rc;
+}
+
+int pt_try_wait(int pid, int *status) {
+  int st = 0;
+  pid_t r = waitpid(pid, &st, WNOHANG);
+  if (r == 0) return 0;
+  if (r < 0) return -errno;
+  *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+  return 1;
 }

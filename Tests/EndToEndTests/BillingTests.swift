@@ -56,10 +56,8 @@ func state(_ c: PracticeConnection, _ account: String) async throws -> Practice_
 }
 
 /// Rows left for an account, table by table, read from the database file itself.
-func rowCounts(_ d: TestDaemon, _ account: String) throws -> [String: Int] {
-  let p = Process()
-  p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-  p.arguments = ["python3", "-c", """
+func rowCounts(_ d: TestDaemon, _ account: String) async throws -> [String: Int] {
+  let r = try await runCommand("python3", ["-c", """
     import sqlite3, sys, json
     c = sqlite3.connect(sys.argv[1])
     out = {}
@@ -71,13 +69,8 @@ func rowCounts(_ d: TestDaemon, _ account: String) throws -> [String: Int] {
             continue
         out[t] = c.execute("SELECT count(*) FROM %s WHERE %s = ?" % (t, col), (sys.argv[2],)).fetchone()[0]
     print(json.dumps(out))
-    """, d.stateDirectory + "/practiced.db", account]
-  let out = Pipe()
-  p.standardOutput = out
-  try p.run()
-  p.waitUntilExit()
-  let data = out.fileHandleForReading.readDataToEndOfFile()
-  return try JSONDecoder().decode([String: Int].self, from: data)
+    """, d.stateDirectory + "/practiced.db", account])
+  return try JSONDecoder().decode([String: Int].self, from: Data(r.out.utf8))
 }
 
 @Suite("Billing, driven by the clock", .serialized)
@@ -337,7 +330,7 @@ struct ClosingTests {
       try await advance(c, days: 31)
       let tomb = try await state(c, s.account)
       #expect(tomb.state == .purged && tomb.practiceName == "Harbor Therapy" && tomb.purgedAtMs > tomb.closedAtMs)
-      let counts = try rowCounts(d, s.account)
+      let counts = try await rowCounts(d, s.account)
       for (table, n) in counts {
         switch table {
         case "accounts": #expect(n == 1, "tombstone")

@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import PracticeClient
 import PracticeProto
 import PracticeWire
@@ -274,17 +275,17 @@ struct BusinessTests {
       let c = try await d.connect()
       let s = try await Staff.make(c)
       // Hold the database's write lock from outside so the first call waits inside its write.
-      let holder = Process()
-      holder.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-      holder.arguments = ["python3", "-c", """
+      let lockedPath = d.directory.appendingPathComponent("locked").path
+      let outFD = open(lockedPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+      let holder = try Child("python3", ["-c", """
         import sqlite3, sys, time
         c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
         c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(1.5); c.execute('ROLLBACK')
-        """, d.stateDirectory + "/practiced.db"]
-      let out = Pipe()
-      holder.standardOutput = out
-      try holder.run()
-      _ = out.fileHandleForReading.availableData  // "locked"
+        """, d.stateDirectory + "/practiced.db"], stdout: outFD)
+      close(outFD)
+      while !((try? String(contentsOfFile: lockedPath, encoding: .utf8)) ?? "").contains("locked") {
+        try await Task.sleep(for: .milliseconds(10))
+      }
       let req = businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Slow LLC" }
       let first = Task { try await c.business.updateBusinessInfo(req, options: .init(idempotencyKey: "slow")) }
       try await Task.sleep(for: .milliseconds(300))
@@ -292,7 +293,7 @@ struct BusinessTests {
         _ = try await c.business.updateBusinessInfo(req, options: .init(idempotencyKey: "slow"))
       }
       #expect(try await first.value.businessInfo.legalName == "Slow LLC")
-      holder.waitUntilExit()
+      await holder.wait()
     }
   }
 
@@ -380,19 +381,15 @@ struct BusinessTests {
       #expect(try await c.audit.listAuditEvents(req).events.isEmpty)
 
       // The audit table refuses updates, whoever tries.
-      let p = Process()
-      p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-      p.arguments = ["python3", "-c", """
+      let r = try await runCommand("python3", ["-c", """
         import sqlite3, sys
         c = sqlite3.connect(sys.argv[1])
         try:
             c.execute("UPDATE audit_events SET method = 'forged'"); c.commit(); sys.exit(1)
         except sqlite3.DatabaseError as e:
             print(e); sys.exit(0 if 'append-only' in str(e) else 2)
-        """, d.stateDirectory + "/practiced.db"]
-      try p.run()
-      p.waitUntilExit()
-      #expect(p.terminationStatus == 0)
+        """, d.stateDirectory + "/practiced.db"])
+      #expect(r.status == 0, "\(r.out) \(r.err)")
     }
   }
 }

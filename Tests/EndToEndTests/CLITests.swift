@@ -1,25 +1,15 @@
 import Foundation
+import Glibc
 import PracticeProto
 import SwiftProtobuf
 import Testing
 
 /// Runs practicectl against a daemon; returns exit status, stdout, stderr.
-func practicectl(_ args: [String], socket: String) throws -> (status: Int32, out: String, err: String) {
+func practicectl(_ args: [String], socket: String, input: String? = nil) async throws -> (status: Int32, out: String, err: String) {
   let bin = URL(fileURLWithPath: TestDaemon.binary).deletingLastPathComponent().appendingPathComponent("practicectl").path
-  let p = Process()
-  p.executableURL = URL(fileURLWithPath: bin)
-  p.arguments = args
   var env = ProcessInfo.processInfo.environment
   env["PRACTICED_SOCKET"] = socket
-  p.environment = env
-  let out = Pipe(), err = Pipe()
-  p.standardOutput = out
-  p.standardError = err
-  try p.run()
-  let o = out.fileHandleForReading.readDataToEndOfFile()
-  let e = err.fileHandleForReading.readDataToEndOfFile()
-  p.waitUntilExit()
-  return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+  return try await runCommand(bin, args, environment: env, input: input)
 }
 
 @Suite("practicectl", .serialized)
@@ -29,67 +19,67 @@ struct CLITests {
     // practicectl runs as root: make uid 0 an operator for this daemon.
     try await withDaemon(["--operator-uids", "0"]) { d in
       let s = d.socketPath
-      let created = try practicectl(["account", "create", "--name", "Harbor Therapy", "--owner-name", "Dana Lee",
+      let created = try await practicectl(["account", "create", "--name", "Harbor Therapy", "--owner-name", "Dana Lee",
                                      "--owner-email", "dana@harbor.example", "--owner-role", "practitioner", "--json"], socket: s)
       #expect(created.status == 0, "\(created.err)")
       let resp = try Practice_V1_CreateAccountResponse(jsonString: created.out.trimmingCharacters(in: .whitespacesAndNewlines))
       let acct = resp.account.accountID
       #expect(resp.owner.roles == [.owner, .practitioner])
 
-      let table = try practicectl(["account", "list"], socket: s)
+      let table = try await practicectl(["account", "list"], socket: s)
       #expect(table.status == 0 && table.out.contains("Harbor Therapy") && table.out.contains("ACCOUNT"))
 
-      let added = try practicectl(["user", "add", acct, "--name", "Sam Ortiz", "--role", "scheduler", "--json"], socket: s)
+      let added = try await practicectl(["user", "add", acct, "--name", "Sam Ortiz", "--role", "scheduler", "--json"], socket: s)
       #expect(added.status == 0)
       let user = try Practice_V1_AddUserResponse(jsonString: added.out).user
       #expect(user.roles == [.scheduler])
 
-      let updated = try practicectl(["user", "update", acct, user.userID, "--role", "biller", "--role", "practitioner"], socket: s)
+      let updated = try await practicectl(["user", "update", acct, user.userID, "--role", "biller", "--role", "practitioner"], socket: s)
       #expect(updated.status == 0 && updated.out.contains("PRACTITIONER,BILLER"))
 
-      let settings = try practicectl(["account", "settings", acct, "--time-zone", "America/Chicago"], socket: s)
+      let settings = try await practicectl(["account", "settings", acct, "--time-zone", "America/Chicago"], socket: s)
       #expect(settings.status == 0 && settings.out.contains("America/Chicago"))
 
-      let call = try practicectl(["call", "GetAccount", "{\"accountId\": \"\(acct)\"}"], socket: s)
+      let call = try await practicectl(["call", "GetAccount", "{\"accountId\": \"\(acct)\"}"], socket: s)
       #expect(call.status == 0)
       #expect(try Practice_V1_GetAccountResponse(jsonString: call.out).account.settings.timeZone == "America/Chicago")
 
-      let described = try practicectl(["describe"], socket: s)
+      let described = try await practicectl(["describe"], socket: s)
       #expect(described.status == 0 && described.out.contains("/practice.v1.AccountService/ListUsers"))
 
       // Errors: the daemon's status (exit 1) with code, reason and violations.
-      let bad = try practicectl(["user", "add", acct, "--name", "", "--email", "nope", "--role", "biller"], socket: s)
+      let bad = try await practicectl(["user", "add", acct, "--name", "", "--email", "nope", "--role", "biller"], socket: s)
       #expect(bad.status == 1)
       #expect(bad.err.contains("INVALID_ARGUMENT") && bad.err.contains("VALIDATION_FAILED") && bad.err.contains("email:"))
       // Usage (64) and an unreachable daemon (69).
-      #expect(try practicectl(["user", "add"], socket: s).status == 64)
-      #expect(try practicectl(["user", "add", acct, "--name", "x", "--role", "wizard"], socket: s).status == 64)
-      #expect(try practicectl(["call", "NoSuchMethod"], socket: s).status == 64)
-      #expect(try practicectl(["account", "list"], socket: d.socketPath + ".missing").status == 69)
+      #expect(try await practicectl(["user", "add"], socket: s).status == 64)
+      #expect(try await practicectl(["user", "add", acct, "--name", "x", "--role", "wizard"], socket: s).status == 64)
+      #expect(try await practicectl(["call", "NoSuchMethod"], socket: s).status == 64)
+      #expect(try await practicectl(["account", "list"], socket: d.socketPath + ".missing").status == 69)
       // Business information, the audit log and watch.
-      let set = try practicectl(["business", "set", acct, "--legal-name", "Harbor Therapy LLC", "--npi", "1234567893",
+      let set = try await practicectl(["business", "set", acct, "--legal-name", "Harbor Therapy LLC", "--npi", "1234567893",
                                  "--npi-entity-type", "TYPE_1", "--billing-provider-type", "INDIVIDUAL", "--tax-id", "123-45-6789",
                                  "--tax-id-type", "SSN", "--address-line1", "12 Harbor St", "--address-city", "Boston",
                                  "--address-state", "MA", "--address-zip", "02134"], socket: s)
       #expect(set.status == 0, "\(set.err)")
       #expect(set.out.contains("***-**-6789 (masked)") && set.out.contains("12 Harbor St, Boston, MA, 02134"))
-      let full = try practicectl(["business", "show", acct, "--full-tax-id", "--json"], socket: s)
+      let full = try await practicectl(["business", "show", acct, "--full-tax-id", "--json"], socket: s)
       #expect(try Practice_V1_GetBusinessInfoResponse(jsonString: full.out).businessInfo.taxID == "123-45-6789")
-      let po = try practicectl(["business", "set", acct, "--billing-line1", "PO Box 9", "--billing-city", "Boston",
+      let po = try await practicectl(["business", "set", acct, "--billing-line1", "PO Box 9", "--billing-city", "Boston",
                                 "--billing-state", "MA", "--billing-zip", "02134"], socket: s)
       #expect(po.status == 1 && po.err.contains("business_info.billing_provider_address.line1"))
-      let sender = try practicectl(["business", "sender-email", acct, "--initiator", resp.owner.userID], socket: s)
+      let sender = try await practicectl(["business", "sender-email", acct, "--initiator", resp.owner.userID], socket: s)
       #expect(sender.status == 0 && sender.out.contains("dana@harbor.example") && sender.out.contains("INITIATOR"))
-      let audit = try practicectl(["audit", "list", acct, "--json"], socket: s)
+      let audit = try await practicectl(["audit", "list", acct, "--json"], socket: s)
       #expect(audit.status == 0)
       let events = try Practice_V1_ListAuditEventsResponse(jsonString: audit.out).events
       #expect(events.contains { $0.note == "full tax id read" })
-      let auditTable = try practicectl(["audit", "list", acct, "--method", "/practice.v1.BusinessService/UpdateBusinessInfo"], socket: s)
+      let auditTable = try await practicectl(["audit", "list", acct, "--method", "/practice.v1.BusinessService/UpdateBusinessInfo"], socket: s)
       #expect(auditTable.out.contains("UpdateBusinessInfo"))
-      #expect(try practicectl(["watch", acct, "--after", "1", "--kind", "nonsense"], socket: s).status == 64)
+      #expect(try await practicectl(["watch", acct, "--after", "1", "--kind", "nonsense"], socket: s).status == 64)
 
       // Completions come from the argument parser.
-      let completion = try practicectl(["--generate-completion-script", "bash"], socket: s)
+      let completion = try await practicectl(["--generate-completion-script", "bash"], socket: s)
       #expect(completion.status == 0 && completion.out.contains("practicectl"))
     }
   }
@@ -103,20 +93,17 @@ struct CLIWatchTests {
       let c = try await d.connect()
       let a = try await c.accounts.createAccount(Make.account()).account
       let bin = URL(fileURLWithPath: TestDaemon.binary).deletingLastPathComponent().appendingPathComponent("practicectl").path
-      let p = Process()
-      p.executableURL = URL(fileURLWithPath: bin)
-      p.arguments = ["watch", a.accountID, "--after", "0", "--json", "--socket", d.socketPath]
-      let out = Pipe()
-      p.standardOutput = out
-      try p.run()
+      let outPath = d.directory.appendingPathComponent("watch.out").path
+      let outFD = open(outPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+      let p = try Child(bin, ["watch", a.accountID, "--after", "0", "--json", "--socket", d.socketPath], stdout: outFD)
+      close(outFD)
       try await Task.sleep(for: .milliseconds(500))
       _ = try await c.accounts.updateAccountSettings(settingsChange(a.accountID, "America/Denver"))
       _ = try await c.accounts.addUser(Make.user(a.accountID, "Sam", roles: [.biller]))
       try await Task.sleep(for: .milliseconds(500))
-      p.terminate()
-      p.waitUntilExit()
-      let lines = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        .split(separator: "\n").map(String.init)
+      p.signal(SIGTERM)
+      await p.wait()
+      let lines = try String(contentsOfFile: outPath, encoding: .utf8).split(separator: "\n").map(String.init)
       #expect(lines.count == 3)
       let events = try lines.map { try Practice_V1_WatchEvent(jsonString: $0) }
       #expect(events.first?.synced == true)
@@ -134,40 +121,40 @@ struct CLILocationRoomTests {
       let c = try await d.connect()
       let staff = try await Staff.make(c)
       let a = staff.account
-      let loc = try practicectl(["location", "create", a, "--name", "Main", "--pos-code", "11", "--line1", "12 Harbor St",
+      let loc = try await practicectl(["location", "create", a, "--name", "Main", "--pos-code", "11", "--line1", "12 Harbor St",
                                  "--city", "Boston", "--state", "MA", "--zip", "02134", "--json"], socket: s)
       #expect(loc.status == 0, "\(loc.err)")
       let locID = try Practice_V1_CreateLocationResponse(jsonString: loc.out).location.locationID
-      let tele = try practicectl(["location", "create", a, "--name", "Video", "--telehealth", "--json"], socket: s)
+      let tele = try await practicectl(["location", "create", a, "--name", "Video", "--telehealth", "--json"], socket: s)
       let teleID = try Practice_V1_CreateLocationResponse(jsonString: tele.out).location.locationID
-      #expect(try practicectl(["location", "list", a], socket: s).out.contains("Video"))
-      let bad = try practicectl(["location", "create", a, "--name", "X", "--pos-code", "02", "--line1", "1 A St",
+      #expect(try await practicectl(["location", "list", a], socket: s).out.contains("Video"))
+      let bad = try await practicectl(["location", "create", a, "--name", "X", "--pos-code", "02", "--line1", "1 A St",
                                  "--city", "B", "--state", "MA", "--zip", "02134"], socket: s)
       #expect(bad.status == 1 && bad.err.contains("location.pos_code"))
-      #expect(try practicectl(["pos", "list", a], socket: s).out.contains("Telehealth Provided in Patient's Home"))
-      let resolved = try practicectl(["pos", "resolve", a, teleID, "--date", "2024-05-01", "--at-home"], socket: s)
+      #expect(try await practicectl(["pos", "list", a], socket: s).out.contains("Telehealth Provided in Patient's Home"))
+      let resolved = try await practicectl(["pos", "resolve", a, teleID, "--date", "2024-05-01", "--at-home"], socket: s)
       #expect(resolved.out.contains("10") && resolved.out.contains("TELEHEALTH_DEFAULT"))
-      #expect(try practicectl(["payer-rule", "set", a, "acme", "--name", "Acme", "--home", "02", "--not-home", "02"], socket: s).status == 0)
-      let byRule = try practicectl(["pos", "resolve", a, teleID, "--date", "2024-05-01", "--at-home", "--payer", "acme", "--json"], socket: s)
+      #expect(try await practicectl(["payer-rule", "set", a, "acme", "--name", "Acme", "--home", "02", "--not-home", "02"], socket: s).status == 0)
+      let byRule = try await practicectl(["pos", "resolve", a, teleID, "--date", "2024-05-01", "--at-home", "--payer", "acme", "--json"], socket: s)
       #expect(try Practice_V1_ResolvePlaceOfServiceResponse(jsonString: byRule.out).posCode == "02")
-      let old = try practicectl(["pos", "resolve", a, teleID, "--date", "2021-12-31", "--at-home"], socket: s)
+      let old = try await practicectl(["pos", "resolve", a, teleID, "--date", "2021-12-31", "--at-home"], socket: s)
       #expect(old.status == 1 && old.err.contains("POS_NOT_EFFECTIVE"))
 
       _ = try await c.accounts.addUser(Make.user(a, "Second", roles: [.practitioner]))
-      let room = try practicectl(["room", "create", a, "--name", "Room 1", "--location", locID, "--json"], socket: s)
+      let room = try await practicectl(["room", "create", a, "--name", "Room 1", "--location", locID, "--json"], socket: s)
       let roomID = try Practice_V1_CreateRoomResponse(jsonString: room.out).room.roomID
-      let booked = try practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
+      let booked = try await practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
                                     "--start", "2030-01-07T10:00:00-05:00", "--end", "2030-01-07T10:50:00-05:00"], socket: s)
       #expect(booked.status == 0, "\(booked.err)")
-      let clash = try practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
+      let clash = try await practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
                                    "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00"], socket: s)
       #expect(clash.status == 1 && clash.err.contains("ROOM_CONFLICT"))
-      let check = try practicectl(["booking", "check", a, roomID, "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00"], socket: s)
+      let check = try await practicectl(["booking", "check", a, roomID, "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00"], socket: s)
       #expect(check.out.contains("conflicts with 1"))
-      let over = try practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
+      let over = try await practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
                                   "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00", "--override"], socket: s)
       #expect(over.status == 0 && over.out.contains("overrode 1"))
-      let list = try practicectl(["booking", "list", a, roomID, "--json"], socket: s)
+      let list = try await practicectl(["booking", "list", a, roomID, "--json"], socket: s)
       #expect(try Practice_V1_ListRoomBookingsResponse(jsonString: list.out).bookings.count == 2)
       await c.close()
     }
@@ -182,34 +169,22 @@ struct CLIBillingTests {
       let s = d.socketPath
       let c = try await d.connect()
       let a = try await c.accounts.createAccount(Make.account()).account.accountID
-      #expect(try practicectl(["billing", "set-card", a, "--token", "tok_1", "--brand", "Visa", "--last4", "4242",
+      #expect(try await practicectl(["billing", "set-card", a, "--token", "tok_1", "--brand", "Visa", "--last4", "4242",
                                "--expiry", "2040-01", "--zip", "02134"], socket: s).status == 0)
-      let planOut = try practicectl(["billing", "plan", a, "professional"], socket: s)
+      let planOut = try await practicectl(["billing", "plan", a, "professional"], socket: s)
       #expect(planOut.status == 0 && planOut.out.contains("PROFESSIONAL") && planOut.out.contains("Visa ****4242"))
-      #expect(try practicectl(["billing", "preview", a], socket: s).out.contains("PROFESSIONAL plan"))
+      #expect(try await practicectl(["billing", "preview", a], socket: s).out.contains("PROFESSIONAL plan"))
       try await advance(c, days: 32)
-      let list = try practicectl(["invoice", "list", a], socket: s)
+      let list = try await practicectl(["invoice", "list", a], socket: s)
       #expect(list.out.contains("USD 59.00") && list.out.contains("OPEN"))
-      #expect(try practicectl(["billing", "tax-forms", a], socket: s).out.contains("1099"))
+      #expect(try await practicectl(["billing", "tax-forms", a], socket: s).out.contains("1099"))
 
       // Close: the prompt reads the practice name from standard input.
-      let bin = URL(fileURLWithPath: TestDaemon.binary).deletingLastPathComponent().appendingPathComponent("practicectl").path
-      let p = Process()
-      p.executableURL = URL(fileURLWithPath: bin)
-      p.arguments = ["account", "close", a, "--socket", s]
-      let input = Pipe(), output = Pipe()
-      p.standardInput = input
-      p.standardOutput = output
-      p.standardError = Pipe()
-      try p.run()
-      input.fileHandleForWriting.write(Data("Harbor Therapy\n".utf8))
-      try input.fileHandleForWriting.close()
-      p.waitUntilExit()
-      #expect(p.terminationStatus == 0)
-      #expect(String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).contains("CLOSED"))
-      let mismatch = try practicectl(["account", "reopen", a], socket: s)
+      let closed = try await practicectl(["account", "close", a], socket: s, input: "Harbor Therapy\n")
+      #expect(closed.status == 0 && closed.out.contains("CLOSED"), "\(closed.err)")
+      let mismatch = try await practicectl(["account", "reopen", a], socket: s)
       #expect(mismatch.status == 0 && mismatch.out.contains("ACTIVE"))
-      let wrong = try practicectl(["account", "close", a, "--confirm", "Harbour Therapy"], socket: s)
+      let wrong = try await practicectl(["account", "close", a, "--confirm", "Harbour Therapy"], socket: s)
       #expect(wrong.status == 1 && wrong.err.contains("CONFIRMATION_MISMATCH"))
       await c.close()
     }
@@ -219,8 +194,8 @@ struct CLIBillingTests {
 @Suite("practicectl help")
 struct CLIHelpTests {
   /// Every command path, from the argument parser's own description of the tool.
-  static func commandPaths() throws -> [[String]] {
-    let out = try practicectl(["--experimental-dump-help"], socket: "/nonexistent")
+  static func commandPaths() async throws -> [[String]] {
+    let out = try await practicectl(["--experimental-dump-help"], socket: "/nonexistent")
     let root = try JSONSerialization.jsonObject(with: Data(out.out.utf8)) as! [String: Any]
     func walk(_ c: [String: Any], _ prefix: [String]) -> [[String]] {
       let subs = c["subcommands"] as? [[String: Any]] ?? []
@@ -233,11 +208,11 @@ struct CLIHelpTests {
   }
 
   @Test("every subcommand's --help works, and every practice.v1 method has a named subcommand")
-  func help() throws {
-    let paths = try Self.commandPaths()
+  func help() async throws {
+    let paths = try await Self.commandPaths()
     #expect(paths.count >= 60)
     for path in paths {
-      let r = try practicectl(path + ["--help"], socket: "/nonexistent")
+      let r = try await practicectl(path + ["--help"], socket: "/nonexistent")
       #expect(r.status == 0, "\(path.joined(separator: " ")) --help: \(r.err)")
       #expect(r.out.contains("USAGE: practicectl \(path.joined(separator: " "))"), "\(path)")
     }

@@ -253,16 +253,9 @@ struct ProtocolTests {
     try await withDaemon(["--operator-uids", "0"]) { d in
       let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("RawClient/raw_client.py").path
-      let p = Process()
-      p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-      p.arguments = ["python3", script, d.socketPath, "Raw Bytes Clinic"]
-      let out = Pipe()
-      p.standardOutput = out
-      try p.run()
-      p.waitUntilExit()
-      let id = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        .trimmingCharacters(in: .whitespacesAndNewlines)
-      #expect(p.terminationStatus == 0)
+      let r = try await runCommand("python3", [script, d.socketPath, "Raw Bytes Clinic"])
+      let id = r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+      #expect(r.status == 0, "\(r.err)")
       #expect(id.hasPrefix("acct_"))
       let c = try await d.connect()
       #expect(try await c.accounts.getAccount(Make.get(id)).account.practiceName == "Raw Bytes Clinic")

@@ -119,7 +119,7 @@ struct SecretsTests {
 
       // practicectl writes the export as JSON with mode 0600.
       let file = d.directory.appendingPathComponent("export.json").path
-      let out = try practicectl(["account", "export", s.account, "--out", file], socket: d.socketPath)
+      let out = try await practicectl(["account", "export", s.account, "--out", file], socket: d.socketPath)
       #expect(out.status == 0, "\(out.err)")
       let attrs = try FileManager.default.attributesOfItem(atPath: file)
       #expect((attrs[.posixPermissions] as? NSNumber)?.intValue == 0o600)

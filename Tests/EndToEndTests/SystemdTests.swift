@@ -8,15 +8,17 @@ import Testing
 @Suite("systemd", .serialized)
 struct SystemdTests {
   /// Reads notifications until one contains `needle` (or the time runs out).
-  func waitFor(_ fd: Int32, _ needle: String, within ms: Int32 = 10_000, seen: inout [String]) -> Bool {
+  func waitFor(_ fd: Int32, _ needle: String, within ms: Int32 = 10_000, seen: inout [String]) async -> Bool {
     let deadline = ContinuousClock.now + .milliseconds(Int(ms))
     var buf = [CChar](repeating: 0, count: 4096)
     while ContinuousClock.now < deadline {
-      let n = pt_dgram_recv(fd, &buf, buf.count, 200)
+      let n = pt_dgram_recv(fd, &buf, buf.count, 0)
       if n > 0 {
         let text = String(cString: buf)
         seen.append(text)
         if text.contains(needle) { return true }
+      } else {
+        try? await Task.sleep(for: .milliseconds(20))
       }
     }
     return false
@@ -37,17 +39,14 @@ struct SystemdTests {
     #expect(notify >= 0)
     defer { close(notify) }
 
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/systemd-socket-activate")
-    p.arguments = [
+    let logPath = dir.appendingPathComponent("log").path
+    let logFD = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    let p = try Child("/usr/bin/systemd-socket-activate", [
       "-l", socketPath, "-E", "NOTIFY_SOCKET=\(notifyPath)", "-E", "WATCHDOG_USEC=400000",
       TestDaemon.binary, "--state-dir", dir.appendingPathComponent("state").path, "--socket", "/nonexistent/ignored.sock",
       "--operator-uids", "0",
-    ]
-    let log = Pipe()
-    p.standardError = log
-    p.standardOutput = log
-    try p.run()
+    ], stdout: logFD, stderr: logFD)
+    close(logFD)
     var seen: [String] = []
     // systemd-socket-activate starts the daemon, with the listening socket as fd 3, on the first
     // connection; that connection waits in the backlog until the daemon accepts it.
@@ -58,16 +57,15 @@ struct SystemdTests {
     }
     let client = try #require(c)
     #expect(try await client.health.check().status == .serving)
-    #expect(waitFor(notify, "READY=1", seen: &seen), "notifications: \(seen)")
+    #expect(await waitFor(notify, "READY=1", seen: &seen), "notifications: \(seen)")
     #expect(seen.contains { $0.contains("STATUS=") })
     _ = try await client.accounts.createAccount(Make.account())
     await client.close()
-    #expect(waitFor(notify, "WATCHDOG=1", seen: &seen), "notifications: \(seen)")
-    kill(p.processIdentifier, SIGTERM)
-    #expect(waitFor(notify, "STOPPING=1", seen: &seen), "notifications: \(seen)")
-    p.waitUntilExit()
-    #expect(p.terminationStatus == 0)
-    let text = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    #expect(await waitFor(notify, "WATCHDOG=1", seen: &seen), "notifications: \(seen)")
+    p.signal(SIGTERM)
+    #expect(await waitFor(notify, "STOPPING=1", seen: &seen), "notifications: \(seen)")
+    #expect(await p.wait() == 0)
+    let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
     #expect(text.contains("using the socket passed by systemd"))
     // The daemon never touched the path it was told: the socket came from systemd.
     #expect(!FileManager.default.fileExists(atPath: "/nonexistent/ignored.sock"))

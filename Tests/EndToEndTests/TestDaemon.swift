@@ -38,7 +38,7 @@ final class TestDaemon: @unchecked Sendable {
   let stateDirectory: String
   let logPath: String
   let extraArguments: [String]
-  private(set) var process: Process?
+  private(set) var process: Child?
 
   static var binary: String {
     if let b = ProcessInfo.processInfo.environment["PRACTICED_BIN"], !b.isEmpty { return b }
@@ -76,29 +76,19 @@ final class TestDaemon: @unchecked Sendable {
   }
 
   func start() async throws {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: Self.binary)
-    p.arguments = arguments
-    if !FileManager.default.fileExists(atPath: logPath) {
-      FileManager.default.createFile(atPath: logPath, contents: nil)
-    }
-    let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
-    log.seekToEndOfFile()
-    p.standardError = log
-    p.standardOutput = log
+    let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+    defer { close(log) }
     var env = ProcessInfo.processInfo.environment
     env["NOTIFY_SOCKET"] = nil
-    p.environment = env
-    try p.run()
-    process = p
+    process = try Child(Self.binary, arguments, environment: env, stdout: log, stderr: log)
     try await waitUntilServing()
   }
 
   private func waitUntilServing() async throws {
     let deadline = ContinuousClock.now + .seconds(20)
     while ContinuousClock.now < deadline {
-      if let p = process, !p.isRunning {
-        throw TestFailure("practiced exited with \(p.terminationStatus): \(log)")
+      if let p = process, let status = p.exitStatus {
+        throw TestFailure("practiced exited with \(status): \(log)")
       }
       let fd = pt_connect_with_groups(socketPath, [Self.operatorGID], 1)
       if fd >= 0 {
@@ -128,21 +118,16 @@ final class TestDaemon: @unchecked Sendable {
   /// SIGTERM and wait; returns the exit status.
   @discardableResult
   func stop() async -> Int32 {
-    guard let p = process, p.isRunning else { return process?.terminationStatus ?? 0 }
-    p.terminate()
-    return await waitForExit(p)
+    guard let p = process else { return 0 }
+    p.signal(SIGTERM)
+    return await p.wait()
   }
 
   /// SIGKILL and wait.
   func kill9() async {
-    guard let p = process, p.isRunning else { return }
-    kill(p.processIdentifier, SIGKILL)
-    _ = await waitForExit(p)
-  }
-
-  private func waitForExit(_ p: Process) async -> Int32 {
-    while p.isRunning { try? await Task.sleep(for: .milliseconds(10)) }
-    return p.terminationStatus
+    guard let p = process else { return }
+    p.signal(SIGKILL)
+    await p.wait()
   }
 
   func restart() async throws {

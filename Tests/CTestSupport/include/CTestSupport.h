@@ -31,4 +31,13 @@ int pt_dgram_listen(const char *path);
 
 /// Receives one datagram within `timeout_ms` into buf (NUL-terminated): its length, or -errno.
 long pt_dgram_recv(int fd, char *buf, size_t len, int timeout_ms);
+
+/// Starts `path` with `argv` and `envp` (NULL: this process's environment), its standard input,
+/// output and error on the given fds (-1: /dev/null). Returns the pid or -errno. No Foundation.Process:
+/// waiting never needs another thread, so tests can poll without starving Swift's thread pool.
+int pt_spawn(const char *path, char *const argv[], char *const envp[], int in_fd, int out_fd, int err_fd);
+
+/// Reaps `pid` if it has exited: 1 and *status (the exit code, or 128 + the signal), 0 while it runs,
+/// or -errno.
+int pt_try_wait(int pid, int *status);
 #endif

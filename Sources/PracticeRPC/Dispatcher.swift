@@ -89,6 +89,9 @@ public final class Dispatcher: Sendable {
   }
 
   private func log(_ context: CallContext, _ route: Route?, error: RPCError?) {
+    // Reads that succeed are logged only at debug: build nothing unless that line will be written.
+    let denied = error?.code == .permissionDenied
+    if !denied && route?.kind != .mutation && context.logger.logLevel > .debug { return }
     var metadata: Logger.Metadata = [
       "method": "\(context.method.path)", "peer": "\(context.peer)", "call": "\(context.callID)",
     ]

@@ -25,7 +25,7 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func account(_ id: String) throws -> Practice_V1_Account? {
-    try Row.fetchOne(db, sql: "SELECT body, change_seq FROM accounts WHERE id = ?", arguments: [id])
+    try Row.fetchOne(try db.cachedStatement(sql: "SELECT body, change_seq FROM accounts WHERE id = ?"), arguments: [id])
       .map(accountRow)
   }
 
@@ -35,12 +35,11 @@ struct SQLiteAccess: StoreWriter {
       \(includeClosed ? "" : "AND state = \(Practice_V1_AccountState.active.rawValue)")
       ORDER BY id LIMIT ?
       """
-    return try Row.fetchAll(db, sql: sql, arguments: [after ?? "", limit]).map(accountRow)
+    return try Row.fetchAll(try db.cachedStatement(sql: sql), arguments: [after ?? "", limit]).map(accountRow)
   }
 
   func nextChangeSequence(account: String) throws -> Int64 {
-    guard let seq = try Int64.fetchOne(
-      db, sql: "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq",
+    guard let seq = try Int64.fetchOne(try db.cachedStatement(sql: "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq"),
       arguments: [account])
     else { throw RPCError.notFound("account") }
     return seq
@@ -58,23 +57,18 @@ struct SQLiteAccess: StoreWriter {
   func accountCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM accounts") ?? 0 }
 
   func insertAccount(_ a: Practice_V1_Account) throws {
-    try db.execute(
-      sql: "INSERT INTO accounts (id, state, created_at_ms, version, body) VALUES (?, ?, ?, ?, ?)",
-      arguments: [a.accountID, a.state.rawValue, a.createdAtMs, a.version, try encode(a)])
+    try db.cachedStatement(sql: "INSERT INTO accounts (id, state, created_at_ms, version, body) VALUES (?, ?, ?, ?, ?)").execute(arguments: [a.accountID, a.state.rawValue, a.createdAtMs, a.version, try encode(a)])
   }
 
   func updateAccount(_ a: Practice_V1_Account) throws {
-    try db.execute(
-      sql: "UPDATE accounts SET state = ?, version = ?, body = ? WHERE id = ?",
-      arguments: [a.state.rawValue, a.version, try encode(a), a.accountID])
+    try db.cachedStatement(sql: "UPDATE accounts SET state = ?, version = ?, body = ? WHERE id = ?").execute(arguments: [a.state.rawValue, a.version, try encode(a), a.accountID])
     guard db.changesCount == 1 else { throw RPCError.notFound("account") }
   }
 
   // MARK: users
 
   func user(account: String, id: String) throws -> Practice_V1_User? {
-    try Data.fetchOne(
-      db, sql: "SELECT body FROM users WHERE account_id = ? AND id = ?", arguments: [account, id]
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM users WHERE account_id = ? AND id = ?"), arguments: [account, id]
     ).map { try decode(Practice_V1_User.self, $0) }
   }
 
@@ -83,14 +77,13 @@ struct SQLiteAccess: StoreWriter {
       SELECT body FROM users WHERE account_id = ? AND id > ? \(includeInactive ? "" : "AND active = 1")
       ORDER BY id LIMIT ?
       """
-    return try Data.fetchAll(db, sql: sql, arguments: [account, after ?? "", limit]).map {
+    return try Data.fetchAll(try db.cachedStatement(sql: sql), arguments: [account, after ?? "", limit]).map {
       try decode(Practice_V1_User.self, $0)
     }
   }
 
   func activeUser(account: String, email: String) throws -> Practice_V1_User? {
-    try Data.fetchOne(
-      db, sql: "SELECT body FROM users WHERE account_id = ? AND email_key = ?",
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM users WHERE account_id = ? AND email_key = ?"),
       arguments: [account, email.lowercased()]
     ).map { try decode(Practice_V1_User.self, $0) }
   }
@@ -100,38 +93,32 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func insertUser(_ u: Practice_V1_User) throws {
-    try db.execute(
-      sql: "INSERT INTO users (account_id, id, email_key, active, version, body) VALUES (?, ?, ?, ?, ?, ?)",
-      arguments: [u.accountID, u.userID, Self.emailKey(u), u.active, u.version, try encode(u)])
+    try db.cachedStatement(sql: "INSERT INTO users (account_id, id, email_key, active, version, body) VALUES (?, ?, ?, ?, ?, ?)").execute(arguments: [u.accountID, u.userID, Self.emailKey(u), u.active, u.version, try encode(u)])
   }
 
   func updateUser(_ u: Practice_V1_User) throws {
-    try db.execute(
-      sql: "UPDATE users SET email_key = ?, active = ?, version = ?, body = ? WHERE account_id = ? AND id = ?",
-      arguments: [Self.emailKey(u), u.active, u.version, try encode(u), u.accountID, u.userID])
+    try db.cachedStatement(sql: "UPDATE users SET email_key = ?, active = ?, version = ?, body = ? WHERE account_id = ? AND id = ?").execute(arguments: [Self.emailKey(u), u.active, u.version, try encode(u), u.accountID, u.userID])
     guard db.changesCount == 1 else { throw RPCError.notFound("user") }
   }
 
   // MARK: business information
 
   func businessInfo(account: String) throws -> Practice_V1_BusinessInfo? {
-    try Data.fetchOne(db, sql: "SELECT body FROM business_info WHERE account_id = ?", arguments: [account])
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM business_info WHERE account_id = ?"), arguments: [account])
       .map { try decode(Practice_V1_BusinessInfo.self, $0) }
   }
 
   func putBusinessInfo(_ b: Practice_V1_BusinessInfo) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO business_info (account_id, version, body) VALUES (?, ?, ?)
         ON CONFLICT(account_id) DO UPDATE SET version = excluded.version, body = excluded.body
-        """,
-      arguments: [b.accountID, b.version, try encode(b)])
+        """).execute(arguments: [b.accountID, b.version, try encode(b)])
   }
 
   // MARK: locations and payer rules
 
   func location(account: String, id: String) throws -> Practice_V1_Location? {
-    try Data.fetchOne(db, sql: "SELECT body FROM locations WHERE account_id = ? AND id = ?", arguments: [account, id])
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM locations WHERE account_id = ? AND id = ?"), arguments: [account, id])
       .map { try decode(Practice_V1_Location.self, $0) }
   }
 
@@ -140,57 +127,50 @@ struct SQLiteAccess: StoreWriter {
       SELECT body FROM locations WHERE account_id = ? AND id > ? \(includeArchived ? "" : "AND archived = 0")
       ORDER BY id LIMIT ?
       """
-    return try Data.fetchAll(db, sql: sql, arguments: [account, after ?? "", limit]).map {
+    return try Data.fetchAll(try db.cachedStatement(sql: sql), arguments: [account, after ?? "", limit]).map {
       try decode(Practice_V1_Location.self, $0)
     }
   }
 
   func defaultLocation(account: String) throws -> Practice_V1_Location? {
-    try Data.fetchOne(
-      db, sql: "SELECT body FROM locations WHERE account_id = ? AND is_default = 1 AND archived = 0", arguments: [account]
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM locations WHERE account_id = ? AND is_default = 1 AND archived = 0"), arguments: [account]
     ).map { try decode(Practice_V1_Location.self, $0) }
   }
 
   func putLocation(_ l: Practice_V1_Location) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO locations (account_id, id, archived, is_default, version, body) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT(account_id, id) DO UPDATE SET archived = excluded.archived, is_default = excluded.is_default,
           version = excluded.version, body = excluded.body
-        """,
-      arguments: [l.accountID, l.locationID, l.archived, l.isDefault, l.version, try encode(l)])
+        """).execute(arguments: [l.accountID, l.locationID, l.archived, l.isDefault, l.version, try encode(l)])
   }
 
   func payerRule(account: String, payerID: String) throws -> Practice_V1_PayerPosRule? {
-    try Data.fetchOne(
-      db, sql: "SELECT body FROM payer_pos_rules WHERE account_id = ? AND payer_id = ?", arguments: [account, payerID]
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM payer_pos_rules WHERE account_id = ? AND payer_id = ?"), arguments: [account, payerID]
     ).map { try decode(Practice_V1_PayerPosRule.self, $0) }
   }
 
   func payerRules(account: String, after: String?, limit: Int) throws -> [Practice_V1_PayerPosRule] {
-    try Data.fetchAll(
-      db, sql: "SELECT body FROM payer_pos_rules WHERE account_id = ? AND payer_id > ? ORDER BY payer_id LIMIT ?",
+    try Data.fetchAll(try db.cachedStatement(sql: "SELECT body FROM payer_pos_rules WHERE account_id = ? AND payer_id > ? ORDER BY payer_id LIMIT ?"),
       arguments: [account, after ?? "", limit]
     ).map { try decode(Practice_V1_PayerPosRule.self, $0) }
   }
 
   func putPayerRule(_ r: Practice_V1_PayerPosRule) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO payer_pos_rules (account_id, payer_id, version, body) VALUES (?, ?, ?, ?)
         ON CONFLICT(account_id, payer_id) DO UPDATE SET version = excluded.version, body = excluded.body
-        """,
-      arguments: [r.accountID, r.payerID, r.version, try encode(r)])
+        """).execute(arguments: [r.accountID, r.payerID, r.version, try encode(r)])
   }
 
   func deletePayerRule(account: String, payerID: String) throws {
-    try db.execute(sql: "DELETE FROM payer_pos_rules WHERE account_id = ? AND payer_id = ?", arguments: [account, payerID])
+    try db.cachedStatement(sql: "DELETE FROM payer_pos_rules WHERE account_id = ? AND payer_id = ?").execute(arguments: [account, payerID])
   }
 
   // MARK: rooms and bookings
 
   func room(account: String, id: String) throws -> Practice_V1_Room? {
-    try Data.fetchOne(db, sql: "SELECT body FROM rooms WHERE account_id = ? AND id = ?", arguments: [account, id])
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM rooms WHERE account_id = ? AND id = ?"), arguments: [account, id])
       .map { try decode(Practice_V1_Room.self, $0) }
   }
 
@@ -199,11 +179,10 @@ struct SQLiteAccess: StoreWriter {
     var out: [Practice_V1_Room] = []
     var cursor = after ?? ""
     while out.count < limit {
-      let batch = try Data.fetchAll(
-        db, sql: """
+      let batch = try Data.fetchAll(try db.cachedStatement(sql: """
           SELECT body FROM rooms WHERE account_id = ? AND id > ? \(includeArchived ? "" : "AND archived = 0")
           ORDER BY id LIMIT ?
-          """, arguments: [account, cursor, limit]
+          """), arguments: [account, cursor, limit]
       ).map { try decode(Practice_V1_Room.self, $0) }
       guard let last = batch.last else { break }
       cursor = last.roomID
@@ -213,17 +192,15 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func putRoom(_ r: Practice_V1_Room) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO rooms (account_id, id, archived, version, body) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT(account_id, id) DO UPDATE SET archived = excluded.archived, version = excluded.version,
           body = excluded.body
-        """,
-      arguments: [r.accountID, r.roomID, r.archived, r.version, try encode(r)])
+        """).execute(arguments: [r.accountID, r.roomID, r.archived, r.version, try encode(r)])
   }
 
   func booking(account: String, id: String) throws -> Practice_V1_RoomBooking? {
-    try Data.fetchOne(db, sql: "SELECT body FROM room_bookings WHERE account_id = ? AND id = ?", arguments: [account, id])
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM room_bookings WHERE account_id = ? AND id = ?"), arguments: [account, id])
       .map { try decode(Practice_V1_RoomBooking.self, $0) }
   }
 
@@ -235,8 +212,7 @@ struct SQLiteAccess: StoreWriter {
     """
 
   func conflicts(room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking] {
-    try Data.fetchAll(
-      db, sql: Self.conflictSQL, arguments: [room, startMs - Self.maxBookingMs, endMs, startMs]
+    try Data.fetchAll(try db.cachedStatement(sql: Self.conflictSQL), arguments: [room, startMs - Self.maxBookingMs, endMs, startMs]
     ).map { try decode(Practice_V1_RoomBooking.self, $0) }
   }
 
@@ -252,112 +228,96 @@ struct SQLiteAccess: StoreWriter {
         AND (start_ms > ? OR (start_ms = ? AND id > ?)) \(includeCancelled ? "" : "AND status = 1")
       ORDER BY start_ms, id LIMIT ?
       """
-    return try Data.fetchAll(
-      db, sql: sql,
+    return try Data.fetchAll(try db.cachedStatement(sql: sql),
       arguments: [account, room, fromMs - Self.maxBookingMs, toMs, fromMs, afterStart, afterStart, afterID, limit]
     ).map { try decode(Practice_V1_RoomBooking.self, $0) }
   }
 
   func series(_ seriesID: String, fromOccurrence: Int32) throws -> [Practice_V1_RoomBooking] {
-    try Data.fetchAll(
-      db, sql: "SELECT body FROM room_bookings WHERE series_id = ? AND occurrence >= ? ORDER BY occurrence",
+    try Data.fetchAll(try db.cachedStatement(sql: "SELECT body FROM room_bookings WHERE series_id = ? AND occurrence >= ? ORDER BY occurrence"),
       arguments: [seriesID, fromOccurrence]
     ).map { try decode(Practice_V1_RoomBooking.self, $0) }
   }
 
   func activeBookingCount(room: String, endingAfterMs: Int64) throws -> Int {
-    try Int.fetchOne(
-      db, sql: """
+    try Int.fetchOne(try db.cachedStatement(sql: """
         SELECT count(*) FROM room_bookings INDEXED BY room_bookings_active
         WHERE room_id = ? AND status = 1 AND start_ms > ? AND end_ms > ?
-        """,
+        """),
       arguments: [room, endingAfterMs - Self.maxBookingMs, endingAfterMs]) ?? 0
   }
 
   func putBooking(_ b: Practice_V1_RoomBooking) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO room_bookings (id, account_id, room_id, start_ms, end_ms, status, series_id, occurrence, version, body)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT(id) DO UPDATE SET status = excluded.status, version = excluded.version, body = excluded.body
-        """,
-      arguments: [b.bookingID, b.accountID, b.roomID, b.startMs, b.endMs, b.status.rawValue, b.seriesID, b.occurrence,
+        """).execute(arguments: [b.bookingID, b.accountID, b.roomID, b.startMs, b.endMs, b.status.rawValue, b.seriesID, b.occurrence,
                   b.version, try encode(b)])
   }
 
   // MARK: billing
 
   func subscription(account: String) throws -> Practice_V1_Subscription? {
-    try Data.fetchOne(db, sql: "SELECT body FROM subscriptions WHERE account_id = ?", arguments: [account])
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM subscriptions WHERE account_id = ?"), arguments: [account])
       .map { try decode(Practice_V1_Subscription.self, $0) }
   }
 
   func putSubscription(_ s: Practice_V1_Subscription) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO subscriptions (account_id, version, body) VALUES (?, ?, ?)
         ON CONFLICT(account_id) DO UPDATE SET version = excluded.version, body = excluded.body
-        """,
-      arguments: [s.accountID, s.version, try encode(s)])
+        """).execute(arguments: [s.accountID, s.version, try encode(s)])
   }
 
   func usage(account: String, periodStart: String) throws -> (activeClients: Int64, electronicClaims: Int64)? {
-    try Row.fetchOne(
-      db, sql: "SELECT active_clients, electronic_claims FROM usage WHERE account_id = ? AND period_start = ?",
+    try Row.fetchOne(try db.cachedStatement(sql: "SELECT active_clients, electronic_claims FROM usage WHERE account_id = ? AND period_start = ?"),
       arguments: [account, periodStart]
     ).map { (activeClients: $0["active_clients"], electronicClaims: $0["electronic_claims"]) }
   }
 
   func putUsage(account: String, periodStart: String, activeClients: Int64, electronicClaims: Int64) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO usage (account_id, period_start, active_clients, electronic_claims) VALUES (?, ?, ?, ?)
         ON CONFLICT(account_id, period_start) DO UPDATE SET active_clients = excluded.active_clients,
           electronic_claims = excluded.electronic_claims
-        """,
-      arguments: [account, periodStart, activeClients, electronicClaims])
+        """).execute(arguments: [account, periodStart, activeClients, electronicClaims])
   }
 
   func invoice(account: String, id: String) throws -> Practice_V1_Invoice? {
-    try Data.fetchOne(db, sql: "SELECT body FROM invoices WHERE account_id = ? AND id = ?", arguments: [account, id])
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM invoices WHERE account_id = ? AND id = ?"), arguments: [account, id])
       .map { try decode(Practice_V1_Invoice.self, $0) }
   }
 
   func invoice(account: String, periodStart: String) throws -> Practice_V1_Invoice? {
-    try Data.fetchOne(
-      db, sql: "SELECT body FROM invoices WHERE account_id = ? AND period_start = ?", arguments: [account, periodStart]
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM invoices WHERE account_id = ? AND period_start = ?"), arguments: [account, periodStart]
     ).map { try decode(Practice_V1_Invoice.self, $0) }
   }
 
   func invoices(account: String, beforeNumber: Int64?, limit: Int) throws -> [Practice_V1_Invoice] {
-    try Data.fetchAll(
-      db, sql: "SELECT body FROM invoices WHERE account_id = ? AND number < ? ORDER BY number DESC LIMIT ?",
+    try Data.fetchAll(try db.cachedStatement(sql: "SELECT body FROM invoices WHERE account_id = ? AND number < ? ORDER BY number DESC LIMIT ?"),
       arguments: [account, beforeNumber ?? Int64.max, limit]
     ).map { try decode(Practice_V1_Invoice.self, $0) }
   }
 
   func maxInvoiceNumber(account: String) throws -> Int64 {
-    try Int64.fetchOne(db, sql: "SELECT max(number) FROM invoices WHERE account_id = ?", arguments: [account]) ?? 0
+    try Int64.fetchOne(try db.cachedStatement(sql: "SELECT max(number) FROM invoices WHERE account_id = ?"), arguments: [account]) ?? 0
   }
 
   func unpaidInvoiceCount(account: String) throws -> Int {
-    try Int.fetchOne(
-      db, sql: "SELECT count(*) FROM invoices WHERE account_id = ? AND status IN (?, ?)",
+    try Int.fetchOne(try db.cachedStatement(sql: "SELECT count(*) FROM invoices WHERE account_id = ? AND status IN (?, ?)"),
       arguments: [account, Practice_V1_InvoiceStatus.open.rawValue, Practice_V1_InvoiceStatus.failed.rawValue]) ?? 0
   }
 
   func putInvoice(_ i: Practice_V1_Invoice) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO invoices (account_id, id, number, period_start, status, body) VALUES (?, ?, ?, ?, ?, ?)
         ON CONFLICT(account_id, id) DO UPDATE SET status = excluded.status, body = excluded.body
-        """,
-      arguments: [i.accountID, i.invoiceID, i.number, i.periodStart, i.status.rawValue, try encode(i)])
+        """).execute(arguments: [i.accountID, i.invoiceID, i.number, i.periodStart, i.status.rawValue, try encode(i)])
   }
 
   func accountIDs(after: String?, limit: Int) throws -> [String] {
-    try String.fetchAll(
-      db, sql: "SELECT id FROM accounts WHERE id > ? AND state != ? ORDER BY id LIMIT ?",
+    try String.fetchAll(try db.cachedStatement(sql: "SELECT id FROM accounts WHERE id > ? AND state != ? ORDER BY id LIMIT ?"),
       arguments: [after ?? "", Practice_V1_AccountState.purged.rawValue, limit])
   }
 
@@ -372,26 +332,24 @@ struct SQLiteAccess: StoreWriter {
   func rowCounts(account: String) throws -> [String: Int] {
     var out: [String: Int] = [:]
     for (table, column) in Self.accountTables {
-      out[table] = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table) WHERE \(column) = ?", arguments: [account]) ?? 0
+      out[table] = try Int.fetchOne(try db.cachedStatement(sql: "SELECT count(*) FROM \(table) WHERE \(column) = ?"), arguments: [account]) ?? 0
     }
     return out
   }
 
   func purgeAccountData(account: String) throws {
     for (table, column) in Self.accountTables where table != "accounts" && table != "invoices" {
-      try db.execute(sql: "DELETE FROM \(table) WHERE \(column) = ?", arguments: [account])
+      try db.cachedStatement(sql: "DELETE FROM \(table) WHERE \(column) = ?").execute(arguments: [account])
     }
   }
 
   // MARK: audit
 
   func appendAudit(_ e: Practice_V1_AuditEvent) throws -> Int64 {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body)
         VALUES (?, ?, ?, ?, ?, ?)
-        """,
-      arguments: [e.accountID, e.timeMs, e.actorUserID, e.method, e.resourceID, try encode(e)])
+        """).execute(arguments: [e.accountID, e.timeMs, e.actorUserID, e.method, e.resourceID, try encode(e)])
     return db.lastInsertedRowID
   }
 
@@ -406,7 +364,7 @@ struct SQLiteAccess: StoreWriter {
     if let after = q.afterID { sql += " AND id > ?"; args += [after] }
     sql += " ORDER BY id LIMIT ?"
     args += [q.limit]
-    return try Row.fetchAll(db, sql: sql, arguments: args).map { row in
+    return try Row.fetchAll(try db.cachedStatement(sql: sql), arguments: args).map { row in
       var e = try decode(Practice_V1_AuditEvent.self, row["body"])
       e.eventID = row["id"]
       return e
@@ -416,34 +374,28 @@ struct SQLiteAccess: StoreWriter {
   // MARK: changes
 
   func appendChange(_ e: Practice_V1_ChangeEvent) throws -> Int64 {
-    try db.execute(
-      sql: "INSERT INTO change_events (account_id, sequence, body) VALUES (?, ?, ?)",
-      arguments: [e.accountID, e.sequence, try encode(e)])
+    try db.cachedStatement(sql: "INSERT INTO change_events (account_id, sequence, body) VALUES (?, ?, ?)").execute(arguments: [e.accountID, e.sequence, try encode(e)])
     return db.lastInsertedRowID
   }
 
   func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)] {
     let rows: [Row]
     if let account {
-      rows = try Row.fetchAll(
-        db, sql: "SELECT id, body FROM change_events WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+      rows = try Row.fetchAll(try db.cachedStatement(sql: "SELECT id, body FROM change_events WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?"),
         arguments: [account, afterGlobalID, limit])
     } else {
-      rows = try Row.fetchAll(
-        db, sql: "SELECT id, body FROM change_events WHERE id > ? ORDER BY id LIMIT ?",
+      rows = try Row.fetchAll(try db.cachedStatement(sql: "SELECT id, body FROM change_events WHERE id > ? ORDER BY id LIMIT ?"),
         arguments: [afterGlobalID, limit])
     }
     return try rows.map { (globalID: $0["id"], event: try decode(Practice_V1_ChangeEvent.self, $0["body"])) }
   }
 
   func oldestKeptSequence(account: String) throws -> Int64 {
-    try Int64.fetchOne(
-      db, sql: "SELECT min(sequence) FROM change_events WHERE account_id = ?", arguments: [account]) ?? 0
+    try Int64.fetchOne(try db.cachedStatement(sql: "SELECT min(sequence) FROM change_events WHERE account_id = ?"), arguments: [account]) ?? 0
   }
 
   func globalID(account: String, sequence: Int64) throws -> Int64? {
-    try Int64.fetchOne(
-      db, sql: "SELECT id FROM change_events WHERE account_id = ? AND sequence = ?",
+    try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM change_events WHERE account_id = ? AND sequence = ?"),
       arguments: [account, sequence])
   }
 
@@ -452,19 +404,16 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func trimChanges(account: String, keep: Int64) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         DELETE FROM change_events WHERE account_id = ? AND sequence <=
           (SELECT max(sequence) FROM change_events WHERE account_id = ?) - ?
-        """,
-      arguments: [account, account, keep])
+        """).execute(arguments: [account, account, keep])
   }
 
   // MARK: idempotency
 
   func idempotency(scope: String, key: String) throws -> IdempotencyRecord? {
-    try Row.fetchOne(
-      db, sql: "SELECT * FROM idempotency WHERE scope = ? AND key = ?", arguments: [scope, key]
+    try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM idempotency WHERE scope = ? AND key = ?"), arguments: [scope, key]
     ).map {
       IdempotencyRecord(
         scope: $0["scope"], key: $0["key"], method: $0["method"], payloadHash: $0["payload_hash"],
@@ -473,16 +422,14 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func putIdempotency(_ r: IdempotencyRecord) throws {
-    try db.execute(
-      sql: """
+    try db.cachedStatement(sql: """
         INSERT INTO idempotency (scope, key, method, payload_hash, response, created_at_ms)
         VALUES (?, ?, ?, ?, ?, ?)
-        """,
-      arguments: [r.scope, r.key, r.method, r.payloadHash, r.response, r.createdAtMs])
+        """).execute(arguments: [r.scope, r.key, r.method, r.payloadHash, r.response, r.createdAtMs])
   }
 
   func expireIdempotency(beforeMs: Int64) throws {
-    try db.execute(sql: "DELETE FROM idempotency WHERE created_at_ms < ?", arguments: [beforeMs])
+    try db.cachedStatement(sql: "DELETE FROM idempotency WHERE created_at_ms < ?").execute(arguments: [beforeMs])
   }
 
   func afterCommit(_ body: @escaping @Sendable () -> Void) {
@@ -494,8 +441,6 @@ struct SQLiteAccess: StoreWriter {
   func probe() throws { _ = try Int.fetchOne(db, sql: "SELECT 1") }
 
   func probeWrite() throws {
-    try db.execute(
-      sql: "INSERT INTO health_probe (id, at_ms) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at_ms = excluded.at_ms",
-      arguments: [Int64(Date().timeIntervalSince1970 * 1000)])
+    try db.cachedStatement(sql: "INSERT INTO health_probe (id, at_ms) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at_ms = excluded.at_ms").execute(arguments: [Int64(Date().timeIntervalSince1970 * 1000)])
   }
 }

@@ -29,6 +29,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
       throw StoreOpenError(path: path, problem: "cannot open: \(error)")
     }
     self.writer = pool
+    self.committer = GroupCommitter(writer: pool)
     self.path = path
     try SQLiteStore.checkAndMigrate(pool, path: path, existed: exists)
   }
@@ -37,6 +38,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
   public init(inMemory: Void = ()) throws {
     let queue = try DatabaseQueue()
     self.writer = queue
+    self.committer = GroupCommitter(writer: queue)
     self.path = nil
     try SQLiteStore.checkAndMigrate(queue, path: ":memory:", existed: false)
   }
@@ -192,21 +194,33 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     return m
   }
 
+  /// Reads run on the calling thread: a snapshot read from the page cache takes microseconds, less
+  /// than a hop to another thread and back would cost.
   public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T {
     do {
-      return try await writer.read { db in try body(SQLiteAccess(db: db)) }
+      return try readHere(body)
     } catch let e as DatabaseError {
       throw SQLiteStore.map(e)
     }
   }
 
+  private func readHere<T>(_ body: (any StoreReader) throws -> T) throws -> T {
+    try writer.read { db in try body(SQLiteAccess(db: db)) }
+  }
+
+  /// Writes are group-committed: the bodies waiting when the writer is free run in one transaction,
+  /// each in its own savepoint (a body that throws undoes only itself), and one durable commit
+  /// answers them all. A caller returns only after the commit that holds its write.
   public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T {
     do {
-      return try await writer.write { db in try body(SQLiteAccess(db: db)) }
+      let value = try await committer.submit { db in try body(SQLiteAccess(db: db)) as any Sendable }
+      return value as! T
     } catch let e as DatabaseError {
       throw SQLiteStore.map(e)
     }
   }
+
+  private let committer: GroupCommitter
 
   public func close() async throws {
     if let pool = writer as? DatabasePool { try pool.close() }
@@ -245,4 +259,73 @@ public struct StoreOpenError: Error, CustomStringConvertible {
   public var path: String
   public var problem: String
   public var description: String { "cannot use database \(path): \(problem)" }
+}
+
+/// Batches concurrent write bodies into one transaction and one commit (group commit).
+final class GroupCommitter: @unchecked Sendable {
+  typealias Body = (Database) throws -> any Sendable
+  private struct Job {
+    let body: Body
+    let continuation: CheckedContinuation<any Sendable, Error>
+  }
+
+  private let writer: any DatabaseWriter
+  private let lock = NSLock()
+  private var pending: [Job] = []
+  private var draining = false
+  private let queue = DispatchQueue(label: "practiced.group-commit")
+  /// The most bodies one transaction takes.
+  static let maxBatch = 256
+
+  init(writer: any DatabaseWriter) { self.writer = writer }
+
+  func submit(_ body: @escaping Body) async throws -> any Sendable {
+    try await withCheckedThrowingContinuation { k in
+      lock.lock()
+      pending.append(Job(body: body, continuation: k))
+      let start = !draining
+      draining = true
+      lock.unlock()
+      if start { queue.async { self.drain() } }
+    }
+  }
+
+  private func drain() {
+    while true {
+      lock.lock()
+      let batch = Array(pending.prefix(Self.maxBatch))
+      pending.removeFirst(batch.count)
+      if batch.isEmpty { draining = false }
+      lock.unlock()
+      if batch.isEmpty { return }
+      run(batch)
+    }
+  }
+
+  private func run(_ batch: [Job]) {
+    var results = [Result<any Sendable, Error>](repeating: .failure(CancellationError()), count: batch.count)
+    do {
+      try writer.writeWithoutTransaction { db in
+        try db.inTransaction(.immediate) {
+          for (i, job) in batch.enumerated() {
+            do {
+              var value: (any Sendable)?
+              try db.inSavepoint {
+                value = try job.body(db)
+                return .commit
+              }
+              results[i] = .success(value!)
+            } catch {
+              results[i] = .failure(error)
+            }
+          }
+          return .commit
+        }
+      }
+    } catch {
+      // The commit itself failed: nothing of the batch was written.
+      for i in results.indices { results[i] = .failure(error) }
+    }
+    for (job, result) in zip(batch, results) { job.continuation.resume(with: result) }
+  }
 }

@@ -48,6 +48,7 @@ public struct Daemon {
         services: [
           .init(service: server),
           .init(service: watchdog),
+          .init(service: HealthProbe(store: store, health: env.health, logger: logger)),
           .init(service: SchedulerService(scheduler: scheduler, interval: configuration.schedulerInterval, logger: logger)),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
@@ -108,6 +109,29 @@ struct SchedulerService: Service {
         logger.error("scheduler run failed: \(error)")
       }
       try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+    }
+  }
+}
+
+/// After a failed write, probes the store with a small write every few seconds, so `Health/Check`
+/// says SERVING again as soon as writes work (space came back, the file is writable again).
+struct HealthProbe: Service {
+  let store: any Store
+  let health: HealthState
+  let logger: Logger
+
+  func run() async throws {
+    while !Task.isShuttingDownGracefully {
+      if !health.serving {
+        do {
+          try await store.write { w in try w.probeWrite() }
+          health.writeSucceeded()
+          logger.notice("the store accepts writes again")
+        } catch {
+          logger.debug("store probe failed: \(error)")
+        }
+      }
+      try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(2)) }
     }
   }
 }

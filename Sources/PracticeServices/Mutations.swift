@@ -110,7 +110,8 @@ public struct Mutations: Sendable {
     }
     defer { if let key { env.keysInFlight.release(scope + "\u{1}" + key) } }
 
-    let payloadHash = Data(SHA256.hash(data: try request.serializedData()))
+    // The payload's hash identifies a retry; only calls with a key need it.
+    let payloadHash = key == nil ? Data() : Data(SHA256.hash(data: try request.serializedData()))
     let path = ctx.method.path
     let nowMs = env.clock.nowMs()
     let changes = env.changes

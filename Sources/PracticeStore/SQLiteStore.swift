@@ -28,6 +28,13 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     } catch {
       throw StoreOpenError(path: path, problem: "cannot open: \(error)")
     }
+    // GRDB's DatabasePool puts its writer in WAL mode and then sets `synchronous = NORMAL` on it,
+    // after `prepareDatabase` ran: set FULL again, so every acknowledged commit is fsynced.
+    do {
+      try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = FULL") }
+    } catch {
+      throw StoreOpenError(path: path, problem: "cannot set synchronous=FULL: \(error)")
+    }
     self.writer = pool
     self.committer = GroupCommitter(writer: pool)
     self.path = path
@@ -246,6 +253,11 @@ public final class SQLiteStore: Store, @unchecked Sendable {
       try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteAccess.conflictSQL, arguments: ["r", 0, 1, 0])
         .map { $0["detail"] as String }.joined(separator: "\n")
     }
+  }
+
+  /// A pragma read on the writer connection (tests check its durability settings).
+  public func writerPragma(_ sql: String) async throws -> String? {
+    try await writer.writeWithoutTransaction { db in try String.fetchOne(db, sql: sql) }
   }
 
   /// Runs a SQL statement for diagnostics and tests (`PRAGMA ...`), returning the first column.

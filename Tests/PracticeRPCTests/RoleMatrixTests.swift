@@ -6,6 +6,7 @@ import PracticeRPC
 import PracticeServices
 import PracticeStore
 import PracticeWire
+import Foundation
 import SwiftProtobuf
 import Testing
 
@@ -126,5 +127,27 @@ struct ConflictPlanTests {
     let plan = try await store.conflictQueryPlan()
     #expect(plan.contains("SEARCH room_bookings USING INDEX room_bookings_active (room_id=? AND start_ms>? AND start_ms<?)"), "\(plan)")
     #expect(!plan.contains("SCAN"))
+  }
+}
+
+@Suite("Store durability settings")
+struct DurabilityTests {
+  @Test("every connection the store opens runs WAL with synchronous=FULL; a foreign file is refused")
+  func pragmas() async throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString.prefix(6))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let store = try SQLiteStore(path: dir.appendingPathComponent("practiced.db").path)
+    // Reads and writes use different connections of the pool: check both.
+    #expect(try await store.pragma("PRAGMA journal_mode") == "wal")
+    #expect(try await store.pragma("PRAGMA synchronous") == "2")
+    let writerSync = try await store.write { w in try w.probeWrite(); return "ok" }
+    #expect(writerSync == "ok")
+    #expect(try await store.writerPragma("PRAGMA synchronous") == "2")
+    #expect(try await store.writerPragma("PRAGMA journal_mode") == "wal")
+    try await store.close()
+    let foreign = dir.appendingPathComponent("foreign.db").path
+    try Data("not a database at all, definitely not".utf8).write(to: URL(fileURLWithPath: foreign))
+    #expect(throws: StoreOpenError.self) { _ = try SQLiteStore(path: foreign) }
   }
 }

@@ -1,0 +1,160 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import NIOPosix
+import PracticeClient
+import PracticeProto
+import PracticeWire
+import Synchronization
+
+/// Crash consistency: 64 writers record every acknowledged write; the daemon is killed with SIGKILL
+/// at a random moment and restarted; every acknowledged write must be there, the database intact,
+/// and versions consistent with the audit log.
+struct Crash: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(abstract: "kill -9 the daemon under 64 writers and check nothing acknowledged was lost.")
+  @Option var practiced: String
+  @Option var rounds = 3
+  @Option var writers = 64
+
+  func run() async throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("practiced-crash-\(getpid())")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let socket = dir.appendingPathComponent("p.sock").path
+    let state = dir.appendingPathComponent("state").path
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    var daemon = try start(socket: socket, state: state, log: dir.appendingPathComponent("log").path)
+    // One account per writer.
+    var accounts: [String] = []
+    let setup = try await PracticeConnection.connect(path: socket, group: group)
+    for i in 0..<writers {
+      var r = Practice_V1_CreateAccountRequest()
+      r.practiceName = "Crash \(i)"
+      r.ownerName = "Owner"
+      accounts.append(try await setup.accounts.createAccount(r).account.accountID)
+    }
+    await setup.close()
+
+    var lost = 0
+    var totalAcked = 0
+    for round in 1...rounds {
+      let acked = Mutex([Int](repeating: -1, count: writers))
+      let stop = Atomic<Bool>(false)
+      let tasks = (0..<writers).map { w in
+        Task {
+          guard let c = try? await PracticeConnection.connect(path: socket, group: group) else { return }
+          var n = 0
+          while !stop.load(ordering: .relaxed) {
+            var u = Practice_V1_UpdateBusinessInfoRequest()
+            u.accountID = accounts[w]
+            u.updateMask = ["legal_name"]
+            u.businessInfo.legalName = "r\(round)-n\(n)"
+            do {
+              _ = try await c.business.updateBusinessInfo(u)
+              acked.withLock { $0[w] = n }
+              n += 1
+            } catch {
+              break
+            }
+          }
+          await c.close()
+        }
+      }
+      try await Task.sleep(for: .milliseconds(Int.random(in: 300...1500)))
+      kill(daemon, SIGKILL)
+      var status: Int32 = 0
+      waitpid(daemon, &status, 0)
+      stop.store(true, ordering: .relaxed)
+      for t in tasks { await t.value }
+      let ackedNow = acked.withLock { $0 }
+      totalAcked += ackedNow.filter { $0 >= 0 }.map { $0 + 1 }.reduce(0, +)
+
+      daemon = try start(socket: socket, state: state, log: dir.appendingPathComponent("log").path)
+      let c = try await PracticeConnection.connect(path: socket, group: group)
+      for w in 0..<writers where ackedNow[w] >= 0 {
+        var get = Practice_V1_GetBusinessInfoRequest()
+        get.accountID = accounts[w]
+        let info = try await c.business.getBusinessInfo(get).businessInfo
+        // The stored value is the last acknowledged write of this round or one after it.
+        let parts = info.legalName.split(separator: "-")
+        let storedRound = Int(parts.first?.dropFirst() ?? "") ?? 0
+        let storedN = Int(parts.last?.dropFirst() ?? "") ?? -1
+        if storedRound != round || storedN < ackedNow[w] {
+          lost += 1
+          print("LOST writer \(w): acked n\(ackedNow[w]), stored \(info.legalName)")
+        }
+        // Versions agree with the audit log: one event per applied update.
+        var audit = Practice_V1_ListAuditEventsRequest()
+        audit.accountID = accounts[w]
+        audit.method = "/practice.v1.BusinessService/UpdateBusinessInfo"
+        audit.pageSize = 500
+        var events = 0
+        repeat {
+          let page = try await c.audit.listAuditEvents(audit)
+          events += page.events.count
+          audit.pageToken = page.nextPageToken
+        } while !audit.pageToken.isEmpty
+        if Int64(events) != info.version - 1 {
+          lost += 1
+          print("MISMATCH writer \(w): version \(info.version), \(events) audit events")
+        }
+      }
+      await c.close()
+      print("round \(round): \(ackedNow.filter { $0 >= 0 }.count) writers acknowledged writes, checked")
+    }
+    kill(daemon, SIGTERM)
+    var status: Int32 = 0
+    waitpid(daemon, &status, 0)
+    let check = try integrityCheck(state + "/practiced.db")
+    print("RESULT integrity_check \(check)")
+    print("RESULT acked_writes \(totalAcked) writes")
+    print("RESULT acked_writes_lost \(lost)")
+    print("RESULT rounds \(rounds)")
+    try await group.shutdownGracefully()
+    if lost > 0 || check != "ok" { throw ExitCode(1) }
+  }
+
+  func start(socket: String, state: String, log: String) throws -> Int32 {
+    var pid: pid_t = 0
+    var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+    posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+    let args = [practiced, "--socket", socket, "--state-dir", state, "--operator-uids", "0", "--log-level", "warning"]
+    var argv = args.map { strdup($0) } + [nil]
+    defer { argv.forEach { free($0) } }
+    let rc = posix_spawn(&pid, practiced, &actions, nil, &argv, environ)
+    posix_spawn_file_actions_destroy(&actions)
+    guard rc == 0 else { throw ValidationError("cannot start \(practiced): \(rc)") }
+    // Ready when a connection is accepted.
+    for _ in 0..<400 {
+      let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+      var addr = sockaddr_un()
+      addr.sun_family = sa_family_t(AF_UNIX)
+      withUnsafeMutableBytes(of: &addr.sun_path) { raw in
+        let bytes = Array(socket.utf8.prefix(raw.count - 1))
+        raw.copyBytes(from: bytes)
+      }
+      let ok = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+      } == 0
+      close(fd)
+      if ok { return pid }
+      usleep(25_000)
+    }
+    throw ValidationError("practiced did not start")
+  }
+
+  func integrityCheck(_ path: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = ["python3", "-c", "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])", path]
+    let out = Pipe()
+    p.standardOutput = out
+    try p.run()
+    p.waitUntilExit()
+    return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+}

@@ -166,7 +166,7 @@ struct AccountService {
       }
       try checkVersion(req.expectedVersion, current: current.version, what: "the user")
       let mask = try UpdateMask(req.updateMask, allowed: AccountRules.userMaskFields)
-      var updated = try AccountRules.applyUserUpdate(current, mask: mask, req.user)
+      let updated = try AccountRules.applyUserUpdate(current, mask: mask, req.user)
       var resp = Practice_V1_UpdateUserResponse()
       if updated == current {
         resp.user = current
@@ -181,14 +181,19 @@ struct AccountService {
       if updated.active && updated.roleSet.contains(.practitioner) && !current.roleSet.contains(.practitioner) {
         try Self.checkPractitionerLimit(mc, adding: 1)
       }
-      updated.version += 1
-      updated.updatedAtMs = mc.nowMs
-      try mc.writer.updateUser(updated)
-      try mc.record(account: req.accountID, .user, id: updated.userID, version: updated.version, .updated,
-                before: current, after: updated)
-      resp.user = updated
+      resp.user = try Self.save(mc, before: current, after: updated)
       return resp
     }
+  }
+
+  /// Writes a changed user: the next version, its audit event and change event.
+  static func save(_ mc: MutationContext, before: Practice_V1_User, after: Practice_V1_User) throws -> Practice_V1_User {
+    var u = after
+    u.version = before.version + 1
+    u.updatedAtMs = mc.nowMs
+    try mc.writer.updateUser(u)
+    try mc.record(account: u.accountID, .user, id: u.userID, version: u.version, .updated, before: before, after: u)
+    return u
   }
 
   /// FREEMIUM allows one active practitioner (PLAN_LIMIT).
@@ -220,12 +225,7 @@ struct AccountService {
       }
       var updated = current
       updated.active = false
-      updated.version += 1
-      updated.updatedAtMs = mc.nowMs
-      try mc.writer.updateUser(updated)
-      try mc.record(account: req.accountID, .user, id: updated.userID, version: updated.version, .updated,
-                before: current, after: updated)
-      resp.user = updated
+      resp.user = try Self.save(mc, before: current, after: updated)
       return resp
     }
   }

@@ -30,16 +30,23 @@ struct LocationService {
     return l
   }
 
+  /// Writes a changed location: the next version, its audit event and change event.
+  @discardableResult
+  static func save(_ mc: MutationContext, before: Practice_V1_Location, after: Practice_V1_Location) throws -> Practice_V1_Location {
+    var l = after
+    l.version = before.version + 1
+    l.updatedAtMs = mc.nowMs
+    try mc.writer.putLocation(l)
+    try mc.record(account: l.accountID, .location, id: l.locationID, version: l.version, .updated, before: before, after: l)
+    return l
+  }
+
   /// Makes `location` the default: the previous default stops being it (recorded as a change).
   private static func takeDefault(_ mc: MutationContext, from account: String, for locationID: String) throws {
     guard var previous = try mc.writer.defaultLocation(account: account), previous.locationID != locationID else { return }
     let before = previous
     previous.isDefault = false
-    previous.version += 1
-    previous.updatedAtMs = mc.nowMs
-    try mc.writer.putLocation(previous)
-    try mc.record(account: account, .location, id: previous.locationID, version: previous.version, .updated,
-                  before: before, after: previous)
+    try save(mc, before: before, after: previous)
   }
 
   @Sendable func createLocation(_ ctx: CallContext, _ req: Practice_V1_CreateLocationRequest) async throws
@@ -118,12 +125,7 @@ struct LocationService {
           field: "location.is_default", "the default location stays the default until another location is made default")
       }
       if updated.isDefault && !current.isDefault { try Self.takeDefault(mc, from: req.accountID, for: updated.locationID) }
-      updated.version += 1
-      updated.updatedAtMs = mc.nowMs
-      try mc.writer.putLocation(updated)
-      try mc.record(account: req.accountID, .location, id: updated.locationID, version: updated.version, .updated,
-                    before: current, after: updated)
-      resp.location = updated
+      resp.location = try Self.save(mc, before: current, after: updated)
       return resp
     }
   }
@@ -146,12 +148,7 @@ struct LocationService {
       }
       var updated = current
       updated.archived = true
-      updated.version += 1
-      updated.updatedAtMs = mc.nowMs
-      try mc.writer.putLocation(updated)
-      try mc.record(account: req.accountID, .location, id: updated.locationID, version: updated.version, .updated,
-                    before: current, after: updated)
-      resp.location = updated
+      resp.location = try Self.save(mc, before: current, after: updated)
       return resp
     }
   }

@@ -30,6 +30,16 @@ struct RoomService {
     return room
   }
 
+  /// Writes a changed room: the next version, its audit event and change event.
+  static func save(_ mc: MutationContext, before: Practice_V1_Room, after: Practice_V1_Room) throws -> Practice_V1_Room {
+    var r = after
+    r.version = before.version + 1
+    r.updatedAtMs = mc.nowMs
+    try mc.writer.putRoom(r)
+    try mc.record(account: r.accountID, .room, id: r.roomID, version: r.version, .updated, before: before, after: r)
+    return r
+  }
+
   /// Every location id names an active location of the account.
   static func checkLocations(_ r: any StoreReader, _ account: String, _ ids: [String]) throws {
     var v = Violations()
@@ -115,12 +125,7 @@ struct RoomService {
       }
       if current.archived { throw RPCError.failedPrecondition(.roomArchived, "an archived room can't be changed") }
       if mask.covers("location_ids") { try Self.checkLocations(mc.writer, req.accountID, updated.locationIds) }
-      updated.version += 1
-      updated.updatedAtMs = mc.nowMs
-      try mc.writer.putRoom(updated)
-      try mc.record(account: req.accountID, .room, id: updated.roomID, version: updated.version, .updated,
-                    before: current, after: updated)
-      resp.room = updated
+      resp.room = try Self.save(mc, before: current, after: updated)
       return resp
     }
   }
@@ -144,12 +149,7 @@ struct RoomService {
       }
       var updated = current
       updated.archived = true
-      updated.version += 1
-      updated.updatedAtMs = mc.nowMs
-      try mc.writer.putRoom(updated)
-      try mc.record(account: req.accountID, .room, id: updated.roomID, version: updated.version, .updated,
-                    before: current, after: updated)
-      resp.room = updated
+      resp.room = try Self.save(mc, before: current, after: updated)
       return resp
     }
   }

@@ -9,6 +9,7 @@ let package = Package(
     .executable(name: "practicectl", targets: ["practicectl"]),
     .library(name: "PracticeClient", targets: ["PracticeClient"]),
     .library(name: "PracticeProto", targets: ["PracticeProto"]),
+    .library(name: "PracticeFuzz", targets: ["PracticeFuzz"]),
   ],
   dependencies: [
     .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
@@ -104,6 +105,16 @@ let package = Package(
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
     ),
+    // The entry points of the fuzz targets (Fuzz/), replayed over Fuzz/FailCases by the tests.
+    .target(
+      name: "PracticeFuzz",
+      dependencies: [
+        "PracticeProto", "PracticeWire", "PracticeRPC", "PracticeServices", "PracticeStore",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
     // Benchmarks (scripts/bench): seeds a database with a bulk loader and drives a daemon over the socket.
     .executableTarget(
       name: "practice-bench",
@@ -129,7 +140,7 @@ let package = Package(
     .testTarget(
       name: "PracticeRPCTests",
       dependencies: [
-        "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire",
+        "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire", "PracticeFuzz",
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ]

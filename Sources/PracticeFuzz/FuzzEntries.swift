@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+import NIOCore
+import PracticeProto
+import PracticeRPC
+import PracticeServices
+import PracticeStore
+import PracticeWire
+import SwiftProtobuf
+
+/// The inputs the fuzz targets (Fuzz/, scripts/fuzz) and the regression-corpus replay
+/// (Tests/PracticeRPCTests/FuzzReplayTests) feed to the parsers. Each returns normally for any input;
+/// a crash, a trap or a sanitizer report is the finding.
+public enum FuzzEntries {
+  /// The frame parser fed in chunks of at most 143 bytes, so reads split everywhere; every complete
+  /// frame is decoded as an envelope.
+  public static func frames(_ data: [UInt8]) {
+    var parser = FrameParser(maxFrameSize: 64 * 1024)
+    var offset = 0
+    var chunk = 1 + Int(data.first ?? 0) % 143
+    while offset < data.count {
+      let end = min(data.count, offset + chunk)
+      parser.append(ByteBuffer(bytes: data[offset..<end]))
+      do {
+        while let body = try parser.next() { _ = try? Practice_Rpc_V1_Request(frame: body) }
+      } catch {
+        return  // a framing error ends the stream, as it ends a connection
+      }
+      offset = end
+      chunk = 1 + (chunk * 31 + 7) % 143
+    }
+  }
+
+  /// The request envelope and its metadata, and the U+0000 walk over whatever decodes.
+  public static func envelope(_ data: [UInt8]) {
+    guard let request = try? Practice_Rpc_V1_Request(serializedBytes: data) else { return }
+    _ = request.metadataValue(MetadataKey.actor)
+    _ = StringFields.nulViolation(in: request)
+    if let method = MethodCatalog.method(request.method),
+      let message = try? method.requestType.init(serializedBytes: request.payload)
+    {
+      func walk<M: SwiftProtobuf.Message>(_ m: M) { _ = StringFields.nulViolation(in: m) }
+      walk(message)
+    }
+    _ = request.frame()
+  }
+
+  /// The dispatcher: the first byte picks a method (or an arbitrary name from the input), the rest is
+  /// the payload; a fresh in-memory store per input, so a crash reproduces from its input alone.
+  public static func dispatch(_ data: [UInt8]) async {
+    guard let store = try? SQLiteStore(inMemory: ()) else { return }
+    let logger = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
+    let env = ServiceEnvironment(store: store, logger: logger)
+    let dispatcher = Services.makeDispatcher(env: env, configuration: .init(testHooks: false))
+    let methods = MethodCatalog.all
+    let pick = Int(data.first ?? 0)
+    let path: String
+    var payload = Array(data.dropFirst())
+    if pick < 240 {
+      path = methods[pick % methods.count].path
+    } else {
+      let n = min(payload.count, pick - 239)
+      path = String(decoding: payload.prefix(n), as: UTF8.self)
+      payload = Array(payload.dropFirst(n))
+    }
+    let peerClass: PeerClass = [.operator, .service, .denied][pick % 3]
+    // Seed an account so account-scoped calls get past NOT_FOUND now and then.
+    if pick % 2 == 0 {
+      var create = Practice_V1_CreateAccountRequest()
+      create.practiceName = "Fuzz"
+      create.ownerName = "Owner"
+      _ = try? await run(dispatcher, "/practice.v1.AccountService/CreateAccount", try create.serializedBytes(), .operator)
+    }
+    _ = try? await run(dispatcher, path, payload, peerClass)
+    try? await store.close()
+  }
+
+  private static func run(_ d: Dispatcher, _ path: String, _ payload: [UInt8], _ peerClass: PeerClass) async throws -> Data? {
+    guard case .success(let method) = d.resolve(path) else { return nil }
+    let ctx = CallContext(
+      method: method, callID: 1, peer: Peer(credentials: .init(pid: 1, uid: 0, gid: 0), peerClass: peerClass),
+      metadata: peerClass == .service ? [MetadataKey.actor: "user_fuzz"] : [:],
+      logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
+    return try await d.run(ctx, payload: Data(payload), send: { _ in })
+  }
+}

@@ -1,0 +1,75 @@
+import CTestSupport
+import Foundation
+import Glibc
+import PracticeClient
+import PracticeProto
+import PracticeWire
+import Testing
+
+@Suite("Hostile and careless clients", .serialized)
+struct HostileClientTests {
+  @Test("1,000 idle connections, slow senders, a client that never reads and a flood past the in-flight bound, while a well-behaved client's calls all return OK within 2 s")
+  func underPressure() async throws {
+    try await withDaemon(["--frame-timeout-ms", "500", "--max-in-flight", "16", "--max-connections", "1100"]) { d in
+      let good = try await d.connect()
+      let a = try await good.accounts.createAccount(Make.account()).account.accountID
+
+      // 1,000 idle connections.
+      var idle: [RawSocket] = []
+      for _ in 0..<1000 { idle.append(RawSocket(fd: try d.rawConnect())) }
+      defer { idle.forEach { $0.close() } }
+
+      // Slow senders: a frame one byte at a time, too slowly: FRAME_TIMEOUT and close.
+      var slow: [RawSocket] = []
+      for _ in 0..<5 {
+        let s = RawSocket(fd: try d.rawConnect())
+        try s.send([0, 0])
+        slow.append(s)
+      }
+      defer { slow.forEach { $0.close() } }
+
+      // A client that sends many calls and never reads its responses.
+      let deaf = RawSocket(fd: try d.rawConnect())
+      defer { deaf.close() }
+      var watch = Practice_V1_WatchRequest()
+      watch.accountID = a
+      for id in 1...16 { try deaf.request(UInt64(id), "/practice.v1.WatchService/Watch", watch) }
+
+      // A flood past the in-flight bound on one connection: the extra calls get TOO_MANY_CALLS.
+      let flood = RawSocket(fd: try d.rawConnect())
+      defer { flood.close() }
+      for id in 1...40 { try flood.request(UInt64(id), "/practice.test.v1.TestControl/Sleep", Make.sleep(300)) }
+      var tooMany = 0, ok = 0
+      for _ in 1...40 {
+        let r = try flood.read(timeoutMs: 5000)
+        if r.status.reason == "TOO_MANY_CALLS" { tooMany += 1 } else if r.status.code == 0 { ok += 1 }
+      }
+      #expect(tooMany == 24 && ok == 16)
+
+      // Meanwhile the well-behaved client is served promptly.
+      var latencies: [Duration] = []
+      for i in 0..<200 {
+        let start = ContinuousClock.now
+        if i % 4 == 0 {
+          _ = try await good.accounts.updateAccountSettings(settingsChange(a, zones[i % 2]), options: .init(timeout: .seconds(2)))
+        } else {
+          _ = try await good.accounts.getAccount(Make.get(a), options: .init(timeout: .seconds(2)))
+        }
+        latencies.append(ContinuousClock.now - start)
+      }
+      let sorted = latencies.sorted()
+      #expect(sorted.last! < .seconds(2))
+      print("well-behaved client under pressure: p50 \(sorted[100]) p99 \(sorted[197]) max \(sorted.last!)")
+
+      for s in slow {
+        let r = try s.read(timeoutMs: 3000)
+        #expect(r.callID == 0 && r.status.reason == "FRAME_TIMEOUT")
+        #expect(s.closed(withinMs: 2000))
+      }
+      // The idle connections are still open (the idle timeout is 300 s) and still served.
+      try idle[999].request(1, "/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest())
+      #expect(try idle[999].read().status.code == 0)
+      await good.close()
+    }
+  }
+}

@@ -1,4 +1,5 @@
-import Dispatch
+
+import Foundation
 import PracticeFuzz
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -12,3 +13,18 @@ public func fuzzDispatch(_ start: UnsafeRawPointer, _ count: Int) -> CInt {
   done.wait()
   return 0
 }
+
+// SwiftPM keeps this target's own entry point, so it hands control to libFuzzer's driver.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+  _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+  _ callback: @convention(c) (UnsafeRawPointer?, Int) -> CInt
+) -> CInt
+
+var argc = CommandLine.argc
+var argv = CommandLine.unsafeArgv
+let status = LLVMFuzzerRunDriver(&argc, &argv) { start, count in
+  guard let start else { return 0 }
+  return fuzzDispatch(start, count)
+}
+exit(status)

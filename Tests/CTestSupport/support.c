@@ -161,3 +161,8 @@ int pt_try_wait(int pid, int *status) {
   *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
   return 1;
 }
+
+int pt_readable(int fd) {
+  struct pollfd pfd = {.fd = fd, .events = POLLIN};
+  return poll(&pfd, 1, 0) > 0 ? 1 : 0;
+}

@@ -38,10 +38,10 @@ struct HostileClientTests {
       // A flood past the in-flight bound on one connection: the extra calls get TOO_MANY_CALLS.
       let flood = RawSocket(fd: try d.rawConnect())
       defer { flood.close() }
-      for id in 1...40 { try flood.request(UInt64(id), "/practice.test.v1.TestControl/Sleep", Make.sleep(300)) }
+      for id in 1...40 { try flood.request(UInt64(id), "/practice.test.v1.TestControl/Sleep", Make.sleep(3_000)) }
       var tooMany = 0, ok = 0
       for _ in 1...40 {
-        let r = try flood.read(timeoutMs: 5000)
+        let r = try await flood.read(timeoutMs: 5000)
         if r.status.reason == "TOO_MANY_CALLS" { tooMany += 1 } else if r.status.code == 0 { ok += 1 }
       }
       #expect(tooMany == 24 && ok == 16)
@@ -62,13 +62,13 @@ struct HostileClientTests {
       print("well-behaved client under pressure: p50 \(sorted[100]) p99 \(sorted[197]) max \(sorted.last!)")
 
       for s in slow {
-        let r = try s.read(timeoutMs: 3000)
+        let r = try await s.read(timeoutMs: 3000)
         #expect(r.callID == 0 && r.status.reason == "FRAME_TIMEOUT")
-        #expect(s.closed(withinMs: 2000))
+        #expect(await s.closed(withinMs: 2000))
       }
       // The idle connections are still open (the idle timeout is 300 s) and still served.
       try idle[999].request(1, "/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest())
-      #expect(try idle[999].read().status.code == 0)
+      #expect(try await idle[999].read().status.code == 0)
       await good.close()
     }
   }

@@ -37,11 +37,11 @@ struct ProtocolTests {
     try await withDaemon { d in
       let s = RawSocket(fd: try d.rawConnect())
       defer { s.close() }
-      try s.request(1, "/practice.test.v1.TestControl/Sleep", Make.sleep(300))
+      try s.request(1, "/practice.test.v1.TestControl/Sleep", Make.sleep(3_000))
       for id in 2...50 { try s.request(UInt64(id), "/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest()) }
       var ids: [UInt64] = []
       for _ in 1...50 {
-        let r = try s.read()
+        let r = try await s.read()
         #expect(r.status.code == 0)
         ids.append(r.callID)
       }
@@ -68,11 +68,11 @@ struct ProtocolTests {
       cancel.cancel = true
       try await Task.sleep(for: .milliseconds(50))
       try s.send(cancel)
-      let r = try s.read()
+      let r = try await s.read()
       #expect(r.callID == 9 && r.status.code == StatusCode.cancelled.rawValue && r.status.reason == "CANCELLED")
       // The connection still works; the cancelled call_id can be reused.
       try s.request(9, "/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest())
-      #expect(try s.read().status.code == 0)
+      #expect(try await s.read().status.code == 0)
 
       // Cancelling the calling task sends a cancel frame.
       let task = Task { try await c.testControl.sleep(Make.sleep(20_000)) }
@@ -90,15 +90,15 @@ struct ProtocolTests {
       defer { s.close() }
       try s.request(5, "/practice.test.v1.TestControl/Sleep", Make.sleep(5_000))
       try s.request(5, "/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest())
-      let r = try s.read()
+      let r = try await s.read()
       #expect(r.callID == 0 && r.status.reason == "BAD_CALL_ID" && r.status.code == StatusCode.invalidArgument.rawValue)
-      #expect(s.closed(withinMs: 2000))
+      #expect(await s.closed(withinMs: 2000))
 
       let zero = RawSocket(fd: try d.rawConnect())
       defer { zero.close() }
       try zero.request(0, "/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest())
-      #expect(try zero.read().status.reason == "BAD_CALL_ID")
-      #expect(zero.closed(withinMs: 2000))
+      #expect(try await zero.read().status.reason == "BAD_CALL_ID")
+      #expect(await zero.closed(withinMs: 2000))
     }
   }
 
@@ -110,12 +110,12 @@ struct ProtocolTests {
       let watching = RawSocket(fd: try d.rawConnect())
       defer { watching.close() }
       try watching.request(1, "/practice.v1.WatchService/Watch", Practice_V1_WatchRequest())
-      let synced = try watching.read()
+      let synced = try await watching.read()
       #expect(synced.more && synced.callID == 1)
-      #expect(idle.closed(withinMs: 3000))
+      #expect(await idle.closed(withinMs: 3000))
       try await Task.sleep(for: .milliseconds(800))
       try watching.request(2, "/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest())
-      let r = try watching.read()
+      let r = try await watching.read()
       #expect(r.callID == 2 && r.status.code == 0)
     }
   }
@@ -141,9 +141,9 @@ struct ProtocolTests {
       let s = RawSocket(fd: try d.rawConnect())
       defer { s.close() }
       try s.send([0x00, 0x00, 0x08, 0x00])  // 2048 > 1024; no body follows
-      let r = try s.read()
+      let r = try await s.read()
       #expect(r.callID == 0 && r.status.reason == "FRAME_TOO_LARGE" && r.status.code == StatusCode.resourceExhausted.rawValue)
-      #expect(s.closed(withinMs: 2000))
+      #expect(await s.closed(withinMs: 2000))
       #expect(try await other.health.check().status == .serving)
       await other.close()
     }
@@ -155,21 +155,21 @@ struct ProtocolTests {
       let zero = RawSocket(fd: try d.rawConnect())
       defer { zero.close() }
       try zero.send([0, 0, 0, 0])
-      #expect(try zero.read().status.reason == "BAD_FRAME")
-      #expect(zero.closed(withinMs: 2000))
+      #expect(try await zero.read().status.reason == "BAD_FRAME")
+      #expect(await zero.closed(withinMs: 2000))
 
       let junk = RawSocket(fd: try d.rawConnect())
       defer { junk.close() }
       try junk.send([0, 0, 0, 5, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
-      #expect(try junk.read().status.reason == "BAD_FRAME")
-      #expect(junk.closed(withinMs: 2000))
+      #expect(try await junk.read().status.reason == "BAD_FRAME")
+      #expect(await junk.closed(withinMs: 2000))
 
       let slow = RawSocket(fd: try d.rawConnect())
       defer { slow.close() }
       try slow.send([0, 0])
-      let r = try slow.read(timeoutMs: 3000)
+      let r = try await slow.read(timeoutMs: 3000)
       #expect(r.callID == 0 && r.status.reason == "FRAME_TIMEOUT" && r.status.code == StatusCode.deadlineExceeded.rawValue)
-      #expect(slow.closed(withinMs: 2000))
+      #expect(await slow.closed(withinMs: 2000))
     }
   }
 
@@ -181,9 +181,9 @@ struct ProtocolTests {
       try s.request(1, "/practice.test.v1.TestControl/Sleep", Make.sleep(200))
       try s.send([0, 0, 0, 50, 1, 2])  // partial
       shutdown(s.fd, Int32(SHUT_WR))
-      let r = try s.read()
+      let r = try await s.read()
       #expect(r.callID == 1 && r.status.code == 0)
-      #expect(s.closed(withinMs: 2000))
+      #expect(await s.closed(withinMs: 2000))
       #expect(try await d.connect().health.check().status == .serving)
     }
   }
@@ -199,9 +199,9 @@ struct ProtocolTests {
       _ = try await b.health.check()
       let s = RawSocket(fd: try d.rawConnect())
       defer { s.close() }
-      let r = try s.read()
+      let r = try await s.read()
       #expect(r.callID == 0 && r.status.reason == "TOO_MANY_CONNECTIONS" && r.status.code == StatusCode.resourceExhausted.rawValue)
-      #expect(s.closed(withinMs: 2000))
+      #expect(await s.closed(withinMs: 2000))
       await a.close()
       try await Task.sleep(for: .milliseconds(200))
       let c = try await d.connect()

@@ -163,8 +163,18 @@ struct RawSocket {
     try send(r)
   }
 
+  /// Waits, without blocking a thread of the cooperative pool, until the socket is readable.
+  private func waitReadable(timeoutMs: Int32) async throws {
+    let deadline = ContinuousClock.now + .milliseconds(Int(timeoutMs))
+    while pt_readable(fd) == 0 {
+      if ContinuousClock.now >= deadline { throw TestFailure("timed out") }
+      try await Task.sleep(for: .milliseconds(2))
+    }
+  }
+
   /// Reads one response frame, or throws on timeout/EOF.
-  func read(timeoutMs: Int32 = 5000) throws -> Practice_Rpc_V1_Response {
+  func read(timeoutMs: Int32 = 5000) async throws -> Practice_Rpc_V1_Response {
+    try await waitReadable(timeoutMs: timeoutMs)
     var header = [UInt8](repeating: 0, count: 4)
     let n = header.withUnsafeMutableBytes { pt_read_exact(fd, $0.baseAddress, 4, timeoutMs) }
     guard n == 4 else { throw TestFailure(n < 0 ? "read error \(-n)" : "EOF") }
@@ -176,7 +186,14 @@ struct RawSocket {
   }
 
   /// Whether the daemon closes the connection within the time.
-  func closed(withinMs: Int32) -> Bool { pt_wait_closed(fd, withinMs) == 1 }
+  func closed(withinMs: Int32) async -> Bool {
+    let deadline = ContinuousClock.now + .milliseconds(Int(withinMs))
+    while ContinuousClock.now < deadline {
+      if pt_readable(fd) == 1 && pt_wait_closed(fd, 0) == 1 { return true }
+      try? await Task.sleep(for: .milliseconds(5))
+    }
+    return false
+  }
 
   func close() { Glibc.close(fd) }
 }

@@ -101,13 +101,13 @@ struct MultiplexerTests {
   @Test("pipelined calls are answered by call_id, out of order")
   func pipelining() async throws {
     let p = try InProcess()
-    p.send(1, sleepMethod, InProcess.sleep(300))
+    p.send(1, sleepMethod, InProcess.sleep(2_000))
     p.send(2, healthMethod, Practice_Rpc_V1_HealthCheckRequest())
     let first = try await p.collector.next()
     let second = try await p.collector.next()
     #expect(first.callID == 2 && first.status.code == 0)
     #expect(second.callID == 1 && second.status.code == 0)
-    #expect(try Practice_Test_V1_SleepResponse(serializedBytes: second.payload).sleptMs == 300)
+    #expect(try Practice_Test_V1_SleepResponse(serializedBytes: second.payload).sleptMs == 2_000)
   }
 
   @Test("a call past its deadline ends DEADLINE_EXCEEDED, once")
@@ -169,8 +169,8 @@ struct MultiplexerTests {
   @Test("calls past the in-flight bound get TOO_MANY_CALLS and the connection stays usable")
   func inFlightBound() async throws {
     let p = try InProcess(maxInFlight: 2)
-    p.send(1, sleepMethod, InProcess.sleep(300))
-    p.send(2, sleepMethod, InProcess.sleep(300))
+    p.send(1, sleepMethod, InProcess.sleep(10_000))
+    p.send(2, sleepMethod, InProcess.sleep(10_000))
     #expect(p.send(3, healthMethod, Practice_Rpc_V1_HealthCheckRequest()) == .accepted)
     let r = try await p.collector.next()
     #expect(r.callID == 3 && r.status.reason == "TOO_MANY_CALLS" && r.status.code == StatusCode.resourceExhausted.rawValue)
@@ -179,6 +179,8 @@ struct MultiplexerTests {
     #expect(try await p.collector.next().callID == 1)
     p.send(4, healthMethod, Practice_Rpc_V1_HealthCheckRequest())
     #expect(try await p.collector.next().callID == 4)
+    p.cancel(2)
+    #expect(try await p.collector.next().callID == 2)
   }
 
   @Test("unknown methods are UNIMPLEMENTED; test hooks are refused without --test-hooks")
@@ -238,7 +240,7 @@ struct MultiplexerTests {
     p.send(1, "/practice.v1.WatchService/Watch", watch)
     let synced = try await p.collector.next()
     #expect(synced.more)
-    p.send(2, sleepMethod, InProcess.sleep(200))
+    p.send(2, sleepMethod, InProcess.sleep(1_000))
     try await Task.sleep(for: .milliseconds(20))
     p.mux.beginShutdown()
     let ended = try await p.collector.next()

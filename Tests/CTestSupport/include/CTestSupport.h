@@ -21,6 +21,9 @@ int pt_write_all(int fd, const void *buf, size_t len);
 /// (-ETIMEDOUT on timeout).
 long pt_read_exact(int fd, void *buf, size_t len, int timeout_ms);
 
+/// Whether the socket has data to read (or EOF) now: 1 or 0.
+int pt_readable(int fd);
+
 /// Waits up to `timeout_ms` for the peer to close: 1 when closed (EOF or reset), 0 when still open.
 int pt_wait_closed(int fd, int timeout_ms);
 

@@ -9,7 +9,8 @@ enum PeerCredentialsReader {
   /// Layout-compatible with `struct ucred` (hidden from Swift without `_GNU_SOURCE`).
   private struct UCred { var pid: Int32 = 0; var uid: UInt32 = 0; var gid: UInt32 = 0 }
 
-  /// Room for 256 groups; more than that and only the primary group is used.
+  /// Room for 64 supplementary groups (32 x 8 bytes); with more, SO_PEERGROUPS fails and only the
+  /// primary group counts.
   private struct GroupList {
     var g: (
       UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64,

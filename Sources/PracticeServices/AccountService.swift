@@ -116,11 +116,7 @@ struct AccountService {
       }
       let before = account
       account.settings = settings
-      account.version += 1
-      account.updatedAtMs = mc.nowMs
-      try mc.writer.updateAccount(account)
-      try mc.record(account: account.accountID, .account, id: account.accountID, version: account.version, .updated,
-                before: before, after: account)
+      try Self.saveAccount(mc, before: before, after: account)
       resp.account = try mc.writer.account(account.accountID) ?? account
       return resp
     }
@@ -194,6 +190,16 @@ struct AccountService {
     try mc.writer.updateUser(u)
     try mc.record(account: u.accountID, .user, id: u.userID, version: u.version, .updated, before: before, after: u)
     return u
+  }
+
+  /// Writes a changed account row: the next version, its audit event and change event.
+  static func saveAccount(_ mc: MutationContext, before: Practice_V1_Account, after: Practice_V1_Account, note: String = "") throws {
+    var a = after
+    a.version = before.version + 1
+    a.updatedAtMs = mc.nowMs
+    try mc.writer.updateAccount(a)
+    try mc.record(account: a.accountID, .account, id: a.accountID, version: a.version, .updated, before: before, after: a,
+                  note: note)
   }
 
   /// FREEMIUM allows one active practitioner (PLAN_LIMIT).
@@ -272,26 +278,14 @@ struct AccountService {
       // The old owner keeps ADMINISTRATOR; the new one gains OWNER.
       var old = oldOwner
       old.roles = RoleSet(oldOwner.roles.filter { $0 != .owner } + [.administrator]).sorted
-      old.version += 1
-      old.updatedAtMs = mc.nowMs
       var new = newOwner
       new.roles = RoleSet(newOwner.roles + [.owner]).sorted
-      new.version += 1
-      new.updatedAtMs = mc.nowMs
       let accountBefore = account
       account.ownerUserID = new.userID
-      account.version += 1
-      account.updatedAtMs = mc.nowMs
-      try mc.writer.updateUser(old)
-      try mc.writer.updateUser(new)
-      try mc.writer.updateAccount(account)
-      try mc.record(account: req.accountID, .user, id: old.userID, version: old.version, .updated, before: oldOwner, after: old)
-      try mc.record(account: req.accountID, .user, id: new.userID, version: new.version, .updated, before: newOwner, after: new)
-      try mc.record(account: req.accountID, .account, id: req.accountID, version: account.version, .updated,
-                    before: accountBefore, after: account)
+      resp.previousOwner = try Self.save(mc, before: oldOwner, after: old)
+      resp.newOwner = try Self.save(mc, before: newOwner, after: new)
+      try Self.saveAccount(mc, before: accountBefore, after: account)
       resp.account = try mc.writer.account(req.accountID) ?? account
-      resp.previousOwner = old
-      resp.newOwner = new
       return resp
     }
   }
@@ -346,11 +340,7 @@ struct AccountService {
       a.closedAtMs = 0
       a.closeReason = .unspecified
       a.retentionEndsAtMs = 0
-      a.version += 1
-      a.updatedAtMs = mc.nowMs
-      try mc.writer.updateAccount(a)
-      try mc.record(account: a.accountID, .account, id: a.accountID, version: a.version, .updated, before: account, after: a,
-                    note: "reopened")
+      try Self.saveAccount(mc, before: account, after: a, note: "reopened")
       // A trial that ended without a plan reopens on a paid plan: FREEMIUM for one practitioner, else PROFESSIONAL.
       var newSub = sub
       newSub.graceEndsAtMs = 0

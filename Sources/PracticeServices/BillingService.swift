@@ -311,11 +311,7 @@ struct BillingService {
       if var account = mc.account, account.state == .closed {
         let before = account
         account.retentionEndsAtMs = req.active ? 0 : mc.nowMs + retentionMs
-        account.version += 1
-        account.updatedAtMs = mc.nowMs
-        try mc.writer.updateAccount(account)
-        try mc.record(account: account.accountID, .account, id: account.accountID, version: account.version, .updated,
-                      before: before, after: account)
+        try AccountService.saveAccount(mc, before: before, after: account)
       }
       resp.subscription = try Self.view(saved, account: try mc.writer.account(req.accountID)!, nowMs: mc.nowMs, reader: mc.writer)
       return resp

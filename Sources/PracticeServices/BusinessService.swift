@@ -96,11 +96,7 @@ struct BusinessService {
       if updated.practiceName != current.practiceName, var account = mc.account {
         let before = account
         account.practiceName = updated.practiceName
-        account.version += 1
-        account.updatedAtMs = mc.nowMs
-        try mc.writer.updateAccount(account)
-        try mc.record(account: req.accountID, .account, id: req.accountID, version: account.version, .updated,
-                      before: before, after: account)
+        try AccountService.saveAccount(mc, before: before, after: account)
       }
       resp.businessInfo = Self.present(updated, fullTaxID: false)
       return resp

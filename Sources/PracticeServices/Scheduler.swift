@@ -53,16 +53,15 @@ public struct Scheduler: Sendable {
     let now = env.clock.nowMs()
     let changes = env.changes
     let retention = env.changeRetention
-    let (did, events) = try await env.store.write { w -> (Bool, [(globalID: Int64, event: Practice_V1_ChangeEvent)]) in
+    let did = try await env.store.write { w -> Bool in
       let account = try w.account(accountID)
       let mc = MutationContext(writer: w, actor: Actor(userID: "", roles: RoleSet([]), isOperator: true), nowMs: now,
                                account: account, call: ctx, changeRetention: retention)
       let did = try body(mc)
       let events = mc.changes
       if !events.isEmpty { w.afterCommit { changes.publish(events) } }
-      return (did, events)
+      return did
     }
-    _ = events
     if did { env.logger.info("scheduled work done", metadata: ["job": "\(method.name)", "account": "\(accountID)"]) }
     return did
   }
@@ -162,11 +161,7 @@ enum Closing {
     a.closedAtMs = mc.nowMs
     a.closeReason = reason
     a.retentionEndsAtMs = archive ? 0 : mc.nowMs + Int64(terms.retentionDays) * BillingRules.dayMs
-    a.version += 1
-    a.updatedAtMs = mc.nowMs
-    try mc.writer.updateAccount(a)
-    try mc.record(account: a.accountID, .account, id: a.accountID, version: a.version, .updated, before: account, after: a,
-                  note: "closed: \(reason)")
+    try AccountService.saveAccount(mc, before: account, after: a, note: "closed: \(reason)")
   }
 
   /// Deletes the account's data in the caller's transaction. What remains: the tombstone (id, practice

@@ -21,7 +21,6 @@ public final class SQLiteStore: Store, @unchecked Sendable {
       try db.execute(sql: "PRAGMA synchronous = FULL")
     }
     config.label = "practiced"
-    let exists = FileManager.default.fileExists(atPath: path)
     let pool: DatabasePool
     do {
       pool = try DatabasePool(path: path, configuration: config)
@@ -38,7 +37,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     self.writer = pool
     self.committer = GroupCommitter(writer: pool)
     self.path = path
-    try SQLiteStore.checkAndMigrate(pool, path: path, existed: exists)
+    try SQLiteStore.checkAndMigrate(pool, path: path)
   }
 
   /// A private in-memory database (tests and fuzzing; not durable).
@@ -47,10 +46,10 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     self.writer = queue
     self.committer = GroupCommitter(writer: queue)
     self.path = nil
-    try SQLiteStore.checkAndMigrate(queue, path: ":memory:", existed: false)
+    try SQLiteStore.checkAndMigrate(queue, path: ":memory:")
   }
 
-  private static func checkAndMigrate(_ db: any DatabaseWriter, path: String, existed: Bool) throws {
+  private static func checkAndMigrate(_ db: any DatabaseWriter, path: String) throws {
     do {
       try db.writeWithoutTransaction { db in
         let appID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
@@ -70,7 +69,6 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     } catch let e as DatabaseError {
       throw StoreOpenError(path: path, problem: "\(e.message ?? "\(e.resultCode)") (\(e.resultCode))")
     }
-    _ = existed
   }
 
   /// The schema, as migrations. Never edit a migration that has shipped: add one.

@@ -98,6 +98,19 @@ struct BillingTests {
         #expect(a.state == .closed && a.closeReason == .trialExpired && a.retentionEndsAtMs > a.closedAtMs)
       }
       #expect(try await state(c, chosen).state == .active)
+      // Reopening after trial expiry needs a card; then the account continues on a paid plan.
+      var reopen = Practice_V1_ReopenAccountRequest()
+      reopen.accountID = bare
+      await expectRPCError(.failedPrecondition, .paymentMethodRequired) { _ = try await c.accounts.reopenAccount(reopen) }
+      reopen.accountID = carded
+      #expect(try await c.accounts.reopenAccount(reopen).account.state == .active)
+      var sub2 = Practice_V1_GetSubscriptionRequest()
+      sub2.accountID = carded
+      let after = try await c.billing.getSubscription(sub2).subscription
+      #expect(after.plan == .freemium && after.planChosen)
+      // And the scheduler does not close it again.
+      try await advance(c, days: 2)
+      #expect(try await state(c, carded).state == .active)
     }
   }
 
@@ -289,8 +302,13 @@ struct ClosingTests {
       await expectRPCError(.failedPrecondition, .accountClosed) {
         _ = try await c.locations.createLocation(office(s.account))
       }
-      // Reads and the listed exceptions keep working.
+      // Reads, ExportAccount and the listed exceptions keep working.
       #expect(try await state(c, s.account).state == .closed)
+      var export = Practice_V1_ExportAccountRequest()
+      export.accountID = s.account
+      var exportedUsers = 0
+      for try await chunk in try c.accounts.exportAccount(export) { exportedUsers += chunk.users.count }
+      #expect(exportedUsers == 6)
       var users = Practice_V1_ListUsersRequest()
       users.accountID = s.account
       #expect(try await c.accounts.listUsers(users).users.count == 6)

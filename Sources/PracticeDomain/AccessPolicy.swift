@@ -63,6 +63,7 @@ public enum AccessPolicy {
     "/practice.rpc.v1.Health/Check": .anyPeer,
     "/practice.test.v1.TestClock/Advance": .operatorOnly,
     "/practice.test.v1.TestControl/Sleep": .operatorOnly,
+    "/practice.test.v1.TestControl/SetStoreReadOnly": .operatorOnly,
 
     "/practice.v1.AccountService/CreateAccount": .operatorOnly,
     "/practice.v1.AccountService/GetAccount": .anyUser,

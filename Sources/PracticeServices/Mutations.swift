@@ -162,7 +162,7 @@ public struct Mutations: Sendable {
       }
       env.health.writeSucceeded()
     } catch let e as RPCError {
-      if e.reason == .storeUnavailable { env.health.writeFailed() }
+      if e.reason == .storeUnavailable || e.reason == .storeFull { env.health.writeFailed() }
       throw e
     }
     switch outcome {

@@ -34,6 +34,13 @@ struct SystemServices {
       resp.sleptMs = req.durationMs
       return resp
     }
+    router.unary("/practice.test.v1.TestControl/SetStoreReadOnly", mutation: false) {
+      (ctx: CallContext, req: Practice_Test_V1_SetStoreReadOnlyRequest) -> Practice_Test_V1_SetStoreReadOnlyResponse in
+      try requireOperator(ctx)
+      try await env.store.setReadOnly(req.readOnly)
+      ctx.logger.warning("test hook: the store is \(req.readOnly ? "read-only" : "writable again")")
+      return Practice_Test_V1_SetStoreReadOnlyResponse()
+    }
     router.unary("/practice.test.v1.TestClock/Advance", mutation: false) {
       (ctx: CallContext, req: Practice_Test_V1_AdvanceRequest) -> Practice_Test_V1_AdvanceResponse in
       try requireOperator(ctx)

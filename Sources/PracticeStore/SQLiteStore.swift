@@ -232,10 +232,16 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     if let queue = writer as? DatabaseQueue { try queue.close() }
   }
 
+  public func setReadOnly(_ on: Bool) async throws {
+    try await writer.writeWithoutTransaction { db in try db.execute(sql: on ? "PRAGMA query_only = 1" : "PRAGMA query_only = 0") }
+  }
+
   /// Storage failures as the status a caller gets.
   static func map(_ e: DatabaseError) -> RPCError {
     switch e.resultCode {
-    case .SQLITE_FULL, .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_BUSY, .SQLITE_LOCKED,
+    case .SQLITE_FULL:
+      return RPCError(.resourceExhausted, .storeFull, "the database's disk is full: changes are refused until space returns")
+    case .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_BUSY, .SQLITE_LOCKED,
       .SQLITE_CORRUPT, .SQLITE_NOTADB:
       return RPCError(.unavailable, .storeUnavailable, "the store cannot serve this call: \(e.resultCode)")
     case .SQLITE_CONSTRAINT:
@@ -327,6 +333,9 @@ final class GroupCommitter: @unchecked Sendable {
               results[i] = .success(value!)
             } catch {
               results[i] = .failure(error)
+              // SQLITE_FULL, IOERR, NOMEM and BUSY may roll the whole transaction back: the bodies
+              // after this one must not run outside a transaction (each would commit on its own).
+              if !db.isInsideTransaction { throw error }
             }
           }
           return .commit

@@ -8,13 +8,16 @@ import PracticeWire
 /// - `read` sees a consistent snapshot of committed data.
 /// - `write` runs its body in one transaction; the transaction is durable when `write` returns
 ///   (SQLite: WAL, `synchronous=FULL`). A body that throws writes nothing.
-/// - Storage failures (disk full, read-only file, I/O errors) surface as `RPCError` with code
-///   `UNAVAILABLE` and reason `STORE_UNAVAILABLE`.
+/// - Storage failures surface as `RPCError`: a full disk as `RESOURCE_EXHAUSTED` / `STORE_FULL`; a
+///   read-only file, I/O errors and a locked or corrupt file as `UNAVAILABLE` / `STORE_UNAVAILABLE`.
 public protocol Store: Sendable {
   func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T
   func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T
   /// Closes the store; later calls fail.
   func close() async throws
+  /// Fault injection for the `--test-hooks` method TestControl/SetStoreReadOnly: while on, every
+  /// write fails as it would on a read-only database file. Reads are unaffected.
+  func setReadOnly(_ on: Bool) async throws
 }
 
 /// An audit event filter (AuditService/ListAuditEvents).

@@ -60,4 +60,6 @@ public struct Reason: RawRepresentable, Hashable, Sendable, CustomStringConverti
   // Daemon state.
   public static let shuttingDown: Reason = "SHUTTING_DOWN"
   public static let storeUnavailable: Reason = "STORE_UNAVAILABLE"
+  /// The database's filesystem is full: mutations are refused until space returns (reads still work).
+  public static let storeFull: Reason = "STORE_FULL"
 }

@@ -199,8 +199,10 @@ struct RawSocket {
 }
 
 /// Runs `body` with a fresh daemon and always cleans up.
-func withDaemon<T>(_ args: [String] = [], _ body: (TestDaemon) async throws -> T) async throws -> T {
-  let d = try await TestDaemon(args)
+func withDaemon<T>(
+  _ args: [String] = [], stateDirectory: String? = nil, _ body: (TestDaemon) async throws -> T
+) async throws -> T {
+  let d = try await TestDaemon(args, stateDirectory: stateDirectory)
   do {
     let r = try await body(d)
     await d.cleanUp()

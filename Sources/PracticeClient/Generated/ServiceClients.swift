@@ -36,6 +36,9 @@ public struct TestControlClient: Sendable {
   public func sleep(_ request: Practice_Test_V1_SleepRequest = .init(), options: CallOptions = .init()) async throws -> Practice_Test_V1_SleepResponse {
     try await connection.call("/practice.test.v1.TestControl/Sleep", request, options: options)
   }
+  public func setStoreReadOnly(_ request: Practice_Test_V1_SetStoreReadOnlyRequest = .init(), options: CallOptions = .init()) async throws -> Practice_Test_V1_SetStoreReadOnlyResponse {
+    try await connection.call("/practice.test.v1.TestControl/SetStoreReadOnly", request, options: options)
+  }
 }
 
 /// Typed calls of practice.v1.AccountService.

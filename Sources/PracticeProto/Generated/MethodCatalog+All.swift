@@ -9,6 +9,7 @@ extension MethodCatalog {
     MethodDescriptor("/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest.self, Practice_Rpc_V1_HealthCheckResponse.self, serverStreaming: false),
     MethodDescriptor("/practice.test.v1.TestClock/Advance", Practice_Test_V1_AdvanceRequest.self, Practice_Test_V1_AdvanceResponse.self, serverStreaming: false),
     MethodDescriptor("/practice.test.v1.TestControl/Sleep", Practice_Test_V1_SleepRequest.self, Practice_Test_V1_SleepResponse.self, serverStreaming: false),
+    MethodDescriptor("/practice.test.v1.TestControl/SetStoreReadOnly", Practice_Test_V1_SetStoreReadOnlyRequest.self, Practice_Test_V1_SetStoreReadOnlyResponse.self, serverStreaming: false),
     MethodDescriptor("/practice.v1.AccountService/CreateAccount", Practice_V1_CreateAccountRequest.self, Practice_V1_CreateAccountResponse.self, serverStreaming: false),
     MethodDescriptor("/practice.v1.AccountService/GetAccount", Practice_V1_GetAccountRequest.self, Practice_V1_GetAccountResponse.self, serverStreaming: false),
     MethodDescriptor("/practice.v1.AccountService/ListAccounts", Practice_V1_ListAccountsRequest.self, Practice_V1_ListAccountsResponse.self, serverStreaming: false),

@@ -187,6 +187,96 @@ void   practice__test__v1__sleep_response__free_unpacked
   assert(message->base.descriptor == &practice__test__v1__sleep_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   practice__test__v1__set_store_read_only_request__init
+                     (Practice__Test__V1__SetStoreReadOnlyRequest         *message)
+{
+  static const Practice__Test__V1__SetStoreReadOnlyRequest init_value = PRACTICE__TEST__V1__SET_STORE_READ_ONLY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t practice__test__v1__set_store_read_only_request__get_packed_size
+                     (const Practice__Test__V1__SetStoreReadOnlyRequest *message)
+{
+  assert(message->base.descriptor == &practice__test__v1__set_store_read_only_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__test__v1__set_store_read_only_request__pack
+                     (const Practice__Test__V1__SetStoreReadOnlyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__test__v1__set_store_read_only_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__test__v1__set_store_read_only_request__pack_to_buffer
+                     (const Practice__Test__V1__SetStoreReadOnlyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__test__v1__set_store_read_only_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__Test__V1__SetStoreReadOnlyRequest *
+       practice__test__v1__set_store_read_only_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__Test__V1__SetStoreReadOnlyRequest *)
+     protobuf_c_message_unpack (&practice__test__v1__set_store_read_only_request__descriptor,
+                                allocator, len, data);
+}
+void   practice__test__v1__set_store_read_only_request__free_unpacked
+                     (Practice__Test__V1__SetStoreReadOnlyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__test__v1__set_store_read_only_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   practice__test__v1__set_store_read_only_response__init
+                     (Practice__Test__V1__SetStoreReadOnlyResponse         *message)
+{
+  static const Practice__Test__V1__SetStoreReadOnlyResponse init_value = PRACTICE__TEST__V1__SET_STORE_READ_ONLY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t practice__test__v1__set_store_read_only_response__get_packed_size
+                     (const Practice__Test__V1__SetStoreReadOnlyResponse *message)
+{
+  assert(message->base.descriptor == &practice__test__v1__set_store_read_only_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__test__v1__set_store_read_only_response__pack
+                     (const Practice__Test__V1__SetStoreReadOnlyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__test__v1__set_store_read_only_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__test__v1__set_store_read_only_response__pack_to_buffer
+                     (const Practice__Test__V1__SetStoreReadOnlyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__test__v1__set_store_read_only_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__Test__V1__SetStoreReadOnlyResponse *
+       practice__test__v1__set_store_read_only_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__Test__V1__SetStoreReadOnlyResponse *)
+     protobuf_c_message_unpack (&practice__test__v1__set_store_read_only_response__descriptor,
+                                allocator, len, data);
+}
+void   practice__test__v1__set_store_read_only_response__free_unpacked
+                     (Practice__Test__V1__SetStoreReadOnlyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__test__v1__set_store_read_only_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor practice__test__v1__advance_request__field_descriptors[1] =
 {
   {
@@ -352,6 +442,62 @@ const ProtobufCMessageDescriptor practice__test__v1__sleep_response__descriptor 
   (ProtobufCMessageInit) practice__test__v1__sleep_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor practice__test__v1__set_store_read_only_request__field_descriptors[1] =
+{
+  {
+    "read_only",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Practice__Test__V1__SetStoreReadOnlyRequest, read_only),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__test__v1__set_store_read_only_request__field_indices_by_name[] = {
+  0,   /* field[0] = read_only */
+};
+static const ProtobufCIntRange practice__test__v1__set_store_read_only_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor practice__test__v1__set_store_read_only_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.test.v1.SetStoreReadOnlyRequest",
+  "SetStoreReadOnlyRequest",
+  "Practice__Test__V1__SetStoreReadOnlyRequest",
+  "practice.test.v1",
+  sizeof(Practice__Test__V1__SetStoreReadOnlyRequest),
+  1,
+  practice__test__v1__set_store_read_only_request__field_descriptors,
+  practice__test__v1__set_store_read_only_request__field_indices_by_name,
+  1,  practice__test__v1__set_store_read_only_request__number_ranges,
+  (ProtobufCMessageInit) practice__test__v1__set_store_read_only_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define practice__test__v1__set_store_read_only_response__field_descriptors NULL
+#define practice__test__v1__set_store_read_only_response__field_indices_by_name NULL
+#define practice__test__v1__set_store_read_only_response__number_ranges NULL
+const ProtobufCMessageDescriptor practice__test__v1__set_store_read_only_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.test.v1.SetStoreReadOnlyResponse",
+  "SetStoreReadOnlyResponse",
+  "Practice__Test__V1__SetStoreReadOnlyResponse",
+  "practice.test.v1",
+  sizeof(Practice__Test__V1__SetStoreReadOnlyResponse),
+  0,
+  practice__test__v1__set_store_read_only_response__field_descriptors,
+  practice__test__v1__set_store_read_only_response__field_indices_by_name,
+  0,  practice__test__v1__set_store_read_only_response__number_ranges,
+  (ProtobufCMessageInit) practice__test__v1__set_store_read_only_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCMethodDescriptor practice__test__v1__test_clock__method_descriptors[1] =
 {
   { "Advance", &practice__test__v1__advance_request__descriptor, &practice__test__v1__advance_response__descriptor },
@@ -385,11 +531,13 @@ void practice__test__v1__test_clock__init (Practice__Test__V1__TestClock_Service
                                      &practice__test__v1__test_clock__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }
-static const ProtobufCMethodDescriptor practice__test__v1__test_control__method_descriptors[1] =
+static const ProtobufCMethodDescriptor practice__test__v1__test_control__method_descriptors[2] =
 {
   { "Sleep", &practice__test__v1__sleep_request__descriptor, &practice__test__v1__sleep_response__descriptor },
+  { "SetStoreReadOnly", &practice__test__v1__set_store_read_only_request__descriptor, &practice__test__v1__set_store_read_only_response__descriptor },
 };
 const unsigned practice__test__v1__test_control__method_indices_by_name[] = {
+  1,        /* SetStoreReadOnly */
   0         /* Sleep */
 };
 const ProtobufCServiceDescriptor practice__test__v1__test_control__descriptor =
@@ -399,7 +547,7 @@ const ProtobufCServiceDescriptor practice__test__v1__test_control__descriptor =
   "TestControl",
   "Practice__Test__V1__TestControl",
   "practice.test.v1",
-  1,
+  2,
   practice__test__v1__test_control__method_descriptors,
   practice__test__v1__test_control__method_indices_by_name
 };
@@ -410,6 +558,14 @@ void practice__test__v1__test_control__sleep(ProtobufCService *service,
 {
   assert(service->descriptor == &practice__test__v1__test_control__descriptor);
   service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void practice__test__v1__test_control__set_store_read_only(ProtobufCService *service,
+                                                           const Practice__Test__V1__SetStoreReadOnlyRequest *input,
+                                                           Practice__Test__V1__SetStoreReadOnlyResponse_Closure closure,
+                                                           void *closure_data)
+{
+  assert(service->descriptor == &practice__test__v1__test_control__descriptor);
+  service->invoke(service, 1, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__test__v1__test_control__init (Practice__Test__V1__TestControl_Service *service,
                                              Practice__Test__V1__TestControl_ServiceDestroy destroy)

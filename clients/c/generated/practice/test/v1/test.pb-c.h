@@ -19,6 +19,8 @@ typedef struct Practice__Test__V1__AdvanceRequest Practice__Test__V1__AdvanceReq
 typedef struct Practice__Test__V1__AdvanceResponse Practice__Test__V1__AdvanceResponse;
 typedef struct Practice__Test__V1__SleepRequest Practice__Test__V1__SleepRequest;
 typedef struct Practice__Test__V1__SleepResponse Practice__Test__V1__SleepResponse;
+typedef struct Practice__Test__V1__SetStoreReadOnlyRequest Practice__Test__V1__SetStoreReadOnlyRequest;
+typedef struct Practice__Test__V1__SetStoreReadOnlyResponse Practice__Test__V1__SetStoreReadOnlyResponse;
 
 
 /* --- enums --- */
@@ -77,6 +79,28 @@ struct  Practice__Test__V1__SleepResponse
 #define PRACTICE__TEST__V1__SLEEP_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__test__v1__sleep_response__descriptor) \
     , 0 }
+
+
+struct  Practice__Test__V1__SetStoreReadOnlyRequest
+{
+  ProtobufCMessage base;
+  /*
+   * true: every write the store tries fails SQLITE_READONLY
+   */
+  protobuf_c_boolean read_only;
+};
+#define PRACTICE__TEST__V1__SET_STORE_READ_ONLY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__test__v1__set_store_read_only_request__descriptor) \
+    , 0 }
+
+
+struct  Practice__Test__V1__SetStoreReadOnlyResponse
+{
+  ProtobufCMessage base;
+};
+#define PRACTICE__TEST__V1__SET_STORE_READ_ONLY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__test__v1__set_store_read_only_response__descriptor) \
+     }
 
 
 /* Practice__Test__V1__AdvanceRequest methods */
@@ -155,6 +179,44 @@ Practice__Test__V1__SleepResponse *
 void   practice__test__v1__sleep_response__free_unpacked
                      (Practice__Test__V1__SleepResponse *message,
                       ProtobufCAllocator *allocator);
+/* Practice__Test__V1__SetStoreReadOnlyRequest methods */
+void   practice__test__v1__set_store_read_only_request__init
+                     (Practice__Test__V1__SetStoreReadOnlyRequest         *message);
+size_t practice__test__v1__set_store_read_only_request__get_packed_size
+                     (const Practice__Test__V1__SetStoreReadOnlyRequest   *message);
+size_t practice__test__v1__set_store_read_only_request__pack
+                     (const Practice__Test__V1__SetStoreReadOnlyRequest   *message,
+                      uint8_t             *out);
+size_t practice__test__v1__set_store_read_only_request__pack_to_buffer
+                     (const Practice__Test__V1__SetStoreReadOnlyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__Test__V1__SetStoreReadOnlyRequest *
+       practice__test__v1__set_store_read_only_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__test__v1__set_store_read_only_request__free_unpacked
+                     (Practice__Test__V1__SetStoreReadOnlyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Practice__Test__V1__SetStoreReadOnlyResponse methods */
+void   practice__test__v1__set_store_read_only_response__init
+                     (Practice__Test__V1__SetStoreReadOnlyResponse         *message);
+size_t practice__test__v1__set_store_read_only_response__get_packed_size
+                     (const Practice__Test__V1__SetStoreReadOnlyResponse   *message);
+size_t practice__test__v1__set_store_read_only_response__pack
+                     (const Practice__Test__V1__SetStoreReadOnlyResponse   *message,
+                      uint8_t             *out);
+size_t practice__test__v1__set_store_read_only_response__pack_to_buffer
+                     (const Practice__Test__V1__SetStoreReadOnlyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__Test__V1__SetStoreReadOnlyResponse *
+       practice__test__v1__set_store_read_only_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__test__v1__set_store_read_only_response__free_unpacked
+                     (Practice__Test__V1__SetStoreReadOnlyResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Practice__Test__V1__AdvanceRequest_Closure)
@@ -168,6 +230,12 @@ typedef void (*Practice__Test__V1__SleepRequest_Closure)
                   void *closure_data);
 typedef void (*Practice__Test__V1__SleepResponse_Closure)
                  (const Practice__Test__V1__SleepResponse *message,
+                  void *closure_data);
+typedef void (*Practice__Test__V1__SetStoreReadOnlyRequest_Closure)
+                 (const Practice__Test__V1__SetStoreReadOnlyRequest *message,
+                  void *closure_data);
+typedef void (*Practice__Test__V1__SetStoreReadOnlyResponse_Closure)
+                 (const Practice__Test__V1__SetStoreReadOnlyResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -201,6 +269,10 @@ struct Practice__Test__V1__TestControl_Service
                 const Practice__Test__V1__SleepRequest *input,
                 Practice__Test__V1__SleepResponse_Closure closure,
                 void *closure_data);
+  void (*set_store_read_only)(Practice__Test__V1__TestControl_Service *service,
+                              const Practice__Test__V1__SetStoreReadOnlyRequest *input,
+                              Practice__Test__V1__SetStoreReadOnlyResponse_Closure closure,
+                              void *closure_data);
 };
 typedef void (*Practice__Test__V1__TestControl_ServiceDestroy)(Practice__Test__V1__TestControl_Service *);
 void practice__test__v1__test_control__init (Practice__Test__V1__TestControl_Service *service,
@@ -209,11 +281,16 @@ void practice__test__v1__test_control__init (Practice__Test__V1__TestControl_Ser
     { &practice__test__v1__test_control__descriptor, protobuf_c_service_invoke_internal, NULL }
 #define PRACTICE__TEST__V1__TEST_CONTROL__INIT(function_prefix__) \
     { PRACTICE__TEST__V1__TEST_CONTROL__BASE_INIT,\
-      function_prefix__ ## sleep  }
+      function_prefix__ ## sleep,\
+      function_prefix__ ## set_store_read_only  }
 void practice__test__v1__test_control__sleep(ProtobufCService *service,
                                              const Practice__Test__V1__SleepRequest *input,
                                              Practice__Test__V1__SleepResponse_Closure closure,
                                              void *closure_data);
+void practice__test__v1__test_control__set_store_read_only(ProtobufCService *service,
+                                                           const Practice__Test__V1__SetStoreReadOnlyRequest *input,
+                                                           Practice__Test__V1__SetStoreReadOnlyResponse_Closure closure,
+                                                           void *closure_data);
 
 /* --- descriptors --- */
 
@@ -221,6 +298,8 @@ extern const ProtobufCMessageDescriptor practice__test__v1__advance_request__des
 extern const ProtobufCMessageDescriptor practice__test__v1__advance_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__test__v1__sleep_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__test__v1__sleep_response__descriptor;
+extern const ProtobufCMessageDescriptor practice__test__v1__set_store_read_only_request__descriptor;
+extern const ProtobufCMessageDescriptor practice__test__v1__set_store_read_only_response__descriptor;
 extern const ProtobufCServiceDescriptor practice__test__v1__test_clock__descriptor;
 extern const ProtobufCServiceDescriptor practice__test__v1__test_control__descriptor;
 

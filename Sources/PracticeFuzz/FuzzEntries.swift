@@ -46,11 +46,13 @@ public enum FuzzEntries {
   }
 
   /// The dispatcher: the first byte picks a method (or an arbitrary name from the input), the rest is
-  /// the payload; a fresh in-memory store per input, so a crash reproduces from its input alone.
+  /// the payload; a fresh in-memory store per input (a copy of a migrated template holding one
+  /// account), so a crash reproduces from its input alone.
   public static func dispatch(_ data: [UInt8]) async {
-    guard let store = try? SQLiteStore(inMemory: ()) else { return }
-    let logger = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
-    let env = ServiceEnvironment(store: store, logger: logger)
+    guard let template = await DispatchTemplate.shared.store(),
+      let store = try? SQLiteStore(inMemoryCopyOf: template)
+    else { return }
+    let env = ServiceEnvironment(store: store, logger: quiet)
     let dispatcher = Services.makeDispatcher(env: env, configuration: .init(testHooks: false))
     let methods = MethodCatalog.all
     let pick = Int(data.first ?? 0)
@@ -64,23 +66,49 @@ public enum FuzzEntries {
       payload = Array(payload.dropFirst(n))
     }
     let peerClass: PeerClass = [.operator, .service, .denied][pick % 3]
-    // Seed an account so account-scoped calls get past NOT_FOUND now and then.
-    if pick % 2 == 0 {
-      var create = Practice_V1_CreateAccountRequest()
-      create.practiceName = "Fuzz"
-      create.ownerName = "Owner"
-      _ = try? await run(dispatcher, "/practice.v1.AccountService/CreateAccount", try create.serializedBytes(), .operator)
-    }
     _ = try? await run(dispatcher, path, payload, peerClass)
     try? await store.close()
   }
 
-  private static func run(_ d: Dispatcher, _ path: String, _ payload: [UInt8], _ peerClass: PeerClass) async throws -> Data? {
+  /// Makes the template store `dispatch` copies; the fuzz target calls it before libFuzzer's loop, so
+  /// its one-time allocations are not taken for a leak of the first input.
+  public static func prepareDispatch() async { _ = await DispatchTemplate.shared.store() }
+
+  private static let quiet = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
+
+  /// The migrated database every dispatch input starts from, made once per process.
+  private actor DispatchTemplate {
+    static let shared = DispatchTemplate()
+    private var made: SQLiteStore??
+
+    func store() async -> SQLiteStore? {
+      if let made { return made }
+      var result: SQLiteStore?
+      if let store = try? SQLiteStore(inMemory: ()) {
+        // One account, so account-scoped calls get past NOT_FOUND now and then.
+        let env = ServiceEnvironment(store: store, logger: quiet)
+        let dispatcher = Services.makeDispatcher(env: env, configuration: .init(testHooks: false))
+        var create = Practice_V1_CreateAccountRequest()
+        create.practiceName = "Fuzz"
+        create.ownerName = "Owner"
+        if let bytes = try? create.serializedBytes() as [UInt8] {
+          _ = try? await FuzzEntries.run(dispatcher, "/practice.v1.AccountService/CreateAccount", bytes, .operator)
+        }
+        // Keep a copy that never ran a statement, and close the seeded store.
+        result = try? SQLiteStore(inMemoryCopyOf: store)
+        try? await store.close()
+      }
+      made = .some(result)
+      return result
+    }
+  }
+
+  fileprivate static func run(_ d: Dispatcher, _ path: String, _ payload: [UInt8], _ peerClass: PeerClass) async throws -> Data? {
     guard case .success(let method) = d.resolve(path) else { return nil }
     let ctx = CallContext(
       method: method, callID: 1, peer: Peer(credentials: .init(pid: 1, uid: 0, gid: 0), peerClass: peerClass),
       metadata: peerClass == .service ? [MetadataKey.actor: "user_fuzz"] : [:],
-      logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
+      logger: quiet)
     return try await d.run(ctx, payload: Data(payload), send: { _ in })
   }
 }

@@ -49,6 +49,16 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     try SQLiteStore.checkAndMigrate(queue, path: ":memory:")
   }
 
+  /// A private in-memory copy of another store's database, made with SQLite's backup API (fuzzing:
+  /// a fresh, already migrated store per input without running the migrations again).
+  public init(inMemoryCopyOf source: SQLiteStore) throws {
+    let queue = try DatabaseQueue()
+    try source.writer.backup(to: queue)
+    self.writer = queue
+    self.committer = GroupCommitter(writer: queue)
+    self.path = nil
+  }
+
   private static func checkAndMigrate(_ db: any DatabaseWriter, path: String) throws {
     do {
       try db.writeWithoutTransaction { db in

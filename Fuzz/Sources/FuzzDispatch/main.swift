@@ -21,6 +21,13 @@ func LLVMFuzzerRunDriver(
   _ callback: @convention(c) (UnsafeRawPointer?, Int) -> CInt
 ) -> CInt
 
+let prepared = DispatchSemaphore(value: 0)
+Task.detached {
+  await FuzzEntries.prepareDispatch()
+  prepared.signal()
+}
+prepared.wait()
+
 var argc = CommandLine.argc
 var argv = CommandLine.unsafeArgv
 let status = LLVMFuzzerRunDriver(&argc, &argv) { start, count in

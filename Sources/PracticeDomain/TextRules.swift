@@ -2,15 +2,13 @@ import Foundation
 
 /// Rules for plain text fields.
 public enum TextRules {
-  /// A required display string: not blank, at most `maxLength` characters, no control characters
-  /// other than tab. Returns a description of what is wrong, or nil.
+  /// A required display string: not blank, at most `maxLength` characters. Control characters are
+  /// kept verbatim (U+0000 never gets here: the protocol refuses it in every string); whoever shows
+  /// the value escapes them (practicectl, the journal). Returns a description of what is wrong, or nil.
   public static func checkName(_ value: String, maxLength: Int = 200, required: Bool = true) -> String? {
     let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
     if trimmed.isEmpty { return required ? "is required" : nil }
     if value.count > maxLength { return "must be at most \(maxLength) characters" }
-    if value.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7f }) {
-      return "must not contain control characters"
-    }
     return nil
   }
 

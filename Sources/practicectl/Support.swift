@@ -87,6 +87,7 @@ enum Output {
 
   /// Prints rows as aligned columns under a header.
   static func table(_ header: [String], _ rows: [[String]]) {
+    let rows = rows.map { $0.map(safe) }
     var widths = header.map(\.count)
     for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
     func line(_ cells: [String]) -> String {
@@ -97,10 +98,31 @@ enum Output {
     for row in rows { print(line(row)) }
   }
 
+  /// A stored value as the terminal shows it: control characters (names keep them verbatim: a
+  /// newline, an ESC) are escaped, never interpreted by the terminal.
+  static func safe(_ s: String) -> String {
+    guard s.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }) else { return s }
+    var out = ""
+    for u in s.unicodeScalars {
+      switch u {
+      case "\n": out += "\\n"
+      case "\t": out += "\\t"
+      case "\r": out += "\\r"
+      default:
+        if u.value < 0x20 || (0x7f...0x9f).contains(u.value) {
+          out += "\\u{" + String(u.value, radix: 16) + "}"
+        } else {
+          out.unicodeScalars.append(u)
+        }
+      }
+    }
+    return out
+  }
+
   /// Prints a message as "key: value" lines.
   static func fields(_ pairs: [(String, String)]) {
     let width = pairs.map(\.0.count).max() ?? 0
-    for (k, v) in pairs { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
+    for (k, v) in pairs { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + safe(v)) }
   }
 
   static func time(_ ms: Int64) -> String {

@@ -12,12 +12,13 @@ struct TextRulesTests {
                                       "a@-b.co", "a@b.c0", "ä@b.co", "a@b.co\n"])
   func invalidEmail(_ e: String) { #expect(!TextRules.isValidEmail(e)) }
 
-  @Test("names: blank, too long, control characters")
+  @Test("names: blank, too long; control and SQL-significant characters kept verbatim")
   func names() {
     #expect(TextRules.checkName("Harbor Therapy") == nil)
     #expect(TextRules.checkName("   ") == "is required")
     #expect(TextRules.checkName(String(repeating: "x", count: 201)) != nil)
-    #expect(TextRules.checkName("a\u{7}b") != nil)
+    #expect(TextRules.checkName("a\u{7}b\n\u{1b}[31m") == nil)
+    #expect(TextRules.checkName("\n\t ") == "is required")
     #expect(TextRules.checkName("O'Brien; DROP TABLE users; --") == nil)
   }
 

@@ -10,7 +10,7 @@ import Testing
 struct HostileClientTests {
   @Test("1,000 idle connections, slow senders, a client that never reads and a flood past the in-flight bound, while a well-behaved client's calls all return OK within 2 s")
   func underPressure() async throws {
-    try await withDaemon(["--frame-timeout-ms", "500", "--max-in-flight", "16", "--max-connections", "1100"]) { d in
+    try await withDaemon(["--frame-timeout-ms", "2500", "--max-in-flight", "16", "--max-connections", "1100"]) { d in
       let good = try await d.connect()
       let a = try await good.accounts.createAccount(Make.account()).account.accountID
 
@@ -19,14 +19,22 @@ struct HostileClientTests {
       for _ in 0..<1000 { idle.append(RawSocket(fd: try d.rawConnect())) }
       defer { idle.forEach { $0.close() } }
 
-      // Slow senders: a frame one byte at a time, too slowly: FRAME_TIMEOUT and close.
+      // Slow senders: a valid frame at one byte per second: FRAME_TIMEOUT (2.5 s for a whole frame)
+      // and close, while the bytes keep trickling in.
       var slow: [RawSocket] = []
-      for _ in 0..<5 {
-        let s = RawSocket(fd: try d.rawConnect())
-        try s.send([0, 0])
-        slow.append(s)
-      }
+      var health = Practice_Rpc_V1_Request()
+      health.callID = 1
+      health.method = "/practice.rpc.v1.Health/Check"
+      let slowFrame = Array(health.frame().readableBytesView)
+      for _ in 0..<5 { slow.append(RawSocket(fd: try d.rawConnect())) }
       defer { slow.forEach { $0.close() } }
+      let trickle = Task {
+        for byte in slowFrame {
+          for s in slow { try? s.send([byte]) }
+          try await Task.sleep(for: .seconds(1))
+        }
+      }
+      defer { trickle.cancel() }
 
       // A client that sends many calls and never reads its responses.
       let deaf = RawSocket(fd: try d.rawConnect())
@@ -62,7 +70,7 @@ struct HostileClientTests {
       print("well-behaved client under pressure: p50 \(sorted[100]) p99 \(sorted[197]) max \(sorted.last!)")
 
       for s in slow {
-        let r = try await s.read(timeoutMs: 3000)
+        let r = try await s.read(timeoutMs: 6000)
         #expect(r.callID == 0 && r.status.reason == "FRAME_TIMEOUT")
         #expect(await s.closed(withinMs: 2000))
       }

@@ -116,32 +116,14 @@ struct Crash: AsyncParsableCommand {
   }
 
   func start(socket: String, state: String, log: String) throws -> Int32 {
-    var pid: pid_t = 0
-    var actions: posix_spawn_file_actions_t = posix_spawn_file_actions_t()
-    posix_spawn_file_actions_init(&actions)
-    posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
-    posix_spawn_file_actions_addopen(&actions, 2, log, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-    let args = [practiced, "--socket", socket, "--state-dir", state, "--operator-uids", "0", "--log-level", "warning"]
-    var argv = args.map { strdup($0) } + [nil]
-    defer { argv.forEach { free($0) } }
-    let rc = posix_spawn(&pid, practiced, &actions, nil, &argv, environ)
-    posix_spawn_file_actions_destroy(&actions)
-    guard rc == 0 else { throw ValidationError("cannot start \(practiced): \(rc)") }
+    let pid = try spawnProcess(practiced, ["--socket", socket, "--state-dir", state, "--operator-uids", "0", "--log-level", "warning"], log: log)
     // Ready when a connection is accepted.
     for _ in 0..<400 {
-      let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-      var addr = sockaddr_un()
-      addr.sun_family = sa_family_t(AF_UNIX)
-      withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-        let bytes = Array(socket.utf8.prefix(raw.count - 1))
-        raw.copyBytes(from: bytes)
+      let fd = unixConnect(socket)
+      if fd >= 0 {
+        close(fd)
+        return pid
       }
-      let ok = withUnsafePointer(to: &addr) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-      } == 0
-      close(fd)
-      if ok { return pid }
       usleep(25_000)
     }
     throw ValidationError("practiced did not start")

@@ -50,7 +50,9 @@ struct Run: AsyncParsableCommand {
   @Option(help: "The daemon's pid (server CPU per request).") var pid: Int32
   @Option(help: "Seconds per workload.") var seconds: Double = 3
   @Option var rooms = 200
-  @Option(help: "Which workloads (comma-separated): reads, writes, rooms.") var workloads = "reads,writes,rooms"
+  @Option(help: "Which workloads (comma-separated): reads (1 and 64 connections), reads1, reads64, writes, rooms.")
+  var workloads = "reads,writes,rooms"
+  @Option(help: "A suffix for the names of the reads figures (a taskset layout: _apart, _same).") var tag = ""
 
   func run() async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
@@ -61,13 +63,11 @@ struct Run: AsyncParsableCommand {
       return r
     }()
 
-    if selected.contains("reads") {
-      for connections in [1, 64] {
-        let r = try await load(group: group, connections: connections) { c, _ in
-          _ = try await c.business.getBusinessInfo(getBusiness)
-        }
-        report("reads_\(connections)conn", r)
+    for connections in [1, 64] where selected.contains("reads") || selected.contains("reads\(connections)") {
+      let r = try await load(group: group, connections: connections) { c, _ in
+        _ = try await c.business.getBusinessInfo(getBusiness)
       }
+      report("reads_\(connections)conn\(tag)", r)
     }
     if selected.contains("writes") {
       for writers in [1, 64] {
@@ -185,5 +185,5 @@ struct Run: AsyncParsableCommand {
 struct PracticeBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "practice-bench", abstract: "practiced benchmarks (see scripts/bench).",
-    subcommands: [Seed.self, Run.self, SQLBench.self, Crash.self, Soak.self])
+    subcommands: [Seed.self, Run.self, SQLBench.self, Crash.self, Soak.self, Idle.self, Ready.self])
 }

@@ -117,6 +117,13 @@ public final class CallMultiplexer: Sendable {
     let context = CallContext(
       method: method, callID: callID, peer: peer, metadata: metadata, control: control, logger: logger)
 
+    // A read that can be answered without suspending is served here, on the event loop: no task,
+    // no deadline timer, no thread hop.
+    if let result = dispatcher.runInline(context, payload: request.payload) {
+      finish(callID, control, result.map { $0 })
+      return .accepted
+    }
+
     // Deadline: timeout_ms, or the default for unary calls; none for a stream without timeout_ms.
     var deadline: TimeAmount?
     if request.timeoutMs > 0 {

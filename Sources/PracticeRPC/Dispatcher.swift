@@ -60,15 +60,11 @@ public final class Dispatcher: Sendable {
     let path = context.method.path
     let route = routes[path]
     do {
-      if context.peer.peerClass == .denied {
-        throw RPCError.permissionDenied(.peerNotAllowed, "peer uid \(context.peer.credentials.uid) is not allowed")
-      }
+      if context.peer.peerClass == .denied { try Self.checkPeerAndMetadata(context) }
       guard let route else {
         throw RPCError(.unimplemented, .notImplemented, "\(path) is declared but not implemented yet")
       }
-      for (key, value) in context.metadata where key.utf8.contains(0) || value.utf8.contains(0) {
-        throw RPCError.invalidArgument(field: "metadata", "must not contain U+0000")
-      }
+      try Self.checkPeerAndMetadata(context)
       let result = try await route.invoke(context, payload, filters, send)
       log(context, route, error: nil)
       return result
@@ -76,6 +72,32 @@ public final class Dispatcher: Sendable {
       let rpcError = Self.rpcError(error, context: context)
       log(context, route, error: rpcError)
       throw rpcError
+    }
+  }
+
+  /// Serves the call at once, on the calling thread, when its route can (a read answered without
+  /// suspending). Returns nil when the call must run as a task through `run`.
+  public func runInline(_ context: CallContext, payload: Data) -> Result<Data, RPCError>? {
+    guard let route = routes[context.method.path], let inline = route.invokeInline else { return nil }
+    do {
+      try Self.checkPeerAndMetadata(context)
+      guard let data = try inline(context, payload, filters) else { return nil }
+      log(context, route, error: nil)
+      return .success(data)
+    } catch {
+      let rpcError = Self.rpcError(error, context: context)
+      log(context, route, error: rpcError)
+      return .failure(rpcError)
+    }
+  }
+
+  /// The checks every call passes before its payload is decoded.
+  private static func checkPeerAndMetadata(_ context: CallContext) throws {
+    if context.peer.peerClass == .denied {
+      throw RPCError.permissionDenied(.peerNotAllowed, "peer uid \(context.peer.credentials.uid) is not allowed")
+    }
+    for (key, value) in context.metadata where key.utf8.contains(0) || value.utf8.contains(0) {
+      throw RPCError.invalidArgument(field: "metadata", "must not contain U+0000")
     }
   }
 

@@ -28,6 +28,10 @@ public struct Route: Sendable {
   let invoke: @Sendable (
     CallContext, Data, [RequestFilter], @escaping @Sendable (Data) async throws -> Void
   ) async throws -> Data?
+  /// A read that can be answered without suspending: decodes, filters and runs the synchronous
+  /// handler on the caller's thread (the connection's event loop). Returns nil when this request
+  /// needs `invoke` instead.
+  var invokeInline: (@Sendable (CallContext, Data, [RequestFilter]) throws -> Data?)?
 }
 
 /// A request filter runs on every decoded request before its handler (the U+0000 rule, the
@@ -66,6 +70,29 @@ public struct Router: Sendable {
       for filter in filters { try filter(ctx, request) }
       return try await handler(ctx, request).serializedData()
     }
+  }
+
+  /// Registers a read served inline: `inline` answers on the connection's event loop without a task
+  /// (a read from the store's cache or a short SQLite read), or returns nil to hand the request to
+  /// `handler`, which runs as a task like any call.
+  public mutating func unary<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
+    _ path: String,
+    inline: @escaping @Sendable (CallContext, Req) throws -> Resp?,
+    _ handler: @escaping @Sendable (CallContext, Req) async throws -> Resp
+  ) {
+    unary(path, mutation: false, handler)
+    routes[path]!.invokeInline = { ctx, payload, filters in
+      let request = try Router.decode(Req.self, payload)
+      for filter in filters { try filter(ctx, request) }
+      return try inline(ctx, request)?.serializedData()
+    }
+  }
+
+  /// Registers a read whose handler never suspends: served inline.
+  public mutating func read<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
+    _ path: String, _ handler: @escaping @Sendable (CallContext, Req) throws -> Resp
+  ) {
+    unary(path, inline: handler) { ctx, req in try handler(ctx, req) }
   }
 
   /// Registers a server-streaming method.

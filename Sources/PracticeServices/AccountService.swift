@@ -14,7 +14,7 @@ struct AccountService {
 
   func register(into router: inout Router) {
     router.unary(Self.prefix + "CreateAccount", mutation: true, createAccount)
-    router.unary(Self.prefix + "GetAccount", mutation: false, getAccount)
+    router.read(Self.prefix + "GetAccount", getAccount)
     router.unary(Self.prefix + "ListAccounts", mutation: false, listAccounts)
     router.unary(Self.prefix + "UpdateAccountSettings", mutation: true, updateAccountSettings)
     router.unary(Self.prefix + "AddUser", mutation: true, addUser)
@@ -73,11 +73,11 @@ struct AccountService {
     }
   }
 
-  @Sendable func getAccount(_ ctx: CallContext, _ req: Practice_V1_GetAccountRequest) async throws
+  @Sendable func getAccount(_ ctx: CallContext, _ req: Practice_V1_GetAccountRequest) throws
     -> Practice_V1_GetAccountResponse
   {
     try requireID(req.accountID, "account_id")
-    return try await reads.run(ctx, accountID: req.accountID) { r, _ in
+    return try reads.runNow(ctx, accountID: req.accountID) { r, _ in
       guard let a = try r.account(req.accountID) else { throw RPCError.notFound("account \(req.accountID)") }
       var resp = Practice_V1_GetAccountResponse()
       resp.account = a

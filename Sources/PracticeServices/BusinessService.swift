@@ -13,7 +13,7 @@ struct BusinessService {
   static let prefix = "/practice.v1.BusinessService/"
 
   func register(into router: inout Router) {
-    router.unary(Self.prefix + "GetBusinessInfo", mutation: false, getBusinessInfo)
+    router.unary(Self.prefix + "GetBusinessInfo", inline: getBusinessInfoNow, getBusinessInfo)
     router.unary(Self.prefix + "UpdateBusinessInfo", mutation: true, updateBusinessInfo)
     router.unary(Self.prefix + "ResolveSenderEmail", mutation: false, resolveSenderEmail)
   }
@@ -47,17 +47,24 @@ struct BusinessService {
     return b
   }
 
+  /// The masked read, served inline; the full tax id (an audited write) is not.
+  @Sendable func getBusinessInfoNow(_ ctx: CallContext, _ req: Practice_V1_GetBusinessInfoRequest) throws
+    -> Practice_V1_GetBusinessInfoResponse?
+  {
+    guard !req.fullTaxID else { return nil }
+    try requireID(req.accountID, "account_id")
+    return try reads.runNow(ctx, accountID: req.accountID) { r, _ in
+      var resp = Practice_V1_GetBusinessInfoResponse()
+      resp.businessInfo = Self.present(try Self.load(r, req.accountID), fullTaxID: false)
+      return resp
+    }
+  }
+
   @Sendable func getBusinessInfo(_ ctx: CallContext, _ req: Practice_V1_GetBusinessInfoRequest) async throws
     -> Practice_V1_GetBusinessInfoResponse
   {
+    if let masked = try getBusinessInfoNow(ctx, req) { return masked }
     try requireID(req.accountID, "account_id")
-    guard req.fullTaxID else {
-      return try await reads.run(ctx, accountID: req.accountID) { r, _ in
-        var resp = Practice_V1_GetBusinessInfoResponse()
-        resp.businessInfo = Self.present(try Self.load(r, req.accountID), fullTaxID: false)
-        return resp
-      }
-    }
     // The full tax id: administrators only, and the read is audited (in a write transaction).
     return try await mutations.run(ctx, req, accountID: req.accountID, allowClosed: true) { mc in
       guard mc.actor.isAdministrator else {

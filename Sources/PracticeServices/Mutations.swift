@@ -203,6 +203,16 @@ public struct Reads: Sendable {
       return try body(r, actor)
     }
   }
+
+  /// `run` on the calling thread, for reads served inline (the body may run twice: keep it pure).
+  public func runNow<T>(
+    _ ctx: CallContext, accountID: String?, _ body: (any StoreReader, Actor) throws -> T
+  ) throws -> T {
+    try env.store.readNow { r in
+      let actor = try Authorization.authorize(ctx, accountID: accountID, reader: r)
+      return try body(r, actor)
+    }
+  }
 }
 
 /// `expected_version`: 0 is unconditional; otherwise it must equal the current version.

@@ -20,7 +20,7 @@ struct SystemServices {
       resp.methods = servedMethods()
       return resp
     }
-    router.unary("/practice.rpc.v1.Health/Check", mutation: false) {
+    router.read("/practice.rpc.v1.Health/Check") {
       (ctx: CallContext, _: Practice_Rpc_V1_HealthCheckRequest) -> Practice_Rpc_V1_HealthCheckResponse in
       var resp = Practice_Rpc_V1_HealthCheckResponse()
       resp.status = env.health.serving ? .serving : .notServing

@@ -6,8 +6,42 @@ import SwiftProtobuf
 
 /// Store reads and writes on one GRDB connection inside a transaction. Every statement is
 /// parameterized.
+///
+/// A reader may carry the read cache: it answers the cached kinds of rows from it and fills it on a
+/// miss. Without a connection (`connection == nil`) it answers from the cache only and throws
+/// `CacheMiss` for anything else; the store then runs the read again on a connection.
 struct SQLiteAccess: StoreWriter {
-  let db: Database
+  private let connection: Database?
+  private let cache: ReadCache?
+  private let generation: UInt64
+
+  init(db: Database, cache: ReadCache? = nil, generation: UInt64 = 0) {
+    self.connection = db
+    self.cache = cache
+    self.generation = generation
+  }
+
+  /// A reader that answers from the cache only.
+  init(cacheOnly cache: ReadCache) {
+    self.connection = nil
+    self.cache = cache
+    self.generation = 0
+  }
+
+  var db: Database {
+    get throws {
+      guard let connection else { throw CacheMiss() }
+      return connection
+    }
+  }
+
+  /// The cached row for `key`, or the one `load` finds (then cached).
+  private func cached<T: Sendable>(_ key: ReadCache.Key, _ load: () throws -> T?) throws -> T? {
+    if let cache, let hit = cache.get(key, as: T.self) { return hit }
+    let value = try load()
+    if let cache, let value, connection != nil { cache.fill(key, value, generation: generation) }
+    return value
+  }
 
   private func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ data: Data?) throws -> M {
     guard let data else { throw RPCError.internal("missing row body") }
@@ -25,8 +59,10 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func account(_ id: String) throws -> Practice_V1_Account? {
-    try Row.fetchOne(try db.cachedStatement(sql: "SELECT body, change_seq FROM accounts WHERE id = ?"), arguments: [id])
-      .map(accountRow)
+    try cached(.account(id)) {
+      try Row.fetchOne(try db.cachedStatement(sql: "SELECT body, change_seq FROM accounts WHERE id = ?"), arguments: [id])
+        .map(accountRow)
+    }
   }
 
   func accounts(after: String?, limit: Int, includeClosed: Bool) throws -> [Practice_V1_Account] {
@@ -62,14 +98,16 @@ struct SQLiteAccess: StoreWriter {
 
   func updateAccount(_ a: Practice_V1_Account) throws {
     try db.cachedStatement(sql: "UPDATE accounts SET state = ?, version = ?, body = ? WHERE id = ?").execute(arguments: [a.state.rawValue, a.version, try encode(a), a.accountID])
-    guard db.changesCount == 1 else { throw RPCError.notFound("account") }
+    guard try db.changesCount == 1 else { throw RPCError.notFound("account") }
   }
 
   // MARK: users
 
   func user(account: String, id: String) throws -> Practice_V1_User? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM users WHERE account_id = ? AND id = ?"), arguments: [account, id]
-    ).map { try decode(Practice_V1_User.self, $0) }
+    try cached(.user(account: account, id: id)) {
+      try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM users WHERE account_id = ? AND id = ?"), arguments: [account, id]
+      ).map { try decode(Practice_V1_User.self, $0) }
+    }
   }
 
   func users(account: String, after: String?, limit: Int, includeInactive: Bool) throws -> [Practice_V1_User] {
@@ -98,14 +136,16 @@ struct SQLiteAccess: StoreWriter {
 
   func updateUser(_ u: Practice_V1_User) throws {
     try db.cachedStatement(sql: "UPDATE users SET email_key = ?, active = ?, version = ?, body = ? WHERE account_id = ? AND id = ?").execute(arguments: [Self.emailKey(u), u.active, u.version, try encode(u), u.accountID, u.userID])
-    guard db.changesCount == 1 else { throw RPCError.notFound("user") }
+    guard try db.changesCount == 1 else { throw RPCError.notFound("user") }
   }
 
   // MARK: business information
 
   func businessInfo(account: String) throws -> Practice_V1_BusinessInfo? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM business_info WHERE account_id = ?"), arguments: [account])
-      .map { try decode(Practice_V1_BusinessInfo.self, $0) }
+    try cached(.business(account)) {
+      try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM business_info WHERE account_id = ?"), arguments: [account])
+        .map { try decode(Practice_V1_BusinessInfo.self, $0) }
+    }
   }
 
   func putBusinessInfo(_ b: Practice_V1_BusinessInfo) throws {
@@ -350,7 +390,7 @@ struct SQLiteAccess: StoreWriter {
         INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body)
         VALUES (?, ?, ?, ?, ?, ?)
         """).execute(arguments: [e.accountID, e.timeMs, e.actorUserID, e.method, e.resourceID, try encode(e)])
-    return db.lastInsertedRowID
+    return try db.lastInsertedRowID
   }
 
   func auditEvents(_ q: AuditQuery) throws -> [Practice_V1_AuditEvent] {
@@ -375,7 +415,7 @@ struct SQLiteAccess: StoreWriter {
 
   func appendChange(_ e: Practice_V1_ChangeEvent) throws -> Int64 {
     try db.cachedStatement(sql: "INSERT INTO change_events (account_id, sequence, body) VALUES (?, ?, ?)").execute(arguments: [e.accountID, e.sequence, try encode(e)])
-    return db.lastInsertedRowID
+    return try db.lastInsertedRowID
   }
 
   func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)] {
@@ -433,7 +473,7 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func afterCommit(_ body: @escaping @Sendable () -> Void) {
-    db.afterNextTransaction(onCommit: { _ in body() })
+    connection?.afterNextTransaction(onCommit: { _ in body() })
   }
 
   // MARK: health

@@ -11,6 +11,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
 
   private let writer: any DatabaseWriter
   public let path: String?
+  private let cache = ReadCache()
 
   /// Opens (or creates) the database at `path` and migrates it.
   /// Refuses a file that is not a practiced database (a foreign or corrupt file is never re-created).
@@ -35,7 +36,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
       throw StoreOpenError(path: path, problem: "cannot set synchronous=FULL: \(error)")
     }
     self.writer = pool
-    self.committer = GroupCommitter(writer: pool)
+    self.committer = GroupCommitter(writer: pool, cache: cache)
     self.path = path
     try SQLiteStore.checkAndMigrate(pool, path: path)
   }
@@ -44,7 +45,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
   public init(inMemory: Void = ()) throws {
     let queue = try DatabaseQueue()
     self.writer = queue
-    self.committer = GroupCommitter(writer: queue)
+    self.committer = GroupCommitter(writer: queue, cache: cache)
     self.path = nil
     try SQLiteStore.checkAndMigrate(queue, path: ":memory:")
   }
@@ -55,7 +56,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     let queue = try DatabaseQueue()
     try source.writer.backup(to: queue)
     self.writer = queue
-    self.committer = GroupCommitter(writer: queue)
+    self.committer = GroupCommitter(writer: queue, cache: cache)
     self.path = nil
   }
 
@@ -212,16 +213,27 @@ public final class SQLiteStore: Store, @unchecked Sendable {
   /// Reads run on the calling thread: a snapshot read from the page cache takes microseconds, less
   /// than a hop to another thread and back would cost.
   public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T {
+    try readNow(body)
+  }
+
+  /// Reads run on the calling thread: first from the read cache alone (no connection, no
+  /// transaction); if the body needs anything the cache does not hold, again in a read transaction
+  /// on a pooled connection, filling the cache. Bodies are pure reads, so running one twice is safe.
+  public func readNow<T>(_ body: (any StoreReader) throws -> T) throws -> T {
     do {
-      return try readHere(body)
+      return try body(SQLiteAccess(cacheOnly: cache))
+    } catch is CacheMiss {
+    }
+    do {
+      let generation = cache.generation
+      return try writer.read { db in try body(SQLiteAccess(db: db, cache: cache, generation: generation)) }
     } catch let e as DatabaseError {
       throw SQLiteStore.map(e)
     }
   }
 
-  private func readHere<T>(_ body: (any StoreReader) throws -> T) throws -> T {
-    try writer.read { db in try body(SQLiteAccess(db: db)) }
-  }
+  /// Rows the read cache holds (tests).
+  public var cachedRows: Int { cache.count }
 
   /// Writes are group-committed: the bodies waiting when the writer is free run in one transaction,
   /// each in its own savepoint (a body that throws undoes only itself), and one durable commit
@@ -296,6 +308,7 @@ final class GroupCommitter: @unchecked Sendable {
   }
 
   private let writer: any DatabaseWriter
+  private let cache: ReadCache
   private let lock = NSLock()
   private var pending: [Job] = []
   private var draining = false
@@ -303,7 +316,10 @@ final class GroupCommitter: @unchecked Sendable {
   /// The most bodies one transaction takes.
   static let maxBatch = 256
 
-  init(writer: any DatabaseWriter) { self.writer = writer }
+  init(writer: any DatabaseWriter, cache: ReadCache) {
+    self.writer = writer
+    self.cache = cache
+  }
 
   func submit(_ body: @escaping Body) async throws -> any Sendable {
     try await withCheckedThrowingContinuation { k in
@@ -330,6 +346,9 @@ final class GroupCommitter: @unchecked Sendable {
 
   private func run(_ batch: [Job]) {
     var results = [Result<any Sendable, Error>](repeating: .failure(CancellationError()), count: batch.count)
+    // Reads neither use nor fill the cache from before this transaction until its commit hooks ran.
+    cache.beginWrite()
+    defer { cache.endWrite() }
     do {
       try writer.writeWithoutTransaction { db in
         try db.inTransaction(.immediate) {

@@ -12,6 +12,9 @@ import PracticeWire
 ///   read-only file, I/O errors and a locked or corrupt file as `UNAVAILABLE` / `STORE_UNAVAILABLE`.
 public protocol Store: Sendable {
   func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T
+  /// `read`, on the calling thread without suspending (reads served inline on an event loop). The
+  /// body may run twice (once against the read cache alone): it must be a pure read.
+  func readNow<T>(_ body: (any StoreReader) throws -> T) throws -> T
   func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T
   /// Closes the store; later calls fail.
   func close() async throws

@@ -238,7 +238,10 @@ struct ProtocolTests {
     let d = try await TestDaemon()
     let c = try await d.connect()
     let call = Task { try await c.testControl.sleep(Make.sleep(500)) }
-    try await Task.sleep(for: .milliseconds(100))
+    // The call is in flight at the daemon: it was written before a Health check that came back
+    // (one connection's frames arrive in order).
+    while c.inFlight == 0 { try await Task.sleep(for: .milliseconds(5)) }
+    _ = try await c.health.check()
     let status = await d.stop()
     #expect(status == 0)
     #expect(try await call.value.sleptMs == 500)

@@ -1,0 +1,71 @@
+import Foundation
+import PracticeProto
+import Synchronization
+
+/// Committed rows that reads ask for on every call (an account, a user for authorization, the
+/// business information), kept in memory so a read that finds them touches no SQLite connection.
+///
+/// Coherence with writes: every write batch calls `beginWrite()` before its transaction and
+/// `endWrite()` after its commit (and the after-commit hooks that publish change events) have run.
+/// While a write is in progress the cache neither answers nor fills; each call clears it. A read that
+/// misses notes the generation before its transaction and fills only if no write began since, so an
+/// entry never holds data older than the last commit, and a caller that saw a write acknowledged
+/// never reads what was there before it.
+final class ReadCache: Sendable {
+  enum Key: Hashable, Sendable {
+    case account(String)
+    case user(account: String, id: String)
+    case business(String)
+  }
+
+  private struct State {
+    var entries: [Key: any Sendable] = [:]
+    var generation: UInt64 = 0
+    var writing = 0
+  }
+
+  private let state = Mutex(State())
+  /// Past this many entries the cache starts again empty (a bound on memory, not an LRU).
+  let capacity: Int
+
+  init(capacity: Int = 20_000) { self.capacity = capacity }
+
+  /// The value cached for `key`, or nil (also while a write is in progress).
+  func get<T: Sendable>(_ key: Key, as: T.Type = T.self) -> T? {
+    state.withLock { s in s.writing > 0 ? nil : s.entries[key] as? T }
+  }
+
+  /// The generation a read must note before it opens its transaction.
+  var generation: UInt64 { state.withLock { $0.generation } }
+
+  /// Stores what a read found, unless a write began since `generation` was noted.
+  func fill(_ key: Key, _ value: any Sendable, generation: UInt64) {
+    state.withLock { s in
+      guard s.writing == 0, s.generation == generation else { return }
+      if s.entries.count >= capacity { s.entries.removeAll(keepingCapacity: true) }
+      s.entries[key] = value
+    }
+  }
+
+  func beginWrite() {
+    state.withLock { s in
+      s.writing += 1
+      s.generation &+= 1
+      s.entries.removeAll(keepingCapacity: true)
+    }
+  }
+
+  func endWrite() {
+    state.withLock { s in
+      s.writing -= 1
+      s.generation &+= 1
+      s.entries.removeAll(keepingCapacity: true)
+    }
+  }
+
+  var count: Int { state.withLock { $0.entries.count } }
+}
+
+/// Thrown by a cache-only reader when what the body asks for is not cached: the read runs again on
+/// a SQLite connection.
+struct CacheMiss: Error {}

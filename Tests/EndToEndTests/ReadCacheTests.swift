@@ -1,0 +1,68 @@
+import Foundation
+import PracticeClient
+import PracticeProto
+import PracticeWire
+import Synchronization
+import Testing
+
+/// Reads served inline from the store's read cache stay coherent with writes: a caller that saw a
+/// write acknowledged reads it (from any connection), and concurrent readers never see a version go
+/// backwards.
+@Suite("Read cache coherence", .serialized)
+struct ReadCacheTests {
+  @Test("read-your-writes across connections, and versions never go backwards for concurrent readers")
+  func coherence() async throws {
+    try await withDaemon { d in
+      let writer = try await d.connect()
+      let s = try await Staff.make(writer)
+      var get = Practice_V1_GetBusinessInfoRequest()
+      get.accountID = s.account
+      let stop = Atomic<Bool>(false)
+      let backwards = Atomic<Int>(0)
+      let readsDone = Atomic<Int>(0)
+      let readers = try await (0..<4).asyncMap { _ in try await d.connect(as: .service) }
+      let tasks = readers.map { c in
+        Task {
+          var last: Int64 = 0
+          while !stop.load(ordering: .relaxed) {
+            guard let v = try? await c.business.getBusinessInfo(get, options: .init(actor: s.biller)).businessInfo.version else { continue }
+            if v < last { backwards.add(1, ordering: .relaxed) }
+            last = v
+            readsDone.add(1, ordering: .relaxed)
+          }
+        }
+      }
+      let other = try await d.connect(as: .service)
+      for i in 0..<150 {
+        let written = try await writer.business.updateBusinessInfo(businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Name \(i)" }).businessInfo
+        // Acknowledged: every connection now reads it, through the cache or not.
+        let seen = try await other.business.getBusinessInfo(get, options: .init(actor: s.biller)).businessInfo
+        #expect(seen.version == written.version && seen.legalName == "Name \(i)")
+        // The actor's roles are cached too: a role change is seen at once.
+        if i == 100 {
+          var deactivate = Practice_V1_DeactivateUserRequest()
+          deactivate.accountID = s.account
+          deactivate.userID = s.biller
+          _ = try await writer.accounts.deactivateUser(deactivate)
+          await expectRPCError(.permissionDenied, .unknownActor) {
+            _ = try await other.business.getBusinessInfo(get, options: .init(actor: s.biller))
+          }
+          break
+        }
+      }
+      stop.store(true, ordering: .relaxed)
+      for t in tasks { await t.value }
+      #expect(backwards.load(ordering: .relaxed) == 0)
+      #expect(readsDone.load(ordering: .relaxed) > 0)
+      for c in readers + [writer, other] { await c.close() }
+    }
+  }
+}
+
+extension Sequence {
+  func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
+    var out: [T] = []
+    for e in self { out.append(try await transform(e)) }
+    return out
+  }
+}

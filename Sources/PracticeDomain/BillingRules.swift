@@ -140,6 +140,16 @@ public enum BillingRules {
 /// The card-number rule: a run of 13-19 digits, with at most one space or dash between digits and
 /// bounded by non-digits, that passes Luhn.
 public enum CardNumbers {
+  /// A cheap first look: fewer than 13 ASCII digits in all can hold no card number.
+  public static func mayContain(_ text: String) -> Bool {
+    var digits = 0
+    for b in text.utf8 where b &- 48 < 10 {
+      digits += 1
+      if digits >= 13 { return true }
+    }
+    return false
+  }
+
   /// Whether `text` holds something that looks like a card number.
   public static func contains(_ text: String) -> Bool {
     let scalars = Array(text.unicodeScalars)

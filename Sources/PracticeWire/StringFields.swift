@@ -10,6 +10,14 @@ public enum StringFields {
   public static func forEach<M: SwiftProtobuf.Message>(
     in message: M, _ body: (_ path: String, _ value: String) throws -> Void
   ) rethrows {
+    try forEachLazily(in: message) { path, value in try body(path(), value) }
+  }
+
+  /// `forEach`, with the path computed only when the body asks for it (the per-request scans: a path
+  /// is needed only for a violation).
+  public static func forEachLazily<M: SwiftProtobuf.Message>(
+    in message: M, _ body: (_ path: () -> String, _ value: String) throws -> Void
+  ) rethrows {
     // The visitor cannot rethrow the closure's error type, so it collects and stops.
     try withoutActuallyEscaping(body) { body in
       var visitor = Walker(body: { path, value in
@@ -24,9 +32,9 @@ public enum StringFields {
   /// The first string field that holds U+0000, as a violation.
   public static func nulViolation(in message: some SwiftProtobuf.Message) -> FieldViolation? {
     var found: FieldViolation?
-    forEach(in: message) { path, value in
+    forEachLazily(in: message) { path, value in
       if found == nil, value.utf8.contains(0) {
-        found = FieldViolation(field: path, description: "must not contain U+0000")
+        found = FieldViolation(field: path(), description: "must not contain U+0000")
       }
     }
     return found
@@ -37,10 +45,10 @@ public enum StringFields {
   private struct Walker: SwiftProtobuf.Visitor {
     var prefix: [String] = []
     var nameLookup: (Int) -> String = { "\($0)" }
-    let body: (String, String) -> Error?
+    let body: (() -> String, String) -> Error?
     var failure: Error?
 
-    init(body: @escaping (String, String) -> Error?) { self.body = body }
+    init(body: @escaping (() -> String, String) -> Error?) { self.body = body }
 
     private func path(_ field: Int, index: Int? = nil) -> String {
       var name = nameLookup(field)
@@ -48,9 +56,10 @@ public enum StringFields {
       return (prefix + [name]).joined(separator: ".")
     }
 
-    private mutating func emit(_ path: String, _ value: String) throws {
+    private mutating func emit(_ field: Int, index: Int? = nil, _ value: String) throws {
       guard !value.isEmpty else { return }
-      if let e = body(path, value) {
+      let walker = self
+      if let e = body({ walker.path(field, index: index) }, value) {
         failure = e
         throw Stop()
       }
@@ -72,10 +81,10 @@ public enum StringFields {
     }
 
     mutating func visitSingularStringField(value: String, fieldNumber: Int) throws {
-      try emit(path(fieldNumber), value)
+      try emit(fieldNumber, value)
     }
     mutating func visitRepeatedStringField(value: [String], fieldNumber: Int) throws {
-      for (i, v) in value.enumerated() { try emit(path(fieldNumber, index: i), v) }
+      for (i, v) in value.enumerated() { try emit(fieldNumber, index: i, v) }
     }
     mutating func visitSingularMessageField<M: SwiftProtobuf.Message>(value: M, fieldNumber: Int) throws {
       try descend(value, path: path(fieldNumber))

@@ -92,3 +92,19 @@ struct BillingPeriodTests {
     #expect(throws: RPCError.self) { try BillingRules.validatePaymentMethod(&p, nowMs: march2027, timeZone: "UTC") }
   }
 }
+
+@Suite("Card-number precheck")
+struct CardPrecheckTests {
+  @Test("mayContain is true for every text contains() flags, and false below 13 digits")
+  func precheck() {
+    for text in ["4111 1111 1111 1111", "card 4111-1111-1111-1111 ok", "378282246310005", "x6011111111111117y"] {
+      #expect(CardNumbers.contains(text) && CardNumbers.mayContain(text))
+    }
+    #expect(!CardNumbers.mayContain("acct_123456789012") && !CardNumbers.mayContain("Suite 400, 02134"))
+    var rng = SystemRandomNumberGenerator()
+    for _ in 0..<5000 {
+      let text = String((0..<Int.random(in: 0..<40, using: &rng)).map { _ in "0123456789 -a".randomElement(using: &rng)! })
+      if CardNumbers.contains(text) { #expect(CardNumbers.mayContain(text), "\(text)") }
+    }
+  }
+}

@@ -137,6 +137,12 @@ final class TestDaemon: @unchecked Sendable {
 
   func cleanUp() async {
     await stop()
+    // Under `swift test --sanitize=address|thread` the daemon is built with the sanitizer too: its
+    // reports land in its log.
+    let log = self.log
+    for marker in ["ERROR: AddressSanitizer", "WARNING: ThreadSanitizer", "runtime error:"] where log.contains(marker) {
+      Issue.record("practiced reported \(marker):\n\(log.suffix(6000))")
+    }
     try? FileManager.default.removeItem(at: directory)
   }
 }

@@ -1,6 +1,5 @@
 import Foundation
 import PracticeProto
-import Synchronization
 
 /// Committed rows that reads ask for on every call (an account, a user for authorization, the
 /// business information), kept in memory so a read that finds them touches no SQLite connection.
@@ -11,7 +10,7 @@ import Synchronization
 /// misses notes the generation before its transaction and fills only if no write began since, so an
 /// entry never holds data older than the last commit, and a caller that saw a write acknowledged
 /// never reads what was there before it.
-final class ReadCache: Sendable {
+final class ReadCache: @unchecked Sendable {
   enum Key: Hashable, Sendable {
     case account(String)
     case user(account: String, id: String)
@@ -24,7 +23,10 @@ final class ReadCache: Sendable {
     var writing = 0
   }
 
-  private let state = Mutex(State())
+  // NSLock (a pthread mutex) rather than Synchronization.Mutex: ThreadSanitizer sees its ordering,
+  // and this cache is shared by every event loop and writer thread.
+  private let lock = NSLock()
+  private var state = State()
   /// Past this many entries the cache starts again empty (a bound on memory, not an LRU).
   let capacity: Int
 
@@ -32,38 +34,38 @@ final class ReadCache: Sendable {
 
   /// The value cached for `key`, or nil (also while a write is in progress).
   func get<T: Sendable>(_ key: Key, as: T.Type = T.self) -> T? {
-    state.withLock { s in s.writing > 0 ? nil : s.entries[key] as? T }
+    lock.withLock { state.writing > 0 ? nil : state.entries[key] as? T }
   }
 
   /// The generation a read must note before it opens its transaction.
-  var generation: UInt64 { state.withLock { $0.generation } }
+  var generation: UInt64 { lock.withLock { state.generation } }
 
   /// Stores what a read found, unless a write began since `generation` was noted.
   func fill(_ key: Key, _ value: any Sendable, generation: UInt64) {
-    state.withLock { s in
-      guard s.writing == 0, s.generation == generation else { return }
-      if s.entries.count >= capacity { s.entries.removeAll(keepingCapacity: true) }
-      s.entries[key] = value
+    lock.withLock {
+      guard state.writing == 0, state.generation == generation else { return }
+      if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
+      state.entries[key] = value
     }
   }
 
   func beginWrite() {
-    state.withLock { s in
-      s.writing += 1
-      s.generation &+= 1
-      s.entries.removeAll(keepingCapacity: true)
+    lock.withLock {
+      state.writing += 1
+      state.generation &+= 1
+      state.entries.removeAll(keepingCapacity: true)
     }
   }
 
   func endWrite() {
-    state.withLock { s in
-      s.writing -= 1
-      s.generation &+= 1
-      s.entries.removeAll(keepingCapacity: true)
+    lock.withLock {
+      state.writing -= 1
+      state.generation &+= 1
+      state.entries.removeAll(keepingCapacity: true)
     }
   }
 
-  var count: Int { state.withLock { $0.entries.count } }
+  var count: Int { lock.withLock { state.entries.count } }
 }
 
 /// Thrown by a cache-only reader when what the body asks for is not cached: the read runs again on

@@ -140,8 +140,12 @@ final class TestDaemon: @unchecked Sendable {
     // Under `swift test --sanitize=address|thread` the daemon is built with the sanitizer too: its
     // reports land in its log.
     let log = self.log
-    for marker in ["ERROR: AddressSanitizer", "WARNING: ThreadSanitizer", "runtime error:"] where log.contains(marker) {
-      Issue.record("practiced reported \(marker):\n\(log.suffix(6000))")
+    for marker in ["ERROR: AddressSanitizer", "WARNING: ThreadSanitizer", "runtime error:"] {
+      if let at = log.range(of: marker) {
+        let kept = NSTemporaryDirectory() + "practiced-sanitizer-\(UUID().uuidString.prefix(8)).log"
+        try? log.write(toFile: kept, atomically: true, encoding: .utf8)
+        Issue.record("practiced reported \(marker) (whole log: \(kept)):\n\(log[at.lowerBound...].prefix(4000))")
+      }
     }
     try? FileManager.default.removeItem(at: directory)
   }

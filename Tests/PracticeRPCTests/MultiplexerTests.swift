@@ -118,7 +118,8 @@ struct MultiplexerTests {
     let r = try await p.collector.next()
     #expect(r.callID == 7)
     #expect(r.status.code == StatusCode.deadlineExceeded.rawValue)
-    #expect(ContinuousClock.now - start < .seconds(5))
+    // Well before the 10 s the call would take (a wide margin: sanitizer builds run slowly).
+    #expect(ContinuousClock.now - start < .seconds(9))
     try await Task.sleep(for: .milliseconds(200))
     #expect(p.collector.all.count == 1)
     #expect(p.mux.inFlight == 0)

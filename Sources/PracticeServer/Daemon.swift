@@ -1,4 +1,5 @@
 import Foundation
+import Glibc
 import Logging
 import NIOCore
 import NIOPosix
@@ -41,6 +42,9 @@ public struct Daemon {
       configuration: configuration, dispatcher: dispatcher, group: group, logger: logger,
       onReady: { socket in
         SystemdNotifier.notify("READY=1\nSTATUS=serving on \(socket)")
+        // Start-up (opening, checking and migrating the database) freed what it allocated: return
+        // it to the system, so the idle daemon's RSS is what serving needs.
+        _ = malloc_trim(0)
       })
     let watchdog = Watchdog(store: store, group: group, logger: logger)
     let serviceGroup = ServiceGroup(
@@ -135,3 +139,7 @@ struct HealthProbe: Service {
     }
   }
 }
+
+/// glibc's malloc_trim(3) (malloc.h is not part of the Glibc module).
+@_silgen_name("malloc_trim")
+private func malloc_trim(_ pad: Int) -> Int32

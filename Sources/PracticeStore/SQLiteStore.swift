@@ -75,6 +75,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         if check != "ok" { throw StoreOpenError(path: path, problem: "integrity check failed: \(check)") }
       }
       try migrator.migrate(db)
+      // The start-up check read every page through the writer's cache: give that memory back.
+      try db.writeWithoutTransaction { try $0.execute(sql: "PRAGMA shrink_memory") }
     } catch let e as StoreOpenError {
       throw e
     } catch let e as DatabaseError {

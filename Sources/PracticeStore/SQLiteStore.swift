@@ -252,7 +252,12 @@ public final class SQLiteStore: Store, @unchecked Sendable {
   private let committer: GroupCommitter
 
   public func close() async throws {
-    if let pool = writer as? DatabasePool { try pool.close() }
+    if let pool = writer as? DatabasePool {
+      // Fold the WAL into the database file on a clean stop (the pool's last connection to close is
+      // a read-only reader, which cannot): the file alone is then the whole database.
+      _ = try? await pool.writeWithoutTransaction { db in try db.checkpoint(.truncate) }
+      try pool.close()
+    }
     if let queue = writer as? DatabaseQueue { try queue.close() }
   }
 

@@ -221,6 +221,29 @@ struct AccountTests {
     }
   }
 
+  @Test("a corrupt practiced database makes the daemon refuse to start with a clear message, and leaves the file alone")
+  func corruptDatabase() async throws {
+    let d = try await TestDaemon()
+    let c = try await d.connect()
+    for i in 0..<30 { _ = try await c.accounts.createAccount(Make.account("Practice \(i)")) }
+    await c.close()
+    #expect(await d.stop() == 0)
+    // Garbage over every page but the first (the header and the schema stay readable).
+    let path = d.stateDirectory + "/practiced.db"
+    var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+    #expect(bytes.count > 8192)
+    for i in 4096..<bytes.count { bytes[i] = UInt8(truncatingIfNeeded: i &* 131 &+ 7) }
+    try bytes.write(to: URL(fileURLWithPath: path))
+    do {
+      try await d.start()
+      Issue.record("practiced started on a corrupt database")
+    } catch let e as TestFailure {
+      #expect(e.description.contains("cannot use database"), "\(e.description.suffix(2000))")
+    }
+    #expect(try Data(contentsOf: URL(fileURLWithPath: path)) == bytes)
+    await d.cleanUp()
+  }
+
   @Test("a foreign database file makes the daemon refuse to start, and leaves the file alone")
   func foreignDatabase() async throws {
     let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("practiced-foreign-\(UUID().uuidString.prefix(6))")

@@ -22,7 +22,7 @@ struct RoomService {
     router.unary(Self.prefix + "BookRoom", mutation: true, bookRoom)
     router.unary(Self.prefix + "CancelRoomBooking", mutation: true, cancelBooking)
     router.unary(Self.prefix + "ListRoomBookings", mutation: false, listBookings)
-    router.unary(Self.prefix + "CheckRoomAvailability", mutation: false, checkAvailability)
+    router.unary(Self.prefix + "CheckRoomAvailability", inline: checkAvailabilityNow, checkAvailability)
   }
 
   static func load(_ r: any StoreReader, _ account: String, _ id: String) throws -> Practice_V1_Room {
@@ -296,23 +296,37 @@ struct RoomService {
     }
   }
 
+  /// A single occurrence is one bounded index search: served inline. A weekly series is one search per
+  /// occurrence: it runs as a task, off the event loop.
+  @Sendable func checkAvailabilityNow(_ ctx: CallContext, _ req: Practice_V1_CheckRoomAvailabilityRequest) throws
+    -> Practice_V1_CheckRoomAvailabilityResponse?
+  {
+    if case .weekly? = req.recurrencePresence { return nil }
+    try requireID(req.accountID, "account_id")
+    return try reads.runNow(ctx, accountID: req.accountID) { r, _ in try Self.availability(r, req) }
+  }
+
   @Sendable func checkAvailability(_ ctx: CallContext, _ req: Practice_V1_CheckRoomAvailabilityRequest) async throws
     -> Practice_V1_CheckRoomAvailabilityResponse
   {
     try requireID(req.accountID, "account_id")
-    return try await reads.run(ctx, accountID: req.accountID) { r, _ in
-      guard let account = try r.account(req.accountID) else { throw RPCError.notFound("account \(req.accountID)") }
-      let room = try Self.load(r, req.accountID, req.roomID)
-      let weekly: Int32? = {
-        if case .weekly(let w)? = req.recurrencePresence { return w.occurrences }
-        return nil
-      }()
-      let occurrences = try RoomRules.occurrences(
-        startMs: req.startMs, endMs: req.endMs, weekly: weekly, timeZone: account.settings.timeZone)
-      var resp = Practice_V1_CheckRoomAvailabilityResponse()
-      resp.conflicts = try Self.conflicts(r, room: room.roomID, occurrences)
-      resp.available = resp.conflicts.isEmpty
-      return resp
-    }
+    return try await reads.run(ctx, accountID: req.accountID) { r, _ in try Self.availability(r, req) }
+  }
+
+  static func availability(_ r: any StoreReader, _ req: Practice_V1_CheckRoomAvailabilityRequest) throws
+    -> Practice_V1_CheckRoomAvailabilityResponse
+  {
+    guard let account = try r.account(req.accountID) else { throw RPCError.notFound("account \(req.accountID)") }
+    let room = try load(r, req.accountID, req.roomID)
+    let weekly: Int32? = {
+      if case .weekly(let w)? = req.recurrencePresence { return w.occurrences }
+      return nil
+    }()
+    let occurrences = try RoomRules.occurrences(
+      startMs: req.startMs, endMs: req.endMs, weekly: weekly, timeZone: account.settings.timeZone)
+    var resp = Practice_V1_CheckRoomAvailabilityResponse()
+    resp.conflicts = try conflicts(r, room: room.roomID, occurrences)
+    resp.available = resp.conflicts.isEmpty
+    return resp
   }
 }

@@ -40,7 +40,11 @@ public struct FrameParser: Sendable {
     precondition(maxFrameSize > 0 && maxFrameSize <= Int(UInt32.max))
     self.maxFrameSize = maxFrameSize
     self.buffer = allocator.buffer(capacity: 0)
+    self.empty = self.buffer
   }
+
+  /// An empty buffer to hold when no bytes are pending.
+  private let empty: ByteBuffer
 
   /// Appends bytes read from the stream.
   public mutating func append(_ bytes: ByteBuffer) {
@@ -62,7 +66,13 @@ public struct FrameParser: Sendable {
     buffer.moveReaderIndex(forwardBy: FrameLimits.headerSize)
     let body = buffer.readSlice(length: Int(length))!
     framesCompleted += 1
-    if buffer.readableBytes == 0 { buffer.clear() } else if buffer.readerIndex > 64 * 1024 { buffer.discardReadBytes() }
+    if buffer.readableBytes == 0 {
+      // Let go of the bytes (often the transport's pooled receive buffer: clearing it in place
+      // would copy it, and keep the pool from reusing it).
+      buffer = empty
+    } else if buffer.readerIndex > 64 * 1024 {
+      buffer.discardReadBytes()
+    }
     return body
   }
 

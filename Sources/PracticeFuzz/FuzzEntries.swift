@@ -109,6 +109,16 @@ public enum FuzzEntries {
       method: method, callID: 1, peer: Peer(credentials: .init(pid: 1, uid: 0, gid: 0), peerClass: peerClass),
       metadata: peerClass == .service ? [MetadataKey.actor: "user_fuzz"] : [:],
       logger: quiet)
-    return try await d.run(ctx, payload: Data(payload), send: { _ in })
+    // A stream (Watch) lasts until its client goes: end every call after a short while, as a
+    // disconnect would, so one input never holds the fuzzer.
+    return try await withThrowingTaskGroup(of: Data?.self) { group in
+      group.addTask { try await d.run(ctx, payload: Data(payload), send: { _ in }) }
+      group.addTask {
+        try await Task.sleep(for: .milliseconds(500))
+        throw CancellationError()
+      }
+      defer { group.cancelAll() }
+      return try await group.next() ?? nil
+    }
   }
 }

@@ -60,11 +60,11 @@ public final class Dispatcher: Sendable {
     let path = context.method.path
     let route = routes[path]
     do {
-      if context.peer.peerClass == .denied { try Self.checkPeerAndMetadata(context) }
+      try Self.checkPeer(context)
       guard let route else {
         throw RPCError(.unimplemented, .notImplemented, "\(path) is declared but not implemented yet")
       }
-      try Self.checkPeerAndMetadata(context)
+      try Self.checkMetadata(context)
       let result = try await route.invoke(context, payload, filters, send)
       log(context, route, error: nil)
       return result
@@ -80,7 +80,8 @@ public final class Dispatcher: Sendable {
   public func runInline(_ context: CallContext, payload: Data) -> Result<Data, RPCError>? {
     guard let route = routes[context.method.path], let inline = route.invokeInline else { return nil }
     do {
-      try Self.checkPeerAndMetadata(context)
+      try Self.checkPeer(context)
+      try Self.checkMetadata(context)
       guard let data = try inline(context, payload, filters) else { return nil }
       log(context, route, error: nil)
       return .success(data)
@@ -91,11 +92,15 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  /// The checks every call passes before its payload is decoded.
-  private static func checkPeerAndMetadata(_ context: CallContext) throws {
+  /// A denied peer is refused before anything else, even for a method that is not served.
+  private static func checkPeer(_ context: CallContext) throws {
     if context.peer.peerClass == .denied {
       throw RPCError.permissionDenied(.peerNotAllowed, "peer uid \(context.peer.credentials.uid) is not allowed")
     }
+  }
+
+  /// Metadata is text: no U+0000.
+  private static func checkMetadata(_ context: CallContext) throws {
     for (key, value) in context.metadata where key.utf8.contains(0) || value.utf8.contains(0) {
       throw RPCError.invalidArgument(field: "metadata", "must not contain U+0000")
     }

@@ -64,8 +64,6 @@ final class ReadCache: @unchecked Sendable {
       state.entries.removeAll(keepingCapacity: true)
     }
   }
-
-  var count: Int { lock.withLock { state.entries.count } }
 }
 
 /// Thrown by a cache-only reader when what the body asks for is not cached: the read runs again on

@@ -234,9 +234,6 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
   }
 
-  /// Rows the read cache holds (tests).
-  public var cachedRows: Int { cache.count }
-
   /// Writes are group-committed: the bodies waiting when the writer is free run in one transaction,
   /// each in its own savepoint (a body that throws undoes only itself), and one durable commit
   /// answers them all. A caller returns only after the commit that holds its write.

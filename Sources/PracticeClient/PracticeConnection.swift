@@ -66,11 +66,13 @@ public final class PracticeConnection: Sendable {
   private let handler: ClientHandler
   private let nextCallID = Atomic<UInt64>(1)
   private let ownedGroup: MultiThreadedEventLoopGroup?
+  private let executor: EventLoopTaskExecutor
 
   private init(channel: Channel, handler: ClientHandler, ownedGroup: MultiThreadedEventLoopGroup?) {
     self.channel = channel
     self.handler = handler
     self.ownedGroup = ownedGroup
+    self.executor = EventLoopTaskExecutor(channel.eventLoop)
   }
 
   /// Connects to the daemon's socket.
@@ -184,6 +186,13 @@ public final class PracticeConnection: Sendable {
       .map { try Item(serializedBytes: $0) }
   }
 
+  /// The connection's event loop as a task executor. A task that prefers it
+  /// (`withTaskExecutorPreference(connection.taskExecutor) { ... }`, or
+  /// `group.addTask(executorPreference: connection.taskExecutor)`) sends its requests and resumes
+  /// with their responses on the thread that does the socket I/O: two thread hops fewer per call.
+  /// Keep such a task short of blocking work: it shares the thread with the connection.
+  public var taskExecutor: any TaskExecutor { executor }
+
   /// Calls in flight on this connection.
   public var inFlight: Int { handler.pendingCount }
 
@@ -200,6 +209,18 @@ public final class PracticeConnection: Sendable {
 
   /// Resolves when the daemon closes the connection.
   public func waitClosed() async { try? await channel.closeFuture.get() }
+}
+
+/// Runs jobs on an event loop. A job enqueued from the loop itself (a continuation resumed by a
+/// channel handler) joins the loop's queue without waking anything.
+final class EventLoopTaskExecutor: TaskExecutor {
+  let loop: any EventLoop
+  init(_ loop: any EventLoop) { self.loop = loop }
+
+  func enqueue(_ job: consuming ExecutorJob) {
+    let job = UnownedJob(job)
+    loop.execute { job.runSynchronously(on: self.asUnownedTaskExecutor()) }
+  }
 }
 
 /// Pairs response frames with pending calls.

@@ -90,6 +90,8 @@ struct Run: AsyncParsableCommand {
       var rng = SplitMix(seed: 99)
       let base: Int64 = 1_798_761_600_000
       let c = try await PracticeConnection.connect(path: socket, group: group)
+      // On the connection's event loop, as the reads workloads run.
+      let (readNs, checkNs, conflicts) = try await withTaskExecutorPreference(c.taskExecutor) {
       var readNs: [UInt64] = [], checkNs: [UInt64] = []
       let until = Date().addingTimeInterval(seconds * 2)
       var conflicts = 0
@@ -106,6 +108,8 @@ struct Run: AsyncParsableCommand {
         t = DispatchTime.now().uptimeNanoseconds
         _ = try await c.business.getBusinessInfo(getBusiness)
         readNs.append(DispatchTime.now().uptimeNanoseconds - t)
+      }
+      return (readNs, checkNs, conflicts)
       }
       await c.close()
       let cp = Percentiles(checkNs), rp = Percentiles(readNs)
@@ -145,7 +149,7 @@ struct Run: AsyncParsableCommand {
     let deadline = start + UInt64(seconds * 1e9)
     let latencies = try await withThrowingTaskGroup(of: [UInt64].self) { g in
       for (i, c) in clients.enumerated() {
-        g.addTask {
+        g.addTask(executorPreference: c.taskExecutor) {
           var ns: [UInt64] = []
           ns.reserveCapacity(100_000)
           var n = 0

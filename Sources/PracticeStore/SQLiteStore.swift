@@ -12,6 +12,8 @@ public final class SQLiteStore: Store, @unchecked Sendable {
   private let writer: any DatabaseWriter
   public let path: String?
   private let cache = ReadCache()
+  /// The connections `readNow` uses on a database file (nil in memory: the queue reads itself).
+  private let readers: ReadConnections?
 
   /// Opens (or creates) the database at `path` and migrates it.
   /// Refuses a file that is not a practiced database (a foreign or corrupt file is never re-created).
@@ -38,6 +40,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     self.writer = pool
     self.committer = GroupCommitter(writer: pool, cache: cache)
     self.path = path
+    self.readers = ReadConnections(path: path)
     try SQLiteStore.checkAndMigrate(pool, path: path)
   }
 
@@ -47,6 +50,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     self.writer = queue
     self.committer = GroupCommitter(writer: queue, cache: cache)
     self.path = nil
+    self.readers = nil
     try SQLiteStore.checkAndMigrate(queue, path: ":memory:")
   }
 
@@ -58,6 +62,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     self.writer = queue
     self.committer = GroupCommitter(writer: queue, cache: cache)
     self.path = nil
+    self.readers = nil
   }
 
   private static func checkAndMigrate(_ db: any DatabaseWriter, path: String) throws {
@@ -228,7 +233,9 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
     do {
       let generation = cache.generation
-      return try writer.read { db in try body(SQLiteAccess(db: db, cache: cache, generation: generation)) }
+      let read = { [cache] (db: Database) in try body(SQLiteAccess(db: db, cache: cache, generation: generation)) }
+      if let readers { return try readers.read(read) }
+      return try writer.read(read)
     } catch let e as DatabaseError {
       throw SQLiteStore.map(e)
     }
@@ -249,6 +256,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
   private let committer: GroupCommitter
 
   public func close() async throws {
+    readers?.close()
     if let pool = writer as? DatabasePool {
       // Fold the WAL into the database file on a clean stop (the pool's last connection to close is
       // a read-only reader, which cannot): the file alone is then the whole database.

@@ -142,8 +142,15 @@ public enum BillingRules {
 public enum CardNumbers {
   /// A cheap first look: fewer than 13 ASCII digits in all can hold no card number.
   public static func mayContain(_ text: String) -> Bool {
+    var text = text
+    return text.withUTF8 { mayContain(UnsafeRawBufferPointer($0)) }
+  }
+
+  /// `mayContain` for bytes: false when they hold fewer than 13 ASCII digits in all (so no string
+  /// encoded in them can hold a card number).
+  @Sendable public static func mayContain(_ bytes: UnsafeRawBufferPointer) -> Bool {
     var digits = 0
-    for b in text.utf8 where b &- 48 < 10 {
+    for b in bytes where b &- 48 < 10 {
       digits += 1
       if digits >= 13 { return true }
     }

@@ -12,6 +12,13 @@ public protocol ResponseWriter: Sendable {
   /// Queues a stream item at once; the future completes when the transport has written it
   /// (backpressure for streams).
   func writeItem(_ response: Practice_Rpc_V1_Response) -> EventLoopFuture<Void>
+  /// Queues a unary call's OK response: `write(.success(callID:payload:))`, which a transport may
+  /// encode without building the message.
+  func writeSuccess(callID: UInt64, payload: Data)
+}
+
+extension ResponseWriter {
+  public func writeSuccess(callID: UInt64, payload: Data) { write(.success(callID: callID, payload: payload)) }
 }
 
 /// One connection's calls: starts each request as a task, pairs responses by `call_id`, and enforces
@@ -79,6 +86,35 @@ public final class CallMultiplexer: Sendable {
     }
     guard callID != 0 else { return .close(.badCallID("call_id 0 is not allowed")) }
 
+    // A read that can be answered without suspending is served here, on the event loop: no task,
+    // no deadline timer, no thread hop, no entry in the call table (it ends before the next request
+    // is read). The admission rules are those of every call.
+    if let route = dispatcher.inlineRoute(request.method) {
+      enum Refusal { case duplicate, tooMany, shuttingDown }
+      let refusal: Refusal? = state.withLock { s in
+        if s.calls[callID] != nil { return .duplicate }
+        if s.shuttingDown || s.closed { return .shuttingDown }
+        if s.calls.count >= configuration.maxInFlight { return .tooMany }
+        return nil
+      }
+      switch refusal {
+      case .duplicate?: return .close(.badCallID("call_id \(callID) is already in flight"))
+      case .shuttingDown?:
+        writer.write(.failure(callID: callID, Self.shuttingDown))
+        return .accepted
+      case .tooMany?:
+        writer.write(.failure(callID: callID, tooManyCalls))
+        return .accepted
+      case nil: break
+      }
+      let control = CallControl()
+      if let result = dispatcher.runInline(
+        context(request, route.method, control), route: route, payload: request.payload) {
+        if control.finish() { write(callID, result.map { $0 }) }
+        return .accepted
+      }
+    }
+
     enum Admission { case admit(CallControl), duplicate, tooMany, shuttingDown }
     let admission: Admission = state.withLock { s in
       if s.calls[callID] != nil { return .duplicate }
@@ -93,11 +129,10 @@ public final class CallMultiplexer: Sendable {
     case .duplicate:
       return .close(.badCallID("call_id \(callID) is already in flight"))
     case .tooMany:
-      writer.write(.failure(callID: callID, RPCError(
-        .resourceExhausted, .tooManyCalls, "more than \(configuration.maxInFlight) calls in flight")))
+      writer.write(.failure(callID: callID, tooManyCalls))
       return .accepted
     case .shuttingDown:
-      writer.write(.failure(callID: callID, RPCError(.unavailable, .shuttingDown, "the daemon is shutting down")))
+      writer.write(.failure(callID: callID, Self.shuttingDown))
       return .accepted
     case .admit(let c):
       control = c
@@ -112,17 +147,7 @@ public final class CallMultiplexer: Sendable {
       method = m
     }
 
-    var metadata: [String: String] = [:]
-    for entry in request.metadata where metadata[entry.key] == nil { metadata[entry.key] = entry.value }
-    let context = CallContext(
-      method: method, callID: callID, peer: peer, metadata: metadata, control: control, logger: logger)
-
-    // A read that can be answered without suspending is served here, on the event loop: no task,
-    // no deadline timer, no thread hop.
-    if let result = dispatcher.runInline(context, payload: request.payload) {
-      finish(callID, control, result.map { $0 })
-      return .accepted
-    }
+    let context = context(request, method, control)
 
     // Deadline: timeout_ms, or the default for unary calls; none for a stream without timeout_ms.
     var deadline: TimeAmount?
@@ -170,18 +195,31 @@ public final class CallMultiplexer: Sendable {
     return .accepted
   }
 
+  private func context(_ request: Practice_Rpc_V1_Request, _ method: MethodDescriptor, _ control: CallControl)
+    -> CallContext
+  {
+    var metadata: [String: String] = [:]
+    for entry in request.metadata where metadata[entry.key] == nil { metadata[entry.key] = entry.value }
+    return CallContext(
+      method: method, callID: request.callID, peer: peer, metadata: metadata, control: control, logger: logger)
+  }
+
   /// The call's own task is done: write its result unless it was ended from outside first.
   private func finish(_ callID: UInt64, _ control: CallControl, _ result: Result<Data?, RPCError>) {
     guard control.finish() else { return }
     let (removed, idle) = remove(callID, control)
     removed?.timer?.cancel()
+    write(callID, result)
+    if idle { onIdle() }
+  }
+
+  private func write(_ callID: UInt64, _ result: Result<Data?, RPCError>) {
     switch result {
     case .success(let payload):
-      writer.write(.success(callID: callID, payload: payload ?? Data()))
+      writer.writeSuccess(callID: callID, payload: payload ?? Data())
     case .failure(let error):
       writer.write(.failure(callID: callID, error))
     }
-    if idle { onIdle() }
   }
 
   /// Ends a call from outside (deadline, cancel, shutdown, disconnect). A call that has entered its
@@ -230,6 +268,9 @@ public final class CallMultiplexer: Sendable {
   }
 
   static let shuttingDown = RPCError(.unavailable, .shuttingDown, "the daemon is shutting down")
+  private var tooManyCalls: RPCError {
+    RPCError(.resourceExhausted, .tooManyCalls, "more than \(configuration.maxInFlight) calls in flight")
+  }
 }
 
 /// Resumes a continuation at most once, from whichever comes first.

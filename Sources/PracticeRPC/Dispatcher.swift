@@ -75,10 +75,17 @@ public final class Dispatcher: Sendable {
     }
   }
 
+  /// The route of `path` when it can serve some requests inline (see `runInline`).
+  public func inlineRoute(_ path: String) -> Route? {
+    guard let route = routes[path], route.invokeInline != nil else { return nil }
+    guard !route.method.isTestOnly || configuration.testHooks else { return nil }
+    return route
+  }
+
   /// Serves the call at once, on the calling thread, when its route can (a read answered without
   /// suspending). Returns nil when the call must run as a task through `run`.
-  public func runInline(_ context: CallContext, payload: Data) -> Result<Data, RPCError>? {
-    guard let route = routes[context.method.path], let inline = route.invokeInline else { return nil }
+  public func runInline(_ context: CallContext, route: Route, payload: Data) -> Result<Data, RPCError>? {
+    guard let inline = route.invokeInline else { return nil }
     do {
       try Self.checkPeer(context)
       try Self.checkMetadata(context)
@@ -138,7 +145,11 @@ public final class Dispatcher: Sendable {
   }
 
   /// The U+0000 rule of docs/PROTOCOL.md, for every string field of every request.
-  static let refuseNUL: RequestFilter = { _, message in
+  /// A string holding U+0000 puts a 0x00 byte in the encoding: a request without one is let through
+  /// without the walk.
+  static let refuseNUL = RequestFilter(mayRefuse: { bytes in
+    bytes.isEmpty ? false : memchr(bytes.baseAddress!, 0, bytes.count) != nil
+  }) { _, message in
     if let violation = StringFields.nulViolation(in: message) {
       throw RPCError.invalidArgument([violation])
     }

@@ -36,7 +36,28 @@ public struct Route: Sendable {
 
 /// A request filter runs on every decoded request before its handler (the U+0000 rule, the
 /// card-number scan). It throws an `RPCError` to refuse the call.
-public typealias RequestFilter = @Sendable (CallContext, any SwiftProtobuf.Message) throws -> Void
+public struct RequestFilter: Sendable {
+  /// A cheap test on the encoded request: false when no string field of the decoded request can
+  /// hold what `check` refuses (every string's UTF-8 bytes appear verbatim in the encoding), so the
+  /// walk over the decoded message is skipped. Must never say false for a request `check` refuses.
+  public let mayRefuse: @Sendable (UnsafeRawBufferPointer) -> Bool
+  public let check: @Sendable (CallContext, any SwiftProtobuf.Message) throws -> Void
+
+  public init(
+    mayRefuse: @escaping @Sendable (UnsafeRawBufferPointer) -> Bool = { _ in true },
+    check: @escaping @Sendable (CallContext, any SwiftProtobuf.Message) throws -> Void
+  ) {
+    self.mayRefuse = mayRefuse
+    self.check = check
+  }
+}
+
+extension [RequestFilter] {
+  /// Runs the filters on a decoded request whose encoding is `payload`.
+  func apply(_ ctx: CallContext, _ request: some SwiftProtobuf.Message, payload: Data) throws {
+    for filter in self where payload.withUnsafeBytes(filter.mayRefuse) { try filter.check(ctx, request) }
+  }
+}
 
 /// The method table: which handler serves which method path.
 public struct Router: Sendable {
@@ -67,7 +88,7 @@ public struct Router: Sendable {
     precondition(!m.serverStreaming, "\(path) is server streaming")
     routes[path] = Route(method: m, kind: mutation ? .mutation : .read) { ctx, payload, filters, _ in
       let request = try Router.decode(Req.self, payload)
-      for filter in filters { try filter(ctx, request) }
+      try filters.apply(ctx, request, payload: payload)
       return try await handler(ctx, request).serializedData()
     }
   }
@@ -80,11 +101,21 @@ public struct Router: Sendable {
     inline: @escaping @Sendable (CallContext, Req) throws -> Resp?,
     _ handler: @escaping @Sendable (CallContext, Req) async throws -> Resp
   ) {
+    unary(path, inlineEncoded: { ctx, req in try inline(ctx, req)?.serializedData() }, handler)
+  }
+
+  /// `unary(_:inline:_:)` for an inline answer that is already encoded (a response kept encoded in
+  /// the store's read cache): `inline` returns the bytes of a `Resp`.
+  public mutating func unary<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
+    _ path: String,
+    inlineEncoded inline: @escaping @Sendable (CallContext, Req) throws -> Data?,
+    _ handler: @escaping @Sendable (CallContext, Req) async throws -> Resp
+  ) {
     unary(path, mutation: false, handler)
     routes[path]!.invokeInline = { ctx, payload, filters in
       let request = try Router.decode(Req.self, payload)
-      for filter in filters { try filter(ctx, request) }
-      return try inline(ctx, request)?.serializedData()
+      try filters.apply(ctx, request, payload: payload)
+      return try inline(ctx, request)
     }
   }
 
@@ -104,7 +135,7 @@ public struct Router: Sendable {
     precondition(m.serverStreaming, "\(path) is not server streaming")
     routes[path] = Route(method: m, kind: .stream) { ctx, payload, filters, send in
       let request = try Router.decode(Req.self, payload)
-      for filter in filters { try filter(ctx, request) }
+      try filters.apply(ctx, request, payload: payload)
       try await handler(ctx, request, StreamWriter(sendBytes: send))
       return nil
     }

@@ -17,6 +17,10 @@ struct ChannelResponseWriter: ResponseWriter {
   func writeItem(_ response: Practice_Rpc_V1_Response) -> EventLoopFuture<Void> {
     channel.writeAndFlush(response.frame(allocator: channel.allocator))
   }
+
+  func writeSuccess(callID: UInt64, payload: Data) {
+    channel.writeAndFlush(SuccessFrame.encode(callID: callID, payload: payload, allocator: channel.allocator), promise: nil)
+  }
 }
 
 /// One client connection: frames in, calls to the multiplexer, and the connection-life rules of

@@ -20,13 +20,13 @@ public enum Authorization {
   /// Operators may do everything. A service peer must name, in `actor`, an active user of the
   /// account whose roles meet the method's requirement.
   public static func authorize(_ ctx: CallContext, accountID: String?, reader: any StoreReader) throws -> Actor {
-    let requirement = AccessPolicy.requirement(ctx.method.path)
     switch ctx.peer.peerClass {
     case .operator:
       return Actor(userID: ctx.actor ?? "", roles: RoleSet([]), isOperator: true)
     case .denied:
       throw RPCError.permissionDenied(.peerNotAllowed, "peer is not allowed")
     case .service:
+      let requirement = AccessPolicy.requirement(ctx.method.path)
       if requirement == .operatorOnly {
         throw RPCError.permissionDenied(.roleRequired, "\(ctx.method.name) needs \(requirement.describe)")
       }

@@ -1,3 +1,4 @@
+import Foundation
 import PracticeDomain
 import PracticeProto
 import PracticeRPC
@@ -13,7 +14,7 @@ struct BusinessService {
   static let prefix = "/practice.v1.BusinessService/"
 
   func register(into router: inout Router) {
-    router.unary(Self.prefix + "GetBusinessInfo", inline: getBusinessInfoNow, getBusinessInfo)
+    router.unary(Self.prefix + "GetBusinessInfo", inlineEncoded: getBusinessInfoEncoded, getBusinessInfo)
     router.unary(Self.prefix + "UpdateBusinessInfo", mutation: true, updateBusinessInfo)
     router.unary(Self.prefix + "ResolveSenderEmail", mutation: false, resolveSenderEmail)
   }
@@ -47,24 +48,34 @@ struct BusinessService {
     return b
   }
 
-  /// The masked read, served inline; the full tax id (an audited write) is not.
-  @Sendable func getBusinessInfoNow(_ ctx: CallContext, _ req: Practice_V1_GetBusinessInfoRequest) throws
-    -> Practice_V1_GetBusinessInfoResponse?
+  static func maskedResponse(_ r: any StoreReader, _ accountID: String) throws -> Practice_V1_GetBusinessInfoResponse {
+    var resp = Practice_V1_GetBusinessInfoResponse()
+    resp.businessInfo = present(try load(r, accountID), fullTaxID: false)
+    return resp
+  }
+
+  /// The masked read, served inline (the full tax id, an audited write, is not): the encoded
+  /// response is kept in the read cache beside the row it comes from, since this is the product's
+  /// most frequent read.
+  @Sendable func getBusinessInfoEncoded(_ ctx: CallContext, _ req: Practice_V1_GetBusinessInfoRequest) throws
+    -> Data?
   {
     guard !req.fullTaxID else { return nil }
     try requireID(req.accountID, "account_id")
     return try reads.runNow(ctx, accountID: req.accountID) { r, _ in
-      var resp = Practice_V1_GetBusinessInfoResponse()
-      resp.businessInfo = Self.present(try Self.load(r, req.accountID), fullTaxID: false)
-      return resp
+      try r.derived("GetBusinessInfoResponse.masked", id: req.accountID) {
+        try Self.maskedResponse(r, req.accountID).serializedData()
+      }
     }
   }
 
   @Sendable func getBusinessInfo(_ ctx: CallContext, _ req: Practice_V1_GetBusinessInfoRequest) async throws
     -> Practice_V1_GetBusinessInfoResponse
   {
-    if let masked = try getBusinessInfoNow(ctx, req) { return masked }
     try requireID(req.accountID, "account_id")
+    if !req.fullTaxID {
+      return try reads.runNow(ctx, accountID: req.accountID) { r, _ in try Self.maskedResponse(r, req.accountID) }
+    }
     // The full tax id: administrators only, and the read is audited (in a write transaction).
     return try await mutations.run(ctx, req, accountID: req.accountID, allowClosed: true) { mc in
       guard mc.actor.isAdministrator else {

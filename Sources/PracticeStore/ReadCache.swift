@@ -2,7 +2,7 @@ import Foundation
 import PracticeProto
 
 /// Committed rows that reads ask for on every call (an account, a user for authorization, the
-/// business information), kept in memory so a read that finds them touches no SQLite connection.
+/// business information, a room for an availability check), and values derived from them (an encoded response), kept in memory so a read that finds them touches no SQLite connection.
 ///
 /// Coherence with writes: every write batch calls `beginWrite()` before its transaction and
 /// `endWrite()` after its commit (and the after-commit hooks that publish change events) have run.
@@ -15,6 +15,9 @@ final class ReadCache: @unchecked Sendable {
     case account(String)
     case user(account: String, id: String)
     case business(String)
+    case room(account: String, id: String)
+    /// A value a reader derived from cached rows (`StoreReader.derived`).
+    case derived(String, id: String)
   }
 
   private struct State {

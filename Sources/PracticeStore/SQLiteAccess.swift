@@ -21,11 +21,12 @@ struct SQLiteAccess: StoreWriter {
     self.generation = generation
   }
 
-  /// A reader that answers from the cache only.
+  /// A reader that answers from the cache only. It notes the generation too: a value derived from
+  /// what it found is cached only if no write began since.
   init(cacheOnly cache: ReadCache) {
     self.connection = nil
     self.cache = cache
-    self.generation = 0
+    self.generation = cache.generation
   }
 
   var db: Database {
@@ -40,6 +41,15 @@ struct SQLiteAccess: StoreWriter {
     if let cache, let hit = cache.get(key, as: T.self) { return hit }
     let value = try load()
     if let cache, let value, connection != nil { cache.fill(key, value, generation: generation) }
+    return value
+  }
+
+  func derived<T: Sendable>(_ name: String, id: String, _ make: () throws -> T) throws -> T {
+    guard let cache else { return try make() }
+    let key = ReadCache.Key.derived(name, id: id)
+    if let hit = cache.get(key, as: T.self) { return hit }
+    let value = try make()
+    cache.fill(key, value, generation: generation)
     return value
   }
 
@@ -210,8 +220,10 @@ struct SQLiteAccess: StoreWriter {
   // MARK: rooms and bookings
 
   func room(account: String, id: String) throws -> Practice_V1_Room? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM rooms WHERE account_id = ? AND id = ?"), arguments: [account, id])
-      .map { try decode(Practice_V1_Room.self, $0) }
+    try cached(.room(account: account, id: id)) {
+      try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM rooms WHERE account_id = ? AND id = ?"), arguments: [account, id])
+        .map { try decode(Practice_V1_Room.self, $0) }
+    }
   }
 
   func rooms(account: String, after: String?, limit: Int, includeArchived: Bool, locationID: String?) throws -> [Practice_V1_Room] {

@@ -126,6 +126,11 @@ public protocol StoreReader {
 
   /// A cheap read that proves the store answers (health probes, the watchdog).
   func probe() throws
+
+  /// A value computed from rows this reader returns (an encoded response), kept in the read cache
+  /// under `(name, id)` and dropped with the rows at the next write. `make` must read only through
+  /// this reader, and give the same value for the same committed rows.
+  func derived<T: Sendable>(_ name: String, id: String, _ make: () throws -> T) throws -> T
 }
 
 /// Writes within a transaction.

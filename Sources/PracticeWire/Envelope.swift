@@ -63,6 +63,43 @@ extension Practice_Rpc_V1_Response {
   }
 }
 
+/// The frame of a final OK response, encoded straight into the buffer the transport writes: no
+/// `Response` message, no intermediate array. The bytes are those of
+/// `Practice_Rpc_V1_Response.success(callID:payload:).frame()`, fields in number order as every
+/// protobuf encoder writes them: `call_id` (1, varint), `status` (2, an empty `Status`: code 0),
+/// `payload` (3, bytes, left out when empty).
+public enum SuccessFrame {
+  public static func encode(callID: UInt64, payload: Data, allocator: ByteBufferAllocator) -> ByteBuffer {
+    var body = 2  // status: tag, length 0
+    if callID != 0 { body += 1 + varintSize(callID) }
+    if !payload.isEmpty { body += 1 + varintSize(UInt64(payload.count)) + payload.count }
+    var out = allocator.buffer(capacity: FrameLimits.headerSize + body)
+    out.writeInteger(UInt32(body))
+    if callID != 0 {
+      out.writeInteger(UInt8(0x08))
+      writeVarint(callID, into: &out)
+    }
+    out.writeInteger(UInt16(0x1200))
+    if !payload.isEmpty {
+      out.writeInteger(UInt8(0x1A))
+      writeVarint(UInt64(payload.count), into: &out)
+      out.writeBytes(payload)
+    }
+    return out
+  }
+
+  static func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (64 - v.leadingZeroBitCount + 6) / 7 }
+
+  static func writeVarint(_ value: UInt64, into out: inout ByteBuffer) {
+    var v = value
+    while v >= 0x80 {
+      out.writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
+      v >>= 7
+    }
+    out.writeInteger(UInt8(v))
+  }
+}
+
 extension Practice_Rpc_V1_Request {
   /// The request encoded as one frame.
   public func frame(allocator: ByteBufferAllocator = .init()) -> ByteBuffer {

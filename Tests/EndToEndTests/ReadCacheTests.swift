@@ -57,6 +57,42 @@ struct ReadCacheTests {
       for c in readers + [writer, other] { await c.close() }
     }
   }
+
+  @Test("a room read or availability check right after an acknowledged room change sees it, on another connection")
+  func rooms() async throws {
+    try await withDaemon { d in
+      let c = try await d.connect()
+      let other = try await d.connect()
+      let rs = try await RoomSetup.make(c)
+      var get = Practice_V1_GetRoomRequest()
+      get.accountID = rs.staff.account
+      get.roomID = rs.room
+      var check = Practice_V1_CheckRoomAvailabilityRequest()
+      check.accountID = rs.staff.account
+      check.roomID = rs.room
+      check.startMs = 1_798_761_600_000
+      check.endMs = check.startMs + 3_600_000
+      for i in 0..<20 {
+        // Fill the cache with the current row, then change it.
+        #expect(try await other.rooms.getRoom(get).room.version == Int64(i + 1))
+        #expect(try await other.rooms.checkRoomAvailability(check).available)
+        var u = Practice_V1_UpdateRoomRequest()
+        u.accountID = rs.staff.account
+        u.roomID = rs.room
+        u.updateMask = ["name"]
+        u.room.name = "Room \(i)"
+        let written = try await c.rooms.updateRoom(u).room
+        let seen = try await other.rooms.getRoom(get).room
+        #expect(seen.version == written.version && seen.name == "Room \(i)")
+      }
+      // A room created after a miss is found at once (a miss is never cached).
+      var missing = check
+      missing.roomID = "room_that_is_not_there"
+      await expectRPCError(.notFound, .notFound) { _ = try await other.rooms.checkRoomAvailability(missing) }
+      await c.close()
+      await other.close()
+    }
+  }
 }
 
 extension Sequence {
@@ -65,4 +101,5 @@ extension Sequence {
     for e in self { out.append(try await transform(e)) }
     return out
   }
+
 }

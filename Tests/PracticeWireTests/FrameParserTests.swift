@@ -148,6 +148,28 @@ struct FrameParserTests {
   }
 }
 
+@Suite("Success frames")
+struct SuccessFrameTests {
+  @Test("the direct encoding is byte for byte the encoded Response.success, for call ids and payload sizes across varint widths")
+  func sameBytes() throws {
+    let ids: [UInt64] = [1, 127, 128, 300, 16_383, 16_384, 1 << 35, UInt64.max]
+    let sizes = [0, 1, 127, 128, 300, 16_384, 70_000]
+    for id in ids {
+      for n in sizes {
+        let payload = Data((0..<n).map { UInt8(truncatingIfNeeded: $0 &* 7) })
+        let direct = SuccessFrame.encode(callID: id, payload: payload, allocator: .init())
+        let reference = Practice_Rpc_V1_Response.success(callID: id, payload: payload).frame()
+        #expect(direct == reference, "call_id \(id), payload \(n) bytes")
+        var parser = FrameParser()
+        parser.append(direct)
+        let body = try #require(try parser.next())
+        let decoded = try body.withUnsafeReadableBytes { try Practice_Rpc_V1_Response(serializedBytes: $0) }
+        #expect(decoded.callID == id && decoded.payload == payload && decoded.hasStatus && decoded.status.code == 0)
+      }
+    }
+  }
+}
+
 @Suite("Status and errors")
 struct StatusTests {
   @Test("RPCError round-trips through the wire Status")

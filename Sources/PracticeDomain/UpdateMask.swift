@@ -22,10 +22,11 @@ public struct UpdateMask: Sendable {
   /// Whether the mask covers `path` (named itself, or one of its parents is named).
   public func covers(_ path: String) -> Bool {
     if paths.contains(path) { return true }
-    var parent = Substring(path)
-    while let dot = parent.lastIndex(of: ".") {
-      parent = parent[..<dot]
-      if paths.contains(String(parent)) { return true }
+    // Field paths are ASCII: look for the dots in the UTF-8 view (no grapheme breaking).
+    var end = path.utf8.endIndex
+    while let dot = path.utf8[..<end].lastIndex(of: UInt8(ascii: ".")) {
+      if paths.contains(String(path[..<dot])) { return true }
+      end = dot
     }
     return false
   }

@@ -92,12 +92,7 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func savepoint<T>(_ body: () throws -> T) throws -> T {
-    var result: T?
-    try db.inSavepoint {
-      result = try body()
-      return .commit
-    }
-    return result!
+    try db.savepoint("body", body)
   }
 
   func accountCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM accounts") ?? 0 }
@@ -494,5 +489,27 @@ struct SQLiteAccess: StoreWriter {
 
   func probeWrite() throws {
     try db.cachedStatement(sql: "INSERT INTO health_probe (id, at_ms) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at_ms = excluded.at_ms").execute(arguments: [Int64(Date().timeIntervalSince1970 * 1000)])
+  }
+}
+
+extension Database {
+  /// Runs `body` in a savepoint: when it throws, what it wrote is undone and the error rethrown.
+  /// The statements are prepared once per connection (GRDB's `inSavepoint` parses them on every
+  /// call; the group committer runs two per mutation). `name` is a constant identifier.
+  func savepoint<T>(_ name: StaticString, _ body: () throws -> T) throws -> T {
+    try cachedStatement(sql: "SAVEPOINT \(name)").execute()
+    let value: T
+    do {
+      value = try body()
+    } catch {
+      // A failure that made SQLite roll the whole transaction back left no savepoint to undo.
+      if isInsideTransaction {
+        try cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT \(name)").execute()
+        try cachedStatement(sql: "RELEASE SAVEPOINT \(name)").execute()
+      }
+      throw error
+    }
+    try cachedStatement(sql: "RELEASE SAVEPOINT \(name)").execute()
+    return value
   }
 }

@@ -366,12 +366,7 @@ final class GroupCommitter: @unchecked Sendable {
         try db.inTransaction(.immediate) {
           for (i, job) in batch.enumerated() {
             do {
-              var value: (any Sendable)?
-              try db.inSavepoint {
-                value = try job.body(db)
-                return .commit
-              }
-              results[i] = .success(value!)
+              results[i] = .success(try db.savepoint("job") { try job.body(db) })
             } catch {
               results[i] = .failure(error)
               // SQLITE_FULL, IOERR, NOMEM and BUSY may roll the whole transaction back: the bodies

@@ -6,9 +6,13 @@ public enum TextRules {
   /// kept verbatim (U+0000 never gets here: the protocol refuses it in every string); whoever shows
   /// the value escapes them (practicectl, the journal). Returns a description of what is wrong, or nil.
   public static func checkName(_ value: String, maxLength: Int = 200, required: Bool = true) -> String? {
-    let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
-    if trimmed.isEmpty { return required ? "is required" : nil }
-    if value.count > maxLength { return "must be at most \(maxLength) characters" }
+    // A name that starts with a printable ASCII character other than space is not blank: skip the trim.
+    let startsPrintable = value.utf8.first.map { $0 > 0x20 && $0 < 0x7f } ?? false
+    if !startsPrintable && value.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+      return required ? "is required" : nil
+    }
+    // Never more characters than UTF-8 bytes: count characters only when the bytes could exceed.
+    if value.utf8.count > maxLength && value.count > maxLength { return "must be at most \(maxLength) characters" }
     return nil
   }
 

@@ -20,6 +20,16 @@ struct TextRulesTests {
     #expect(TextRules.checkName("a\u{7}b\n\u{1b}[31m") == nil)
     #expect(TextRules.checkName("\n\t ") == "is required")
     #expect(TextRules.checkName("O'Brien; DROP TABLE users; --") == nil)
+    // The limit counts characters, not bytes: 200 two-byte or emoji characters pass, 201 do not.
+    #expect(TextRules.checkName(String(repeating: "é", count: 200)) == nil)
+    #expect(TextRules.checkName(String(repeating: "🏥", count: 200)) == nil)
+    #expect(TextRules.checkName(String(repeating: "é", count: 201)) != nil)
+    #expect(TextRules.checkName(String(repeating: "x", count: 200)) == nil)
+    // Blank is blank whatever the whitespace; a name may start with a space or a non-ASCII letter.
+    #expect(TextRules.checkName("\u{3000}\u{A0}\u{2028}") == "is required")
+    #expect(TextRules.checkName(" Harbor") == nil)
+    #expect(TextRules.checkName("Ébène") == nil)
+    #expect(TextRules.checkName("", required: false) == nil)
   }
 
   @Test("time zones")

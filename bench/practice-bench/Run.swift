@@ -70,20 +70,27 @@ struct Run: AsyncParsableCommand {
       report("reads_\(connections)conn\(tag)", r)
     }
     if selected.contains("writes") {
-      for writers in [1, 64] {
-        let r = try await load(group: group, connections: writers) { c, i in
-          var u = Practice_V1_UpdateBusinessInfoRequest()
-          u.accountID = Seed.benchAccount
-          u.updateMask = ["legal_name"]
-          u.businessInfo.legalName = "Bench \(i)"
-          _ = try await c.business.updateBusinessInfo(u)
-        }
-        report("writes_\(writers)writer", r)
-        results["writes_\(writers)"] = r
+      // 1 writer and 64 writers interleaved in rounds (the same total time each), so that a slow
+      // spell of this shared machine weighs on both sides of the ratio.
+      let write: @Sendable (PracticeConnection, Int) async throws -> Void = { c, i in
+        var u = Practice_V1_UpdateBusinessInfoRequest()
+        u.accountID = Seed.benchAccount
+        u.updateMask = ["legal_name"]
+        u.businessInfo.legalName = "Bench \(i)"
+        _ = try await c.business.updateBusinessInfo(u)
       }
-      if let one = results["writes_1"], let many = results["writes_64"] {
-        ratio("writes_64_over_1", many.perSecond / max(one.perSecond, 1), op: ">=", target: 5)
+      let one = try await connect(group: group, connections: 1, write)
+      let many = try await connect(group: group, connections: 64, write)
+      let rounds = 5
+      var onePhase = Phase(), manyPhase = Phase()
+      for round in 0..<rounds {
+        onePhase.add(try await drive(one, for: seconds / Double(rounds), round: 2 * round, write))
+        manyPhase.add(try await drive(many, for: seconds / Double(rounds), round: 2 * round + 1, write))
       }
+      for c in one + many { await c.close() }
+      report("writes_1writer", onePhase.result)
+      report("writes_64writer", manyPhase.result)
+      ratio("writes_64_over_1", manyPhase.result.perSecond / max(onePhase.result.perSecond, 1), op: ">=", target: 5)
     }
     if selected.contains("rooms") {
       // Interleaved: GetBusinessInfo and CheckRoomAvailability alternate on the same connection.
@@ -131,22 +138,48 @@ struct Run: AsyncParsableCommand {
     var cpuPerRequestUs: Double
   }
 
-  private var results: [String: LoadResult] {
-    get { Run.saved.withLock { $0 } }
-    nonmutating set { Run.saved.withLock { $0 = newValue } }
-  }
-  private static let saved = Mutex<[String: LoadResult]>([:])
 
   /// `connections` clients, each calling `body` in a loop for `seconds`.
   func load(group: EventLoopGroup, connections: Int,
             _ body: @escaping @Sendable (PracticeConnection, Int) async throws -> Void) async throws -> LoadResult {
+    let clients = try await connect(group: group, connections: connections, body)
+    let phase = try await drive(clients, for: seconds, body)
+    for c in clients { await c.close() }
+    return phase.result
+  }
+
+  /// Connects `connections` clients and warms each up with one call.
+  func connect(group: EventLoopGroup, connections: Int,
+               _ body: @escaping @Sendable (PracticeConnection, Int) async throws -> Void) async throws -> [PracticeConnection] {
     var clients: [PracticeConnection] = []
     for _ in 0..<connections { clients.append(try await PracticeConnection.connect(path: socket, group: group)) }
-    // Warm up.
     for (i, c) in clients.enumerated() { try await body(c, i) }
+    return clients
+  }
+
+  /// What one or more timed phases measured.
+  struct Phase {
+    var latencies: [UInt64] = []
+    var elapsed: Double = 0
+    var cpuMicros: Double = 0
+    mutating func add(_ other: Phase) {
+      latencies += other.latencies
+      elapsed += other.elapsed
+      cpuMicros += other.cpuMicros
+    }
+    var result: LoadResult {
+      let p = Percentiles(latencies)
+      return LoadResult(perSecond: Double(p.count) / max(elapsed, 1e-9), p50us: p.p50us, p99us: p.p99us,
+                        cpuPerRequestUs: cpuMicros / Double(max(p.count, 1)))
+    }
+  }
+
+  /// Every client calls `body` in a loop for `duration` seconds, each on its connection's event loop.
+  func drive(_ clients: [PracticeConnection], for duration: Double, round: Int = 0,
+             _ body: @escaping @Sendable (PracticeConnection, Int) async throws -> Void) async throws -> Phase {
     let cpuBefore = cpuMicros(pid: pid)
     let start = DispatchTime.now().uptimeNanoseconds
-    let deadline = start + UInt64(seconds * 1e9)
+    let deadline = start + UInt64(duration * 1e9)
     let latencies = try await withThrowingTaskGroup(of: [UInt64].self) { g in
       for (i, c) in clients.enumerated() {
         g.addTask(executorPreference: c.taskExecutor) {
@@ -155,7 +188,7 @@ struct Run: AsyncParsableCommand {
           var n = 0
           while DispatchTime.now().uptimeNanoseconds < deadline {
             let t = DispatchTime.now().uptimeNanoseconds
-            try await body(c, i * 1_000_000 + n)
+            try await body(c, (round * 1_000 + i) * 1_000_000 + n)
             ns.append(DispatchTime.now().uptimeNanoseconds - t)
             n += 1
           }
@@ -165,11 +198,7 @@ struct Run: AsyncParsableCommand {
       return try await g.reduce(into: [UInt64]()) { $0 += $1 }
     }
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    let cpu = cpuMicros(pid: pid) - cpuBefore
-    for c in clients { await c.close() }
-    let p = Percentiles(latencies)
-    return LoadResult(perSecond: Double(p.count) / elapsed, p50us: p.p50us, p99us: p.p99us,
-                      cpuPerRequestUs: cpu / Double(max(p.count, 1)))
+    return Phase(latencies: latencies, elapsed: elapsed, cpuMicros: cpuMicros(pid: pid) - cpuBefore)
   }
 
   func report(_ name: String, _ r: LoadResult) {

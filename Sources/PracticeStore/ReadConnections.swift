@@ -1,6 +1,5 @@
 import Foundation
 import GRDB
-import Synchronization
 
 /// Read-only connections kept open for `SQLiteStore.readNow`, one handed to each reading thread at a
 /// time (in practice one per event loop, since reads are served there).
@@ -10,11 +9,13 @@ import Synchronization
 /// version check. Here a read takes a connection off a free list, runs in a transaction begun and
 /// ended by prepared statements (one snapshot, as the pool gives), and puts the connection back.
 /// WAL lets these connections read while the writer writes.
-final class ReadConnections: Sendable {
+final class ReadConnections: @unchecked Sendable {
   private let path: String
   private let configuration: Configuration
-  /// Idle connections. More than `keep` idle ones are closed.
-  private let idle = Mutex<[DatabaseQueue]>([])
+  /// Idle connections, under `lock`. More than `keep` idle ones are closed.
+  private var idle: [DatabaseQueue] = []
+  // NSLock (a pthread mutex) rather than Synchronization.Mutex: ThreadSanitizer sees its ordering.
+  private let lock = NSLock()
   private let keep: Int
 
   init(path: String, keep: Int = 4) {
@@ -28,9 +29,9 @@ final class ReadConnections: Sendable {
   }
 
   func read<T>(_ body: (Database) throws -> T) throws -> T {
-    let queue = try idle.withLock { $0.popLast() } ?? DatabaseQueue(path: path, configuration: configuration)
+    let queue = try lock.withLock { idle.popLast() } ?? DatabaseQueue(path: path, configuration: configuration)
     defer {
-      idle.withLock { if $0.count < keep { $0.append(queue) } }
+      lock.withLock { if idle.count < keep { idle.append(queue) } }
     }
     return try queue.inDatabase { db in
       try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
@@ -48,9 +49,9 @@ final class ReadConnections: Sendable {
 
   /// Closes the idle connections (the store is closing; no read is in flight).
   func close() {
-    let queues = idle.withLock { q in
-      defer { q.removeAll() }
-      return q
+    let queues = lock.withLock {
+      defer { idle.removeAll() }
+      return idle
     }
     for q in queues { try? q.close() }
   }

@@ -1,6 +1,5 @@
 import Foundation
 import PracticeProto
-import Synchronization
 
 /// Live change events, published after each commit, fanned out to watchers. A watcher has a bounded
 /// buffer: a writer never waits for a watcher; a watcher that falls behind is ended (`WATCH_OVERFLOW`).
@@ -10,7 +9,7 @@ public final class ChangeHub: Sendable {
     let accountID: String?
     let kinds: Set<Practice_V1_ResourceKind>
     let capacity: Int
-    fileprivate let state = Mutex(SubscriptionState())
+    fileprivate let state = LockedState(SubscriptionState())
 
     init(id: Int, accountID: String?, kinds: Set<Practice_V1_ResourceKind>, capacity: Int) {
       self.id = id
@@ -105,7 +104,7 @@ public final class ChangeHub: Sendable {
     var subscriptions: [Int: Subscription] = [:]
   }
 
-  private let state = Mutex(State())
+  private let state = LockedState(State())
   public let bufferCapacity: Int
 
   public init(bufferCapacity: Int = 1024) { self.bufferCapacity = bufferCapacity }
@@ -134,4 +133,17 @@ public final class ChangeHub: Sendable {
   }
 
   public var subscriberCount: Int { state.withLock { $0.subscriptions.count } }
+}
+
+/// State behind an NSLock (a pthread mutex): ThreadSanitizer sees its ordering, which it does not for
+/// `Synchronization.Mutex`; subscriptions are touched from event loops, tasks and the writer thread.
+final class LockedState<Value>: @unchecked Sendable {
+  private var value: Value
+  private let lock = NSLock()
+  init(_ value: Value) { self.value = value }
+  func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
+    lock.lock()
+    defer { lock.unlock() }
+    return try body(&value)
+  }
 }

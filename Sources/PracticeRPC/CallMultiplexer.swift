@@ -90,24 +90,11 @@ public final class CallMultiplexer: Sendable {
     // no deadline timer, no thread hop, no entry in the call table (it ends before the next request
     // is read). The admission rules are those of every call.
     if let route = dispatcher.inlineRoute(request.method) {
-      enum Refusal { case duplicate, tooMany, shuttingDown }
-      let refusal: Refusal? = state.withLock { s in
-        if s.calls[callID] != nil { return .duplicate }
-        if s.shuttingDown || s.closed { return .shuttingDown }
-        if s.calls.count >= configuration.maxInFlight { return .tooMany }
-        return nil
+      let control: CallControl
+      switch admit(callID, streaming: false, register: false) {
+      case .admit(let c): control = c
+      case let refused: return refuse(refused, callID)
       }
-      switch refusal {
-      case .duplicate?: return .close(.badCallID("call_id \(callID) is already in flight"))
-      case .shuttingDown?:
-        writer.write(.failure(callID: callID, Self.shuttingDown))
-        return .accepted
-      case .tooMany?:
-        writer.write(.failure(callID: callID, tooManyCalls))
-        return .accepted
-      case nil: break
-      }
-      let control = CallControl()
       if let result = dispatcher.runInline(
         context(request, route.method, control), route: route, payload: request.payload) {
         if control.finish() { write(callID, result.map { $0 }) }
@@ -115,27 +102,10 @@ public final class CallMultiplexer: Sendable {
       }
     }
 
-    enum Admission { case admit(CallControl), duplicate, tooMany, shuttingDown }
-    let admission: Admission = state.withLock { s in
-      if s.calls[callID] != nil { return .duplicate }
-      if s.shuttingDown || s.closed { return .shuttingDown }
-      if s.calls.count >= configuration.maxInFlight { return .tooMany }
-      let control = CallControl()
-      s.calls[callID] = Entry(control: control, task: nil, timer: nil, streaming: dispatcher.isStreaming(request.method))
-      return .admit(control)
-    }
     let control: CallControl
-    switch admission {
-    case .duplicate:
-      return .close(.badCallID("call_id \(callID) is already in flight"))
-    case .tooMany:
-      writer.write(.failure(callID: callID, tooManyCalls))
-      return .accepted
-    case .shuttingDown:
-      writer.write(.failure(callID: callID, Self.shuttingDown))
-      return .accepted
-    case .admit(let c):
-      control = c
+    switch admit(callID, streaming: dispatcher.isStreaming(request.method), register: true) {
+    case .admit(let c): control = c
+    case let refused: return refuse(refused, callID)
     }
 
     let method: MethodDescriptor
@@ -191,6 +161,37 @@ public final class CallMultiplexer: Sendable {
       // Ended (or finished) before we could record the task and timer.
       timer?.cancel()
       if control.endedError != nil { task.cancel() }
+    }
+    return .accepted
+  }
+
+  private enum Admission { case admit(CallControl), duplicate, tooMany, shuttingDown }
+
+  /// The admission rules of every call: a `call_id` not in flight, no shutdown, the in-flight bound.
+  /// `register` enters the call in the table (an inline read is over before the next request is read).
+  private func admit(_ callID: UInt64, streaming: Bool, register: Bool) -> Admission {
+    state.withLock { s in
+      if s.calls[callID] != nil { return .duplicate }
+      if s.shuttingDown || s.closed { return .shuttingDown }
+      if s.calls.count >= configuration.maxInFlight { return .tooMany }
+      let control = CallControl()
+      if register { s.calls[callID] = Entry(control: control, task: nil, timer: nil, streaming: streaming) }
+      return .admit(control)
+    }
+  }
+
+  /// What the transport does for a call that was not admitted.
+  private func refuse(_ admission: Admission, _ callID: UInt64) -> Outcome {
+    switch admission {
+    case .duplicate:
+      return .close(.badCallID("call_id \(callID) is already in flight"))
+    case .tooMany:
+      writer.write(.failure(callID: callID, RPCError(
+        .resourceExhausted, .tooManyCalls, "more than \(configuration.maxInFlight) calls in flight")))
+    case .shuttingDown:
+      writer.write(.failure(callID: callID, Self.shuttingDown))
+    case .admit:
+      preconditionFailure("an admitted call is not refused")
     }
     return .accepted
   }
@@ -268,9 +269,6 @@ public final class CallMultiplexer: Sendable {
   }
 
   static let shuttingDown = RPCError(.unavailable, .shuttingDown, "the daemon is shutting down")
-  private var tooManyCalls: RPCError {
-    RPCError(.resourceExhausted, .tooManyCalls, "more than \(configuration.maxInFlight) calls in flight")
-  }
 }
 
 /// Resumes a continuation at most once, from whichever comes first.

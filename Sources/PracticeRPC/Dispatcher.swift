@@ -31,12 +31,10 @@ public final class Dispatcher: Sendable {
 
   /// The method paths served (Reflection/Describe lists them).
   public var servedMethods: [String] {
-    MethodCatalog.all.map(\.path).filter { routes[$0] != nil && isServed($0) }
+    MethodCatalog.all.filter { routes[$0.path] != nil && isServed($0) }.map(\.path)
   }
 
-  private func isServed(_ path: String) -> Bool {
-    !(MethodCatalog.method(path)?.isTestOnly ?? false) || configuration.testHooks
-  }
+  private func isServed(_ method: MethodDescriptor) -> Bool { !method.isTestOnly || configuration.testHooks }
 
   /// Whether `path` names a server-streaming method (its deadline defaults to none).
   public func isStreaming(_ path: String) -> Bool { MethodCatalog.method(path)?.serverStreaming ?? false }
@@ -46,7 +44,7 @@ public final class Dispatcher: Sendable {
     guard let method = MethodCatalog.method(path) else {
       return .failure(RPCError(.unimplemented, .unknownMethod, "unknown method \(Self.printable(path))"))
     }
-    if method.isTestOnly && !configuration.testHooks {
+    if !isServed(method) {
       return .failure(RPCError(.unimplemented, .testHooksDisabled, "\(path) exists only with --test-hooks"))
     }
     return .success(method)
@@ -77,8 +75,7 @@ public final class Dispatcher: Sendable {
 
   /// The route of `path` when it can serve some requests inline (see `runInline`).
   public func inlineRoute(_ path: String) -> Route? {
-    guard let route = routes[path], route.invokeInline != nil else { return nil }
-    guard !route.method.isTestOnly || configuration.testHooks else { return nil }
+    guard let route = routes[path], route.invokeInline != nil, isServed(route.method) else { return nil }
     return route
   }
 

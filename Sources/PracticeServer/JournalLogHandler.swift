@@ -1,4 +1,5 @@
 import Foundation
+import PracticeWire
 import Logging
 
 /// Log lines on stderr in a form journald reads: a `<N>` syslog priority prefix, then
@@ -44,15 +45,5 @@ public struct JournalLogHandler: LogHandler {
   }
 
   /// One line per event: control characters (a newline in a client-chosen string) are escaped.
-  static func clean(_ s: String) -> String {
-    var out = ""
-    for scalar in s.unicodeScalars {
-      if scalar.value < 0x20 || scalar.value == 0x7f {
-        out += "\\x" + String(scalar.value, radix: 16)
-      } else {
-        out.unicodeScalars.append(scalar)
-      }
-    }
-    return out
-  }
+  static func clean(_ s: String) -> String { ControlCharacters.escaped(s) }
 }

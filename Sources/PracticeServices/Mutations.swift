@@ -198,13 +198,11 @@ public struct Reads: Sendable {
     _ ctx: CallContext, accountID: String?,
     _ body: @escaping @Sendable (any StoreReader, Actor) throws -> T
   ) async throws -> T {
-    try await env.store.read { r in
-      let actor = try Authorization.authorize(ctx, accountID: accountID, reader: r)
-      return try body(r, actor)
-    }
+    try runNow(ctx, accountID: accountID, body)
   }
 
-  /// `run` on the calling thread, for reads served inline (the body may run twice: keep it pure).
+  /// `run` on the calling thread, for reads served inline. Either may run the body twice (a
+  /// cache-only pass, then a SQLite one): keep it pure.
   public func runNow<T>(
     _ ctx: CallContext, accountID: String?, _ body: (any StoreReader, Actor) throws -> T
   ) throws -> T {

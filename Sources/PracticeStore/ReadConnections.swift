@@ -18,7 +18,10 @@ final class ReadConnections: @unchecked Sendable {
   private let lock = NSLock()
   private let keep: Int
 
-  init(path: String, keep: Int = 4) {
+  /// `keep`: reads run on the event loops and on the tasks' cooperative pool, one thread per core
+  /// each, so up to two reads per core at once; fewer idle connections would open and close one on
+  /// every read past them.
+  init(path: String, keep: Int = 2 * ProcessInfo.processInfo.activeProcessorCount) {
     var config = Configuration()
     config.readonly = true
     config.busyMode = .timeout(10)
@@ -33,18 +36,7 @@ final class ReadConnections: @unchecked Sendable {
     defer {
       lock.withLock { if idle.count < keep { idle.append(queue) } }
     }
-    return try queue.inDatabase { db in
-      try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
-      do {
-        let value = try body(db)
-        try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
-        return value
-      } catch {
-        if !db.isInsideTransaction { throw error }
-        try? db.cachedStatement(sql: "ROLLBACK TRANSACTION").execute()
-        throw error
-      }
-    }
+    return try queue.inDatabase { db in try db.readTransaction { try body(db) } }
   }
 
   /// Closes the idle connections (the store is closing; no read is in flight).

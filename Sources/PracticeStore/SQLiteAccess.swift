@@ -36,21 +36,17 @@ struct SQLiteAccess: StoreWriter {
     }
   }
 
-  /// The cached row for `key`, or the one `load` finds (then cached).
+  /// The cached value for `key`, or the one `load` finds (then cached; a miss is not). Without a
+  /// connection, `load` can only succeed from what it read in the cache, under the noted generation.
   private func cached<T: Sendable>(_ key: ReadCache.Key, _ load: () throws -> T?) throws -> T? {
     if let cache, let hit = cache.get(key, as: T.self) { return hit }
     let value = try load()
-    if let cache, let value, connection != nil { cache.fill(key, value, generation: generation) }
+    if let cache, let value { cache.fill(key, value, generation: generation) }
     return value
   }
 
   func derived<T: Sendable>(_ name: String, id: String, _ make: () throws -> T) throws -> T {
-    guard let cache else { return try make() }
-    let key = ReadCache.Key.derived(name, id: id)
-    if let hit = cache.get(key, as: T.self) { return hit }
-    let value = try make()
-    cache.fill(key, value, generation: generation)
-    return value
+    try cached(.derived(name, id: id)) { Optional(try make()) }!
   }
 
   private func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ data: Data?) throws -> M {
@@ -497,19 +493,29 @@ extension Database {
   /// The statements are prepared once per connection (GRDB's `inSavepoint` parses them on every
   /// call; the group committer runs two per mutation). `name` is a constant identifier.
   func savepoint<T>(_ name: StaticString, _ body: () throws -> T) throws -> T {
-    try cachedStatement(sql: "SAVEPOINT \(name)").execute()
+    try bracketed(
+      begin: "SAVEPOINT \(name)", end: "RELEASE SAVEPOINT \(name)",
+      undo: ["ROLLBACK TRANSACTION TO SAVEPOINT \(name)", "RELEASE SAVEPOINT \(name)"], body)
+  }
+
+  /// Runs `body` in a deferred (read) transaction begun and ended by prepared statements.
+  func readTransaction<T>(_ body: () throws -> T) throws -> T {
+    try bracketed(begin: "BEGIN DEFERRED TRANSACTION", end: "COMMIT TRANSACTION", undo: ["ROLLBACK TRANSACTION"], body)
+  }
+
+  private func bracketed<T>(begin: String, end: String, undo: [String], _ body: () throws -> T) throws -> T {
+    try cachedStatement(sql: begin).execute()
     let value: T
     do {
       value = try body()
     } catch {
-      // A failure that made SQLite roll the whole transaction back left no savepoint to undo.
+      // A failure that made SQLite roll the whole transaction back left nothing to undo.
       if isInsideTransaction {
-        try cachedStatement(sql: "ROLLBACK TRANSACTION TO SAVEPOINT \(name)").execute()
-        try cachedStatement(sql: "RELEASE SAVEPOINT \(name)").execute()
+        for sql in undo { try cachedStatement(sql: sql).execute() }
       }
       throw error
     }
-    try cachedStatement(sql: "RELEASE SAVEPOINT \(name)").execute()
+    try cachedStatement(sql: end).execute()
     return value
   }
 }

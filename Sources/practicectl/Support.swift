@@ -98,26 +98,8 @@ enum Output {
     for row in rows { print(line(row)) }
   }
 
-  /// A stored value as the terminal shows it: control characters (names keep them verbatim: a
-  /// newline, an ESC) are escaped, never interpreted by the terminal.
-  static func safe(_ s: String) -> String {
-    guard s.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7f...0x9f).contains($0.value) }) else { return s }
-    var out = ""
-    for u in s.unicodeScalars {
-      switch u {
-      case "\n": out += "\\n"
-      case "\t": out += "\\t"
-      case "\r": out += "\\r"
-      default:
-        if u.value < 0x20 || (0x7f...0x9f).contains(u.value) {
-          out += "\\u{" + String(u.value, radix: 16) + "}"
-        } else {
-          out.unicodeScalars.append(u)
-        }
-      }
-    }
-    return out
-  }
+  /// A stored value as the terminal shows it: control characters escaped, never interpreted.
+  static func safe(_ s: String) -> String { ControlCharacters.escaped(s) }
 
   /// Prints a message as "key: value" lines.
   static func fields(_ pairs: [(String, String)]) {

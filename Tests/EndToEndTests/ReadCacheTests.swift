@@ -85,7 +85,7 @@ struct ReadCacheTests {
         let seen = try await other.rooms.getRoom(get).room
         #expect(seen.version == written.version && seen.name == "Room \(i)")
       }
-      // A room created after a miss is found at once (a miss is never cached).
+      // An unknown room is NOT_FOUND through the inline check too (a miss is never cached).
       var missing = check
       missing.roomID = "room_that_is_not_there"
       await expectRPCError(.notFound, .notFound) { _ = try await other.rooms.checkRoomAvailability(missing) }

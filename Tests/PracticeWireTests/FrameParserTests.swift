@@ -170,6 +170,19 @@ struct SuccessFrameTests {
   }
 }
 
+@Suite("Control characters")
+struct ControlCharacterTests {
+  @Test("C0, DEL and C1 controls are escaped for terminals and journal lines; other text is unchanged")
+  func escaped() {
+    #expect(ControlCharacters.escaped("a\nb\tc\rd") == "a\\nb\\tc\\rd")
+    #expect(ControlCharacters.escaped("\u{1b}[31mred\u{7}") == "\\u{1b}[31mred\\u{7}")
+    #expect(ControlCharacters.escaped("del\u{7f} csi\u{9b} nel\u{85}") == "del\\u{7f} csi\\u{9b} nel\\u{85}")
+    let plain = "O'Brien; DROP TABLE x; -- ñ 東京 😀 \\ %_"
+    #expect(ControlCharacters.escaped(plain) == plain)
+    #expect(!ControlCharacters.escaped("one\ntwo\u{2028}").contains("\n"))
+  }
+}
+
 @Suite("Status and errors")
 struct StatusTests {
   @Test("RPCError round-trips through the wire Status")

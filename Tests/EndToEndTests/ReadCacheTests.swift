@@ -58,6 +58,37 @@ struct ReadCacheTests {
     }
   }
 
+  @Test("the cached masked business information follows a tax id change, and a full tax id read never reaches a masked reader")
+  func maskedTaxID() async throws {
+    try await withDaemon { d in
+      let op = try await d.connect()
+      let s = try await Staff.make(op)
+      let svc = try await d.connect(as: .service)
+      var get = Practice_V1_GetBusinessInfoRequest()
+      get.accountID = s.account
+      func masked() async throws -> Practice_V1_BusinessInfo {
+        try await svc.business.getBusinessInfo(get, options: .init(actor: s.practitioner)).businessInfo
+      }
+      _ = try await op.business.updateBusinessInfo(businessUpdate(s.account, ["tax_id", "tax_id_type"]) {
+        $0.taxID = "98-7654321"
+        $0.taxIDType = .ein
+      })
+      // Twice: the second answer comes from the cache.
+      for _ in 0..<2 { #expect(try await masked().taxID == "**-***4321") }
+      var full = get
+      full.fullTaxID = true
+      #expect(try await svc.business.getBusinessInfo(full, options: .init(actor: s.admin)).businessInfo.taxID == "98-7654321")
+      for _ in 0..<2 {
+        let b = try await masked()
+        #expect(b.taxID == "**-***4321" && b.taxIDMasked)
+      }
+      _ = try await op.business.updateBusinessInfo(businessUpdate(s.account, ["tax_id"]) { $0.taxID = "12-3456789" })
+      #expect(try await masked().taxID == "**-***6789")
+      await op.close()
+      await svc.close()
+    }
+  }
+
   @Test("a room read or availability check right after an acknowledged room change sees it, on another connection")
   func rooms() async throws {
     try await withDaemon { d in

@@ -97,13 +97,25 @@ struct CLIWatchTests {
       let outFD = open(outPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
       let p = try Child(bin, ["watch", a.accountID, "--after", "0", "--json", "--socket", d.socketPath], stdout: outFD)
       close(outFD)
-      try await Task.sleep(for: .milliseconds(500))
+      // "0: from now": a change is only seen once the watch is live, which its SYNCED line says. Wait for
+      // that line rather than for a fixed time (an instrumented practicectl can take seconds to start).
+      func lines() -> [String] {
+        ((try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
+      }
+      func waitFor(_ count: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while lines().count < count, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+      }
+      try await waitFor(1)
+      #expect(lines().count == 1)
       _ = try await c.accounts.updateAccountSettings(settingsChange(a.accountID, "America/Denver"))
       _ = try await c.accounts.addUser(Make.user(a.accountID, "Sam", roles: [.biller]))
-      try await Task.sleep(for: .milliseconds(500))
+      try await waitFor(3)
+      // Nothing more arrives: no duplicate and no event for the account's creation before the watch began.
+      try await Task.sleep(for: .milliseconds(200))
       p.signal(SIGTERM)
       await p.wait()
-      let lines = try String(contentsOfFile: outPath, encoding: .utf8).split(separator: "\n").map(String.init)
+      let lines = lines()
       #expect(lines.count == 3)
       let events = try lines.map { try Practice_V1_WatchEvent(jsonString: $0) }
       #expect(events.first?.synced == true)

@@ -45,6 +45,7 @@ public struct Daemon {
         // Start-up (opening, checking and migrating the database) freed what it allocated: return
         // it to the system, so the idle daemon's RSS is what serving needs.
         _ = malloc_trim(0)
+        Allocator.keepFreedMemoryWarm()
       })
     let watchdog = Watchdog(store: store, group: group, logger: logger)
     let serviceGroup = ServiceGroup(
@@ -139,6 +140,24 @@ struct HealthProbe: Service {
     }
   }
 }
+
+/// glibc's allocator, tuned for a daemon whose writer frees and reallocates the same few hundred KiB in
+/// every batch. By default glibc returns a thread arena's free top to the system as soon as it passes
+/// 128 KiB and takes it back, page fault by page fault, on the next batch: about 10 minor faults per
+/// write, 6% of the group-commit thread's samples at 64 concurrent writers. Keeping up to 4 MiB of free
+/// top per arena (and mapping only allocations of 4 MiB or more) ends that. Set after READY, once
+/// `malloc_trim(0)` has returned start-up's memory, so the idle daemon's RSS is unchanged.
+enum Allocator {
+  static func keepFreedMemoryWarm() {
+    _ = mallopt(-1 /* M_TRIM_THRESHOLD */, 4 << 20)
+    _ = mallopt(-2 /* M_TOP_PAD */, 512 << 10)
+    _ = mallopt(-3 /* M_MMAP_THRESHOLD */, 4 << 20)
+  }
+}
+
+/// glibc's mallopt(3) (malloc.h is not part of the Glibc module).
+@_silgen_name("mallopt")
+private func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
 
 /// glibc's malloc_trim(3) (malloc.h is not part of the Glibc module).
 @_silgen_name("malloc_trim")

@@ -66,8 +66,12 @@ struct SQLiteAccess: StoreWriter {
 
   func account(_ id: String) throws -> Practice_V1_Account? {
     try cached(.account(id)) {
-      try Row.fetchOne(try db.cachedStatement(sql: "SELECT body, change_seq FROM accounts WHERE id = ?"), arguments: [id])
-        .map(accountRow)
+      let s = try RawStatement(try db, "SELECT body, change_seq FROM accounts WHERE id = ?")
+      try s.bind(.text(id))
+      guard try s.step() else { return nil }
+      var a = try decode(Practice_V1_Account.self, s.data(0))
+      a.changeSequence = s.int64(1)
+      return a
     }
   }
 
@@ -81,9 +85,11 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func nextChangeSequence(account: String) throws -> Int64 {
-    guard let seq = try Int64.fetchOne(try db.cachedStatement(sql: "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq"),
-      arguments: [account])
-    else { throw RPCError.notFound("account") }
+    let s = try RawStatement(try db, "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq")
+    try s.bind(.text(account))
+    guard try s.step() else { throw RPCError.notFound("account") }
+    let seq = s.int64(0)
+    try s.run()
     return seq
   }
 
@@ -144,16 +150,19 @@ struct SQLiteAccess: StoreWriter {
 
   func businessInfo(account: String) throws -> Practice_V1_BusinessInfo? {
     try cached(.business(account)) {
-      try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM business_info WHERE account_id = ?"), arguments: [account])
-        .map { try decode(Practice_V1_BusinessInfo.self, $0) }
+      let s = try RawStatement(try db, "SELECT body FROM business_info WHERE account_id = ?")
+      try s.bind(.text(account))
+      return try s.step() ? try decode(Practice_V1_BusinessInfo.self, s.data(0)) : nil
     }
   }
 
   func putBusinessInfo(_ b: Practice_V1_BusinessInfo) throws {
-    try db.cachedStatement(sql: """
-        INSERT INTO business_info (account_id, version, body) VALUES (?, ?, ?)
-        ON CONFLICT(account_id) DO UPDATE SET version = excluded.version, body = excluded.body
-        """).execute(arguments: [b.accountID, b.version, try encode(b)])
+    let s = try RawStatement(try db, """
+      INSERT INTO business_info (account_id, version, body) VALUES (?, ?, ?)
+      ON CONFLICT(account_id) DO UPDATE SET version = excluded.version, body = excluded.body
+      """)
+    try s.bind(.text(b.accountID), .int(b.version), .blob(try encode(b)))
+    try s.run()
   }
 
   // MARK: locations and payer rules
@@ -389,10 +398,12 @@ struct SQLiteAccess: StoreWriter {
   // MARK: audit
 
   func appendAudit(_ e: Practice_V1_AuditEvent) throws -> Int64 {
-    try db.cachedStatement(sql: """
-        INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body)
-        VALUES (?, ?, ?, ?, ?, ?)
-        """).execute(arguments: [e.accountID, e.timeMs, e.actorUserID, e.method, e.resourceID, try encode(e)])
+    let s = try RawStatement(try db, """
+      INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body)
+      VALUES (?, ?, ?, ?, ?, ?)
+      """)
+    try s.bind(.text(e.accountID), .int(e.timeMs), .text(e.actorUserID), .text(e.method), .text(e.resourceID), .blob(try encode(e)))
+    try s.run()
     return try db.lastInsertedRowID
   }
 
@@ -417,7 +428,9 @@ struct SQLiteAccess: StoreWriter {
   // MARK: changes
 
   func appendChange(_ e: Practice_V1_ChangeEvent) throws -> Int64 {
-    try db.cachedStatement(sql: "INSERT INTO change_events (account_id, sequence, body) VALUES (?, ?, ?)").execute(arguments: [e.accountID, e.sequence, try encode(e)])
+    let s = try RawStatement(try db, "INSERT INTO change_events (account_id, sequence, body) VALUES (?, ?, ?)")
+    try s.bind(.text(e.accountID), .int(e.sequence), .blob(try encode(e)))
+    try s.run()
     return try db.lastInsertedRowID
   }
 

@@ -138,6 +138,13 @@ let package = Package(
       dependencies: ["PracticeDomain", "PracticeProto", "PracticeWire"]
     ),
     .testTarget(
+      name: "PracticeStoreTests",
+      dependencies: [
+        "PracticeStore", "PracticeProto", "PracticeWire",
+        .product(name: "GRDB", package: "GRDB.swift"),
+      ]
+    ),
+    .testTarget(
       name: "PracticeRPCTests",
       dependencies: [
         "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire", "PracticeFuzz",

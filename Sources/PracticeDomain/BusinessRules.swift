@@ -168,12 +168,12 @@ public enum BusinessRules {
     if mask.covers("email") { b.email = new.email }
     if mask.covers("website") { b.website = new.website }
 
-    b.address = applyAddress(b.address, mask: mask, prefix: "address", new.address)
-    if mask.paths.contains(where: { $0.hasPrefix("billing_provider_address") }) {
+    if mask.touches("address") { b.address = applyAddress(b.address, mask: mask, prefix: "address", new.address) }
+    if mask.touches("billing_provider_address") {
       let updated = applyAddress(b.billingProviderAddress, mask: mask, prefix: "billing_provider_address", new.billingProviderAddress)
       b.billingAddressPresence = isEmpty(updated) ? nil : .billingProviderAddress(updated)
     }
-    if mask.paths.contains(where: { $0.hasPrefix("pay_to_address") }) {
+    if mask.touches("pay_to_address") {
       let updated = applyAddress(b.payToAddress, mask: mask, prefix: "pay_to_address", new.payToAddress)
       b.payToAddressPresence = isEmpty(updated) ? nil : .payToAddress(updated)
     }

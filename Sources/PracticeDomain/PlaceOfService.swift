@@ -127,7 +127,7 @@ public enum LocationRules {
     if mask.covers("is_default") { l.isDefault = new.isDefault }
     if mask.paths.contains("address") {
       l.addressPresence = new.addressPresence
-    } else if mask.paths.contains(where: { $0.hasPrefix("address.") }) {
+    } else if mask.touches("address") {
       var a = l.address
       if mask.covers("address.line1") { a.line1 = new.address.line1 }
       if mask.covers("address.line2") { a.line2 = new.address.line2 }

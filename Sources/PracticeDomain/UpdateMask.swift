@@ -19,6 +19,19 @@ public struct UpdateMask: Sendable {
     self.paths = Set(paths)
   }
 
+  /// Whether the mask changes anything of `field`: it covers it, or names a path under it ("address"
+  /// or "address.city" for "address"). An update skips a nested message the mask does not touch
+  /// without asking about each leaf.
+  public func touches(_ field: String) -> Bool {
+    if covers(field) { return true }
+    let f = field.utf8
+    return paths.contains { path in
+      let p = path.utf8
+      guard p.starts(with: f) else { return false }
+      return p.dropFirst(f.count).first == UInt8(ascii: ".")
+    }
+  }
+
   /// Whether the mask covers `path` (named itself, or one of its parents is named).
   public func covers(_ path: String) -> Bool {
     if paths.contains(path) { return true }

@@ -84,6 +84,19 @@ struct UpdateMaskTests {
     #expect(m.covers("address.city"))
     #expect(!m.covers("name"))
   }
+
+  @Test("touches: the field, a parent of it or a path under it; not a longer name that starts the same")
+  func touches() throws {
+    let allowed: Set<String> = ["address", "address.city", "address_note", "pay_to_address.zip", "name"]
+    #expect(try UpdateMask(["address"], allowed: allowed).touches("address"))
+    #expect(try UpdateMask(["address.city"], allowed: allowed).touches("address"))
+    #expect(try !UpdateMask(["address_note"], allowed: allowed).touches("address"))
+    #expect(try !UpdateMask(["pay_to_address.zip"], allowed: allowed).touches("address"))
+    #expect(try !UpdateMask(["name"], allowed: allowed).touches("address"))
+    #expect(try UpdateMask(["address"], allowed: allowed).touches("address.city"))
+    #expect(try !UpdateMask(["address.city"], allowed: allowed).touches("address_note"))
+    #expect(try UpdateMask(["pay_to_address.zip"], allowed: allowed).touches("pay_to_address"))
+  }
 }
 
 @Suite("Account and user rules")

@@ -264,8 +264,12 @@ struct SQLiteAccess: StoreWriter {
     """
 
   func conflicts(room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking] {
-    try Data.fetchAll(try db.cachedStatement(sql: Self.conflictSQL), arguments: [room, startMs - Self.maxBookingMs, endMs, startMs]
-    ).map { try decode(Practice_V1_RoomBooking.self, $0) }
+    // On the availability check's path: RawStatement, as the mutation statements.
+    let s = try RawStatement(try db, Self.conflictSQL)
+    try s.bind(.text(room), .int(startMs - Self.maxBookingMs), .int(endMs), .int(startMs))
+    var found: [Practice_V1_RoomBooking] = []
+    while try s.step() { found.append(try decode(Practice_V1_RoomBooking.self, s.data(0))) }
+    return found
   }
 
   /// Bookings last at most 24 hours (PRODUCT.md); the conflict search relies on it.

@@ -35,7 +35,7 @@ public enum IDs {
 }
 
 /// What every service needs.
-public struct ServiceEnvironment: Sendable {
+public final class ServiceEnvironment: Sendable {
   public let store: any Store
   public let clock: DaemonClock
   public let changes: ChangeHub

@@ -237,10 +237,10 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
     var closedError: Error?
   }
 
-  private let state = Mutex(State())
-  private let parser: Mutex<FrameParser>
+  private let state = LockedState(State())
+  private let parser: LockedState<FrameParser>
 
-  init(maxFrameSize: Int) { parser = Mutex(FrameParser(maxFrameSize: maxFrameSize)) }
+  init(maxFrameSize: Int) { parser = LockedState(FrameParser(maxFrameSize: maxFrameSize)) }
 
   var pendingCount: Int { state.withLock { $0.pending.count } }
 

@@ -1,5 +1,4 @@
 import PracticeWire
-import Synchronization
 
 /// The life of one call, shared by the call's task and whoever may end it early (its deadline, a
 /// cancel frame, a disconnect, shutdown).
@@ -15,7 +14,7 @@ public final class CallControl: Sendable {
     case finished
   }
 
-  private let state = Mutex(State.running)
+  private let state = LockedState(State.running)
 
   public init() {}
 

@@ -3,7 +3,6 @@ import Logging
 import NIOCore
 import PracticeProto
 import PracticeWire
-import Synchronization
 
 /// Where a connection's responses go. The NIO transport writes them to the socket; tests collect them.
 public protocol ResponseWriter: Sendable {
@@ -56,7 +55,7 @@ public final class CallMultiplexer: Sendable {
   private let writer: any ResponseWriter
   private let configuration: Configuration
   private let logger: Logger
-  private let state = Mutex(State())
+  private let state = LockedState(State())
   /// Called (outside any lock) whenever the number of calls in flight drops to zero.
   private let onIdle: @Sendable () -> Void
 
@@ -273,7 +272,7 @@ public final class CallMultiplexer: Sendable {
 
 /// Resumes a continuation at most once, from whichever comes first.
 private final class ResumeOnce: Sendable {
-  private let state = Mutex<(continuation: CheckedContinuation<Void, Error>?, early: Result<Void, Error>?)>((nil, nil))
+  private let state = LockedState<(continuation: CheckedContinuation<Void, Error>?, early: Result<Void, Error>?)>((nil, nil))
 
   func attach(_ k: CheckedContinuation<Void, Error>) {
     let early = state.withLock { s -> Result<Void, Error>? in

@@ -1,5 +1,6 @@
 import Foundation
 import PracticeProto
+import PracticeWire
 
 /// Live change events, published after each commit, fanned out to watchers. A watcher has a bounded
 /// buffer: a writer never waits for a watcher; a watcher that falls behind is ended (`WATCH_OVERFLOW`).
@@ -133,17 +134,4 @@ public final class ChangeHub: Sendable {
   }
 
   public var subscriberCount: Int { state.withLock { $0.subscriptions.count } }
-}
-
-/// State behind an NSLock (a pthread mutex): ThreadSanitizer sees its ordering, which it does not for
-/// `Synchronization.Mutex`; subscriptions are touched from event loops, tasks and the writer thread.
-final class LockedState<Value>: @unchecked Sendable {
-  private var value: Value
-  private let lock = NSLock()
-  init(_ value: Value) { self.value = value }
-  func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-    lock.lock()
-    defer { lock.unlock() }
-    return try body(&value)
-  }
 }

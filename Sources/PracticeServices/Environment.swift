@@ -1,12 +1,12 @@
 import Foundation
+import PracticeWire
 import Logging
 import PracticeDomain
 import PracticeStore
-import Synchronization
 
 /// The one clock the whole daemon reads. In tests (`--test-hooks`) it can be moved forward.
 public final class DaemonClock: Sendable {
-  private let offsetMs = Mutex<Int64>(0)
+  private let offsetMs = LockedState<Int64>(0)
 
   public init() {}
 
@@ -67,7 +67,7 @@ public final class ServiceEnvironment: Sendable {
 
 /// Whether the store accepts writes: `NOT_SERVING` from a failed write until a write succeeds.
 public final class HealthState: Sendable {
-  private let failing = Mutex(false)
+  private let failing = LockedState(false)
   public init() {}
   public var serving: Bool { !failing.withLock { $0 } }
   public func writeFailed() { failing.withLock { $0 = true } }
@@ -75,7 +75,7 @@ public final class HealthState: Sendable {
 }
 
 final class KeysInFlight: Sendable {
-  private let keys = Mutex(Set<String>())
+  private let keys = LockedState(Set<String>())
   func claim(_ key: String) -> Bool { keys.withLock { $0.insert(key).inserted } }
   func release(_ key: String) { _ = keys.withLock { $0.remove(key) } }
 }

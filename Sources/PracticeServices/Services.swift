@@ -5,7 +5,6 @@ import PracticeProto
 import PracticeRPC
 import PracticeStore
 import PracticeWire
-import Synchronization
 
 /// Builds the dispatcher that serves every implemented method over `env`.
 public enum Services {
@@ -13,7 +12,7 @@ public enum Services {
     env: ServiceEnvironment, configuration: Dispatcher.Configuration,
     runDueWork: @escaping @Sendable () async throws -> UInt32 = { 0 }
   ) -> Dispatcher {
-    let served = Mutex<[String]>([])
+    let served = LockedState<[String]>([])
     var router = Router()
     AccountService(env: env).register(into: &router)
     WatchService(env: env).register(into: &router)

@@ -45,7 +45,7 @@ struct SQLiteAccess: StoreWriter {
     return value
   }
 
-  func derived<T: Sendable>(_ name: String, id: String, _ make: () throws -> T) throws -> T {
+  func derived(_ name: String, id: String, _ make: () throws -> Data) throws -> Data {
     try cached(.derived(name, id: id)) { Optional(try make()) }!
   }
 

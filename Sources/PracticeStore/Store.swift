@@ -127,10 +127,11 @@ public protocol StoreReader {
   /// A cheap read that proves the store answers (health probes, the watchdog).
   func probe() throws
 
-  /// A value computed from rows this reader returns (an encoded response), kept in the read cache
-  /// under `(name, id)` and dropped with the rows at the next write. `make` must read only through
-  /// this reader, and give the same value for the same committed rows.
-  func derived<T: Sendable>(_ name: String, id: String, _ make: () throws -> T) throws -> T
+  /// Bytes computed from rows this reader returns (an encoded response), kept in the read cache under
+  /// `(name, id)` and dropped with the rows at the next write. `make` must read only through this
+  /// reader, and give the same bytes for the same committed rows. (Not generic: called through
+  /// `any StoreReader`, a generic requirement looked up its type metadata at run time on every read.)
+  func derived(_ name: String, id: String, _ make: () throws -> Data) throws -> Data
 }
 
 /// Writes within a transaction.

@@ -276,8 +276,13 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
         while let body = try p.next() { frames.append(body) }
       }
       for body in frames {
-        let response = try body.withUnsafeReadableBytes { try Practice_Rpc_V1_Response(serializedBytes: $0) }
-        deliver(response)
+        // An OK response is read straight from the frame; anything else goes through swift-protobuf.
+        if let plain = body.withUnsafeReadableBytes(PlainResponse.parse), plain.callID != 0 {
+          deliver(callID: plain.callID, more: plain.more, payload: plain.payload, error: plain.hasStatus ? nil : Self.noStatus)
+        } else {
+          let response = try body.withUnsafeReadableBytes { try Practice_Rpc_V1_Response(serializedBytes: $0) }
+          deliver(response)
+        }
       }
     } catch {
       failAll(ConnectionError("bad response from the daemon: \(error)"))
@@ -285,22 +290,29 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
     }
   }
 
+  private static let noStatus = RPCError.internal("response without status")
+
   private func deliver(_ response: Practice_Rpc_V1_Response) {
     if response.callID == 0 {
       let status = RPCError(status: response.status)
       failAll(ConnectionError("the daemon closed the connection: \(status?.description ?? "?")", status: status))
       return
     }
-    if response.more {
-      let p = state.withLock { $0.pending[response.callID] }
-      if case .stream(let c)? = p { c.yield(response.payload) }
+    deliver(callID: response.callID, more: response.more, payload: response.payload,
+            error: response.hasStatus ? RPCError(status: response.status) : Self.noStatus)
+  }
+
+  /// A call's response. `error`: nil for OK, else the final status (only read when `more` is false).
+  private func deliver(callID: UInt64, more: Bool, payload: Data, error: RPCError?) {
+    if more {
+      let p = state.withLock { $0.pending[callID] }
+      if case .stream(let c)? = p { c.yield(payload) }
       return
     }
-    guard let p = state.withLock({ $0.pending.removeValue(forKey: response.callID) }) else { return }
-    let error = response.hasStatus ? RPCError(status: response.status) : RPCError.internal("response without status")
+    guard let p = state.withLock({ $0.pending.removeValue(forKey: callID) }) else { return }
     switch p {
     case .unary(let k):
-      if let error { k.resume(throwing: error) } else { k.resume(returning: response.payload) }
+      if let error { k.resume(throwing: error) } else { k.resume(returning: payload) }
     case .stream(let c):
       if let error { c.finish(throwing: error) } else { c.finish() }
     }

@@ -100,6 +100,57 @@ public enum SuccessFrame {
   }
 }
 
+/// The client's side of `SuccessFrame`: reads a response body (call_id, an OK status with no fields,
+/// a payload, `more`) straight from the frame's bytes, without building a `Response` message.
+/// Anything else (a status with a code or message, an unknown field, a malformed varint) returns nil
+/// and the caller decodes the body with swift-protobuf, so the result is always what it would decode.
+public struct PlainResponse: Equatable, Sendable {
+  public var callID: UInt64 = 0
+  public var hasStatus = false
+  public var payload = Data()
+  public var more = false
+
+  public init() {}
+
+  public static func parse(_ bytes: UnsafeRawBufferPointer) -> PlainResponse? {
+    var r = PlainResponse()
+    var i = 0
+    func varint() -> UInt64? {
+      var value: UInt64 = 0
+      var shift: UInt64 = 0
+      while i < bytes.count, shift < 64 {
+        let b = bytes[i]
+        i += 1
+        value |= UInt64(b & 0x7F) << shift
+        if b < 0x80 { return value }
+        shift += 7
+      }
+      return nil
+    }
+    while i < bytes.count {
+      guard let tag = varint() else { return nil }
+      switch tag {
+      case 0x08:  // call_id
+        guard let v = varint() else { return nil }
+        r.callID = v
+      case 0x12:  // status: only the empty one (OK, nothing else) is read here
+        guard varint() == 0 else { return nil }
+        r.hasStatus = true
+      case 0x1A:  // payload (the last one wins, as in protobuf)
+        guard let n = varint(), n <= UInt64(bytes.count - i) else { return nil }
+        r.payload = Data(bytes[i..<(i + Int(n))])
+        i += Int(n)
+      case 0x20:  // more
+        guard let v = varint() else { return nil }
+        r.more = v != 0
+      default:
+        return nil
+      }
+    }
+    return r
+  }
+}
+
 extension Practice_Rpc_V1_Request {
   /// The request encoded as one frame.
   public func frame(allocator: ByteBufferAllocator = .init()) -> ByteBuffer {

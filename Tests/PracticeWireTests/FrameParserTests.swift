@@ -170,6 +170,74 @@ struct SuccessFrameTests {
   }
 }
 
+@Suite("Plain responses (the client's direct read)")
+struct PlainResponseTests {
+  /// What swift-protobuf decodes, in PlainResponse's terms; nil when it would not be plain.
+  func reference(_ bytes: [UInt8]) -> PlainResponse?? {
+    guard let r = try? Practice_Rpc_V1_Response(serializedBytes: bytes) else { return .none }
+    guard !r.hasStatus || r.status == Practice_Rpc_V1_Status() else { return .some(nil) }
+    var p = PlainResponse()
+    p.callID = r.callID
+    p.hasStatus = r.hasStatus
+    p.payload = r.payload
+    p.more = r.more
+    return .some(p)
+  }
+
+  @Test("success frames and stream items read plainly, exactly as swift-protobuf decodes them")
+  func plain() throws {
+    for id: UInt64 in [0, 1, 300, 1 << 35, UInt64.max] {
+      for n in [0, 1, 128, 70_000] {
+        let payload = Data((0..<n).map { UInt8(truncatingIfNeeded: $0 &* 13) })
+        var parser = FrameParser()
+        parser.append(SuccessFrame.encode(callID: id, payload: payload, allocator: .init()))
+        let body = try #require(try parser.next())
+        let plain = try #require(body.withUnsafeReadableBytes(PlainResponse.parse))
+        #expect(plain.callID == id && plain.hasStatus && plain.payload == payload && !plain.more)
+        var item = Practice_Rpc_V1_Response()
+        item.callID = id
+        item.payload = payload
+        item.more = true
+        let bytes: [UInt8] = try item.serializedBytes()
+        #expect(bytes.withUnsafeBytes(PlainResponse.parse) == reference(bytes)!)
+        #expect(bytes.withUnsafeBytes(PlainResponse.parse)?.more == true)
+      }
+    }
+  }
+
+  @Test("errors, unknown fields and damaged bytes are left to swift-protobuf; nothing plain differs from it")
+  func notPlain() throws {
+    var failed = Practice_Rpc_V1_Response()
+    failed.callID = 9
+    failed.status.code = 6
+    failed.status.reason = "ROOM_CONFLICT"
+    let failedBytes: [UInt8] = try failed.serializedBytes()
+    #expect(failedBytes.withUnsafeBytes(PlainResponse.parse) == nil)
+    var okWithMessage = Practice_Rpc_V1_Response()
+    okWithMessage.callID = 9
+    okWithMessage.status.message = "fine"
+    #expect(try (okWithMessage.serializedBytes() as [UInt8]).withUnsafeBytes(PlainResponse.parse) == nil)
+    // Random mutations of a success frame: whenever the direct read answers, it answers what
+    // swift-protobuf decodes (repeated fields, last one wins, included).
+    var rng = SystemRandomNumberGenerator()
+    var base = Practice_Rpc_V1_Response.success(callID: 4242, payload: Data("hello, practice".utf8))
+    base.more = false
+    let good: [UInt8] = try base.serializedBytes() + (try base.serializedBytes() as [UInt8])
+    for _ in 0..<5_000 {
+      var b = good
+      switch Int.random(in: 0..<3, using: &rng) {
+      case 0: b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+      case 1: b.removeLast(Int.random(in: 1..<b.count, using: &rng))
+      default: b.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0..<b.count, using: &rng))
+      }
+      guard let plain = b.withUnsafeBytes(PlainResponse.parse) else { continue }
+      let expected = reference(b)
+      #expect(expected != nil, "plain read of bytes swift-protobuf refuses: \(b)")
+      if let expected { #expect(plain == expected, "bytes \(b)") }
+    }
+  }
+}
+
 @Suite("Control characters")
 struct ControlCharacterTests {
   @Test("C0, DEL and C1 controls are escaped for terminals and journal lines; other text is unchanged")

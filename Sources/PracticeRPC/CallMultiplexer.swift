@@ -96,7 +96,9 @@ public final class CallMultiplexer: Sendable {
       }
       if let result = dispatcher.runInline(
         context(request, route.method, control), route: route, payload: request.payload) {
-        if control.finish() { write(callID, result.map { $0 }) }
+        // Nothing can end an unregistered call from outside: its result is always written.
+        _ = control.finish()
+        write(callID, result.map { $0 })
         return .accepted
       }
     }

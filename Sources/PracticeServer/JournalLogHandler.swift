@@ -1,6 +1,6 @@
 import Foundation
-import PracticeWire
 import Logging
+import PracticeWire
 
 /// Log lines on stderr in a form journald reads: a `<N>` syslog priority prefix, then
 /// `label: message key=value ...`. Never log secrets: callers pass only masked values.

@@ -1,8 +1,10 @@
 import Foundation
 import PracticeProto
+import PracticeWire
 
 /// Committed rows that reads ask for on every call (an account, a user for authorization, the
-/// business information, a room for an availability check), and values derived from them (an encoded response), kept in memory so a read that finds them touches no SQLite connection.
+/// business information, a room for an availability check) and values derived from them (an encoded
+/// response), kept in memory so a read that finds them touches no SQLite connection.
 ///
 /// Coherence with writes: every write batch calls `beginWrite()` before its transaction and
 /// `endWrite()` after its commit (and the after-commit hooks that publish change events) have run.
@@ -10,7 +12,7 @@ import PracticeProto
 /// misses notes the generation before its transaction and fills only if no write began since, so an
 /// entry never holds data older than the last commit, and a caller that saw a write acknowledged
 /// never reads what was there before it.
-final class ReadCache: @unchecked Sendable {
+final class ReadCache: Sendable {
   enum Key: Hashable, Sendable {
     case account(String)
     case user(account: String, id: String)
@@ -26,10 +28,8 @@ final class ReadCache: @unchecked Sendable {
     var writing = 0
   }
 
-  // NSLock (a pthread mutex) rather than Synchronization.Mutex: ThreadSanitizer sees its ordering,
-  // and this cache is shared by every event loop and writer thread.
-  private let lock = NSLock()
-  private var state = State()
+  /// Shared by every event loop and the writer thread.
+  private let state = LockedState(State())
   /// Past this many entries the cache starts again empty (a bound on memory, not an LRU).
   let capacity: Int
 
@@ -37,34 +37,34 @@ final class ReadCache: @unchecked Sendable {
 
   /// The value cached for `key`, or nil (also while a write is in progress).
   func get<T: Sendable>(_ key: Key, as: T.Type = T.self) -> T? {
-    lock.withLock { state.writing > 0 ? nil : state.entries[key] as? T }
+    state.withLock { s in s.writing > 0 ? nil : s.entries[key] as? T }
   }
 
   /// The generation a read must note before it opens its transaction.
-  var generation: UInt64 { lock.withLock { state.generation } }
+  var generation: UInt64 { state.withLock { $0.generation } }
 
   /// Stores what a read found, unless a write began since `generation` was noted.
   func fill(_ key: Key, _ value: any Sendable, generation: UInt64) {
-    lock.withLock {
-      guard state.writing == 0, state.generation == generation else { return }
-      if state.entries.count >= capacity { state.entries.removeAll(keepingCapacity: true) }
-      state.entries[key] = value
+    state.withLock { s in
+      guard s.writing == 0, s.generation == generation else { return }
+      if s.entries.count >= capacity { s.entries.removeAll(keepingCapacity: true) }
+      s.entries[key] = value
     }
   }
 
   func beginWrite() {
-    lock.withLock {
-      state.writing += 1
-      state.generation &+= 1
-      state.entries.removeAll(keepingCapacity: true)
+    state.withLock { s in
+      s.writing += 1
+      s.generation &+= 1
+      s.entries.removeAll(keepingCapacity: true)
     }
   }
 
   func endWrite() {
-    lock.withLock {
-      state.writing -= 1
-      state.generation &+= 1
-      state.entries.removeAll(keepingCapacity: true)
+    state.withLock { s in
+      s.writing -= 1
+      s.generation &+= 1
+      s.entries.removeAll(keepingCapacity: true)
     }
   }
 }

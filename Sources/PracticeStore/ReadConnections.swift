@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PracticeWire
 
 /// Read-only connections kept open for `SQLiteStore.readNow`, one handed to each reading thread at a
 /// time (in practice one per event loop, since reads are served there).
@@ -9,13 +10,11 @@ import GRDB
 /// version check. Here a read takes a connection off a free list, runs in a transaction begun and
 /// ended by prepared statements (one snapshot, as the pool gives), and puts the connection back.
 /// WAL lets these connections read while the writer writes.
-final class ReadConnections: @unchecked Sendable {
+final class ReadConnections: Sendable {
   private let path: String
   private let configuration: Configuration
-  /// Idle connections, under `lock`. More than `keep` idle ones are closed.
-  private var idle: [DatabaseQueue] = []
-  // NSLock (a pthread mutex) rather than Synchronization.Mutex: ThreadSanitizer sees its ordering.
-  private let lock = NSLock()
+  /// Idle connections. More than `keep` idle ones are closed.
+  private let idle = LockedState<[DatabaseQueue]>([])
   private let keep: Int
 
   /// `keep`: reads run on the event loops and on the tasks' cooperative pool, one thread per core
@@ -32,18 +31,18 @@ final class ReadConnections: @unchecked Sendable {
   }
 
   func read<T>(_ body: (Database) throws -> T) throws -> T {
-    let queue = try lock.withLock { idle.popLast() } ?? DatabaseQueue(path: path, configuration: configuration)
+    let queue = try idle.withLock { $0.popLast() } ?? DatabaseQueue(path: path, configuration: configuration)
     defer {
-      lock.withLock { if idle.count < keep { idle.append(queue) } }
+      idle.withLock { if $0.count < keep { $0.append(queue) } }
     }
     return try queue.inDatabase { db in try db.readTransaction { try body(db) } }
   }
 
   /// Closes the idle connections (the store is closing; no read is in flight).
   func close() {
-    let queues = lock.withLock {
-      defer { idle.removeAll() }
-      return idle
+    let queues = idle.withLock { q in
+      defer { q.removeAll() }
+      return q
     }
     for q in queues { try? q.close() }
   }

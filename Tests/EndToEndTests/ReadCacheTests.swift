@@ -89,7 +89,7 @@ struct ReadCacheTests {
     }
   }
 
-  @Test("a room read or availability check right after an acknowledged room change sees it, on another connection")
+  @Test("a room read right after an acknowledged room change, and an availability check right after a booking, see them on another connection")
   func rooms() async throws {
     try await withDaemon { d in
       let c = try await d.connect()
@@ -116,6 +116,11 @@ struct ReadCacheTests {
         let seen = try await other.rooms.getRoom(get).room
         #expect(seen.version == written.version && seen.name == "Room \(i)")
       }
+      // A booking acknowledged on one connection is a conflict for the next check on the other.
+      let booked = try await c.rooms.bookRoom(
+        book(rs.staff, room: rs.room, location: rs.location, start: check.startMs, minutes: 30)).bookings
+      let after = try await other.rooms.checkRoomAvailability(check)
+      #expect(!after.available && after.conflicts.map(\.bookingID) == booked.map(\.bookingID))
       // An unknown room is NOT_FOUND through the inline check too (a miss is never cached).
       var missing = check
       missing.roomID = "room_that_is_not_there"
@@ -132,5 +137,4 @@ extension Sequence {
     for e in self { out.append(try await transform(e)) }
     return out
   }
-
 }

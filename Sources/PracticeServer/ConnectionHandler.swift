@@ -9,17 +9,38 @@ import PracticeWire
 /// Writes a connection's responses to its channel, from any thread.
 struct ChannelResponseWriter: ResponseWriter {
   let channel: Channel
+  /// The connection handler's context. On the event loop (an inline read, a call finishing there),
+  /// a response is written from it: straight to the head of the pipeline, without the pipeline's
+  /// own entry point and the tail handler. Elsewhere the channel hops to the event loop.
+  let context: NIOLoopBound<ChannelHandlerContext>
+  let allocator: ByteBufferAllocator
+
+  init(context: ChannelHandlerContext) {
+    self.channel = context.channel
+    self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
+    self.allocator = context.channel.allocator
+  }
+
+  private func send(_ frame: ByteBuffer, promise: EventLoopPromise<Void>?) {
+    if channel.eventLoop.inEventLoop {
+      context.value.writeAndFlush(NIOAny(frame), promise: promise)
+    } else {
+      channel.writeAndFlush(frame, promise: promise)
+    }
+  }
 
   func write(_ response: Practice_Rpc_V1_Response) {
-    channel.writeAndFlush(response.frame(allocator: channel.allocator), promise: nil)
+    send(response.frame(allocator: allocator), promise: nil)
   }
 
   func writeItem(_ response: Practice_Rpc_V1_Response) -> EventLoopFuture<Void> {
-    channel.writeAndFlush(response.frame(allocator: channel.allocator))
+    let promise = channel.eventLoop.makePromise(of: Void.self)
+    send(response.frame(allocator: allocator), promise: promise)
+    return promise.futureResult
   }
 
   func writeSuccess(callID: UInt64, payload: Data) {
-    channel.writeAndFlush(SuccessFrame.encode(callID: callID, payload: payload, allocator: channel.allocator), promise: nil)
+    send(SuccessFrame.encode(callID: callID, payload: payload, allocator: allocator), promise: nil)
   }
 }
 
@@ -61,7 +82,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @
     self.channel = channel
     let loop = context.eventLoop
     multiplexer = CallMultiplexer(
-      dispatcher: dispatcher, peer: peer, eventLoop: loop, writer: ChannelResponseWriter(channel: channel),
+      dispatcher: dispatcher, peer: peer, eventLoop: loop, writer: ChannelResponseWriter(context: context),
       configuration: .init(maxInFlight: configuration.maxInFlightPerConnection), logger: logger,
       onIdle: { [weak self] in
         loop.execute { self?.becameIdle() }
@@ -114,6 +135,16 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @
         self.failChannel(channel, .timeout)
       }
     }
+  }
+
+  /// Back-pressure: while more than the high-water mark of output is unsent (a client that sends
+  /// but does not read), the connection is not read; reading resumes below the low-water mark. The
+  /// same rule as NIO's BackPressureHandler, kept here to spare every read and write a handler.
+  func channelWritabilityChanged(context: ChannelHandlerContext) {
+    let writable = context.channel.isWritable
+    try? context.channel.syncOptions?.setOption(ChannelOptions.autoRead, value: writable)
+    if !writable { context.flush() }
+    context.fireChannelWritabilityChanged()
   }
 
   func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

@@ -58,7 +58,6 @@ public final class RPCServer: Service, @unchecked Sendable {
           logger.info("connection", metadata: [
             "peer_uid": "\(credentials.uid)", "peer_pid": "\(credentials.pid)", "class": "\(peer.peerClass)",
           ])
-          try channel.pipeline.syncOperations.addHandler(BackPressureHandler())
           try channel.pipeline.syncOperations.addHandler(ConnectionHandler(
             peer: peer, configuration: configuration, dispatcher: dispatcher, logger: logger, registry: registry))
         }

@@ -73,31 +73,50 @@ public enum SuccessFrame {
     var body = 2  // status: tag, length 0
     if callID != 0 { body += 1 + varintSize(callID) }
     if !payload.isEmpty { body += 1 + varintSize(UInt64(payload.count)) + payload.count }
-    var out = allocator.buffer(capacity: FrameLimits.headerSize + body)
-    out.writeInteger(UInt32(body))
-    if callID != 0 {
-      out.writeInteger(UInt8(0x08))
-      writeVarint(callID, into: &out)
-    }
-    out.writeInteger(UInt16(0x1200))
-    if !payload.isEmpty {
-      out.writeInteger(UInt8(0x1A))
-      writeVarint(UInt64(payload.count), into: &out)
-      out.writeBytes(payload)
+    let total = FrameLimits.headerSize + body
+    var out = allocator.buffer(capacity: total)
+    // One write into the buffer: each ByteBuffer.writeInteger call pays its own bounds and
+    // uniqueness checks, which cost more than the bytes.
+    out.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { dst in
+      var i = 0
+      func put(_ byte: UInt8) {
+        dst[i] = byte
+        i += 1
+      }
+      func putVarint(_ value: UInt64) {
+        var v = value
+        while v >= 0x80 {
+          put(UInt8(truncatingIfNeeded: v) | 0x80)
+          v >>= 7
+        }
+        put(UInt8(v))
+      }
+      let length = UInt32(body)
+      put(UInt8(truncatingIfNeeded: length >> 24))
+      put(UInt8(truncatingIfNeeded: length >> 16))
+      put(UInt8(truncatingIfNeeded: length >> 8))
+      put(UInt8(truncatingIfNeeded: length))
+      if callID != 0 {
+        put(0x08)
+        putVarint(callID)
+      }
+      put(0x12)  // status: field 2, length-delimited, empty
+      put(0x00)
+      if !payload.isEmpty {
+        put(0x1A)
+        putVarint(UInt64(payload.count))
+        payload.withUnsafeBytes { src in
+          UnsafeMutableRawBufferPointer(rebasing: dst[i..<(i + src.count)]).copyMemory(from: src)
+        }
+        i += payload.count
+      }
+      precondition(i == total, "SuccessFrame: wrote \(i) bytes of \(total)")
+      return i
     }
     return out
   }
 
   static func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (64 - v.leadingZeroBitCount + 6) / 7 }
-
-  static func writeVarint(_ value: UInt64, into out: inout ByteBuffer) {
-    var v = value
-    while v >= 0x80 {
-      out.writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
-      v >>= 7
-    }
-    out.writeInteger(UInt8(v))
-  }
 }
 
 /// The client's side of `SuccessFrame`: reads a response body (call_id, an OK status with no fields,

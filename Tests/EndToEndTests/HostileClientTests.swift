@@ -80,4 +80,67 @@ struct HostileClientTests {
       await good.close()
     }
   }
+
+  @Test("a client that sends without reading is not read past the output high-water mark; once it reads, every call is answered")
+  func backPressure() async throws {
+    try await withDaemon { d in
+      let raw = RawSocket(fd: try d.rawConnect())
+      defer { raw.close() }
+      // Describe answers with the whole descriptor set (tens of KiB): a few dozen unread responses
+      // pass the 1 MiB high-water mark.
+      func frame(_ id: UInt64) throws -> [UInt8] {
+        var r = Practice_Rpc_V1_Request()
+        r.callID = id
+        r.method = "/practice.rpc.v1.Reflection/Describe"
+        r.payload = try Practice_Rpc_V1_DescribeRequest().serializedData()
+        return Array(r.frame().readableBytesView)
+      }
+      /// Sends what the socket takes without blocking; returns how many bytes it took.
+      func sendSome(_ bytes: ArraySlice<UInt8>) -> Int {
+        bytes.withUnsafeBytes { Glibc.send(raw.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+      }
+
+      // Send until the socket has taken nothing for half a second: the daemon has stopped reading
+      // this connection. A daemon without back-pressure reads (and buffers the answers to)
+      // everything, so its client never stalls.
+      var sent: UInt64 = 0  // whole frames
+      var current = try frame(1)[...]
+      var stalledSince: ContinuousClock.Instant?
+      while sent < 20_000 {
+        let n = sendSome(current)
+        if n > 0 {
+          stalledSince = nil
+          current = current.dropFirst(n)
+          if current.isEmpty {
+            sent += 1
+            current = try frame(sent + 1)[...]
+          }
+          continue
+        }
+        let now = ContinuousClock.now
+        if let since = stalledSince, now - since >= .milliseconds(500) { break }
+        if stalledSince == nil { stalledSince = now }
+        try await Task.sleep(for: .milliseconds(20))
+      }
+      #expect(sent < 20_000, "the daemon kept reading a client that never reads")
+
+      // Reading the answers lets the daemon read again: every call is answered, none is lost.
+      // The frame the socket stopped in the middle of (or before) is sent whole once the daemon
+      // reads again.
+      var answered: Set<UInt64> = []
+      var sentRest = false
+      while answered.count < Int(sent) + 1 {
+        if !sentRest && answered.count == Int(sent) {
+          try raw.send(Array(current))
+          sentRest = true
+        }
+        let r = try await raw.read(timeoutMs: 10_000)
+        #expect(r.status.code == 0 || r.status.reason == "TOO_MANY_CALLS", "call \(r.callID): \(r.status)")
+        #expect(answered.insert(r.callID).inserted, "call \(r.callID) answered twice")
+      }
+      try raw.request(sent + 2, "/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest())
+      #expect(try await raw.read().status.code == 0)
+      print("back-pressure: \(sent) requests sent before the daemon stopped reading")
+    }
+  }
 }

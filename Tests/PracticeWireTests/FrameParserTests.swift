@@ -152,7 +152,7 @@ struct FrameParserTests {
 struct SuccessFrameTests {
   @Test("the direct encoding is byte for byte the encoded Response.success, for call ids and payload sizes across varint widths")
   func sameBytes() throws {
-    let ids: [UInt64] = [1, 127, 128, 300, 16_383, 16_384, 1 << 35, UInt64.max]
+    let ids: [UInt64] = [0, 1, 127, 128, 300, 16_383, 16_384, 1 << 35, UInt64.max]
     let sizes = [0, 1, 127, 128, 300, 16_384, 70_000]
     for id in ids {
       for n in sizes {

@@ -64,13 +64,15 @@ public final class PracticeConnection: Sendable {
 
   private let channel: Channel
   private let handler: ClientHandler
+  private let writer: LoopWriter
   private let nextCallID = Atomic<UInt64>(1)
   private let ownedGroup: MultiThreadedEventLoopGroup?
   private let executor: EventLoopTaskExecutor
 
-  private init(channel: Channel, handler: ClientHandler, ownedGroup: MultiThreadedEventLoopGroup?) {
+  private init(channel: Channel, handler: ClientHandler, writer: LoopWriter, ownedGroup: MultiThreadedEventLoopGroup?) {
     self.channel = channel
     self.handler = handler
+    self.writer = writer
     self.ownedGroup = ownedGroup
     self.executor = EventLoopTaskExecutor(channel.eventLoop)
   }
@@ -105,7 +107,10 @@ public final class PracticeConnection: Sendable {
       }
     do {
       let channel = try await connect(bootstrap)
-      return PracticeConnection(channel: channel, handler: handler, ownedGroup: owned)
+      let writer = try await channel.eventLoop.submit {
+        LoopWriter(context: try channel.pipeline.syncOperations.context(handler: handler))
+      }.get()
+      return PracticeConnection(channel: channel, handler: handler, writer: writer, ownedGroup: owned)
     } catch {
       try? await owned?.shutdownGracefully()
       throw ConnectionError("cannot connect: \(error)")
@@ -126,7 +131,7 @@ public final class PracticeConnection: Sendable {
   }
 
   private func send(_ request: Practice_Rpc_V1_Request) {
-    channel.writeAndFlush(request.frame(allocator: channel.allocator), promise: nil)
+    writer.writeAndFlush(request.frame(allocator: writer.allocator), promise: nil)
   }
 
   private func sendCancel(_ callID: UInt64) {

@@ -8,39 +8,20 @@ import PracticeWire
 
 /// Writes a connection's responses to its channel, from any thread.
 struct ChannelResponseWriter: ResponseWriter {
-  let channel: Channel
-  /// The connection handler's context. On the event loop (an inline read, a call finishing there),
-  /// a response is written from it: straight to the head of the pipeline, without the pipeline's
-  /// own entry point and the tail handler. Elsewhere the channel hops to the event loop.
-  let context: NIOLoopBound<ChannelHandlerContext>
-  let allocator: ByteBufferAllocator
-
-  init(context: ChannelHandlerContext) {
-    self.channel = context.channel
-    self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
-    self.allocator = context.channel.allocator
-  }
-
-  private func send(_ frame: ByteBuffer, promise: EventLoopPromise<Void>?) {
-    if channel.eventLoop.inEventLoop {
-      context.value.writeAndFlush(NIOAny(frame), promise: promise)
-    } else {
-      channel.writeAndFlush(frame, promise: promise)
-    }
-  }
+  let writer: LoopWriter
 
   func write(_ response: Practice_Rpc_V1_Response) {
-    send(response.frame(allocator: allocator), promise: nil)
+    writer.writeAndFlush(response.frame(allocator: writer.allocator), promise: nil)
   }
 
   func writeItem(_ response: Practice_Rpc_V1_Response) -> EventLoopFuture<Void> {
-    let promise = channel.eventLoop.makePromise(of: Void.self)
-    send(response.frame(allocator: allocator), promise: promise)
+    let promise = writer.channel.eventLoop.makePromise(of: Void.self)
+    writer.writeAndFlush(response.frame(allocator: writer.allocator), promise: promise)
     return promise.futureResult
   }
 
   func writeSuccess(callID: UInt64, payload: Data) {
-    send(SuccessFrame.encode(callID: callID, payload: payload, allocator: allocator), promise: nil)
+    writer.writeAndFlush(SuccessFrame.encode(callID: callID, payload: payload, allocator: writer.allocator), promise: nil)
   }
 }
 
@@ -82,7 +63,7 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @
     self.channel = channel
     let loop = context.eventLoop
     multiplexer = CallMultiplexer(
-      dispatcher: dispatcher, peer: peer, eventLoop: loop, writer: ChannelResponseWriter(context: context),
+      dispatcher: dispatcher, peer: peer, eventLoop: loop, writer: ChannelResponseWriter(writer: LoopWriter(context: context)),
       configuration: .init(maxInFlight: configuration.maxInFlightPerConnection), logger: logger,
       onIdle: { [weak self] in
         loop.execute { self?.becameIdle() }

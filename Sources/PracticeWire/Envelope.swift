@@ -15,11 +15,61 @@ extension Practice_Rpc_V1_Request {
   public init(frame body: ByteBuffer) throws(FrameError) {
     do {
       self = try body.withUnsafeReadableBytes { raw in
-        try Practice_Rpc_V1_Request(serializedBytes: raw)
+        if let plain = Practice_Rpc_V1_Request.plain(raw) { return plain }
+        return try Practice_Rpc_V1_Request(serializedBytes: raw)
       }
     } catch {
       throw .undecodable
     }
+  }
+
+  /// A request read straight from its bytes, without swift-protobuf's generic decoder: the fields of
+  /// `Request` and `MetadataEntry` with their own wire types, strings that are valid UTF-8. Anything
+  /// else (an unknown field, a wrong wire type, a malformed varint or length, a `timeout_ms` past 32
+  /// bits) returns nil and the caller decodes with swift-protobuf, so the result is always what it
+  /// would decode. Later occurrences of a field win, as in protobuf.
+  public static func plain(_ bytes: UnsafeRawBufferPointer) -> Practice_Rpc_V1_Request? {
+    var r = WireReader(bytes)
+    var request = Practice_Rpc_V1_Request()
+    while !r.atEnd {
+      switch r.varint() {
+      case 0x08:  // call_id
+        guard let v = r.varint() else { return nil }
+        request.callID = v
+      case 0x12:  // method
+        guard let v = r.string() else { return nil }
+        request.method = v
+      case 0x1A:  // payload
+        guard let v = r.bytes() else { return nil }
+        request.payload = Data(v)
+      case 0x22:  // metadata: one MetadataEntry
+        guard let v = r.bytes() else { return nil }
+        var entry = Practice_Rpc_V1_MetadataEntry()
+        var e = WireReader(v)
+        while !e.atEnd {
+          switch e.varint() {
+          case 0x0A:
+            guard let key = e.string() else { return nil }
+            entry.key = key
+          case 0x12:
+            guard let value = e.string() else { return nil }
+            entry.value = value
+          default:
+            return nil
+          }
+        }
+        request.metadata.append(entry)
+      case 0x28:  // timeout_ms
+        guard let v = r.varint(), v <= UInt64(UInt32.max) else { return nil }
+        request.timeoutMs = UInt32(v)
+      case 0x30:  // cancel
+        guard let v = r.varint() else { return nil }
+        request.cancel = v != 0
+      default:
+        return nil
+      }
+    }
+    return request
   }
 
   /// The first value of a metadata key.
@@ -71,52 +121,18 @@ extension Practice_Rpc_V1_Response {
 public enum SuccessFrame {
   public static func encode(callID: UInt64, payload: Data, allocator: ByteBufferAllocator) -> ByteBuffer {
     var body = 2  // status: tag, length 0
-    if callID != 0 { body += 1 + varintSize(callID) }
-    if !payload.isEmpty { body += 1 + varintSize(UInt64(payload.count)) + payload.count }
-    let total = FrameLimits.headerSize + body
-    var out = allocator.buffer(capacity: total)
-    // One write into the buffer: each ByteBuffer.writeInteger call pays its own bounds and
-    // uniqueness checks, which cost more than the bytes.
-    out.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { dst in
-      var i = 0
-      func put(_ byte: UInt8) {
-        dst[i] = byte
-        i += 1
-      }
-      func putVarint(_ value: UInt64) {
-        var v = value
-        while v >= 0x80 {
-          put(UInt8(truncatingIfNeeded: v) | 0x80)
-          v >>= 7
-        }
-        put(UInt8(v))
-      }
-      let length = UInt32(body)
-      put(UInt8(truncatingIfNeeded: length >> 24))
-      put(UInt8(truncatingIfNeeded: length >> 16))
-      put(UInt8(truncatingIfNeeded: length >> 8))
-      put(UInt8(truncatingIfNeeded: length))
+    if callID != 0 { body += 1 + WireWriter.varintSize(callID) }
+    if !payload.isEmpty { body += WireWriter.lengthDelimitedSize(payload.count) }
+    return WireWriter.frame(body: body, allocator: allocator) { w in
       if callID != 0 {
-        put(0x08)
-        putVarint(callID)
+        w.byte(0x08)
+        w.varint(callID)
       }
-      put(0x12)  // status: field 2, length-delimited, empty
-      put(0x00)
-      if !payload.isEmpty {
-        put(0x1A)
-        putVarint(UInt64(payload.count))
-        payload.withUnsafeBytes { src in
-          UnsafeMutableRawBufferPointer(rebasing: dst[i..<(i + src.count)]).copyMemory(from: src)
-        }
-        i += payload.count
-      }
-      precondition(i == total, "SuccessFrame: wrote \(i) bytes of \(total)")
-      return i
+      w.byte(0x12)  // status: field 2, length-delimited, empty
+      w.byte(0x00)
+      if !payload.isEmpty { payload.withUnsafeBytes { w.lengthDelimited(0x1A, $0) } }
     }
-    return out
   }
-
-  static func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (64 - v.leadingZeroBitCount + 6) / 7 }
 }
 
 /// The client's side of `SuccessFrame`: reads a response body (call_id, an OK status with no fields,
@@ -132,48 +148,186 @@ public struct PlainResponse: Equatable, Sendable {
   public init() {}
 
   public static func parse(_ bytes: UnsafeRawBufferPointer) -> PlainResponse? {
-    var r = PlainResponse()
-    var i = 0
-    func varint() -> UInt64? {
-      var value: UInt64 = 0
-      var shift: UInt64 = 0
-      while i < bytes.count, shift < 64 {
-        let b = bytes[i]
-        i += 1
-        value |= UInt64(b & 0x7F) << shift
-        if b < 0x80 { return value }
-        shift += 7
-      }
-      return nil
-    }
-    while i < bytes.count {
-      guard let tag = varint() else { return nil }
-      switch tag {
+    var response = PlainResponse()
+    var r = WireReader(bytes)
+    while !r.atEnd {
+      switch r.varint() {
       case 0x08:  // call_id
-        guard let v = varint() else { return nil }
-        r.callID = v
+        guard let v = r.varint() else { return nil }
+        response.callID = v
       case 0x12:  // status: only the empty one (OK, nothing else) is read here
-        guard varint() == 0 else { return nil }
-        r.hasStatus = true
+        guard r.varint() == 0 else { return nil }
+        response.hasStatus = true
       case 0x1A:  // payload (the last one wins, as in protobuf)
-        guard let n = varint(), n <= UInt64(bytes.count - i) else { return nil }
-        r.payload = Data(bytes[i..<(i + Int(n))])
-        i += Int(n)
+        guard let v = r.bytes() else { return nil }
+        response.payload = Data(v)
       case 0x20:  // more
-        guard let v = varint() else { return nil }
-        r.more = v != 0
+        guard let v = r.varint() else { return nil }
+        response.more = v != 0
       default:
         return nil
       }
     }
-    return r
+    return response
+  }
+}
+
+/// Reads the protobuf wire format for the plain paths (`PlainResponse`, `Request.plain`): varints
+/// as swift-protobuf reads them (at most 10 bytes), length-delimited fields within the buffer,
+/// strings only when valid UTF-8. Every nil makes the caller fall back to swift-protobuf.
+struct WireReader {
+  private let buffer: UnsafeRawBufferPointer
+  private var i = 0
+
+  init(_ buffer: UnsafeRawBufferPointer) { self.buffer = buffer }
+
+  var atEnd: Bool { i >= buffer.count }
+
+  mutating func varint() -> UInt64? {
+    var value: UInt64 = 0
+    var shift: UInt64 = 0
+    while i < buffer.count, shift < 64 {
+      let b = buffer[i]
+      i += 1
+      value |= UInt64(b & 0x7F) << shift
+      if b < 0x80 { return value }
+      shift += 7
+    }
+    return nil
+  }
+
+  /// A length-delimited field's bytes.
+  mutating func bytes() -> UnsafeRawBufferPointer? {
+    guard let n = varint(), n <= UInt64(buffer.count - i) else { return nil }
+    let field = UnsafeRawBufferPointer(rebasing: buffer[i..<(i + Int(n))])
+    i += Int(n)
+    return field
+  }
+
+  mutating func string() -> String? {
+    guard let b = bytes() else { return nil }
+    // ASCII (method paths, ids) is valid UTF-8 as it is; String(validating:) walks the generic
+    // transcoder, several times the cost of this test and String(decoding:)'s copy.
+    if Self.isASCII(b) { return String(decoding: b, as: UTF8.self) }
+    return String(validating: b, as: UTF8.self)
+  }
+
+  /// Whether no byte has its high bit set: eight bytes at a time, then the rest.
+  static func isASCII(_ b: UnsafeRawBufferPointer) -> Bool {
+    var i = 0
+    while i + 8 <= b.count {
+      if b.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+      i += 8
+    }
+    while i < b.count {
+      if b[i] >= 0x80 { return false }
+      i += 1
+    }
+    return true
   }
 }
 
 extension Practice_Rpc_V1_Request {
-  /// The request encoded as one frame.
+  /// The request encoded as one frame: written straight into the buffer, the bytes swift-protobuf
+  /// would encode (fields in number order, defaults left out). A request carrying unknown fields is
+  /// encoded by swift-protobuf.
   public func frame(allocator: ByteBufferAllocator = .init()) -> ByteBuffer {
-    let bytes: [UInt8] = try! serializedBytes()
-    return FrameEncoder.frame(bytes, allocator: allocator)
+    guard unknownFields.data.isEmpty, metadata.allSatisfy({ $0.unknownFields.data.isEmpty }) else {
+      let bytes: [UInt8] = try! serializedBytes()
+      return FrameEncoder.frame(bytes, allocator: allocator)
+    }
+    func entrySize(_ e: Practice_Rpc_V1_MetadataEntry) -> Int {
+      (e.key.isEmpty ? 0 : WireWriter.lengthDelimitedSize(e.key.utf8.count))
+        + (e.value.isEmpty ? 0 : WireWriter.lengthDelimitedSize(e.value.utf8.count))
+    }
+    var body = 0
+    if callID != 0 { body += 1 + WireWriter.varintSize(callID) }
+    if !method.isEmpty { body += WireWriter.lengthDelimitedSize(method.utf8.count) }
+    if !payload.isEmpty { body += WireWriter.lengthDelimitedSize(payload.count) }
+    for e in metadata { body += WireWriter.lengthDelimitedSize(entrySize(e)) }
+    if timeoutMs != 0 { body += 1 + WireWriter.varintSize(UInt64(timeoutMs)) }
+    if cancel { body += 2 }
+    return WireWriter.frame(body: body, allocator: allocator) { w in
+      if callID != 0 {
+        w.byte(0x08)
+        w.varint(callID)
+      }
+      if !method.isEmpty { w.text(0x12, method) }
+      if !payload.isEmpty { payload.withUnsafeBytes { w.lengthDelimited(0x1A, $0) } }
+      for e in metadata {
+        w.byte(0x22)
+        w.varint(UInt64(entrySize(e)))
+        if !e.key.isEmpty { w.text(0x0A, e.key) }
+        if !e.value.isEmpty { w.text(0x12, e.value) }
+      }
+      if timeoutMs != 0 {
+        w.byte(0x28)
+        w.varint(UInt64(timeoutMs))
+      }
+      if cancel {
+        w.byte(0x30)
+        w.byte(0x01)
+      }
+    }
+  }
+}
+
+/// Writes the protobuf wire format into a frame sized beforehand (the plain encoders: `SuccessFrame`,
+/// `Request.frame`), in one access to the buffer: each ByteBuffer.writeInteger call pays its own
+/// bounds and uniqueness checks, which cost more than the bytes.
+struct WireWriter {
+  private let buffer: UnsafeMutableRawBufferPointer
+  private(set) var count = 0
+
+  private init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+  /// A frame whose body, `body` bytes long, `write` writes.
+  static func frame(body: Int, allocator: ByteBufferAllocator, _ write: (inout WireWriter) -> Void) -> ByteBuffer {
+    let total = FrameLimits.headerSize + body
+    var out = allocator.buffer(capacity: total)
+    out.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { raw in
+      var w = WireWriter(UnsafeMutableRawBufferPointer(rebasing: raw[0..<total]))
+      let length = UInt32(body)
+      w.byte(UInt8(truncatingIfNeeded: length >> 24))
+      w.byte(UInt8(truncatingIfNeeded: length >> 16))
+      w.byte(UInt8(truncatingIfNeeded: length >> 8))
+      w.byte(UInt8(truncatingIfNeeded: length))
+      write(&w)
+      precondition(w.count == total, "WireWriter: wrote \(w.count) bytes of \(total)")
+      return total
+    }
+    return out
+  }
+
+  static func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (64 - v.leadingZeroBitCount + 6) / 7 }
+
+  static func lengthDelimitedSize(_ n: Int) -> Int { 1 + varintSize(UInt64(n)) + n }
+
+  mutating func byte(_ b: UInt8) {
+    precondition(count < buffer.count, "WireWriter: past the frame")
+    buffer[count] = b
+    count += 1
+  }
+
+  mutating func varint(_ value: UInt64) {
+    var v = value
+    while v >= 0x80 {
+      byte(UInt8(truncatingIfNeeded: v) | 0x80)
+      v >>= 7
+    }
+    byte(UInt8(v))
+  }
+
+  mutating func lengthDelimited(_ tag: UInt8, _ bytes: UnsafeRawBufferPointer) {
+    byte(tag)
+    varint(UInt64(bytes.count))
+    precondition(bytes.count <= buffer.count - count, "WireWriter: past the frame")
+    if let base = bytes.baseAddress { (buffer.baseAddress! + count).copyMemory(from: base, byteCount: bytes.count) }
+    count += bytes.count
+  }
+
+  mutating func text(_ tag: UInt8, _ s: String) {
+    var s = s
+    s.withUTF8 { lengthDelimited(tag, UnsafeRawBufferPointer($0)) }
   }
 }

@@ -96,3 +96,29 @@ public enum FrameEncoder {
     return out
   }
 }
+
+/// Writes frames to a channel from any thread. On the channel's event loop a frame is written from
+/// the given handler's context: straight to the head of the pipeline, without the pipeline's entry
+/// point and the tail. Elsewhere the channel hops to the event loop. Frames from both paths keep
+/// their order: every write runs on the event loop, in the order it got there.
+public struct LoopWriter: Sendable {
+  public let channel: Channel
+  private let context: NIOLoopBound<ChannelHandlerContext>
+  public let allocator: ByteBufferAllocator
+
+  /// `context` is the context of the last handler that frames pass (the connection's handler); it
+  /// must be on its event loop.
+  public init(context: ChannelHandlerContext) {
+    self.channel = context.channel
+    self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
+    self.allocator = context.channel.allocator
+  }
+
+  public func writeAndFlush(_ frame: ByteBuffer, promise: EventLoopPromise<Void>?) {
+    if channel.eventLoop.inEventLoop {
+      context.value.writeAndFlush(NIOAny(frame), promise: promise)
+    } else {
+      channel.writeAndFlush(frame, promise: promise)
+    }
+  }
+}

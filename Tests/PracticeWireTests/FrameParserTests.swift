@@ -349,3 +349,103 @@ struct MethodCatalogTests {
     #expect(MethodCatalog.lookup("AccountService/GetAccount")?.path == "/practice.v1.AccountService/GetAccount")
   }
 }
+
+@Suite("Plain requests (the daemon's direct read)")
+struct PlainRequestTests {
+  func request(_ id: UInt64, _ method: String, payload: Data = Data(), metadata: [(String, String)] = [],
+               timeoutMs: UInt32 = 0, cancel: Bool = false) -> Practice_Rpc_V1_Request {
+    var r = Practice_Rpc_V1_Request()
+    r.callID = id
+    r.method = method
+    r.payload = payload
+    r.metadata = metadata.map { key, value in
+      var e = Practice_Rpc_V1_MetadataEntry()
+      e.key = key
+      e.value = value
+      return e
+    }
+    r.timeoutMs = timeoutMs
+    r.cancel = cancel
+    return r
+  }
+
+  @Test("a request's frame is byte for byte swift-protobuf's encoding, across field combinations and varint widths")
+  func frameBytes() throws {
+    var count = 0
+    for id: UInt64 in [0, 1, 128, UInt64.max] {
+      for method in ["", "/practice.v1.BusinessService/GetBusinessInfo", "/práctica/Método"] {
+        for n in [0, 1, 200, 70_000] {
+          for metadata: [(String, String)] in [[], [("actor", "usr_1")], [("", ""), ("k", ""), ("", "v"), ("idempotency-key", String(repeating: "é", count: 100))]] {
+            for (timeout, cancel) in [(UInt32(0), false), (1, true), (UInt32.max, false)] {
+              let r = request(id, method, payload: Data(repeating: 0xA5, count: n), metadata: metadata,
+                              timeoutMs: timeout, cancel: cancel)
+              let reference = FrameEncoder.frame(try r.serializedBytes() as [UInt8])
+              #expect(r.frame() == reference, "\(r)")
+              count += 1
+            }
+          }
+        }
+      }
+    }
+    #expect(count == 432)
+  }
+
+  @Test("every field of a request reads plainly, exactly as swift-protobuf decodes it")
+  func plain() throws {
+    let requests = [
+      request(1, "/practice.v1.BusinessService/GetBusinessInfo", payload: Data("acct".utf8)),
+      request(UInt64.max, "/practice.v1.RoomService/CheckRoomAvailability", payload: Data(repeating: 7, count: 70_000),
+              metadata: [("actor", "usr_1"), ("idempotency-key", "k-ü-1"), ("actor", "second"), ("", "")],
+              timeoutMs: UInt32.max),
+      request(300, "", cancel: true),
+      request(0, "/práctica.v1/Método"),
+      Practice_Rpc_V1_Request(),
+    ]
+    for r in requests {
+      let bytes: [UInt8] = try r.serializedBytes()
+      let plain = try #require(bytes.withUnsafeBytes(Practice_Rpc_V1_Request.plain))
+      #expect(plain == r)
+      #expect(try Practice_Rpc_V1_Request(frame: ByteBuffer(bytes: bytes)) == r)
+    }
+  }
+
+  @Test("unknown fields, wrong wire types, bad UTF-8 and damaged bytes are left to swift-protobuf; nothing plain differs from it")
+  func notPlain() throws {
+    let unknownBytes: [UInt8] = try request(5, "/practice.rpc.v1.Health/Check").serializedBytes() + [0x38, 0x01]  // field 7
+    #expect(unknownBytes.withUnsafeBytes(Practice_Rpc_V1_Request.plain) == nil)
+    let decoded = try Practice_Rpc_V1_Request(frame: ByteBuffer(bytes: unknownBytes))
+    #expect(decoded.callID == 5 && decoded.unknownFields.data == Data([0x38, 0x01]))
+    // method as a varint (wrong wire type): swift-protobuf keeps it as an unknown field.
+    let wrongType: [UInt8] = [0x08, 0x05, 0x10, 0x01]
+    #expect(wrongType.withUnsafeBytes(Practice_Rpc_V1_Request.plain) == nil)
+    // A method that is not UTF-8: refused either way.
+    let badUTF8: [UInt8] = [0x08, 0x05, 0x12, 0x02, 0xC3, 0x28]
+    #expect(badUTF8.withUnsafeBytes(Practice_Rpc_V1_Request.plain) == nil)
+    #expect(throws: FrameError.self) { try Practice_Rpc_V1_Request(frame: ByteBuffer(bytes: badUTF8)) }
+    // timeout_ms past 32 bits: swift-protobuf truncates; the plain read leaves it to it.
+    let wideTimeout: [UInt8] = [0x28, 0x80, 0x80, 0x80, 0x80, 0x10]
+    #expect(wideTimeout.withUnsafeBytes(Practice_Rpc_V1_Request.plain) == nil)
+
+    // Random mutations of a request with every field: whenever the direct read answers, it
+    // answers what swift-protobuf decodes (repeated fields, last one wins, included).
+    var rng = SystemRandomNumberGenerator()
+    let base = request(4242, "/practice.v1.BusinessService/GetBusinessInfo", payload: Data("acct_1".utf8),
+                       metadata: [("actor", "usr_9")], timeoutMs: 1500, cancel: false)
+    let good: [UInt8] = try base.serializedBytes() + (try base.serializedBytes() as [UInt8])
+    var plainReads = 0
+    for _ in 0..<5_000 {
+      var b = good
+      switch Int.random(in: 0..<3, using: &rng) {
+      case 0: b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+      case 1: b.removeLast(Int.random(in: 1..<b.count, using: &rng))
+      default: b.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0..<b.count, using: &rng))
+      }
+      guard let plain = b.withUnsafeBytes(Practice_Rpc_V1_Request.plain) else { continue }
+      plainReads += 1
+      let expected = try? Practice_Rpc_V1_Request(serializedBytes: b)
+      #expect(expected != nil, "plain read of bytes swift-protobuf refuses: \(b)")
+      if let expected { #expect(plain == expected, "bytes \(b)") }
+    }
+    #expect(plainReads > 0)
+  }
+}

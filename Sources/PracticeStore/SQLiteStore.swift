@@ -226,11 +226,13 @@ public final class SQLiteStore: Store, @unchecked Sendable {
   /// Reads run on the calling thread: first from the read cache alone (no connection, no
   /// transaction); if the body needs anything the cache does not hold, again in a read transaction
   /// on one of the store's read connections, filling the cache. Bodies are pure reads, so running
-  /// one twice is safe.
-  public func readNow<T>(_ body: (any StoreReader) throws -> T) throws -> T {
-    do {
-      return try body(SQLiteAccess(cacheOnly: cache))
-    } catch is CacheMiss {
+  /// one twice is safe. With `needsDatabase` the cache-only pass, which could only fail, is skipped.
+  public func readNow<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) throws -> T {
+    if !needsDatabase {
+      do {
+        return try body(SQLiteAccess(cacheOnly: cache))
+      } catch is CacheMiss {
+      }
     }
     do {
       let generation = cache.generation

@@ -14,13 +14,21 @@ public protocol Store: Sendable {
   func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T
   /// `read`, on the calling thread without suspending (reads served inline on an event loop). The
   /// body may run twice (once against the read cache alone): it must be a pure read.
-  func readNow<T>(_ body: (any StoreReader) throws -> T) throws -> T
+  /// `needsDatabase`: the body always reads past the cache (an index search), so it runs once, in a
+  /// read transaction.
+  func readNow<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) throws -> T
   func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T
   /// Closes the store; later calls fail.
   func close() async throws
   /// Fault injection for the `--test-hooks` method TestControl/SetStoreReadOnly: while on, every
   /// write fails as it would on a read-only database file. Reads are unaffected.
   func setReadOnly(_ on: Bool) async throws
+}
+
+extension Store {
+  public func readNow<T>(_ body: (any StoreReader) throws -> T) throws -> T {
+    try readNow(needsDatabase: false, body)
+  }
 }
 
 /// An audit event filter (AuditService/ListAuditEvents).

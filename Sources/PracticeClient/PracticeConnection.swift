@@ -275,23 +275,31 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
   func channelRead(context: ChannelHandlerContext, data: NIOAny) {
     let bytes = unwrapInboundIn(data)
     do {
-      var frames: [ByteBuffer] = []
+      // Frames are taken out under the lock and delivered after it; a read usually holds one frame,
+      // kept apart so that no array is allocated for it.
+      var first: ByteBuffer?
+      var more: [ByteBuffer] = []
       try parser.withLock { (p: inout FrameParser) throws(FrameError) in
         p.append(bytes)
-        while let body = try p.next() { frames.append(body) }
+        first = try p.next()
+        guard first != nil else { return }
+        while let body = try p.next() { more.append(body) }
       }
-      for body in frames {
-        // An OK response is read straight from the frame; anything else goes through swift-protobuf.
-        if let plain = body.withUnsafeReadableBytes(PlainResponse.parse), plain.callID != 0 {
-          deliver(callID: plain.callID, more: plain.more, payload: plain.payload, error: plain.hasStatus ? nil : Self.noStatus)
-        } else {
-          let response = try body.withUnsafeReadableBytes { try Practice_Rpc_V1_Response(serializedBytes: $0) }
-          deliver(response)
-        }
-      }
+      if let first { try handle(first) }
+      for body in more { try handle(body) }
     } catch {
       failAll(ConnectionError("bad response from the daemon: \(error)"))
       context.close(promise: nil)
+    }
+  }
+
+  private func handle(_ body: ByteBuffer) throws {
+    // An OK response is read straight from the frame; anything else goes through swift-protobuf.
+    if let plain = body.withUnsafeReadableBytes(PlainResponse.parse), plain.callID != 0 {
+      deliver(callID: plain.callID, more: plain.more, payload: plain.payload, error: plain.hasStatus ? nil : Self.noStatus)
+    } else {
+      let response = try body.withUnsafeReadableBytes { try Practice_Rpc_V1_Response(serializedBytes: $0) }
+      deliver(response)
     }
   }
 

@@ -20,10 +20,44 @@ final class ReadCache: Sendable {
     case room(account: String, id: String)
     /// A value a reader derived from cached rows (`StoreReader.derived`).
     case derived(String, id: String)
+
+    /// The ids, and only the length of a derived value's name: names are a few constants, and
+    /// hashing their bytes on every read cost more than the lookup. Equality still compares all.
+    func hash(into h: inout Hasher) {
+      switch self {
+      case .account(let id):
+        h.combine(0 as UInt8)
+        h.combine(id)
+      case .user(let account, let id):
+        h.combine(1 as UInt8)
+        h.combine(account)
+        h.combine(id)
+      case .business(let account):
+        h.combine(2 as UInt8)
+        h.combine(account)
+      case .room(let account, let id):
+        h.combine(3 as UInt8)
+        h.combine(account)
+        h.combine(id)
+      case .derived(let name, let id):
+        h.combine(4 as UInt8)
+        h.combine(name.utf8.count)
+        h.combine(id)
+      }
+    }
+  }
+
+  /// What an entry holds: one case per kind of value, so that reading one back needs no dynamic cast.
+  enum Value: Sendable {
+    case account(Practice_V1_Account)
+    case user(Practice_V1_User)
+    case business(Practice_V1_BusinessInfo)
+    case room(Practice_V1_Room)
+    case data(Data)
   }
 
   private struct State {
-    var entries: [Key: any Sendable] = [:]
+    var entries: [Key: Value] = [:]
     var generation: UInt64 = 0
     var writing = 0
   }
@@ -36,15 +70,15 @@ final class ReadCache: Sendable {
   init(capacity: Int = 20_000) { self.capacity = capacity }
 
   /// The value cached for `key`, or nil (also while a write is in progress).
-  func get<T: Sendable>(_ key: Key, as: T.Type = T.self) -> T? {
-    state.withLock { s in s.writing > 0 ? nil : s.entries[key] as? T }
+  func get<T: CacheableValue>(_ key: Key, as: T.Type = T.self) -> T? {
+    state.withLock { s in s.writing > 0 ? nil : s.entries[key].flatMap(T.init(cached:)) }
   }
 
   /// The generation a read must note before it opens its transaction.
   var generation: UInt64 { state.withLock { $0.generation } }
 
   /// Stores what a read found, unless a write began since `generation` was noted.
-  func fill(_ key: Key, _ value: any Sendable, generation: UInt64) {
+  func fill(_ key: Key, _ value: ReadCache.Value, generation: UInt64) {
     state.withLock { s in
       guard s.writing == 0, s.generation == generation else { return }
       if s.entries.count >= capacity { s.entries.removeAll(keepingCapacity: true) }
@@ -72,3 +106,49 @@ final class ReadCache: Sendable {
 /// Thrown by a cache-only reader when what the body asks for is not cached: the read runs again on
 /// a SQLite connection.
 struct CacheMiss: Error {}
+
+/// A type the read cache holds: how it goes into and comes out of a `ReadCache.Value`.
+protocol CacheableValue: Sendable {
+  init?(cached: ReadCache.Value)
+  var cached: ReadCache.Value { get }
+}
+
+extension Practice_V1_Account: CacheableValue {
+  init?(cached: ReadCache.Value) {
+    guard case .account(let v) = cached else { return nil }
+    self = v
+  }
+  var cached: ReadCache.Value { .account(self) }
+}
+
+extension Practice_V1_User: CacheableValue {
+  init?(cached: ReadCache.Value) {
+    guard case .user(let v) = cached else { return nil }
+    self = v
+  }
+  var cached: ReadCache.Value { .user(self) }
+}
+
+extension Practice_V1_BusinessInfo: CacheableValue {
+  init?(cached: ReadCache.Value) {
+    guard case .business(let v) = cached else { return nil }
+    self = v
+  }
+  var cached: ReadCache.Value { .business(self) }
+}
+
+extension Practice_V1_Room: CacheableValue {
+  init?(cached: ReadCache.Value) {
+    guard case .room(let v) = cached else { return nil }
+    self = v
+  }
+  var cached: ReadCache.Value { .room(self) }
+}
+
+extension Data: CacheableValue {
+  init?(cached: ReadCache.Value) {
+    guard case .data(let v) = cached else { return nil }
+    self = v
+  }
+  var cached: ReadCache.Value { .data(self) }
+}

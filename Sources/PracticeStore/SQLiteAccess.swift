@@ -38,10 +38,10 @@ struct SQLiteAccess: StoreWriter {
 
   /// The cached value for `key`, or the one `load` finds (then cached; a miss is not). Without a
   /// connection, `load` can only succeed from what it read in the cache, under the noted generation.
-  private func cached<T: Sendable>(_ key: ReadCache.Key, _ load: () throws -> T?) throws -> T? {
+  private func cached<T: CacheableValue>(_ key: ReadCache.Key, _ load: () throws -> T?) throws -> T? {
     if let cache, let hit = cache.get(key, as: T.self) { return hit }
     let value = try load()
-    if let cache, let value { cache.fill(key, value, generation: generation) }
+    if let cache, let value { cache.fill(key, value.cached, generation: generation) }
     return value
   }
 

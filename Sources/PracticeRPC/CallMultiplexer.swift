@@ -232,7 +232,17 @@ public final class CallMultiplexer: Sendable {
     let (removed, idle) = remove(callID, entry.control)
     removed?.timer?.cancel()
     removed?.task?.cancel()
-    if respond { writer.write(.failure(callID: callID, error)) }
+    if respond {
+      let response = Practice_Rpc_V1_Response.failure(callID: callID, error)
+      if entry.streaming {
+        // The stream's task queues its items to the event loop; ended from the event loop (a cancel
+        // frame, the deadline), a write would go out at once, ahead of an item still queued. Queued
+        // too, the final response follows every item.
+        eventLoop.execute { [writer] in writer.write(response) }
+      } else {
+        writer.write(response)
+      }
+    }
     if idle { onIdle() }
   }
 

@@ -306,8 +306,70 @@ final class StuckWriter: ResponseWriter {
   }
 }
 
+/// Writes as the socket transport does: at once on the event loop, queued to it from anywhere else.
+/// `queuedItems` is signalled each time a stream item is queued.
+final class LoopOrderWriter: ResponseWriter {
+  let loop: EventLoop
+  let written = LockedState<[Practice_Rpc_V1_Response]>([])
+  let queuedItems = DispatchSemaphore(value: 0)
+  init(loop: EventLoop) { self.loop = loop }
+
+  private func record(_ response: Practice_Rpc_V1_Response) { written.withLock { $0.append(response) } }
+
+  func write(_ response: Practice_Rpc_V1_Response) {
+    if loop.inEventLoop { record(response) } else { loop.execute { self.record(response) } }
+  }
+
+  func writeItem(_ response: Practice_Rpc_V1_Response) -> EventLoopFuture<Void> {
+    if loop.inEventLoop {
+      record(response)
+      return loop.makeSucceededVoidFuture()
+    }
+    let done = loop.submit { self.record(response) }
+    queuedItems.signal()
+    return done
+  }
+}
+
 @Suite("Watch in process")
 struct WatchInProcessTests {
+  @Test("a stream ended from the event loop while one of its items is queued to it: the item still comes before the final response")
+  func finalAfterQueuedItem() async throws {
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    let loop = group.next()
+    let logger = Logger(label: "test")
+    let env = ServiceEnvironment(store: try SQLiteStore(inMemory: ()), logger: logger)
+    let writer = LoopOrderWriter(loop: loop)
+    let mux = CallMultiplexer(
+      dispatcher: Services.makeDispatcher(env: env, configuration: .init()),
+      peer: Peer(credentials: .init(pid: 1, uid: 0, gid: 0), peerClass: .operator),
+      eventLoop: loop, writer: writer, logger: logger)
+    // The event loop is held until the watch's first item (SYNCED) has been queued to it; then, still
+    // on the loop, a cancel frame ends the watch.
+    let ended = loop.submit {
+      writer.queuedItems.wait()
+      var cancel = Practice_Rpc_V1_Request()
+      cancel.callID = 1
+      cancel.cancel = true
+      _ = mux.receive(cancel)
+    }
+    var watch = Practice_Rpc_V1_Request()
+    watch.callID = 1
+    watch.method = "/practice.v1.WatchService/Watch"
+    watch.payload = try Practice_V1_WatchRequest().serializedData()
+    #expect(mux.receive(watch) == .accepted)
+    try await ended.get()
+    let deadline = ContinuousClock.now + .seconds(5)
+    while writer.written.withLock({ $0.count }) < 2 && ContinuousClock.now < deadline {
+      try await Task.sleep(for: .milliseconds(5))
+    }
+    let written = writer.written.withLock { $0 }
+    try #require(written.count == 2)
+    #expect(written[0].more && !written[0].hasStatus, "the item first: \(written)")
+    #expect(!written[1].more && written[1].status.reason == "CANCELLED", "then the final response: \(written)")
+    try await group.shutdownGracefully()
+  }
+
   @Test("a watcher that stops reading never blocks writers and ends WATCH_OVERFLOW; its subscription is dropped")
   func overflow() async throws {
     let logger = Logger(label: "test")

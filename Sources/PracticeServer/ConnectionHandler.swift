@@ -21,7 +21,8 @@ struct ChannelResponseWriter: ResponseWriter {
   }
 
   func writeSuccess(callID: UInt64, payload: Data) {
-    writer.writeAndFlush(SuccessFrame.encode(callID: callID, payload: payload, allocator: writer.allocator), promise: nil)
+    let frame = SuccessFrame.encode(callID: callID, payload: payload, allocator: writer.allocator)
+    writer.writeAndFlush(frame, promise: nil)
   }
 }
 
@@ -63,7 +64,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @
     self.channel = channel
     let loop = context.eventLoop
     multiplexer = CallMultiplexer(
-      dispatcher: dispatcher, peer: peer, eventLoop: loop, writer: ChannelResponseWriter(writer: LoopWriter(context: context)),
+      dispatcher: dispatcher, peer: peer, eventLoop: loop,
+      writer: ChannelResponseWriter(writer: LoopWriter(context: context)),
       configuration: .init(maxInFlight: configuration.maxInFlightPerConnection), logger: logger,
       onIdle: { [weak self] in
         loop.execute { self?.becameIdle() }

@@ -303,14 +303,18 @@ struct RoomService {
   {
     if case .weekly? = req.recurrencePresence { return nil }
     try requireID(req.accountID, "account_id")
-    return try reads.runNow(ctx, accountID: req.accountID, needsDatabase: true) { r, _ in try Self.availability(r, req) }
+    return try reads.runNow(ctx, accountID: req.accountID, needsDatabase: true) { r, _ in
+      try Self.availability(r, req)
+    }
   }
 
   @Sendable func checkAvailability(_ ctx: CallContext, _ req: Practice_V1_CheckRoomAvailabilityRequest) async throws
     -> Practice_V1_CheckRoomAvailabilityResponse
   {
     try requireID(req.accountID, "account_id")
-    return try await reads.run(ctx, accountID: req.accountID, needsDatabase: true) { r, _ in try Self.availability(r, req) }
+    return try await reads.run(ctx, accountID: req.accountID, needsDatabase: true) { r, _ in
+      try Self.availability(r, req)
+    }
   }
 
   static func availability(_ r: any StoreReader, _ req: Practice_V1_CheckRoomAvailabilityRequest) throws

@@ -99,8 +99,9 @@ public enum FrameEncoder {
 
 /// Writes frames to a channel from any thread. On the channel's event loop a frame is written from
 /// the given handler's context: straight to the head of the pipeline, without the pipeline's entry
-/// point and the tail. Elsewhere the channel hops to the event loop. Frames from both paths keep
-/// their order: every write runs on the event loop, in the order it got there.
+/// point and the tail. Elsewhere the channel queues the write to the event loop. So a write made on
+/// the event loop goes out at once, ahead of writes other threads have queued and the loop has not
+/// run yet (which is why `CallMultiplexer` queues a stream's final response too).
 public struct LoopWriter: Sendable {
   public let channel: Channel
   private let context: NIOLoopBound<ChannelHandlerContext>

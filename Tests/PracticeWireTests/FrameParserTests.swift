@@ -375,7 +375,11 @@ struct PlainRequestTests {
     for id: UInt64 in [0, 1, 128, UInt64.max] {
       for method in ["", "/practice.v1.BusinessService/GetBusinessInfo", "/práctica/Método"] {
         for n in [0, 1, 200, 70_000] {
-          for metadata: [(String, String)] in [[], [("actor", "usr_1")], [("", ""), ("k", ""), ("", "v"), ("idempotency-key", String(repeating: "é", count: 100))]] {
+          let metadataSets: [[(String, String)]] = [
+            [], [("actor", "usr_1")],
+            [("", ""), ("k", ""), ("", "v"), ("idempotency-key", String(repeating: "é", count: 100))],
+          ]
+          for metadata in metadataSets {
             for (timeout, cancel) in [(UInt32(0), false), (1, true), (UInt32.max, false)] {
               let r = request(id, method, payload: Data(repeating: 0xA5, count: n), metadata: metadata,
                               timeoutMs: timeout, cancel: cancel)
@@ -411,7 +415,8 @@ struct PlainRequestTests {
 
   @Test("unknown fields, wrong wire types, bad UTF-8 and damaged bytes are left to swift-protobuf; nothing plain differs from it")
   func notPlain() throws {
-    let unknownBytes: [UInt8] = try request(5, "/practice.rpc.v1.Health/Check").serializedBytes() + [0x38, 0x01]  // field 7
+    // Field 7 (varint) is not a field of Request.
+    let unknownBytes: [UInt8] = try request(5, "/practice.rpc.v1.Health/Check").serializedBytes() + [0x38, 0x01]
     #expect(unknownBytes.withUnsafeBytes(Practice_Rpc_V1_Request.plain) == nil)
     let decoded = try Practice_Rpc_V1_Request(frame: ByteBuffer(bytes: unknownBytes))
     #expect(decoded.callID == 5 && decoded.unknownFields.data == Data([0x38, 0x01]))

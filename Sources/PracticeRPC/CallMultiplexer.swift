@@ -5,6 +5,7 @@ import PracticeProto
 import PracticeWire
 
 /// Where a connection's responses go. The NIO transport writes them to the socket; tests collect them.
+/// Responses go out in the order the writes were made, whichever threads made them (`LoopOrder`).
 public protocol ResponseWriter: Sendable {
   /// Queues a response for writing; never blocks.
   func write(_ response: Practice_Rpc_V1_Response)
@@ -133,7 +134,8 @@ public final class CallMultiplexer: Sendable {
     let writer = self.writer
     let task = Task { [dispatcher] in
       let send: @Sendable (Data) async throws -> Void = { bytes in
-        // Queued under the call's lock, so no item can follow the call's final response.
+        // Written under the call's lock, and writers keep the order of writes, so no item can follow
+        // the call's final response.
         var written: EventLoopFuture<Void>?
         _ = control.ifNotEnded { written = writer.writeItem(.streamItem(callID: callID, payload: bytes)) }
         guard let written else { throw control.endedError ?? RPCError(.cancelled, .cancelled, "call ended") }
@@ -232,17 +234,7 @@ public final class CallMultiplexer: Sendable {
     let (removed, idle) = remove(callID, entry.control)
     removed?.timer?.cancel()
     removed?.task?.cancel()
-    if respond {
-      let response = Practice_Rpc_V1_Response.failure(callID: callID, error)
-      if entry.streaming {
-        // The stream's task queues its items to the event loop; ended from the event loop (a cancel
-        // frame, the deadline), a write would go out at once, ahead of an item still queued. Queued
-        // too, the final response follows every item.
-        eventLoop.execute { [writer] in writer.write(response) }
-      } else {
-        writer.write(response)
-      }
-    }
+    if respond { writer.write(.failure(callID: callID, error)) }
     if idle { onIdle() }
   }
 

@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// Limits that frame parsing enforces.
 public enum FrameLimits {
@@ -97,14 +98,39 @@ public enum FrameEncoder {
   }
 }
 
-/// Writes frames to a channel from any thread. On the channel's event loop a frame is written from
-/// the given handler's context: straight to the head of the pipeline, without the pipeline's entry
-/// point and the tail. Elsewhere the channel queues the write to the event loop. So a write made on
-/// the event loop goes out at once, ahead of writes other threads have queued and the loop has not
-/// run yet (which is why `CallMultiplexer` queues a stream's final response too).
+/// Keeps the writes to one event loop in the order they were made. A write made on the loop may go
+/// out at once only when no write from another thread is still queued to the loop; otherwise it is
+/// queued behind those. (Written at once, it would overtake them: a stream ended on the event loop
+/// would send its final response ahead of an item its task had queued.)
+///
+/// A writer asks `canWriteNow()` and either writes at once or hands the write to `enqueue`.
+public final class LoopOrder: Sendable {
+  public let loop: any EventLoop
+  /// Writes handed to the loop and not run yet.
+  private let queued = Atomic<Int>(0)
+
+  public init(loop: any EventLoop) { self.loop = loop }
+
+  public func canWriteNow() -> Bool {
+    loop.inEventLoop && queued.load(ordering: .acquiring) == 0
+  }
+
+  public func enqueue(_ write: @escaping @Sendable () -> Void) {
+    queued.wrappingAdd(1, ordering: .releasing)
+    loop.execute {
+      self.queued.wrappingSubtract(1, ordering: .relaxed)
+      write()
+    }
+  }
+}
+
+/// Writes frames to a channel from any thread, in the order they were made (`LoopOrder`). A frame
+/// goes from the given handler's context, on the event loop: straight to the head of the pipeline,
+/// without the pipeline's entry point and the tail.
 public struct LoopWriter: Sendable {
   public let channel: Channel
   private let context: NIOLoopBound<ChannelHandlerContext>
+  private let order: LoopOrder
   public let allocator: ByteBufferAllocator
 
   /// `context` is the context of the last handler that frames pass (the connection's handler); it
@@ -112,14 +138,15 @@ public struct LoopWriter: Sendable {
   public init(context: ChannelHandlerContext) {
     self.channel = context.channel
     self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
+    self.order = LoopOrder(loop: context.eventLoop)
     self.allocator = context.channel.allocator
   }
 
   public func writeAndFlush(_ frame: ByteBuffer, promise: EventLoopPromise<Void>?) {
-    if channel.eventLoop.inEventLoop {
+    if order.canWriteNow() {
       context.value.writeAndFlush(NIOAny(frame), promise: promise)
     } else {
-      channel.writeAndFlush(frame, promise: promise)
+      order.enqueue { [context] in context.value.writeAndFlush(NIOAny(frame), promise: promise) }
     }
   }
 }

@@ -306,34 +306,39 @@ final class StuckWriter: ResponseWriter {
   }
 }
 
-/// Writes as the socket transport does: at once on the event loop, queued to it from anywhere else.
-/// `queuedItems` is signalled each time a stream item is queued.
+/// Records responses in the order the socket transport would write them: through `LoopOrder`, at once
+/// on the event loop unless writes from other threads are still queued to it. `queuedItems` is
+/// signalled each time a stream item is queued.
 final class LoopOrderWriter: ResponseWriter {
-  let loop: EventLoop
+  let order: LoopOrder
   let written = LockedState<[Practice_Rpc_V1_Response]>([])
   let queuedItems = DispatchSemaphore(value: 0)
-  init(loop: EventLoop) { self.loop = loop }
+  init(loop: EventLoop) { order = LoopOrder(loop: loop) }
 
   private func record(_ response: Practice_Rpc_V1_Response) { written.withLock { $0.append(response) } }
 
   func write(_ response: Practice_Rpc_V1_Response) {
-    if loop.inEventLoop { record(response) } else { loop.execute { self.record(response) } }
+    if order.canWriteNow() { record(response) } else { order.enqueue { self.record(response) } }
   }
 
   func writeItem(_ response: Practice_Rpc_V1_Response) -> EventLoopFuture<Void> {
-    if loop.inEventLoop {
+    if order.canWriteNow() {
       record(response)
-      return loop.makeSucceededVoidFuture()
+      return order.loop.makeSucceededVoidFuture()
     }
-    let done = loop.submit { self.record(response) }
+    let done = order.loop.makePromise(of: Void.self)
+    order.enqueue {
+      self.record(response)
+      done.succeed()
+    }
     queuedItems.signal()
-    return done
+    return done.futureResult
   }
 }
 
 @Suite("Watch in process")
 struct WatchInProcessTests {
-  @Test("a stream ended from the event loop while one of its items is queued to it: the item still comes before the final response")
+  @Test("a stream ended on the event loop while one of its items is queued to it: the item still comes before the final response (LoopOrder)")
   func finalAfterQueuedItem() async throws {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     let loop = group.next()

@@ -219,22 +219,18 @@ struct PlainResponseTests {
     #expect(try (okWithMessage.serializedBytes() as [UInt8]).withUnsafeBytes(PlainResponse.parse) == nil)
     // Random mutations of a success frame: whenever the direct read answers, it answers what
     // swift-protobuf decodes (repeated fields, last one wins, included).
-    var rng = SystemRandomNumberGenerator()
     var base = Practice_Rpc_V1_Response.success(callID: 4242, payload: Data("hello, practice".utf8))
     base.more = false
     let good: [UInt8] = try base.serializedBytes() + (try base.serializedBytes() as [UInt8])
-    for _ in 0..<5_000 {
-      var b = good
-      switch Int.random(in: 0..<3, using: &rng) {
-      case 0: b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
-      case 1: b.removeLast(Int.random(in: 1..<b.count, using: &rng))
-      default: b.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0..<b.count, using: &rng))
-      }
+    var plainReads = 0
+    for b in damagedCopies(of: good) {
       guard let plain = b.withUnsafeBytes(PlainResponse.parse) else { continue }
+      plainReads += 1
       let expected = reference(b)
       #expect(expected != nil, "plain read of bytes swift-protobuf refuses: \(b)")
       if let expected { #expect(plain == expected, "bytes \(b)") }
     }
+    #expect(plainReads > 0)
   }
 }
 
@@ -433,18 +429,11 @@ struct PlainRequestTests {
 
     // Random mutations of a request with every field: whenever the direct read answers, it
     // answers what swift-protobuf decodes (repeated fields, last one wins, included).
-    var rng = SystemRandomNumberGenerator()
     let base = request(4242, "/practice.v1.BusinessService/GetBusinessInfo", payload: Data("acct_1".utf8),
                        metadata: [("actor", "usr_9")], timeoutMs: 1500, cancel: false)
     let good: [UInt8] = try base.serializedBytes() + (try base.serializedBytes() as [UInt8])
     var plainReads = 0
-    for _ in 0..<5_000 {
-      var b = good
-      switch Int.random(in: 0..<3, using: &rng) {
-      case 0: b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
-      case 1: b.removeLast(Int.random(in: 1..<b.count, using: &rng))
-      default: b.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0..<b.count, using: &rng))
-      }
+    for b in damagedCopies(of: good) {
       guard let plain = b.withUnsafeBytes(Practice_Rpc_V1_Request.plain) else { continue }
       plainReads += 1
       let expected = try? Practice_Rpc_V1_Request(serializedBytes: b)
@@ -452,5 +441,20 @@ struct PlainRequestTests {
       if let expected { #expect(plain == expected, "bytes \(b)") }
     }
     #expect(plainReads > 0)
+  }
+}
+
+/// `count` copies of `good`, each with one random change: a byte replaced, the end cut off, or a byte
+/// inserted (the damaged inputs the plain reads are compared with swift-protobuf on).
+func damagedCopies(of good: [UInt8], count: Int = 5_000) -> [[UInt8]] {
+  var rng = SystemRandomNumberGenerator()
+  return (0..<count).map { _ in
+    var b = good
+    switch Int.random(in: 0..<3, using: &rng) {
+    case 0: b[Int.random(in: 0..<b.count, using: &rng)] = UInt8.random(in: 0...255, using: &rng)
+    case 1: b.removeLast(Int.random(in: 1..<b.count, using: &rng))
+    default: b.insert(UInt8.random(in: 0...255, using: &rng), at: Int.random(in: 0..<b.count, using: &rng))
+    }
+    return b
   }
 }

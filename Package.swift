@@ -147,7 +147,7 @@ let package = Package(
     .testTarget(
       name: "PracticeRPCTests",
       dependencies: [
-        "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire", "PracticeFuzz",
+        "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire", "PracticeFuzz", "PracticeServer",
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ]

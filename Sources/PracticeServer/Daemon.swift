@@ -24,7 +24,12 @@ public struct Daemon {
       atPath: configuration.stateDirectory, withIntermediateDirectories: true,
       attributes: [.posixPermissions: 0o750])
     SystemdNotifier.notify("STATUS=opening the database")
-    let store = try SQLiteStore(path: configuration.databasePath)
+    let extender = SystemdNotifier.isEnabled ? StartTimeoutExtender() : nil
+    let store: SQLiteStore
+    do {
+      defer { extender?.stop() }
+      store = try SQLiteStore(path: configuration.databasePath)
+    }
     let env = ServiceEnvironment(
       store: store, changes: ChangeHub(bufferCapacity: configuration.watchBuffer),
       changeRetention: configuration.changeRetention, terms: configuration.terms,

@@ -51,3 +51,30 @@ public enum SystemdNotifier {
     return .microseconds(usec)
   }
 }
+
+/// Keeps systemd's start timeout from running out while start-up works: opening a large database
+/// (its integrity check, a migration that rewrites a table) can take longer than `TimeoutStartSec`
+/// (90 s by default), and a daemon killed there would be restarted into the same work, forever.
+/// Until `stop()`, it sends `EXTEND_TIMEOUT_USEC` at once and then every `period`, each asking for
+/// `extension` more (systemd never shortens the configured timeout with it). A start-up that hangs
+/// stops sending, and systemd's timeout applies again.
+public final class StartTimeoutExtender: Sendable {
+  private let stopped = DispatchSemaphore(value: 0)
+
+  public init(period: Duration = .seconds(10), extension: Duration = .seconds(30),
+              send: @escaping @Sendable (String) -> Void = { SystemdNotifier.notify($0) }) {
+    let message = "EXTEND_TIMEOUT_USEC=\(Int(`extension` / .microseconds(1)))"
+    let nanoseconds = Int(period / .nanoseconds(1))
+    let stopped = self.stopped
+    let thread = Thread {
+      repeat {
+        send(message)
+      } while stopped.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .timedOut
+    }
+    thread.name = "practiced.start"
+    thread.start()
+  }
+
+  /// Start-up is over (READY=1 is next, or it failed): no more extensions.
+  public func stop() { stopped.signal() }
+}

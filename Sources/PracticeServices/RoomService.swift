@@ -142,7 +142,7 @@ struct RoomService {
         resp.room = current
         return resp
       }
-      let future = try mc.writer.activeBookingCount(room: current.roomID, endingAfterMs: mc.nowMs)
+      let future = try mc.writer.activeBookingCount(account: current.accountID, room: current.roomID, endingAfterMs: mc.nowMs)
       if future > 0 {
         throw RPCError.failedPrecondition(
           .roomHasFutureBookings, "the room has \(future) future active booking(s); cancel them first")
@@ -155,13 +155,13 @@ struct RoomService {
   }
 
   /// The conflicts of each proposed occurrence, in occurrence order, without duplicates.
-  static func conflicts(_ r: any StoreReader, room: String, _ occurrences: [(start: Int64, end: Int64)]) throws
+  static func conflicts(_ r: any StoreReader, room: Practice_V1_Room, _ occurrences: [(start: Int64, end: Int64)]) throws
     -> [Practice_V1_RoomBooking]
   {
     var seen = Set<String>()
     var out: [Practice_V1_RoomBooking] = []
     for o in occurrences {
-      for b in try r.conflicts(room: room, startMs: o.start, endMs: o.end) where seen.insert(b.bookingID).inserted {
+      for b in try r.conflicts(account: room.accountID, room: room.roomID, startMs: o.start, endMs: o.end) where seen.insert(b.bookingID).inserted {
         out.append(b)
       }
     }
@@ -206,7 +206,7 @@ struct RoomService {
       }()
       let occurrences = try RoomRules.occurrences(
         startMs: req.startMs, endMs: req.endMs, weekly: weekly, timeZone: account.settings.timeZone)
-      let conflicts = try Self.conflicts(mc.writer, room: room.roomID, occurrences)
+      let conflicts = try Self.conflicts(mc.writer, room: room, occurrences)
       if !conflicts.isEmpty {
         let blocked = account.settings.roomConflictPolicy == .block
         if blocked || !req.override { throw Self.conflictError(conflicts, blocked: blocked) }
@@ -329,7 +329,7 @@ struct RoomService {
     let occurrences = try RoomRules.occurrences(
       startMs: req.startMs, endMs: req.endMs, weekly: weekly, timeZone: account.settings.timeZone)
     var resp = Practice_V1_CheckRoomAvailabilityResponse()
-    resp.conflicts = try conflicts(r, room: room.roomID, occurrences)
+    resp.conflicts = try conflicts(r, room: room, occurrences)
     resp.available = resp.conflicts.isEmpty
     return resp
   }

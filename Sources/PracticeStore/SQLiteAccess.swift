@@ -256,23 +256,31 @@ struct SQLiteAccess: StoreWriter {
       .map { try decode(Practice_V1_RoomBooking.self, $0) }
   }
 
-  /// The conflict query: a bounded range search on `room_bookings_active`.
+  /// The active bookings of a room that overlap [?3, ?4), by start (?1 account, ?2 room): a bounded
+  /// range search on the table's key, (room, start). A booking that overlaps started after ?3 minus
+  /// the longest booking the room has ever had (`rooms.longest_booking_ms`, kept by a trigger; 24
+  /// hours, the most PRODUCT.md allows, if the room is unknown), so the search reads only the
+  /// bookings that start in that window, not a whole day of them.
   static let conflictSQL = """
-    SELECT body FROM room_bookings INDEXED BY room_bookings_active
-    WHERE room_id = ? AND status = 1 AND start_ms > ? AND start_ms < ? AND end_ms > ?
+    SELECT body FROM room_bookings
+    WHERE room_id = ?2 AND start_ms > ?3 - \(longestBookingSQL) AND start_ms < ?4 AND end_ms > ?3 AND status = 1
     ORDER BY start_ms
     """
 
-  func conflicts(room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking] {
+  /// The longest booking room ?2 of account ?1 has ever had.
+  static let longestBookingSQL =
+    "coalesce((SELECT longest_booking_ms FROM rooms WHERE account_id = ?1 AND id = ?2), \(maxBookingMs))"
+
+  func conflicts(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking] {
     // On the availability check's path: RawStatement, as the mutation statements.
     let s = try RawStatement(try db, Self.conflictSQL)
-    try s.bind(.text(room), .int(startMs - Self.maxBookingMs), .int(endMs), .int(startMs))
+    try s.bind(.text(account), .text(room), .int(startMs), .int(endMs))
     var found: [Practice_V1_RoomBooking] = []
     while try s.step() { found.append(try decode(Practice_V1_RoomBooking.self, s.data(0))) }
     return found
   }
 
-  /// Bookings last at most 24 hours (PRODUCT.md); the conflict search relies on it.
+  /// Bookings last at most 24 hours (PRODUCT.md).
   static let maxBookingMs: Int64 = 24 * 60 * 60 * 1000
 
   func bookings(account: String, room: String, fromMs: Int64, toMs: Int64, after: (Int64, String)?, limit: Int,
@@ -295,12 +303,12 @@ struct SQLiteAccess: StoreWriter {
     ).map { try decode(Practice_V1_RoomBooking.self, $0) }
   }
 
-  func activeBookingCount(room: String, endingAfterMs: Int64) throws -> Int {
+  func activeBookingCount(account: String, room: String, endingAfterMs: Int64) throws -> Int {
     try Int.fetchOne(try db.cachedStatement(sql: """
-        SELECT count(*) FROM room_bookings INDEXED BY room_bookings_active
-        WHERE room_id = ? AND status = 1 AND start_ms > ? AND end_ms > ?
+        SELECT count(*) FROM room_bookings
+        WHERE room_id = ?2 AND start_ms > ?3 - \(Self.longestBookingSQL) AND end_ms > ?3 AND status = 1
         """),
-      arguments: [room, endingAfterMs - Self.maxBookingMs, endingAfterMs]) ?? 0
+      arguments: [account, room, endingAfterMs]) ?? 0
   }
 
   func putBooking(_ b: Practice_V1_RoomBooking) throws {

@@ -98,14 +98,14 @@ public protocol StoreReader {
 
   func booking(account: String, id: String) throws -> Practice_V1_RoomBooking?
   /// Active bookings of a room overlapping [start, end), by start.
-  func conflicts(room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking]
+  func conflicts(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking]
   /// Bookings of a room overlapping [from, to), by (start, id), after a (start, id) key.
   func bookings(account: String, room: String, fromMs: Int64, toMs: Int64, after: (Int64, String)?, limit: Int,
                 includeCancelled: Bool) throws -> [Practice_V1_RoomBooking]
   /// Bookings of a series from an occurrence on.
   func series(_ seriesID: String, fromOccurrence: Int32) throws -> [Practice_V1_RoomBooking]
   /// Active bookings of a room that end after `afterMs`.
-  func activeBookingCount(room: String, endingAfterMs: Int64) throws -> Int
+  func activeBookingCount(account: String, room: String, endingAfterMs: Int64) throws -> Int
 
   func subscription(account: String) throws -> Practice_V1_Subscription?
   /// (active clients, electronic claims) reported for a period.

@@ -305,6 +305,30 @@ struct RoomTests {
     }
   }
 
+  @Test("a booking of up to 24 hours conflicts over its whole span, after shorter bookings of the room")
+  func longBooking() async throws {
+    try await withDaemon { d in
+      let c = try await d.connect()
+      let rs = try await RoomSetup.make(c, policy: .block)
+      let s = rs.staff
+      _ = try await c.rooms.bookRoom(book(s, room: rs.room, location: rs.location, start: monday, minutes: 50))
+      let day = try await c.rooms.bookRoom(book(s, room: rs.room, location: rs.location, start: monday + hour, minutes: 24 * 60)).bookings[0]
+      var check = Practice_V1_CheckRoomAvailabilityRequest()
+      check.accountID = s.account
+      check.roomID = rs.room
+      check.startMs = monday + 24 * hour
+      check.endMs = monday + 24 * hour + 30 * 60_000
+      let late = try await c.rooms.checkRoomAvailability(check)
+      #expect(!late.available && late.conflicts.map(\.bookingID) == [day.bookingID])
+      await expectRPCError(.failedPrecondition, .roomConflict) {
+        _ = try await c.rooms.bookRoom(book(s, room: rs.room, location: rs.location, start: monday + 24 * hour, minutes: 30))
+      }
+      check.startMs = monday + 25 * hour
+      check.endMs = monday + 26 * hour
+      #expect(try await c.rooms.checkRoomAvailability(check).available)
+    }
+  }
+
   @Test("a series with one conflicting occurrence books nothing; a series keeps local time across DST; cancel one or the rest")
   func series() async throws {
     try await withDaemon { d in

@@ -59,6 +59,9 @@ struct SystemdTests {
     #expect(try await client.health.check().status == .serving)
     #expect(await waitFor(notify, "READY=1", seen: &seen), "notifications: \(seen)")
     #expect(seen.contains { $0.contains("STATUS=") })
+    // While it opened the database, it asked systemd for more start time.
+    let extended = seen.firstIndex { $0.contains("EXTEND_TIMEOUT_USEC=30000000") }
+    #expect(extended != nil && extended! < seen.firstIndex { $0.contains("READY=1") }!, "notifications: \(seen)")
     _ = try await client.accounts.createAccount(Make.account())
     await client.close()
     #expect(await waitFor(notify, "WATCHDOG=1", seen: &seen), "notifications: \(seen)")

@@ -121,12 +121,13 @@ struct RoleMatrixTests {
 
 @Suite("Room conflict query")
 struct ConflictPlanTests {
-  @Test("EXPLAIN QUERY PLAN shows a bounded range search on the active-bookings index")
+  @Test("EXPLAIN QUERY PLAN shows a bounded range search on the bookings' (room, start) key, its window from the room's row, no sort")
   func plan() async throws {
     let store = try SQLiteStore(inMemory: ())
     let plan = try await store.conflictQueryPlan()
-    #expect(plan.contains("SEARCH room_bookings USING INDEX room_bookings_active (room_id=? AND start_ms>? AND start_ms<?)"), "\(plan)")
-    #expect(!plan.contains("SCAN"))
+    #expect(plan.contains("SEARCH room_bookings USING PRIMARY KEY (room_id=? AND start_ms>? AND start_ms<?)"), "\(plan)")
+    #expect(plan.contains("SEARCH rooms USING PRIMARY KEY (account_id=? AND id=?)"), "\(plan)")
+    #expect(!plan.contains("SCAN") && !plan.contains("TEMP B-TREE"), "\(plan)")
   }
 }
 

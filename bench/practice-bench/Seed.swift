@@ -144,7 +144,9 @@ struct SplitMix: RandomNumberGenerator {
   }
 }
 
-/// SQL-level timing of the conflict query beside the naive `(room_id, start)` one, on the seeded file.
+/// SQL-level timing of the conflict query the daemon runs (`SQLiteStore.conflictSQL`: a window from
+/// the room's longest booking on its (room, start) key) beside a naive one that has no lower bound on
+/// the start (it reads every earlier booking of the room), on the seeded file.
 struct SQLBench: ParsableCommand {
   static let configuration = CommandConfiguration(commandName: "sql", abstract: "Time the conflict query at the SQL level.")
   @Option var stateDir: String
@@ -153,16 +155,10 @@ struct SQLBench: ParsableCommand {
 
   func run() throws {
     let queue = try DatabaseQueue(path: stateDir + "/practiced.db")
-    try queue.writeWithoutTransaction { db in
-      try db.execute(sql: "CREATE INDEX IF NOT EXISTS bench_naive_room_start ON room_bookings(room_id, start_ms)")
-    }
-    let bounded = """
-      SELECT count(*) FROM room_bookings INDEXED BY room_bookings_active
-      WHERE room_id = ? AND status = 1 AND start_ms > ? AND start_ms < ? AND end_ms > ?
-      """
     let naive = """
-      SELECT count(*) FROM room_bookings INDEXED BY bench_naive_room_start
-      WHERE room_id = ? AND status = 1 AND start_ms < ? AND end_ms > ?
+      SELECT body FROM room_bookings
+      WHERE room_id = ? AND start_ms < ? AND end_ms > ? AND status = 1
+      ORDER BY start_ms
       """
     let base: Int64 = 1_798_761_600_000
     let span: Int64 = 3_600_000 * 5000
@@ -170,18 +166,19 @@ struct SQLBench: ParsableCommand {
     var boundedNs: [UInt64] = []
     var naiveNs: [UInt64] = []
     try queue.read { db in
-      let b = try db.makeStatement(sql: bounded)
+      let b = try db.makeStatement(sql: SQLiteStore.conflictSQL)
       let n = try db.makeStatement(sql: naive)
       for _ in 0..<queries {
         let room = String(format: "room_%04d", Int(rng.next() % UInt64(rooms)))
         let start = base + Int64(rng.next() % UInt64(span))
         let end = start + 50 * 60_000
         var t = DispatchTime.now().uptimeNanoseconds
-        _ = try Int.fetchOne(b, arguments: [room, start - 86_400_000, end, start])
+        let found = try Data.fetchAll(b, arguments: [Seed.benchAccount, room, start, end])
         boundedNs.append(DispatchTime.now().uptimeNanoseconds - t)
         t = DispatchTime.now().uptimeNanoseconds
-        _ = try Int.fetchOne(n, arguments: [room, end, start])
+        let all = try Data.fetchAll(n, arguments: [room, end, start])
         naiveNs.append(DispatchTime.now().uptimeNanoseconds - t)
+        guard found == all else { throw ValidationError("the bounded and naive searches disagree for \(room) at \(start)") }
       }
     }
     let bp = Percentiles(boundedNs), np = Percentiles(naiveNs)

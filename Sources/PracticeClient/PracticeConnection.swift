@@ -148,7 +148,9 @@ public final class PracticeConnection: Sendable {
     let request = makeRequest(method, payload, options)
     let callID = request.callID
     return try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { (k: CheckedContinuation<Data, Error>) in
+      // Unsafe (unchecked) continuation: ClientHandler resumes each exactly once, as it takes the call
+      // out of its table under its lock (a response, a connection failure, or a refused register).
+      try await withUnsafeThrowingContinuation { (k: UnsafeContinuation<Data, Error>) in
         guard handler.register(callID, .unary(k)) else { return }
         send(request)
       }
@@ -233,7 +235,7 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
   typealias InboundIn = ByteBuffer
 
   enum Pending {
-    case unary(CheckedContinuation<Data, Error>)
+    case unary(UnsafeContinuation<Data, Error>)
     case stream(AsyncThrowingStream<Data, Error>.Continuation)
   }
 

@@ -28,18 +28,20 @@ public struct CallOptions: Sendable {
     self.timeout = timeout
   }
 
-  var entries: [Practice_Rpc_V1_MetadataEntry] {
+  /// The metadata entries sent: actor, idempotency key and request id first, then `metadata`.
+  var entries: [(String, String)] {
     var out: [(String, String)] = []
     if let actor { out.append((MetadataKey.actor, actor)) }
     if let idempotencyKey { out.append((MetadataKey.idempotencyKey, idempotencyKey)) }
     if let requestID { out.append((MetadataKey.requestID, requestID)) }
-    out += metadata
-    return out.map { k, v in
-      var e = Practice_Rpc_V1_MetadataEntry()
-      e.key = k
-      e.value = v
-      return e
-    }
+    return out + metadata
+  }
+
+  /// `timeout_ms`: the timeout rounded down to milliseconds, at least 1; 0 (none) without one.
+  var timeoutMs: UInt32 {
+    guard let timeout else { return 0 }
+    let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
+    return UInt32(clamping: max(ms, 1))
   }
 }
 
@@ -117,42 +119,34 @@ public final class PracticeConnection: Sendable {
     }
   }
 
-  private func makeRequest(_ method: String, _ payload: Data, _ options: CallOptions) -> Practice_Rpc_V1_Request {
-    var request = Practice_Rpc_V1_Request()
-    request.callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
-    request.method = method
-    request.payload = payload
-    request.metadata = options.entries
-    if let timeout = options.timeout {
-      let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
-      request.timeoutMs = UInt32(clamping: max(ms, 1))
-    }
-    return request
+  /// A new call: its id and its request frame.
+  private func request(_ method: String, _ payload: Data, _ options: CallOptions) -> (UInt64, ByteBuffer) {
+    let callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
+    let frame = RequestFrame.encode(
+      callID: callID, method: method, payload: payload, metadata: options.entries, timeoutMs: options.timeoutMs,
+      allocator: writer.allocator)
+    return (callID, frame)
   }
 
-  private func send(_ request: Practice_Rpc_V1_Request) {
-    writer.writeAndFlush(request.frame(allocator: writer.allocator), promise: nil)
+  private func send(_ frame: ByteBuffer) {
+    writer.writeAndFlush(frame, promise: nil)
   }
 
   private func sendCancel(_ callID: UInt64) {
-    var cancel = Practice_Rpc_V1_Request()
-    cancel.callID = callID
-    cancel.cancel = true
-    send(cancel)
+    send(RequestFrame.encode(callID: callID, cancel: true, allocator: writer.allocator))
   }
 
   /// A unary call with an encoded payload; returns the encoded response.
   /// Throws `RPCError` for a non-OK status, `ConnectionError` when the connection fails.
   /// Cancelling the calling task sends a cancel frame.
   public func unary(method: String, payload: Data, options: CallOptions = .init()) async throws -> Data {
-    let request = makeRequest(method, payload, options)
-    let callID = request.callID
+    let (callID, frame) = request(method, payload, options)
     return try await withTaskCancellationHandler {
       // Unsafe (unchecked) continuation: ClientHandler resumes each exactly once, as it takes the call
       // out of its table under its lock (a response, a connection failure, or a refused register).
       try await withUnsafeThrowingContinuation { (k: UnsafeContinuation<Data, Error>) in
         guard handler.register(callID, .unary(k)) else { return }
-        send(request)
+        send(frame)
       }
     } onCancel: {
       sendCancel(callID)
@@ -172,8 +166,7 @@ public final class PracticeConnection: Sendable {
   public func serverStream(method: String, payload: Data, options: CallOptions = .init())
     -> AsyncThrowingStream<Data, Error>
   {
-    let request = makeRequest(method, payload, options)
-    let callID = request.callID
+    let (callID, frame) = request(method, payload, options)
     let (stream, continuation) = AsyncThrowingStream<Data, Error>.makeStream(bufferingPolicy: .unbounded)
     continuation.onTermination = { [weak self] reason in
       if case .cancelled = reason {
@@ -181,7 +174,7 @@ public final class PracticeConnection: Sendable {
         self?.sendCancel(callID)
       }
     }
-    if handler.register(callID, .stream(continuation)) { send(request) }
+    if handler.register(callID, .stream(continuation)) { send(frame) }
     return stream
   }
 

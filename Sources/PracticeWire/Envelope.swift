@@ -228,23 +228,39 @@ struct WireReader {
 }
 
 extension Practice_Rpc_V1_Request {
-  /// The request encoded as one frame: written straight into the buffer, the bytes swift-protobuf
-  /// would encode (fields in number order, defaults left out). A request carrying unknown fields is
-  /// encoded by swift-protobuf.
+  /// The request encoded as one frame: written straight into the buffer by `RequestFrame`, the bytes
+  /// swift-protobuf would encode. A request carrying unknown fields is encoded by swift-protobuf.
   public func frame(allocator: ByteBufferAllocator = .init()) -> ByteBuffer {
     guard unknownFields.data.isEmpty, metadata.allSatisfy({ $0.unknownFields.data.isEmpty }) else {
       let bytes: [UInt8] = try! serializedBytes()
       return FrameEncoder.frame(bytes, allocator: allocator)
     }
-    func entrySize(_ e: Practice_Rpc_V1_MetadataEntry) -> Int {
-      (e.key.isEmpty ? 0 : WireWriter.lengthDelimitedSize(e.key.utf8.count))
-        + (e.value.isEmpty ? 0 : WireWriter.lengthDelimitedSize(e.value.utf8.count))
+    return RequestFrame.encode(
+      callID: callID, method: method, payload: payload, metadata: metadata.map { ($0.key, $0.value) },
+      timeoutMs: timeoutMs, cancel: cancel, allocator: allocator)
+  }
+}
+
+/// The frame of a request, from its fields: what a client sends, without building a `Request`
+/// message first. The bytes are those swift-protobuf encodes for the same `Request` (fields in
+/// number order, defaults left out): `call_id` (1), `method` (2), `payload` (3), each metadata entry
+/// (4: key 1, value 2), `timeout_ms` (5), `cancel` (6).
+public enum RequestFrame {
+  /// Not generic over the metadata's collection: called from another module, a generic function runs
+  /// unspecialized and looks up type metadata at run time, which cost more than the whole encoding.
+  public static func encode(
+    callID: UInt64, method: String = "", payload: Data = Data(), metadata: [(String, String)] = [],
+    timeoutMs: UInt32 = 0, cancel: Bool = false, allocator: ByteBufferAllocator
+  ) -> ByteBuffer {
+    func entrySize(_ key: String, _ value: String) -> Int {
+      (key.isEmpty ? 0 : WireWriter.lengthDelimitedSize(key.utf8.count))
+        + (value.isEmpty ? 0 : WireWriter.lengthDelimitedSize(value.utf8.count))
     }
     var body = 0
     if callID != 0 { body += 1 + WireWriter.varintSize(callID) }
     if !method.isEmpty { body += WireWriter.lengthDelimitedSize(method.utf8.count) }
     if !payload.isEmpty { body += WireWriter.lengthDelimitedSize(payload.count) }
-    for e in metadata { body += WireWriter.lengthDelimitedSize(entrySize(e)) }
+    for (key, value) in metadata { body += WireWriter.lengthDelimitedSize(entrySize(key, value)) }
     if timeoutMs != 0 { body += 1 + WireWriter.varintSize(UInt64(timeoutMs)) }
     if cancel { body += 2 }
     return WireWriter.frame(body: body, allocator: allocator) { w in
@@ -254,11 +270,11 @@ extension Practice_Rpc_V1_Request {
       }
       if !method.isEmpty { w.text(0x12, method) }
       if !payload.isEmpty { payload.withUnsafeBytes { w.lengthDelimited(0x1A, $0) } }
-      for e in metadata {
+      for (key, value) in metadata {
         w.byte(0x22)
-        w.varint(UInt64(entrySize(e)))
-        if !e.key.isEmpty { w.text(0x0A, e.key) }
-        if !e.value.isEmpty { w.text(0x12, e.value) }
+        w.varint(UInt64(entrySize(key, value)))
+        if !key.isEmpty { w.text(0x0A, key) }
+        if !value.isEmpty { w.text(0x12, value) }
       }
       if timeoutMs != 0 {
         w.byte(0x28)

@@ -95,12 +95,18 @@ public final class CallMultiplexer: Sendable {
       case .admit(let c): control = c
       case let refused: return refuse(refused, callID)
       }
-      if let result = dispatcher.runInline(
-        context(request, route.method, control), route: route, payload: request.payload) {
-        // Nothing can end an unregistered call from outside: its result is always written.
+      // Nothing can end an unregistered call from outside: its result is always written.
+      switch dispatcher.runInline(context(request, route.method, control), route: route, payload: request.payload) {
+      case .success(let payload):
         _ = control.finish()
-        write(callID, result.map { $0 })
+        writer.writeSuccess(callID: callID, payload: payload)
         return .accepted
+      case .failure(let error):
+        _ = control.finish()
+        writer.write(.failure(callID: callID, error))
+        return .accepted
+      case .notInline:
+        break
       }
     }
 

@@ -89,14 +89,22 @@ public final class Dispatcher: Sendable {
     return nil
   }
 
+  /// What `runInline` did.
+  public enum InlineResult {
+    case success(Data)
+    case failure(RPCError)
+    /// The call must run as a task through `run`.
+    case notInline
+  }
+
   /// Serves the call at once, on the calling thread, when its route can (a read answered without
-  /// suspending). Returns nil when the call must run as a task through `run`.
-  public func runInline(_ context: CallContext, route: Route, payload: Data) -> Result<Data, RPCError>? {
-    guard let inline = route.invokeInline else { return nil }
+  /// suspending).
+  public func runInline(_ context: CallContext, route: Route, payload: Data) -> InlineResult {
+    guard let inline = route.invokeInline else { return .notInline }
     do {
       try Self.checkPeer(context)
       try Self.checkMetadata(context)
-      guard let data = try inline(context, payload, filters) else { return nil }
+      guard let data = try inline(context, payload, filters) else { return .notInline }
       log(context, route, error: nil)
       return .success(data)
     } catch {

@@ -332,11 +332,11 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     }
   }
 
-  /// The query plan of the room-conflict check (tests assert it is a bounded index search).
   /// The conflict query the store runs (parameters: account, room, start, end), for the benchmark's
   /// SQL-level timing.
   public static var conflictSQL: String { SQLiteAccess.conflictSQL }
 
+  /// The query plan of the room-conflict check (tests assert it is a bounded search on the key).
   public func conflictQueryPlan() async throws -> String {
     try await writer.read { db in
       try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + SQLiteAccess.conflictSQL, arguments: ["a", "r", 0, 1])

@@ -31,13 +31,13 @@ public final class MutationContext {
 
   /// Appends an audit event that records no change (a full tax id read, say).
   public func audit(account accountID: String, _ kind: Practice_V1_ResourceKind, id: String, note: String) throws {
-    try writer.appendAudit(auditEvent(account: accountID, kind, id: id, before: nil, after: nil, note: note))
+    try writer.appendAudit(auditEvent(account: accountID, kind, id: id, note: note), before: nil, after: nil)
   }
 
-  private func auditEvent(
-    account accountID: String, _ kind: Practice_V1_ResourceKind, id: String,
-    before: (any SwiftProtobuf.Message)?, after: (any SwiftProtobuf.Message)?, note: String
-  ) -> Practice_V1_AuditEvent {
+  /// An audit event without its resource's before and after (`appendAudit` takes those).
+  private func auditEvent(account accountID: String, _ kind: Practice_V1_ResourceKind, id: String, note: String)
+    -> Practice_V1_AuditEvent
+  {
     var audit = Practice_V1_AuditEvent()
     audit.timeMs = nowMs
     audit.accountID = accountID
@@ -48,8 +48,6 @@ public final class MutationContext {
     audit.method = call.method.path
     audit.resourceKind = kind
     audit.resourceID = id
-    audit.beforeJson = Secrets.auditJSON(before)
-    audit.afterJson = Secrets.auditJSON(after)
     audit.requestID = call.requestID ?? ""
     audit.note = note
     return audit
@@ -63,7 +61,14 @@ public final class MutationContext {
     _ change: Practice_V1_ChangeType, before: (any SwiftProtobuf.Message)?, after: (any SwiftProtobuf.Message)?,
     note: String = ""
   ) throws {
-    try writer.appendAudit(auditEvent(account: accountID, kind, id: id, before: before, after: after, note: note))
+    // The resource before and after, secrets masked: in binary, rendered as JSON when the log is read.
+    // A type AuditSnapshot does not know is written as JSON at once.
+    var audit = auditEvent(account: accountID, kind, id: id, note: note)
+    let beforeSnapshot = before.map(Secrets.redacted).flatMap(AuditSnapshot.init)
+    let afterSnapshot = after.map(Secrets.redacted).flatMap(AuditSnapshot.init)
+    if let before, beforeSnapshot == nil { audit.beforeJson = Secrets.auditJSON(before) }
+    if let after, afterSnapshot == nil { audit.afterJson = Secrets.auditJSON(after) }
+    try writer.appendAudit(audit, before: beforeSnapshot, after: afterSnapshot)
 
     var event = Practice_V1_ChangeEvent()
     event.accountID = accountID

@@ -1,5 +1,6 @@
 import PracticeDomain
 import PracticeProto
+import PracticeStore
 import SwiftProtobuf
 
 /// Secrets never leave the daemon in full through audit events or logs: the tax id is masked to its
@@ -29,10 +30,7 @@ enum Secrets {
   }
 
   /// The JSON of a message for the audit log, secrets masked.
-  static func auditJSON(_ message: (any SwiftProtobuf.Message)?) -> String {
-    guard let message else { return "" }
-    var options = JSONEncodingOptions()
-    options.preserveProtoFieldNames = true
-    return (try? redacted(message).jsonString(options: options)) ?? ""
+  static func auditJSON(_ message: any SwiftProtobuf.Message) -> String {
+    AuditSnapshot.json(redacted(message))
   }
 }

@@ -42,6 +42,8 @@ struct RawStatement: ~Copyable {
       case .text(let s):
         // withCString always gives a pointer, so an empty string binds '' and never NULL.
         code = s.withCString { sqlite3_bind_text(handle, i, $0, Int32(s.utf8.count), Self.transient) }
+      case .null:
+        code = sqlite3_bind_null(handle, i)
       case .blob(let d):
         code = d.isEmpty
           ? sqlite3_bind_zeroblob(handle, i, 0)
@@ -87,5 +89,6 @@ struct RawStatement: ~Copyable {
     case int(Int64)
     case text(String)
     case blob(Data)
+    case null
   }
 }

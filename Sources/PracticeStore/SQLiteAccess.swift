@@ -409,18 +409,21 @@ struct SQLiteAccess: StoreWriter {
 
   // MARK: audit
 
-  func appendAudit(_ e: Practice_V1_AuditEvent) throws -> Int64 {
+  func appendAudit(_ e: Practice_V1_AuditEvent, before: AuditSnapshot?, after: AuditSnapshot?) throws -> Int64 {
     let s = try RawStatement(try db, """
-      INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body)
-      VALUES (?, ?, ?, ?, ?, ?)
+      INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body, before_type, before_pb, after_type, after_pb)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       """)
-    try s.bind(.text(e.accountID), .int(e.timeMs), .text(e.actorUserID), .text(e.method), .text(e.resourceID), .blob(try encode(e)))
+    try s.bind(
+      .text(e.accountID), .int(e.timeMs), .text(e.actorUserID), .text(e.method), .text(e.resourceID), .blob(try encode(e)),
+      before.map { .text($0.typeName) } ?? .null, before.map { .blob($0.bytes) } ?? .null,
+      after.map { .text($0.typeName) } ?? .null, after.map { .blob($0.bytes) } ?? .null)
     try s.run()
     return try db.lastInsertedRowID
   }
 
   func auditEvents(_ q: AuditQuery) throws -> [Practice_V1_AuditEvent] {
-    var sql = "SELECT id, body FROM audit_events WHERE account_id = ?"
+    var sql = "SELECT id, body, before_type, before_pb, after_type, after_pb FROM audit_events WHERE account_id = ?"
     var args: StatementArguments = [q.accountID]
     if q.fromMs > 0 { sql += " AND time_ms >= ?"; args += [q.fromMs] }
     if q.toMs > 0 { sql += " AND time_ms < ?"; args += [q.toMs] }
@@ -433,6 +436,13 @@ struct SQLiteAccess: StoreWriter {
     return try Row.fetchAll(try db.cachedStatement(sql: sql), arguments: args).map { row in
       var e = try decode(Practice_V1_AuditEvent.self, row["body"])
       e.eventID = row["id"]
+      // Events written since v3 keep the resource in binary; earlier ones carry their JSON.
+      if let type: String = row["before_type"] {
+        e.beforeJson = AuditSnapshot(typeName: type, bytes: row["before_pb"] ?? Data()).json
+      }
+      if let type: String = row["after_type"] {
+        e.afterJson = AuditSnapshot(typeName: type, bytes: row["after_pb"] ?? Data()).json
+      }
       return e
     }
   }

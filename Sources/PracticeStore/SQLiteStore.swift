@@ -258,6 +258,16 @@ public final class SQLiteStore: Store, @unchecked Sendable {
         END;
         """)
     }
+    // Audit events keep the resource before and after in binary, rendered as JSON when the log is
+    // read (AuditSnapshot); the events written before keep their JSON in `body`.
+    m.registerMigration("v3-audit-snapshots") { db in
+      try db.execute(sql: """
+        ALTER TABLE audit_events ADD COLUMN before_type TEXT;
+        ALTER TABLE audit_events ADD COLUMN before_pb BLOB;
+        ALTER TABLE audit_events ADD COLUMN after_type TEXT;
+        ALTER TABLE audit_events ADD COLUMN after_pb BLOB;
+        """)
+    }
     return m
   }
 

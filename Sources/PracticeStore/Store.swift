@@ -166,7 +166,10 @@ public protocol StoreWriter: StoreReader {
   /// that into the tombstone), audit events and change events included.
   func purgeAccountData(account: String) throws
   /// Appends an audit event; returns its id.
-  @discardableResult func appendAudit(_ event: Practice_V1_AuditEvent) throws -> Int64
+  /// Appends an audit event. `before` / `after`: the resource in binary, rendered into the event's
+  /// `before_json` / `after_json` when the log is read (when nil, the event carries its own JSON).
+  @discardableResult func appendAudit(_ event: Practice_V1_AuditEvent, before: AuditSnapshot?, after: AuditSnapshot?)
+    throws -> Int64
   /// Appends a change event (its sequence already assigned); returns its global id.
   @discardableResult func appendChange(_ event: Practice_V1_ChangeEvent) throws -> Int64
   /// Keeps at most `keep` change events per account.

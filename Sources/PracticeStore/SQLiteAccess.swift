@@ -85,11 +85,17 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func nextChangeSequence(account: String) throws -> Int64 {
-    let s = try RawStatement(try db, "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ? RETURNING change_seq")
-    try s.bind(.text(account))
-    guard try s.step() else { throw RPCError.notFound("account") }
-    let seq = s.int64(0)
-    try s.run()
+    // An UPDATE, then a SELECT of the row it wrote: SQLite runs `UPDATE ... RETURNING` through a
+    // temporary table, which cost more than the second lookup.
+    let update = try RawStatement(try db, "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ?")
+    try update.bind(.text(account))
+    try update.run()
+    guard try db.changesCount == 1 else { throw RPCError.notFound("account") }
+    let read = try RawStatement(try db, "SELECT change_seq FROM accounts WHERE id = ?")
+    try read.bind(.text(account))
+    guard try read.step() else { throw RPCError.notFound("account") }
+    let seq = read.int64(0)
+    try read.run()
     return seq
   }
 

@@ -293,7 +293,7 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
     if let plain = body.withUnsafeReadableBytes(PlainResponse.parse), plain.callID != 0 {
       deliver(callID: plain.callID, more: plain.more, payload: plain.payload, error: plain.hasStatus ? nil : Self.noStatus)
     } else {
-      let response = try body.withUnsafeReadableBytes { try Practice_Rpc_V1_Response(serializedBytes: $0) }
+      let response = try Practice_Rpc_V1_Response(serializedBytes: [UInt8](body.readableBytesView))
       deliver(response)
     }
   }

@@ -16,7 +16,9 @@ extension Practice_Rpc_V1_Request {
     do {
       self = try body.withUnsafeReadableBytes { raw in
         if let plain = Practice_Rpc_V1_Request.plain(raw) { return plain }
-        return try Practice_Rpc_V1_Request(serializedBytes: raw)
+        // The rare request the plain reader leaves to swift-protobuf, from a copy of its bytes (the
+        // raw buffer is not a SwiftProtobufContiguousBytes).
+        return try Practice_Rpc_V1_Request(serializedBytes: [UInt8](raw))
       }
     } catch {
       throw .undecodable

@@ -98,11 +98,9 @@ public final class CallMultiplexer: Sendable {
       // Nothing can end an unregistered call from outside: its result is always written.
       switch dispatcher.runInline(context(request, route.method, control), route: route, payload: request.payload) {
       case .success(let payload):
-        _ = control.finish()
         writer.writeSuccess(callID: callID, payload: payload)
         return .accepted
       case .failure(let error):
-        _ = control.finish()
         writer.write(.failure(callID: callID, error))
         return .accepted
       case .notInline:
@@ -177,14 +175,16 @@ public final class CallMultiplexer: Sendable {
   private enum Admission { case admit(CallControl), duplicate, tooMany, shuttingDown }
 
   /// The admission rules of every call: a `call_id` not in flight, no shutdown, the in-flight bound.
-  /// `register` enters the call in the table (an inline read is over before the next request is read).
+  /// `register` enters the call in the table with its own control. An inline read is not registered
+  /// (it is over before the next request is read): it gets `CallControl.unregistered`.
   private func admit(_ callID: UInt64, streaming: Bool, register: Bool) -> Admission {
     state.withLock { s in
       if s.calls[callID] != nil { return .duplicate }
       if s.shuttingDown || s.closed { return .shuttingDown }
       if s.calls.count >= configuration.maxInFlight { return .tooMany }
+      guard register else { return .admit(.unregistered) }
       let control = CallControl()
-      if register { s.calls[callID] = Entry(control: control, task: nil, timer: nil, streaming: streaming) }
+      s.calls[callID] = Entry(control: control, task: nil, timer: nil, streaming: streaming)
       return .admit(control)
     }
   }

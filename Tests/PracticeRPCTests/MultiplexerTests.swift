@@ -110,6 +110,25 @@ struct MultiplexerTests {
     #expect(try Practice_Test_V1_SleepResponse(serializedBytes: second.payload).sleptMs == 2_000)
   }
 
+  @Test("inline reads share one control that nothing ends: after answers, refusals and cancel frames it is still running")
+  func unregisteredControl() async throws {
+    let p = try InProcess()
+    var missing = Practice_V1_GetAccountRequest()
+    missing.accountID = "acct_missing"
+    for id in UInt64(1)...20 {
+      p.send(id, healthMethod, Practice_Rpc_V1_HealthCheckRequest())
+      p.send(100 + id, "/practice.v1.AccountService/GetAccount", missing)
+      p.cancel(id)
+      p.cancel(100 + id)
+    }
+    var codes: [Int32] = []
+    for _ in 0..<40 { codes.append(try await p.collector.next().status.code) }
+    #expect(codes.filter { $0 == 0 }.count == 20 && codes.filter { $0 == StatusCode.notFound.rawValue }.count == 20)
+    #expect(CallControl.unregistered.endedError == nil)
+    #expect(CallControl.unregistered.ifNotEnded {})
+    try CallControl.unregistered.checkNotEnded()
+  }
+
   @Test("a call past its deadline ends DEADLINE_EXCEEDED, once")
   func deadline() async throws {
     let p = try InProcess()

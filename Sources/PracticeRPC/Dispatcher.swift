@@ -22,8 +22,9 @@ public final class Dispatcher: Sendable {
   public let configuration: Configuration
   private let routes: [String: Route]
   /// The routes that can answer inline, served under this configuration: a handful, searched by
-  /// comparing paths, which costs less than hashing the path for the dictionary.
+  /// comparing paths (their lengths first), which costs less than hashing the path for the dictionary.
   private let inlineRoutes: [Route]
+  private let inlinePaths: [String]
   private let filters: [RequestFilter]
 
   public init(router: Router, filters: [RequestFilter] = [], configuration: Configuration = .init()) {
@@ -33,6 +34,7 @@ public final class Dispatcher: Sendable {
     self.inlineRoutes = router.routes.values
       .filter { $0.invokeInline != nil && Self.isServed($0.method, configuration) }
       .sorted { $0.method.path < $1.method.path }
+    self.inlinePaths = inlineRoutes.map(\.method.path)
   }
 
   /// The method paths served (Reflection/Describe lists them).
@@ -85,7 +87,10 @@ public final class Dispatcher: Sendable {
 
   /// The route of `path` when it can serve some requests inline (see `runInline`).
   public func inlineRoute(_ path: String) -> Route? {
-    for route in inlineRoutes where route.method.path == path { return route }
+    let length = path.utf8.count
+    for i in inlinePaths.indices where inlinePaths[i].utf8.count == length && inlinePaths[i] == path {
+      return inlineRoutes[i]
+    }
     return nil
   }
 

@@ -149,6 +149,7 @@ let package = Package(
       dependencies: [
         "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire", "PracticeFuzz", "PracticeServer",
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ]
     ),

@@ -41,6 +41,9 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @
   // Event-loop state.
   private var parser: FrameParser
   private var multiplexer: CallMultiplexer!
+  /// The multiplexer writes through it; detached when the handler leaves the pipeline, which breaks
+  /// the cycle handler → multiplexer → writer → context → handler.
+  private var writer: LoopWriter?
   private var channel: Channel?
   private var frameTimer: Scheduled<Void>?
   private var idleTimer: Scheduled<Void>?
@@ -63,15 +66,21 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @
     let channel = context.channel
     self.channel = channel
     let loop = context.eventLoop
+    let writer = LoopWriter(context: context)
+    self.writer = writer
     multiplexer = CallMultiplexer(
       dispatcher: dispatcher, peer: peer, eventLoop: loop,
-      writer: ChannelResponseWriter(writer: LoopWriter(context: context)),
+      writer: ChannelResponseWriter(writer: writer),
       configuration: .init(maxInFlight: configuration.maxInFlightPerConnection), logger: logger,
       onIdle: { [weak self] in
         loop.execute { self?.becameIdle() }
       })
     registry.add(self)
     scheduleIdleCheck(after: configuration.idleTimeout)
+  }
+
+  func handlerRemoved(context: ChannelHandlerContext) {
+    writer?.detach()
   }
 
   func channelInactive(context: ChannelHandlerContext) {

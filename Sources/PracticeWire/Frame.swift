@@ -129,7 +129,8 @@ public final class LoopOrder: Sendable {
 /// without the pipeline's entry point and the tail.
 public struct LoopWriter: Sendable {
   public let channel: Channel
-  private let context: NIOLoopBound<ChannelHandlerContext>
+  /// The handler's context until `detach()`.
+  private let context: NIOLoopBoundBox<ChannelHandlerContext?>
   private let order: LoopOrder
   public let allocator: ByteBufferAllocator
 
@@ -137,16 +138,32 @@ public struct LoopWriter: Sendable {
   /// must be on its event loop.
   public init(context: ChannelHandlerContext) {
     self.channel = context.channel
-    self.context = NIOLoopBound(context, eventLoop: context.eventLoop)
+    self.context = NIOLoopBoundBox(context, eventLoop: context.eventLoop)
     self.order = LoopOrder(loop: context.eventLoop)
     self.allocator = context.channel.allocator
   }
 
+  /// Lets go of the handler's context, on the event loop, once the handler is out of the pipeline
+  /// (`handlerRemoved`). The context keeps its handler alive: a handler that keeps this writer,
+  /// directly or not, would otherwise never be freed after its connection closed. Later writes fail
+  /// with `ChannelError.ioOnClosedChannel`.
+  public func detach() { context.value = nil }
+
   public func writeAndFlush(_ frame: ByteBuffer, promise: EventLoopPromise<Void>?) {
     if order.canWriteNow() {
-      context.value.writeAndFlush(NIOAny(frame), promise: promise)
+      Self.write(frame, promise, context)
     } else {
-      order.enqueue { [context] in context.value.writeAndFlush(NIOAny(frame), promise: promise) }
+      order.enqueue { [context] in Self.write(frame, promise, context) }
+    }
+  }
+
+  private static func write(
+    _ frame: ByteBuffer, _ promise: EventLoopPromise<Void>?, _ context: NIOLoopBoundBox<ChannelHandlerContext?>
+  ) {
+    if let c = context.value {
+      c.writeAndFlush(NIOAny(frame), promise: promise)
+    } else {
+      promise?.fail(ChannelError.ioOnClosedChannel)
     }
   }
 }

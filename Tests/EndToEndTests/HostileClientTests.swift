@@ -81,6 +81,45 @@ struct HostileClientTests {
     }
   }
 
+  @Test("connections opened and closed by the thousand leave the daemon's memory where it was",
+        .disabled(if: underThreadSanitizer, "ThreadSanitizer's allocator holds freed memory back"))
+  func connectionChurn() async throws {
+    try await withDaemon { d in
+      let pid = try #require(d.process?.pid)
+      func rssKiB() throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = try #require(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+        return try #require(Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]))
+      }
+      var opened = 0
+      /// Opens and closes `n` connections, then waits until the daemon has closed every one so far.
+      func churn(_ n: Int) async throws {
+        opened += n
+        for _ in 0..<n {
+          let fd = pt_connect_with_groups(d.socketPath, [TestDaemon.operatorGID], 1)
+          #expect(fd >= 0)
+          close(fd)
+        }
+        let c = try await d.connect()
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+          if try await c.health.check().status == .serving, d.log.components(separatedBy: "connection closed").count > opened {
+            break
+          }
+          try await Task.sleep(for: .milliseconds(50))
+        }
+        await c.close()
+      }
+      try await churn(1_000)  // warm-up: the allocator's arenas and caches reach their size
+      let before = try rssKiB()
+      try await churn(4_000)
+      let after = try rssKiB()
+      // A leak of what one connection holds (handler, multiplexer, pipeline: ~4 KiB in release) would
+      // add 16 MiB here.
+      #expect(after - before < 4 * 1024, "RSS \(before) KiB -> \(after) KiB after 4,000 connections")
+    }
+  }
+
   @Test("a client that sends without reading is not read past the output high-water mark; once it reads, every call is answered")
   func backPressure() async throws {
     try await withDaemon { d in
@@ -144,3 +183,6 @@ struct HostileClientTests {
     }
   }
 }
+
+/// Whether this test process (and so the daemon built with it) runs under ThreadSanitizer.
+let underThreadSanitizer = dlsym(nil, "__tsan_init") != nil

@@ -34,6 +34,14 @@ public final class MutationContext {
     try writer.appendAudit(auditEvent(account: accountID, kind, id: id, note: note), before: nil, after: nil)
   }
 
+  /// How an audit event keeps a resource, secrets masked: in binary, rendered as JSON when the log is
+  /// read; a type AuditSnapshot does not know, as JSON at once.
+  private static func recorded(_ message: (any SwiftProtobuf.Message)?) -> (AuditSnapshot?, String) {
+    guard let masked = message.map(Secrets.redacted) else { return (nil, "") }
+    if let snapshot = AuditSnapshot(masked) { return (snapshot, "") }
+    return (nil, AuditSnapshot.json(masked))
+  }
+
   /// An audit event without its resource's before and after (`appendAudit` takes those).
   private func auditEvent(account accountID: String, _ kind: Practice_V1_ResourceKind, id: String, note: String)
     -> Practice_V1_AuditEvent
@@ -61,13 +69,11 @@ public final class MutationContext {
     _ change: Practice_V1_ChangeType, before: (any SwiftProtobuf.Message)?, after: (any SwiftProtobuf.Message)?,
     note: String = ""
   ) throws {
-    // The resource before and after, secrets masked: in binary, rendered as JSON when the log is read.
-    // A type AuditSnapshot does not know is written as JSON at once.
     var audit = auditEvent(account: accountID, kind, id: id, note: note)
-    let beforeSnapshot = before.map(Secrets.redacted).flatMap(AuditSnapshot.init)
-    let afterSnapshot = after.map(Secrets.redacted).flatMap(AuditSnapshot.init)
-    if let before, beforeSnapshot == nil { audit.beforeJson = Secrets.auditJSON(before) }
-    if let after, afterSnapshot == nil { audit.afterJson = Secrets.auditJSON(after) }
+    let (beforeSnapshot, beforeJSON) = Self.recorded(before)
+    let (afterSnapshot, afterJSON) = Self.recorded(after)
+    audit.beforeJson = beforeJSON
+    audit.afterJson = afterJSON
     try writer.appendAudit(audit, before: beforeSnapshot, after: afterSnapshot)
 
     var event = Practice_V1_ChangeEvent()

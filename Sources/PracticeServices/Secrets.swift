@@ -1,6 +1,5 @@
 import PracticeDomain
 import PracticeProto
-import PracticeStore
 import SwiftProtobuf
 
 /// Secrets never leave the daemon in full through audit events or logs: the tax id is masked to its
@@ -27,10 +26,5 @@ enum Secrets {
     default:
       return message
     }
-  }
-
-  /// The JSON of a message for the audit log, secrets masked.
-  static func auditJSON(_ message: any SwiftProtobuf.Message) -> String {
-    AuditSnapshot.json(redacted(message))
   }
 }

@@ -14,8 +14,8 @@ public struct AuditSnapshot: Sendable, Equatable {
   public var typeName: String
   public var bytes: Data
 
-  /// The binary snapshot of `message`, or nil when its type is not one `render` knows (the caller
-  /// then stores the JSON itself).
+  /// The binary snapshot of `message`, or nil when its type is not in `types` (the caller then stores
+  /// the JSON itself).
   public init?(_ message: any SwiftProtobuf.Message) {
     let name = type(of: message).protoMessageName
     guard Self.types[name] != nil, let bytes = try? message.serializedData() else { return nil }

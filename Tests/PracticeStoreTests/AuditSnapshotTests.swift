@@ -28,23 +28,19 @@ struct AuditSnapshotTests {
   }
 
   /// A database at schema v2 with one audit event that carries its own JSON, as events did then.
-  static func v2Database(_ path: String) throws {
-    let q = try DatabaseQueue(path: path)
-    try q.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA application_id = \(SQLiteStore.applicationID)") }
-    try SQLiteStore.migrator.migrate(q, upTo: "v2-conflict-search")
+  static func v2Database() throws -> OlderDatabase {
     var e = Practice_V1_AuditEvent()
     e.accountID = "acct_1"
     e.method = "old"
     e.beforeJson = #"{"name": "before"}"#
     e.afterJson = #"{"name": "after"}"#
     let body = try e.serializedData()
-    try q.write { db in
+    return try OlderDatabase(upTo: "v2-conflict-search") { db in
       try db.execute(sql: """
         INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body)
         VALUES ('acct_1', 1, '', 'old', '', ?)
         """, arguments: [body])
     }
-    try q.close()
   }
 
   func store() async throws -> SQLiteStore {
@@ -92,12 +88,9 @@ struct AuditSnapshotTests {
 
   @Test("events written before migration v3 keep the JSON they carry")
   func olderEvents() async throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("audit-\(UUID().uuidString.prefix(6))")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let path = dir.appendingPathComponent("practiced.db").path
-    try Self.v2Database(path)
-    let store = try SQLiteStore(path: path)
+    let file = try Self.v2Database()
+    defer { file.remove() }
+    let store = try SQLiteStore(path: file.path)
     try await store.write { w in try w.appendAudit(event("new"), before: nil, after: AuditSnapshot(Self.businessInfo())) }
     let events = try await store.read { r in try r.auditEvents(AuditQuery(accountID: "acct_1", limit: 10)) }
     #expect(events.map(\.method) == ["old", "new"])

@@ -14,11 +14,8 @@ struct ConflictWindowTests {
 
   /// A database file at schema v1 (as shipped before v2) with one room and two bookings: 50 minutes,
   /// then 20 hours.
-  static func v1Database(_ path: String) throws {
-    let q = try DatabaseQueue(path: path)
-    try q.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA application_id = \(SQLiteStore.applicationID)") }
-    try SQLiteStore.migrator.migrate(q, upTo: "v1")
-    try q.write { db in
+  static func v1Database() throws -> OlderDatabase {
+    try OlderDatabase(upTo: "v1") { db in
       try db.execute(sql: "INSERT INTO accounts (id, state, created_at_ms, version, body) VALUES ('acct', 1, 0, 1, x'')")
       try db.execute(sql: "INSERT INTO rooms (account_id, id, archived, version, body) VALUES ('acct', 'room', 0, 1, x'')")
       for (id, start, end) in [("short", t0, t0 + 50 * 60_000), ("long", t0 + 2 * hour, t0 + 22 * hour)] {
@@ -34,7 +31,6 @@ struct ConflictWindowTests {
           """, arguments: [id, start, end, try b.serializedData()])
       }
     }
-    try q.close()
   }
 
   func conflicts(_ store: SQLiteStore, _ start: Int64, _ end: Int64) throws -> [String] {
@@ -45,13 +41,9 @@ struct ConflictWindowTests {
 
   @Test("migration v2 sets each room's longest booking from its bookings; a check 19 hours into the long one finds it")
   func migration() async throws {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("window-\(UUID().uuidString.prefix(6))")
-    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(at: dir) }
-    let path = dir.appendingPathComponent("practiced.db").path
-    try Self.v1Database(path)
-
-    let store = try SQLiteStore(path: path)
+    let file = try Self.v1Database()
+    defer { file.remove() }
+    let store = try SQLiteStore(path: file.path)
     #expect(try await store.pragma("SELECT longest_booking_ms FROM rooms WHERE id = 'room'") == "\(20 * Self.hour)")
     #expect(try conflicts(store, Self.t0 + 21 * Self.hour, Self.t0 + 21 * Self.hour + 30 * 60_000) == ["long"])
     #expect(try conflicts(store, Self.t0 + 30 * 60_000, Self.t0 + 3 * Self.hour) == ["short", "long"])

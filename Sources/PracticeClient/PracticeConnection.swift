@@ -120,20 +120,19 @@ public final class PracticeConnection: Sendable {
   }
 
   /// A new call: its id and its request frame.
-  private func request(_ method: String, _ payload: Data, _ options: CallOptions) -> (UInt64, ByteBuffer) {
+  private func request(_ method: String, _ payload: Data, _ options: CallOptions) -> (UInt64, RequestFrame) {
     let callID = nextCallID.wrappingAdd(1, ordering: .relaxed).oldValue
-    let frame = RequestFrame.encode(
-      callID: callID, method: method, payload: payload, metadata: options.entries, timeoutMs: options.timeoutMs,
-      allocator: writer.allocator)
+    let frame = RequestFrame(
+      callID: callID, method: method, payload: payload, metadata: options.entries, timeoutMs: options.timeoutMs)
     return (callID, frame)
   }
 
-  private func send(_ frame: ByteBuffer) {
-    writer.writeAndFlush(frame, promise: nil)
+  private func send(_ frame: RequestFrame) {
+    writer.writeAndFlush { frame.encode(into: &$0) }
   }
 
   private func sendCancel(_ callID: UInt64) {
-    send(RequestFrame.encode(callID: callID, cancel: true, allocator: writer.allocator))
+    send(RequestFrame(callID: callID, cancel: true))
   }
 
   /// A unary call with an encoded payload; returns the encoded response.

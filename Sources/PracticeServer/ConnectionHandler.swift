@@ -21,8 +21,7 @@ struct ChannelResponseWriter: ResponseWriter {
   }
 
   func writeSuccess(callID: UInt64, payload: Data) {
-    let frame = SuccessFrame.encode(callID: callID, payload: payload, allocator: writer.allocator)
-    writer.writeAndFlush(frame, promise: nil)
+    writer.writeSuccess(callID: callID, payload: payload)
   }
 }
 
@@ -50,6 +49,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @
   private var lastActivity = NIODeadline.now()
   private var framesAtTimerStart = 0
   private var inputClosed = false
+  /// The method of the last request read (`Request(frame:previousMethod:)`).
+  private var lastMethod = ""
   private var closing = false
 
   init(peer: Peer, configuration: DaemonConfiguration, dispatcher: Dispatcher, logger: Logger,
@@ -98,7 +99,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @
     parser.append(unwrapInboundIn(data))
     do {
       while let body = try parser.next() {
-        let request = try Practice_Rpc_V1_Request(frame: body)
+        let request = try Practice_Rpc_V1_Request(frame: body, previousMethod: lastMethod)
+        lastMethod = request.method
         if case .close(let error) = multiplexer.receive(request) {
           fail(context: context, error)
           return

@@ -11,11 +11,12 @@ public enum MetadataKey {
 }
 
 extension Practice_Rpc_V1_Request {
-  /// Decodes a request from one frame's body.
-  public init(frame body: ByteBuffer) throws(FrameError) {
+  /// Decodes a request from one frame's body. `previousMethod`: the method of the connection's last
+  /// request; a request for the same method shares its string instead of building another.
+  public init(frame body: ByteBuffer, previousMethod: String = "") throws(FrameError) {
     do {
       self = try body.withUnsafeReadableBytes { raw in
-        if let plain = Practice_Rpc_V1_Request.plain(raw) { return plain }
+        if let plain = Practice_Rpc_V1_Request.plain(raw, previousMethod: previousMethod) { return plain }
         // The rare request the plain reader leaves to swift-protobuf, from a copy of its bytes (the
         // raw buffer is not a SwiftProtobufContiguousBytes).
         return try Practice_Rpc_V1_Request(serializedBytes: [UInt8](raw))
@@ -31,6 +32,12 @@ extension Practice_Rpc_V1_Request {
   /// bits) returns nil and the caller decodes with swift-protobuf, so the result is always what it
   /// would decode. Later occurrences of a field win, as in protobuf.
   public static func plain(_ bytes: UnsafeRawBufferPointer) -> Practice_Rpc_V1_Request? {
+    plain(bytes, previousMethod: "")
+  }
+
+  /// `plain(_:)`, sharing the string of `previousMethod` (the connection's last request's) when the
+  /// method is the same.
+  public static func plain(_ bytes: UnsafeRawBufferPointer, previousMethod: String) -> Practice_Rpc_V1_Request? {
     var r = WireReader(bytes)
     var request = Practice_Rpc_V1_Request()
     while !r.atEnd {
@@ -39,8 +46,13 @@ extension Practice_Rpc_V1_Request {
         guard let v = r.varint() else { return nil }
         request.callID = v
       case 0x12:  // method
-        guard let v = r.string() else { return nil }
-        request.method = v
+        guard let b = r.bytes() else { return nil }
+        if WireReader.equal(b, previousMethod) {
+          request.method = previousMethod
+        } else {
+          guard let v = WireReader.string(b) else { return nil }
+          request.method = v
+        }
       case 0x1A:  // payload
         guard let v = r.bytes() else { return nil }
         request.payload = Data(v)
@@ -122,10 +134,21 @@ extension Practice_Rpc_V1_Response {
 /// `payload` (3, bytes, left out when empty).
 public enum SuccessFrame {
   public static func encode(callID: UInt64, payload: Data, allocator: ByteBufferAllocator) -> ByteBuffer {
+    var out = allocator.buffer(capacity: FrameLimits.headerSize + bodySize(callID, payload))
+    encode(callID: callID, payload: payload, into: &out)
+    return out
+  }
+
+  private static func bodySize(_ callID: UInt64, _ payload: Data) -> Int {
     var body = 2  // status: tag, length 0
     if callID != 0 { body += 1 + WireWriter.varintSize(callID) }
     if !payload.isEmpty { body += WireWriter.lengthDelimitedSize(payload.count) }
-    return WireWriter.frame(body: body, allocator: allocator) { w in
+    return body
+  }
+
+  /// Appends the frame to `out` (a buffer kept for reuse: `LoopWriter.writeAndFlush(encoding:)`).
+  public static func encode(callID: UInt64, payload: Data, into out: inout ByteBuffer) {
+    WireWriter.frame(body: bodySize(callID, payload), into: &out) { w in
       if callID != 0 {
         w.byte(0x08)
         w.varint(callID)
@@ -208,10 +231,22 @@ struct WireReader {
 
   mutating func string() -> String? {
     guard let b = bytes() else { return nil }
+    return Self.string(b)
+  }
+
+  /// The string of a field's bytes, or nil when they are not valid UTF-8.
+  static func string(_ b: UnsafeRawBufferPointer) -> String? {
     // ASCII (method paths, ids) is valid UTF-8 as it is; String(validating:) walks the generic
     // transcoder, several times the cost of this test and String(decoding:)'s copy.
-    if Self.isASCII(b) { return String(decoding: b, as: UTF8.self) }
+    if isASCII(b) { return String(decoding: b, as: UTF8.self) }
     return String(validating: b, as: UTF8.self)
+  }
+
+  /// Whether a field's bytes are the UTF-8 of `s` (a string the caller already has).
+  static func equal(_ b: UnsafeRawBufferPointer, _ s: String) -> Bool {
+    guard !b.isEmpty else { return false }
+    var s = s
+    return s.withUTF8 { u in u.count == b.count && memcmp(u.baseAddress!, b.baseAddress!, b.count) == 0 }
   }
 
   /// Whether no byte has its high bit set: eight bytes at a time, then the rest.
@@ -247,25 +282,59 @@ extension Practice_Rpc_V1_Request {
 /// message first. The bytes are those swift-protobuf encodes for the same `Request` (fields in
 /// number order, defaults left out): `call_id` (1), `method` (2), `payload` (3), each metadata entry
 /// (4: key 1, value 2), `timeout_ms` (5), `cancel` (6).
-public enum RequestFrame {
+public struct RequestFrame {
+  public var callID: UInt64
+  public var method: String
+  public var payload: Data
   /// Not generic over the metadata's collection: called from another module, a generic function runs
   /// unspecialized and looks up type metadata at run time, which cost more than the whole encoding.
+  public var metadata: [(String, String)]
+  public var timeoutMs: UInt32
+  public var cancel: Bool
+
+  public init(
+    callID: UInt64, method: String = "", payload: Data = Data(), metadata: [(String, String)] = [],
+    timeoutMs: UInt32 = 0, cancel: Bool = false
+  ) {
+    self.callID = callID
+    self.method = method
+    self.payload = payload
+    self.metadata = metadata
+    self.timeoutMs = timeoutMs
+    self.cancel = cancel
+  }
+
+  /// The frame in a buffer of its own.
   public static func encode(
     callID: UInt64, method: String = "", payload: Data = Data(), metadata: [(String, String)] = [],
     timeoutMs: UInt32 = 0, cancel: Bool = false, allocator: ByteBufferAllocator
   ) -> ByteBuffer {
-    func entrySize(_ key: String, _ value: String) -> Int {
-      (key.isEmpty ? 0 : WireWriter.lengthDelimitedSize(key.utf8.count))
-        + (value.isEmpty ? 0 : WireWriter.lengthDelimitedSize(value.utf8.count))
-    }
+    let frame = RequestFrame(
+      callID: callID, method: method, payload: payload, metadata: metadata, timeoutMs: timeoutMs, cancel: cancel)
+    var out = allocator.buffer(capacity: FrameLimits.headerSize + frame.bodySize)
+    frame.encode(into: &out)
+    return out
+  }
+
+  private static func entrySize(_ key: String, _ value: String) -> Int {
+    (key.isEmpty ? 0 : WireWriter.lengthDelimitedSize(key.utf8.count))
+      + (value.isEmpty ? 0 : WireWriter.lengthDelimitedSize(value.utf8.count))
+  }
+
+  var bodySize: Int {
     var body = 0
     if callID != 0 { body += 1 + WireWriter.varintSize(callID) }
     if !method.isEmpty { body += WireWriter.lengthDelimitedSize(method.utf8.count) }
     if !payload.isEmpty { body += WireWriter.lengthDelimitedSize(payload.count) }
-    for (key, value) in metadata { body += WireWriter.lengthDelimitedSize(entrySize(key, value)) }
+    for (key, value) in metadata { body += WireWriter.lengthDelimitedSize(Self.entrySize(key, value)) }
     if timeoutMs != 0 { body += 1 + WireWriter.varintSize(UInt64(timeoutMs)) }
     if cancel { body += 2 }
-    return WireWriter.frame(body: body, allocator: allocator) { w in
+    return body
+  }
+
+  /// Appends the frame to `out` (a buffer kept for reuse: `LoopWriter.writeAndFlush(encoding:)`).
+  public func encode(into out: inout ByteBuffer) {
+    WireWriter.frame(body: bodySize, into: &out) { w in
       if callID != 0 {
         w.byte(0x08)
         w.varint(callID)
@@ -274,7 +343,7 @@ public enum RequestFrame {
       if !payload.isEmpty { payload.withUnsafeBytes { w.lengthDelimited(0x1A, $0) } }
       for (key, value) in metadata {
         w.byte(0x22)
-        w.varint(UInt64(entrySize(key, value)))
+        w.varint(UInt64(Self.entrySize(key, value)))
         if !key.isEmpty { w.text(0x0A, key) }
         if !value.isEmpty { w.text(0x12, value) }
       }
@@ -301,8 +370,14 @@ struct WireWriter {
 
   /// A frame whose body, `body` bytes long, `write` writes.
   static func frame(body: Int, allocator: ByteBufferAllocator, _ write: (inout WireWriter) -> Void) -> ByteBuffer {
+    var out = allocator.buffer(capacity: FrameLimits.headerSize + body)
+    frame(body: body, into: &out, write)
+    return out
+  }
+
+  /// Appends a frame of `body` bytes to `out`.
+  static func frame(body: Int, into out: inout ByteBuffer, _ write: (inout WireWriter) -> Void) {
     let total = FrameLimits.headerSize + body
-    var out = allocator.buffer(capacity: total)
     out.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { raw in
       var w = WireWriter(UnsafeMutableRawBufferPointer(rebasing: raw[0..<total]))
       let length = UInt32(body)
@@ -314,7 +389,6 @@ struct WireWriter {
       precondition(w.count == total, "WireWriter: wrote \(w.count) bytes of \(total)")
       return total
     }
-    return out
   }
 
   static func varintSize(_ v: UInt64) -> Int { v == 0 ? 1 : (64 - v.leadingZeroBitCount + 6) / 7 }

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 import Synchronization
 
@@ -133,6 +134,10 @@ public struct LoopWriter: Sendable {
   private let context: NIOLoopBoundBox<ChannelHandlerContext?>
   private let order: LoopOrder
   public let allocator: ByteBufferAllocator
+  /// The buffer of the last frame written at once (`writeAndFlush(encoding:)`), kept for the next one.
+  private let spare: NIOLoopBoundBox<ByteBuffer?>
+  /// A larger spare buffer is let go: a connection keeps at most this much between responses.
+  public static let spareCapacity = 4096
 
   /// `context` is the context of the last handler that frames pass (the connection's handler); it
   /// must be on its event loop.
@@ -141,13 +146,45 @@ public struct LoopWriter: Sendable {
     self.context = NIOLoopBoundBox(context, eventLoop: context.eventLoop)
     self.order = LoopOrder(loop: context.eventLoop)
     self.allocator = context.channel.allocator
+    self.spare = NIOLoopBoundBox(nil, eventLoop: context.eventLoop)
   }
 
   /// Lets go of the handler's context, on the event loop, once the handler is out of the pipeline
   /// (`handlerRemoved`). The context keeps its handler alive: a handler that keeps this writer,
   /// directly or not, would otherwise never be freed after its connection closed. Later writes fail
   /// with `ChannelError.ioOnClosedChannel`.
-  public func detach() { context.value = nil }
+  public func detach() {
+    context.value = nil
+    spare.value = nil
+  }
+
+  /// Writes the frame `encode` appends to an empty buffer. On the event loop with nothing queued
+  /// ahead, the buffer is the connection's spare one: once the socket has taken its bytes (the usual
+  /// case for a small frame), the channel lets go of it and the next frame reuses it, without
+  /// allocating. A buffer the channel still holds is never written over: `clear()` then gives a new one.
+  /// Inlined into its callers in this module, and `encode` with it (an indirect call per frame
+  /// otherwise: ~120 instructions of the daemon's ~15.3k per read).
+  @inline(__always)
+  public func writeAndFlush(encoding encode: (inout ByteBuffer) -> Void) {
+    guard order.canWriteNow() else {
+      var buffer = allocator.buffer(capacity: 0)
+      encode(&buffer)
+      let frame = buffer
+      order.enqueue { [context] in Self.write(frame, nil, context) }
+      return
+    }
+    var frame = spare.value ?? allocator.buffer(capacity: 0)
+    spare.value = nil  // the only reference, so that clear() keeps the storage
+    frame.clear()
+    encode(&frame)
+    Self.write(frame, nil, context)
+    if frame.capacity <= Self.spareCapacity { spare.value = frame }
+  }
+
+  /// Writes a unary call's OK frame (`SuccessFrame`).
+  public func writeSuccess(callID: UInt64, payload: Data) {
+    writeAndFlush { SuccessFrame.encode(callID: callID, payload: payload, into: &$0) }
+  }
 
   public func writeAndFlush(_ frame: ByteBuffer, promise: EventLoopPromise<Void>?) {
     if order.canWriteNow() {

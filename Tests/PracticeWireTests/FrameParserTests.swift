@@ -409,6 +409,27 @@ struct PlainRequestTests {
     }
   }
 
+  @Test("a request for the connection's previous method reads the same, whatever the previous method was")
+  func previousMethod() throws {
+    let methods = [
+      "", "/practice.v1.BusinessService/GetBusinessInfo", "/practice.v1.BusinessService/GetBusinessInfX",
+      "/practice.v1.BusinessService/GetBusinessInf", "/practice.v1.AccountService/GetAccount", "/práctica.v1/Método",
+      "/p", "/q",
+    ]
+    for method in methods {
+      let bytes: [UInt8] = try request(7, method, payload: Data("acct_1".utf8)).serializedBytes()
+      let expected = try #require(bytes.withUnsafeBytes { Practice_Rpc_V1_Request.plain($0) })
+      for previous in methods {
+        let plain = try #require(bytes.withUnsafeBytes { Practice_Rpc_V1_Request.plain($0, previousMethod: previous) })
+        #expect(plain == expected, "method \(method), previous \(previous)")
+        #expect(try Practice_Rpc_V1_Request(frame: ByteBuffer(bytes: bytes), previousMethod: previous) == expected)
+      }
+    }
+    // The previous method does not make bytes that are not UTF-8 readable.
+    let badUTF8: [UInt8] = [0x08, 0x05, 0x12, 0x02, 0xC3, 0x28]
+    #expect(badUTF8.withUnsafeBytes { Practice_Rpc_V1_Request.plain($0, previousMethod: "\u{C3}(") } == nil)
+  }
+
   @Test("unknown fields, wrong wire types, bad UTF-8 and damaged bytes are left to swift-protobuf; nothing plain differs from it")
   func notPlain() throws {
     // Field 7 (varint) is not a field of Request.

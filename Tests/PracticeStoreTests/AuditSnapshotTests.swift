@@ -57,8 +57,11 @@ struct AuditSnapshotTests {
   func rendering() async throws {
     let store = try await store()
     let after = Self.businessInfo()
-    var before = after
-    before.practiceName = "Old name"
+    let before = {
+      var b = after
+      b.practiceName = "Old name"
+      return b
+    }()
     try await store.write { w in
       try w.appendAudit(event("update"), before: AuditSnapshot(before), after: AuditSnapshot(after))
       try w.appendAudit(event("create"), before: nil, after: AuditSnapshot(Practice_V1_Room()))
@@ -91,7 +94,7 @@ struct AuditSnapshotTests {
     let file = try Self.v2Database()
     defer { file.remove() }
     let store = try SQLiteStore(path: file.path)
-    try await store.write { w in try w.appendAudit(event("new"), before: nil, after: AuditSnapshot(Self.businessInfo())) }
+    _ = try await store.write { w in try w.appendAudit(event("new"), before: nil, after: AuditSnapshot(Self.businessInfo())) }
     let events = try await store.read { r in try r.auditEvents(AuditQuery(accountID: "acct_1", limit: 10)) }
     #expect(events.map(\.method) == ["old", "new"])
     #expect(events[0].beforeJson == #"{"name": "before"}"# && events[0].afterJson == #"{"name": "after"}"#)

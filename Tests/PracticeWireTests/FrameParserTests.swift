@@ -163,7 +163,7 @@ struct SuccessFrameTests {
         var parser = FrameParser()
         parser.append(direct)
         let body = try #require(try parser.next())
-        let decoded = try body.withUnsafeReadableBytes { try Practice_Rpc_V1_Response(serializedBytes: $0) }
+        let decoded = try Practice_Rpc_V1_Response(serializedBytes: [UInt8](body.readableBytesView))
         #expect(decoded.callID == id && decoded.payload == payload && decoded.hasStatus && decoded.status.code == 0)
       }
     }

@@ -12,23 +12,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "../common/latencies.h"
 
 struct worker {
   const char *path;
   const char *account;
   double until;
-  long count;
-  double *lat;
-  long cap;
+  struct latencies latencies;
   int failed;
 };
-
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static void *client(void *arg) {
   struct worker *w = arg;
@@ -36,13 +29,13 @@ static void *client(void *arg) {
   if (c == NULL) { perror("pc_connect"); w->failed = 1; return NULL; }
   Practice__V1__GetBusinessInfoRequest req = PRACTICE__V1__GET_BUSINESS_INFO_REQUEST__INIT;
   req.account_id = (char *)w->account;
-  while (now() < w->until) {
-    double t0 = now();
+  while (bench_now() < w->until) {
+    double t0 = bench_now();
     ProtobufCMessage *out = NULL;
     pc_status st;
     int rc = pc_call(c, "/practice.v1.BusinessService/GetBusinessInfo", &req.base, NULL, 0, 0,
                      &practice__v1__get_business_info_response__descriptor, &out, &st);
-    double t1 = now();
+    double t1 = bench_now();
     const Practice__V1__GetBusinessInfoResponse *resp = (const Practice__V1__GetBusinessInfoResponse *)out;
     if (rc != PC_OK || st.code != PC_CODE_OK || resp == NULL || resp->business_info == NULL ||
         strcmp(resp->business_info->account_id, w->account) != 0) {
@@ -53,16 +46,10 @@ static void *client(void *arg) {
     if (out != NULL) protobuf_c_message_free_unpacked(out, NULL);
     pc_status_free(&st);
     if (w->failed) break;
-    if (w->count < w->cap) w->lat[w->count] = t1 - t0;
-    w->count++;
+    latencies_add(&w->latencies, t1 - t0);
   }
   pc_close(c);
   return NULL;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv) {
@@ -77,28 +64,24 @@ int main(int argc, char **argv) {
     return 64;
   }
   struct worker *ws = calloc((size_t)n, sizeof *ws);
+  struct latencies **ls = calloc((size_t)n, sizeof *ls);
   pthread_t *ts = calloc((size_t)n, sizeof *ts);
-  long cap = 2000000 / n;
-  double start = now();
+  double start = bench_now();
   for (int i = 0; i < n; i++) {
-    ws[i] = (struct worker){argv[1], argv[2], start + seconds, 0, malloc(sizeof(double) * (size_t)cap), cap, 0};
+    ws[i] = (struct worker){argv[1], argv[2], start + seconds, {0}, 0};
+    latencies_init(&ws[i].latencies, 2000000 / n);
+    ls[i] = &ws[i].latencies;
     pthread_create(&ts[i], NULL, client, &ws[i]);
   }
-  long total = 0, kept = 0;
   int failed = 0;
+  long total = 0;
   for (int i = 0; i < n; i++) {
     pthread_join(ts[i], NULL);
-    total += ws[i].count;
-    kept += ws[i].count < ws[i].cap ? ws[i].count : ws[i].cap;
     failed |= ws[i].failed;
+    total += ws[i].latencies.count;
   }
-  double elapsed = now() - start;
+  double elapsed = bench_now() - start;
   if (failed || total == 0) return 1;
-  double *all = malloc(sizeof(double) * (size_t)kept);
-  long k = 0;
-  for (int i = 0; i < n; i++)
-    for (long j = 0; j < ws[i].count && j < ws[i].cap; j++) all[k++] = ws[i].lat[j];
-  qsort(all, (size_t)k, sizeof(double), cmp);
-  printf("%.0f %.1f %.1f\n", total / elapsed, all[k / 2] * 1e6, all[(long)(k * 0.99)] * 1e6);
+  latencies_print(ls, n, elapsed);
   return 0;
 }

@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../common/latencies.h"
+
 #define BODY 100
 
 static int io(int fd, void *buf, size_t n, int writing) {
@@ -49,18 +51,10 @@ static struct sockaddr_un address(const char *path) {
   return a;
 }
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 struct worker {
   const char *path;
   double until;
-  long count;
-  double *lat;
-  long cap;
+  struct latencies latencies;
 };
 
 static void *client(void *arg) {
@@ -69,19 +63,13 @@ static void *client(void *arg) {
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
   if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { perror("connect"); exit(1); }
   unsigned char frame[4 + BODY] = {0, 0, 0, BODY};
-  while (now() < w->until) {
-    double t0 = now();
+  while (bench_now() < w->until) {
+    double t0 = bench_now();
     if (io(fd, frame, sizeof frame, 1) < 0 || io(fd, frame, sizeof frame, 0) < 0) break;
-    if (w->count < w->cap) w->lat[w->count] = now() - t0;
-    w->count++;
+    latencies_add(&w->latencies, bench_now() - t0);
   }
   close(fd);
   return NULL;
-}
-
-static int cmp(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return x < y ? -1 : x > y;
 }
 
 int main(int argc, char **argv) {
@@ -102,20 +90,17 @@ int main(int argc, char **argv) {
     int n = atoi(argv[3]);
     double seconds = atof(argv[4]);
     struct worker *ws = calloc((size_t)n, sizeof *ws);
+    struct latencies **ls = calloc((size_t)n, sizeof *ls);
     pthread_t *ts = calloc((size_t)n, sizeof *ts);
-    double start = now();
+    double start = bench_now();
     for (int i = 0; i < n; i++) {
-      ws[i] = (struct worker){argv[2], start + seconds, 0, malloc(sizeof(double) * 2000000), 2000000};
+      ws[i] = (struct worker){argv[2], start + seconds, {0}};
+      latencies_init(&ws[i].latencies, 2000000 / n);
+      ls[i] = &ws[i].latencies;
       pthread_create(&ts[i], NULL, client, &ws[i]);
     }
-    long total = 0, kept = 0;
-    for (int i = 0; i < n; i++) { pthread_join(ts[i], NULL); total += ws[i].count; kept += ws[i].count < ws[i].cap ? ws[i].count : ws[i].cap; }
-    double *all = malloc(sizeof(double) * (size_t)(kept ? kept : 1));
-    long k = 0;
-    for (int i = 0; i < n; i++) for (long j = 0; j < ws[i].count && j < ws[i].cap; j++) all[k++] = ws[i].lat[j];
-    qsort(all, (size_t)k, sizeof(double), cmp);
-    double elapsed = now() - start;
-    printf("%.0f %.1f %.1f\n", total / elapsed, k ? all[k / 2] * 1e6 : 0, k ? all[(long)(k * 0.99)] * 1e6 : 0);
+    for (int i = 0; i < n; i++) pthread_join(ts[i], NULL);
+    latencies_print(ls, n, bench_now() - start);
     return 0;
   }
   fprintf(stderr, "usage: pingpong server PATH | pingpong client PATH CONNECTIONS SECONDS\n");

@@ -368,14 +368,7 @@ struct WireWriter {
 
   private init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
 
-  /// A frame whose body, `body` bytes long, `write` writes.
-  static func frame(body: Int, allocator: ByteBufferAllocator, _ write: (inout WireWriter) -> Void) -> ByteBuffer {
-    var out = allocator.buffer(capacity: FrameLimits.headerSize + body)
-    frame(body: body, into: &out, write)
-    return out
-  }
-
-  /// Appends a frame of `body` bytes to `out`.
+  /// Appends a frame whose body, `body` bytes long, `write` writes.
   static func frame(body: Int, into out: inout ByteBuffer, _ write: (inout WireWriter) -> Void) {
     let total = FrameLimits.headerSize + body
     out.writeWithUnsafeMutableBytes(minimumWritableBytes: total) { raw in

@@ -278,11 +278,20 @@ struct SQLiteAccess: StoreWriter {
     "coalesce((SELECT longest_booking_ms FROM rooms WHERE account_id = ?1 AND id = ?2), \(maxBookingMs))"
 
   func conflicts(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking] {
+    try conflictBodies(account: account, room: room, startMs: startMs, endMs: endMs).map {
+      try decode(Practice_V1_RoomBooking.self, $0)
+    }
+  }
+
+  func conflictBodies(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Data] {
     // On the availability check's path: RawStatement, as the mutation statements.
     let s = try RawStatement(try db, Self.conflictSQL)
     try s.bind(.text(account), .text(room), .int(startMs), .int(endMs))
-    var found: [Practice_V1_RoomBooking] = []
-    while try s.step() { found.append(try decode(Practice_V1_RoomBooking.self, s.data(0))) }
+    var found: [Data] = []
+    while try s.step() {
+      guard let body = s.data(0) else { throw RPCError.internal("missing row body") }
+      found.append(body)
+    }
     return found
   }
 

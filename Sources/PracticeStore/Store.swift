@@ -99,6 +99,9 @@ public protocol StoreReader {
   func booking(account: String, id: String) throws -> Practice_V1_RoomBooking?
   /// Active bookings of a room overlapping [start, end), by start.
   func conflicts(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking]
+  /// `conflicts`, each booking as the `RoomBooking` encoding it is stored in (for a response that only
+  /// passes the bookings on).
+  func conflictBodies(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Data]
   /// Bookings of a room overlapping [from, to), by (start, id), after a (start, id) key.
   func bookings(account: String, room: String, fromMs: Int64, toMs: Int64, after: (Int64, String)?, limit: Int,
                 includeCancelled: Bool) throws -> [Practice_V1_RoomBooking]

@@ -288,6 +288,49 @@ struct RoomTests {
     }
   }
 
+  @Test("a one-occurrence check, which passes the stored bookings on, answers byte for byte what the decoded path answers")
+  func encodedCheck() async throws {
+    try await withDaemon { d in
+      let c = try await d.connect()
+      let rs = try await RoomSetup.make(c)
+      let s = rs.staff
+      var ids: [String] = []
+      for (i, ref) in ["appt-1", "rendez-vous «été» ✓", ""].enumerated() {
+        let b = try await c.rooms.bookRoom(book(s, room: rs.room, location: rs.location, start: monday + Int64(i) * 10 * 60_000,
+                                                practitioner: i == 1 ? rs.secondPractitioner : nil, override: true, ref: ref))
+        ids.append(b.bookings[0].bookingID)
+      }
+      // A cancelled booking in the same span is no conflict.
+      let gone = try await c.rooms.bookRoom(book(s, room: rs.room, location: rs.location, start: monday + 5 * 60_000, override: true))
+      var cancel = Practice_V1_CancelRoomBookingRequest()
+      cancel.accountID = s.account
+      cancel.bookingID = gone.bookings[0].bookingID
+      _ = try await c.rooms.cancelRoomBooking(cancel)
+
+      let method = "/practice.v1.RoomService/CheckRoomAvailability"
+      // Windows with no conflict, the first booking only, all three.
+      for (start, end, expected) in [
+        (monday - 2 * hour, monday - hour, [String]()), (monday, monday + 5 * 60_000, [ids[0]]),
+        (monday + 30 * 60_000, monday + 40 * 60_000, ids),
+      ] {
+        var check = Practice_V1_CheckRoomAvailabilityRequest()
+        check.accountID = s.account
+        check.roomID = rs.room
+        check.startMs = start
+        check.endMs = end
+        let encoded = try await c.unary(method: method, payload: try check.serializedData())
+        // A weekly check of one occurrence checks the same interval through the decoded bookings.
+        var weekly = Practice_V1_WeeklyRecurrence()
+        weekly.occurrences = 1
+        check.weekly = weekly
+        let decoded = try await c.unary(method: method, payload: try check.serializedData())
+        #expect(encoded == decoded, "window \(start)-\(end)")
+        let response = try Practice_V1_CheckRoomAvailabilityResponse(serializedBytes: encoded)
+        #expect(response.conflicts.map(\.bookingID) == expected && response.available == expected.isEmpty)
+      }
+    }
+  }
+
   @Test("BLOCK: conflicts are refused even with override; back-to-back bookings do not conflict")
   func block() async throws {
     try await withDaemon { d in

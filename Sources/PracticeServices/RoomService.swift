@@ -296,11 +296,10 @@ struct RoomService {
     }
   }
 
-  /// A single occurrence is one bounded index search: served inline. A weekly series is one search per
-  /// occurrence: it runs as a task, off the event loop.
-  /// The check of one occurrence, answered inline as the encoded response: the conflicting bookings
-  /// go out as they are stored, not decoded and encoded again (that was a fifth of the check's
-  /// instructions at 2 conflicts a call). A weekly check runs as a task (`checkAvailability`).
+  /// A single occurrence is one bounded index search: served inline, as the encoded response, whose
+  /// conflicting bookings go out as they are stored (decoding them and encoding them again was about a
+  /// quarter of the check's instructions at 2 conflicts a call). A weekly series is one search per
+  /// occurrence: it runs as a task, off the event loop (`checkAvailability`).
   @Sendable func checkAvailabilityEncoded(_ ctx: CallContext, _ req: Practice_V1_CheckRoomAvailabilityRequest) throws
     -> Data?
   {
@@ -380,5 +379,4 @@ struct RoomService {
     }
     return out
   }
-
 }

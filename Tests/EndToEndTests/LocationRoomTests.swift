@@ -62,6 +62,16 @@ func book(_ s: Staff, room: String, location: String, start: Int64, minutes: Int
   return r
 }
 
+/// A one-occurrence availability check of the setup's room.
+func roomCheck(_ rs: RoomSetup, start: Int64, end: Int64) -> Practice_V1_CheckRoomAvailabilityRequest {
+  var check = Practice_V1_CheckRoomAvailabilityRequest()
+  check.accountID = rs.staff.account
+  check.roomID = rs.room
+  check.startMs = start
+  check.endMs = end
+  return check
+}
+
 /// An account with two practitioners, an office and a room in it.
 struct RoomSetup {
   let staff: Staff
@@ -275,11 +285,7 @@ struct RoomTests {
       #expect(try await c.rooms.listRoomBookings(list).bookings.count == 2)
 
       // Overridden bookings overlap; a third booking sees both.
-      var check = Practice_V1_CheckRoomAvailabilityRequest()
-      check.accountID = s.account
-      check.roomID = rs.room
-      check.startMs = monday + 40 * 60_000
-      check.endMs = monday + 45 * 60_000
+      var check = roomCheck(rs, start: monday + 40 * 60_000, end: monday + 45 * 60_000)
       let availability = try await c.rooms.checkRoomAvailability(check)
       #expect(!availability.available && availability.conflicts.count == 2)
       check.startMs = monday + 2 * hour
@@ -313,11 +319,7 @@ struct RoomTests {
         (monday - 2 * hour, monday - hour, [String]()), (monday, monday + 5 * 60_000, [ids[0]]),
         (monday + 30 * 60_000, monday + 40 * 60_000, ids),
       ] {
-        var check = Practice_V1_CheckRoomAvailabilityRequest()
-        check.accountID = s.account
-        check.roomID = rs.room
-        check.startMs = start
-        check.endMs = end
+        var check = roomCheck(rs, start: start, end: end)
         let encoded = try await c.unary(method: method, payload: try check.serializedData())
         // A weekly check of one occurrence checks the same interval through the decoded bookings.
         var weekly = Practice_V1_WeeklyRecurrence()
@@ -356,11 +358,7 @@ struct RoomTests {
       let s = rs.staff
       _ = try await c.rooms.bookRoom(book(s, room: rs.room, location: rs.location, start: monday, minutes: 50))
       let day = try await c.rooms.bookRoom(book(s, room: rs.room, location: rs.location, start: monday + hour, minutes: 24 * 60)).bookings[0]
-      var check = Practice_V1_CheckRoomAvailabilityRequest()
-      check.accountID = s.account
-      check.roomID = rs.room
-      check.startMs = monday + 24 * hour
-      check.endMs = monday + 24 * hour + 30 * 60_000
+      var check = roomCheck(rs, start: monday + 24 * hour, end: monday + 24 * hour + 30 * 60_000)
       let late = try await c.rooms.checkRoomAvailability(check)
       #expect(!late.available && late.conflicts.map(\.bookingID) == [day.bookingID])
       await expectRPCError(.failedPrecondition, .roomConflict) {

@@ -307,9 +307,8 @@ struct RoomService {
     try requireID(req.accountID, "account_id")
     return try reads.runNow(ctx, accountID: req.accountID, needsDatabase: true) { r, _ in
       let (room, occurrences) = try Self.checked(r, req)
-      guard occurrences.count == 1, let o = occurrences.first else {
-        return try Self.availability(r, req).serializedData()
-      }
+      // Without a weekly recurrence there is one occurrence; anything else runs as a task.
+      guard occurrences.count == 1, let o = occurrences.first else { return nil }
       return Self.encodedAvailability(
         try r.conflictBodies(account: room.accountID, room: room.roomID, startMs: o.start, endMs: o.end))
     }

@@ -133,22 +133,12 @@ extension Practice_Rpc_V1_Response {
 /// protobuf encoder writes them: `call_id` (1, varint), `status` (2, an empty `Status`: code 0),
 /// `payload` (3, bytes, left out when empty).
 public enum SuccessFrame {
-  public static func encode(callID: UInt64, payload: Data, allocator: ByteBufferAllocator) -> ByteBuffer {
-    var out = allocator.buffer(capacity: FrameLimits.headerSize + bodySize(callID, payload))
-    encode(callID: callID, payload: payload, into: &out)
-    return out
-  }
-
-  private static func bodySize(_ callID: UInt64, _ payload: Data) -> Int {
+  /// Appends the frame to `out` (a buffer kept for reuse: `LoopWriter.writeAndFlush(encoding:)`).
+  public static func encode(callID: UInt64, payload: Data, into out: inout ByteBuffer) {
     var body = 2  // status: tag, length 0
     if callID != 0 { body += 1 + WireWriter.varintSize(callID) }
     if !payload.isEmpty { body += WireWriter.lengthDelimitedSize(payload.count) }
-    return body
-  }
-
-  /// Appends the frame to `out` (a buffer kept for reuse: `LoopWriter.writeAndFlush(encoding:)`).
-  public static func encode(callID: UInt64, payload: Data, into out: inout ByteBuffer) {
-    WireWriter.frame(body: bodySize(callID, payload), into: &out) { w in
+    WireWriter.frame(body: body, into: &out) { w in
       if callID != 0 {
         w.byte(0x08)
         w.varint(callID)

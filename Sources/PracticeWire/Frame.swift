@@ -167,10 +167,9 @@ public struct LoopWriter: Sendable {
   @inline(__always)
   public func writeAndFlush(encoding encode: (inout ByteBuffer) -> Void) {
     guard order.canWriteNow() else {
-      var buffer = allocator.buffer(capacity: 0)
-      encode(&buffer)
-      let frame = buffer
-      order.enqueue { [context] in Self.write(frame, nil, context) }
+      var frame = allocator.buffer(capacity: 0)
+      encode(&frame)
+      writeAndFlush(frame, promise: nil)
       return
     }
     var frame = spare.value ?? allocator.buffer(capacity: 0)

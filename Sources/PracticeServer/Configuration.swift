@@ -9,8 +9,10 @@ import PracticeWire
 public struct DaemonConfiguration: Sendable {
   /// The Unix socket path (`$PRACTICED_SOCKET` overrides the default).
   public var socketPath: String = "/run/practiced/practiced.sock"
-  /// Where the database lives (`practiced.db` inside).
+  /// Where the database lives (`practiced.db` inside), with the daemon's lock (`practiced.lock`).
   public var stateDirectory: String = "/var/lib/practiced"
+  /// The state directory's mode, set at start whatever the umask (files inside are always 0600).
+  public var stateDirectoryMode: mode_t = 0o700
   public var maxFrameSize: Int = FrameLimits.defaultMaxFrameSize
   public var defaultDeadline: Duration = .seconds(30)
   public var maxConnections: Int = 1024
@@ -34,6 +36,8 @@ public struct DaemonConfiguration: Sendable {
   public var terms = BillingTerms()
   /// How often the scheduler looks for due work (invoices, trial ends, grace ends, purges).
   public var schedulerInterval: Duration = .seconds(60)
+  /// How often the store is probed (a read and a small write) for `Health/Check`.
+  public var healthProbeInterval: Duration = .seconds(5)
 
   public init() {}
 
@@ -63,6 +67,12 @@ public struct DaemonConfiguration: Sendable {
       case "billing.retention_days": terms.retentionDays = try int()
       case "billing.grace_days": terms.graceDays = try int()
       case "scheduler.interval_seconds": schedulerInterval = .seconds(max(1, try int()))
+      case "health.probe_interval_ms": healthProbeInterval = .milliseconds(max(10, try int()))
+      case "state_directory_mode":
+        guard let mode = mode_t(value, radix: 8), mode <= 0o777 else {
+          throw ConfigError(path, n + 1, "state_directory_mode must be octal, such as 0700")
+        }
+        stateDirectoryMode = mode
       default: throw ConfigError(path, n + 1, "unknown key \(key)")
       }
     }

@@ -203,8 +203,13 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @
     guard !closing else { return }
     let idle = configuration.idleTimeout.timeAmountNanoseconds
     let quietFor = NIODeadline.now().uptimeNanoseconds - lastActivity.uptimeNanoseconds
-    if multiplexer.inFlight == 0 && Int64(quietFor) >= idle {
+    if multiplexer.inFlight == 0 && Int64(quietFor) >= idle, let channel {
       logger.debug("closing idle connection", metadata: ["peer": "\(peer)"])
+      // Say why before closing (docs/PROTOCOL.md, connection life): the client reports the reason
+      // instead of a bare broken pipe, and may reconnect.
+      let error = RPCError(.unavailable, .idleTimeout,
+                           "closed after \(idle / 1_000_000) ms without a call")
+      channel.write(Practice_Rpc_V1_Response.failure(callID: 0, error).frame(allocator: channel.allocator), promise: nil)
       closeGracefully()
     } else {
       let remaining = max(idle - Int64(quietFor), idle / 10, 1_000_000)

@@ -20,9 +20,15 @@ public struct Daemon {
   }
 
   public func run() async throws {
-    try FileManager.default.createDirectory(
-      atPath: configuration.stateDirectory, withIntermediateDirectories: true,
-      attributes: [.posixPermissions: 0o750])
+    // Files the daemon creates (the database, its WAL and shared-memory files, the lock) are 0600
+    // whatever the umask it was started with; the socket is made 0660 where it is bound.
+    umask(0o077)
+    try StateDirectory.prepare(configuration.stateDirectory, mode: configuration.stateDirectoryMode)
+    // Before anything else is touched: one daemon per state, and a socket path no live daemon
+    // answers on (a stale socket is replaced; a regular file or a too-long path is refused).
+    let stateLock = try StateLock(directory: configuration.stateDirectory)
+    let activated = SystemdSocket.take()
+    if activated == nil { try SocketPath.prepare(configuration.socketPath) }
     SystemdNotifier.notify("STATUS=opening the database")
     let extender = SystemdNotifier.isEnabled ? StartTimeoutExtender() : nil
     let store: SQLiteStore
@@ -44,7 +50,7 @@ public struct Daemon {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     let logger = self.logger
     let server = RPCServer(
-      configuration: configuration, dispatcher: dispatcher, group: group, logger: logger,
+      configuration: configuration, dispatcher: dispatcher, group: group, logger: logger, activated: activated,
       onReady: { socket in
         SystemdNotifier.notify("READY=1\nSTATUS=serving on \(socket)")
         // Start-up (opening, checking and migrating the database) freed what it allocated: return
@@ -58,7 +64,9 @@ public struct Daemon {
         services: [
           .init(service: server),
           .init(service: watchdog),
-          .init(service: HealthProbe(store: store, health: env.health, logger: logger)),
+          .init(service: HealthProbe(
+            store: store, health: env.health, interval: configuration.healthProbeInterval,
+            socketPath: server.socketPath, logger: logger)),
           .init(service: SchedulerService(scheduler: scheduler, interval: configuration.schedulerInterval, logger: logger)),
         ],
         gracefulShutdownSignals: [.sigterm, .sigint],
@@ -70,12 +78,14 @@ public struct Daemon {
       SystemdNotifier.notify("STOPPING=1")
       try? await store.close()
       try? await group.shutdownGracefully()
+      withExtendedLifetime(stateLock) {}
       throw error
     }
     SystemdNotifier.notify("STOPPING=1\nSTATUS=stopped")
     try await store.close()
     try await group.shutdownGracefully()
     logger.info("stopped")
+    withExtendedLifetime(stateLock) {}
   }
 }
 
@@ -92,7 +102,7 @@ struct Watchdog: Service {
       return
     }
     let period = interval / 2
-    while !Task.isShuttingDownGracefully {
+    while !Task.isShuttingDownGracefully && !Task.isCancelled {
       do {
         try await group.next().submit {}.get()
         try await store.read { r in try r.probe() }
@@ -112,7 +122,7 @@ struct SchedulerService: Service {
   let logger: Logger
 
   func run() async throws {
-    while !Task.isShuttingDownGracefully {
+    while !Task.isShuttingDownGracefully && !Task.isCancelled {
       do {
         _ = try await scheduler.runDue()
       } catch {
@@ -123,25 +133,43 @@ struct SchedulerService: Service {
   }
 }
 
-/// After a failed write, probes the store with a small write every few seconds, so `Health/Check`
-/// says SERVING again as soon as writes work (space came back, the file is writable again).
+/// Probes the store on a timer, a read and a small write, so that `Health/Check` says `NOT_SERVING`
+/// when the database stops accepting writes before a client's write fails, and `SERVING` again by
+/// itself when writes work (space came back, the file is writable again). A failed client write
+/// turns it `NOT_SERVING` too (`HealthState`). Each transition is logged once (warning, then notice)
+/// and shown in systemd's `STATUS=`.
 struct HealthProbe: Service {
   let store: any Store
   let health: HealthState
+  let interval: Duration
+  let socketPath: String
   let logger: Logger
 
   func run() async throws {
-    while !Task.isShuttingDownGracefully {
-      if !health.serving {
-        do {
-          try await store.write { w in try w.probeWrite() }
-          health.writeSucceeded()
-          logger.notice("the store accepts writes again")
-        } catch {
-          logger.debug("store probe failed: \(error)")
+    var reported = true
+    while !Task.isShuttingDownGracefully && !Task.isCancelled {
+      var failure: (any Error)?
+      do {
+        try await store.read { r in try r.probe() }
+        try await store.write { w in try w.probeWrite() }
+        health.writeSucceeded()
+      } catch {
+        failure = error
+        health.writeFailed()
+      }
+      let serving = health.serving
+      if serving != reported {
+        reported = serving
+        if serving {
+          logger.notice("health: SERVING again, the store accepts writes")
+          SystemdNotifier.notify("STATUS=serving on \(socketPath)")
+        } else {
+          let why = failure.map { "\($0)" } ?? "a write failed"
+          logger.warning("health: NOT_SERVING, the store refuses writes", metadata: ["error": "\(why)"])
+          SystemdNotifier.notify("STATUS=NOT_SERVING: the store refuses writes (\(why))")
         }
       }
-      try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(2)) }
+      try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
     }
   }
 }

@@ -17,12 +17,16 @@ public final class RPCServer: Service, @unchecked Sendable {
   private let logger: Logger
   private let registry = ConnectionRegistry()
   private let onReady: @Sendable (String) -> Void
-  private let lock = NSLock()
-  private var serverChannel: Channel?
+  /// The socket systemd passed, if any (else the daemon binds `configuration.socketPath`).
+  private let activated: SystemdSocket?
+  /// The path clients connect to: the bound path of the socket systemd passed, else the configured one.
+  public let socketPath: String
 
   public init(configuration: DaemonConfiguration, dispatcher: Dispatcher, group: EventLoopGroup,
-              logger: Logger, onReady: @escaping @Sendable (String) -> Void = { _ in }) {
+              logger: Logger, activated: SystemdSocket? = nil, onReady: @escaping @Sendable (String) -> Void = { _ in }) {
     self.configuration = configuration
+    self.activated = activated
+    self.socketPath = activated.flatMap { SocketPath.boundPath(of: $0.fd) } ?? configuration.socketPath
     self.dispatcher = dispatcher
     self.group = group
     self.logger = logger
@@ -64,11 +68,14 @@ public final class RPCServer: Service, @unchecked Sendable {
       }
   }
 
-  /// Binds the socket: adopts the one systemd passes (`LISTEN_FDS`), else binds the path with mode 0660.
+  /// Binds the socket: adopts the one systemd passed, else binds the path with mode 0660 (the path
+  /// was checked by `SocketPath.prepare`: a stale socket is gone, anything else refused).
   func bind() async throws -> Channel {
-    if let fd = SystemdSocket.listenFD() {
-      logger.info("using the socket passed by systemd", metadata: ["fd": "\(fd)"])
-      return try await bootstrap().withBoundSocket(fd).get()
+    if let activated {
+      logger.info("using the socket passed by systemd", metadata: [
+        "fd": "\(activated.fd)", "name": "\(activated.name ?? "")", "socket": "\(socketPath)",
+      ])
+      return try await bootstrap().withBoundSocket(activated.fd).get()
     }
     let path = configuration.socketPath
     let dir = (path as NSString).deletingLastPathComponent
@@ -76,16 +83,19 @@ public final class RPCServer: Service, @unchecked Sendable {
     // Created 0660 from the start: no window in which others could connect.
     let oldMask = umask(0o117)
     defer { umask(oldMask) }
-    let channel = try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
-    chmod(path, 0o660)
-    return channel
+    do {
+      let channel = try await bootstrap().bind(unixDomainSocketPath: path, cleanupExistingSocketFile: false).get()
+      chmod(path, 0o660)
+      return channel
+    } catch {
+      throw StartupError("cannot bind \(path): \(error)")
+    }
   }
 
   public func run() async throws {
     let channel = try await bind()
-    lock.withLock { serverChannel = channel }
-    logger.info("listening", metadata: ["socket": "\(configuration.socketPath)"])
-    onReady(configuration.socketPath)
+    logger.info("listening", metadata: ["socket": "\(socketPath)"])
+    onReady(socketPath)
     try await withGracefulShutdownHandler {
       try await channel.closeFuture.get()
     } onGracefulShutdown: {
@@ -109,15 +119,8 @@ public final class RPCServer: Service, @unchecked Sendable {
     while ContinuousClock.now < closeBy, registry.connectionCount > 0 {
       try? await Task.sleep(for: .milliseconds(10))
     }
-    if configuration.socketPath.hasPrefix("/"), SystemdSocket.listenFD() == nil {
-      unlink(configuration.socketPath)
+    if activated == nil, socketPath.hasPrefix("/") {
+      unlink(socketPath)
     }
-  }
-}
-
-extension NSLock {
-  func withLock<T>(_ body: () throws -> T) rethrows -> T {
-    lock(); defer { unlock() }
-    return try body()
   }
 }

@@ -1,14 +1,31 @@
 import Foundation
 import Glibc
 
-/// Socket activation: the listening socket systemd passes as fd 3.
-enum SystemdSocket {
-  static func listenFD() -> Int32? {
+/// Socket activation: the listening socket systemd passes (`LISTEN_FDS`, from fd 3).
+public struct SystemdSocket: Sendable {
+  public let fd: Int32
+  /// Its name (`LISTEN_FDNAMES`; `FileDescriptorName=` of the socket unit, by default the unit's name).
+  public let name: String?
+
+  /// The names of ours, in the order they are preferred among several passed sockets.
+  static let preferredNames: Set<String> = ["practiced", "practiced.socket"]
+
+  /// Takes the socket systemd passed to this process, if any, and removes `LISTEN_PID`, `LISTEN_FDS`
+  /// and `LISTEN_FDNAMES` from the environment (so that no child could believe they are its own).
+  /// With several sockets, the one named `practiced` or `practiced.socket` is taken, else the first.
+  public static func take() -> SystemdSocket? {
     let env = ProcessInfo.processInfo.environment
+    defer {
+      unsetenv("LISTEN_PID")
+      unsetenv("LISTEN_FDS")
+      unsetenv("LISTEN_FDNAMES")
+    }
     guard let pidText = env["LISTEN_PID"], let pid = Int32(pidText), pid == getpid(),
       let fdsText = env["LISTEN_FDS"], let fds = Int(fdsText), fds >= 1
     else { return nil }
-    return 3
+    let names = env["LISTEN_FDNAMES"].map { $0.split(separator: ":", omittingEmptySubsequences: false).map(String.init) } ?? []
+    let index = names.prefix(fds).firstIndex(where: preferredNames.contains) ?? 0
+    return SystemdSocket(fd: 3 + Int32(index), name: index < names.count ? names[index] : nil)
   }
 }
 

@@ -18,6 +18,7 @@ public final class SQLiteStore: Store, @unchecked Sendable {
   /// Opens (or creates) the database at `path` and migrates it.
   /// Refuses a file that is not a practiced database (a foreign or corrupt file is never re-created).
   public init(path: String) throws {
+    try SQLiteStore.checkHeader(path: path)
     var config = Configuration()
     config.busyMode = .timeout(10)
     config.prepareDatabase { db in
@@ -63,6 +64,35 @@ public final class SQLiteStore: Store, @unchecked Sendable {
     self.committer = GroupCommitter(writer: queue, cache: cache)
     self.path = nil
     self.readers = nil
+  }
+
+  /// Reads an existing file's header before anything opens it for writing, so that a refused file
+  /// stays byte for byte as it was (opening it as a pool would switch it to WAL and rewrite its
+  /// header). A missing or empty file is a new database. A SQLite file with another application id
+  /// is refused unless it holds no table (then it is adopted, as a database created empty for us).
+  static func checkHeader(path: String) throws {
+    guard let handle = FileHandle(forReadingAtPath: path) else { return }
+    defer { try? handle.close() }
+    let header = (try? handle.read(upToCount: 100)) ?? Data()
+    if header.isEmpty { return }
+    guard header.count == 100, header.starts(with: Array("SQLite format 3\0".utf8)) else {
+      throw StoreOpenError(path: path, problem: "not a SQLite database")
+    }
+    let appID = header[68..<72].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+    if Int32(bitPattern: appID) == applicationID { return }
+    var config = Configuration()
+    config.readonly = true
+    let tables: Int
+    do {
+      let queue = try DatabaseQueue(path: path, configuration: config)
+      defer { try? queue.close() }
+      tables = try queue.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0 }
+    } catch {
+      throw StoreOpenError(path: path, problem: "cannot read: \(error)")
+    }
+    if tables > 0 {
+      throw StoreOpenError(path: path, problem: "not a practiced database (application_id \(Int32(bitPattern: appID)))")
+    }
   }
 
   private static func checkAndMigrate(_ db: any DatabaseWriter, path: String) throws {

@@ -18,6 +18,12 @@ struct Practiced: AsyncParsableCommand {
   @Option(help: "State directory holding practiced.db (env PRACTICED_STATE_DIR, or systemd's STATE_DIRECTORY; default /var/lib/practiced).")
   var stateDir: String?
 
+  @Option(help: "Mode of the state directory, octal (default 0700).")
+  var stateDirMode: String?
+
+  @Option(help: "How often the store is probed for Health/Check, in milliseconds (default 5000).")
+  var healthProbeIntervalMs: Int?
+
   @Option(help: "Maximum frame size in bytes (default 4194304).")
   var maxFrameSize: Int?
 
@@ -70,10 +76,13 @@ struct Practiced: AsyncParsableCommand {
     for (name, value) in [("max-frame-size", maxFrameSize), ("default-deadline-ms", defaultDeadlineMs),
                           ("max-connections", maxConnections), ("max-in-flight", maxInFlight),
                           ("idle-timeout-ms", idleTimeoutMs), ("frame-timeout-ms", frameTimeoutMs),
-                          ("watch-buffer", watchBuffer), ("change-retention", changeRetention.map { Int($0) })] {
+                          ("watch-buffer", watchBuffer), ("health-probe-interval-ms", healthProbeIntervalMs), ("change-retention", changeRetention.map { Int($0) })] {
       if let value, value <= 0 { throw ValidationError("--\(name) must be positive") }
     }
     if let maxFrameSize, maxFrameSize > Int(UInt32.max) { throw ValidationError("--max-frame-size is too large") }
+    if let stateDirMode, mode_t(stateDirMode, radix: 8).map({ $0 > 0o777 }) ?? true {
+      throw ValidationError("--state-dir-mode must be octal, such as 0700")
+    }
   }
 
   func run() async throws {
@@ -91,6 +100,8 @@ struct Practiced: AsyncParsableCommand {
     if let d = stateDir ?? env["PRACTICED_STATE_DIR"] ?? env["STATE_DIRECTORY"], !d.isEmpty {
       config.stateDirectory = d.split(separator: ":").first.map(String.init) ?? d
     }
+    if let v = stateDirMode.flatMap({ mode_t($0, radix: 8) }) { config.stateDirectoryMode = v }
+    if let v = healthProbeIntervalMs { config.healthProbeInterval = .milliseconds(v) }
     if let v = maxFrameSize { config.maxFrameSize = v }
     if let v = defaultDeadlineMs { config.defaultDeadline = .milliseconds(v) }
     if let v = maxConnections { config.maxConnections = v }

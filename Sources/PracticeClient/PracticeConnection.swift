@@ -57,6 +57,12 @@ public struct ConnectionError: Error, CustomStringConvertible, Sendable {
 }
 
 /// One connection to practiced, multiplexing many concurrent calls by `call_id`.
+///
+/// Every call gives up by itself at its deadline plus `deadlineGrace` (for a unary call without a
+/// timeout, the daemon's default deadline, `defaultTimeout`), with `DEADLINE_EXCEEDED`: a stopped or
+/// wedged daemon never hangs the caller. The connection stays usable (the daemon is told to cancel
+/// the call). A connection made with `connect(path:)` reconnects on the next call after the daemon
+/// closed it (an idle connection, a restart); `closeReason` says why it was closed.
 public final class PracticeConnection: Sendable {
   /// `$PRACTICED_SOCKET`, else `/run/practiced/practiced.sock`.
   public static var defaultSocketPath: String {
@@ -64,28 +70,57 @@ public final class PracticeConnection: Sendable {
     return env.isEmpty ? "/run/practiced/practiced.sock" : env
   }
 
-  private let channel: Channel
-  private let handler: ClientHandler
-  private let writer: LoopWriter
+  /// How long after its deadline a call that got no answer is given up by the client. The daemon
+  /// answers `DEADLINE_EXCEEDED` itself at the deadline; the grace covers the trip back.
+  public static let deadlineGrace: Duration = .milliseconds(500)
+  /// The deadline the client assumes for a unary call sent without a timeout: the daemon's default.
+  public static let defaultTimeout: Duration = .seconds(30)
+  /// How long `connect` waits for the daemon to accept.
+  public static let defaultConnectTimeout: Duration = .seconds(5)
+
+  /// The socket, its handler and its writer; replaced when the connection reconnects.
+  struct Link: Sendable {
+    let channel: Channel
+    let handler: ClientHandler
+    let writer: LoopWriter
+  }
+
+  /// How to open the connection again (nil: an adopted socket, which cannot be reopened).
+  struct Reopen: Sendable {
+    let path: String
+    let group: EventLoopGroup
+    let maxFrameSize: Int
+    let connectTimeout: Duration
+  }
+
+  private let link: Mutex<Link>
+  private let reopen: Reopen?
   private let nextCallID = Atomic<UInt64>(1)
   private let ownedGroup: MultiThreadedEventLoopGroup?
   private let executor: EventLoopTaskExecutor
 
-  private init(channel: Channel, handler: ClientHandler, writer: LoopWriter, ownedGroup: MultiThreadedEventLoopGroup?) {
-    self.channel = channel
-    self.handler = handler
-    self.writer = writer
+  private init(link: Link, reopen: Reopen?, ownedGroup: MultiThreadedEventLoopGroup?) {
+    self.link = Mutex(link)
+    self.reopen = reopen
     self.ownedGroup = ownedGroup
-    self.executor = EventLoopTaskExecutor(channel.eventLoop)
+    self.executor = EventLoopTaskExecutor(link.channel.eventLoop)
   }
 
-  /// Connects to the daemon's socket.
+  /// Connects to the daemon's socket. `reconnect`: a call made after the daemon closed the
+  /// connection opens a new one first (calls in flight at the close still fail).
   public static func connect(
     path: String = PracticeConnection.defaultSocketPath, group: EventLoopGroup? = nil,
-    maxFrameSize: Int = FrameLimits.defaultMaxFrameSize
+    maxFrameSize: Int = FrameLimits.defaultMaxFrameSize,
+    connectTimeout: Duration = PracticeConnection.defaultConnectTimeout, reconnect: Bool = true
   ) async throws -> PracticeConnection {
-    try await open(group: group, maxFrameSize: maxFrameSize) { bootstrap in
-      try await bootstrap.connect(unixDomainSocketPath: path).get()
+    let owned = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+    let reopen = Reopen(path: path, group: group ?? owned!, maxFrameSize: maxFrameSize, connectTimeout: connectTimeout)
+    do {
+      let link = try await reopen.open()
+      return PracticeConnection(link: link, reopen: reconnect ? reopen : nil, ownedGroup: owned)
+    } catch {
+      try? await owned?.shutdownGracefully()
+      throw error
     }
   }
 
@@ -93,31 +128,37 @@ public final class PracticeConnection: Sendable {
   public static func adopt(
     fd: Int32, group: EventLoopGroup? = nil, maxFrameSize: Int = FrameLimits.defaultMaxFrameSize
   ) async throws -> PracticeConnection {
-    try await open(group: group, maxFrameSize: maxFrameSize) { bootstrap in
-      try await bootstrap.withConnectedSocket(fd).get()
+    let owned = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
+    do {
+      let link = try await Link.open(group: group ?? owned!, maxFrameSize: maxFrameSize, connectTimeout: nil) {
+        try await $0.withConnectedSocket(fd).get()
+      }
+      return PracticeConnection(link: link, reopen: nil, ownedGroup: owned)
+    } catch {
+      try? await owned?.shutdownGracefully()
+      throw error
     }
   }
 
-  private static func open(
-    group: EventLoopGroup?, maxFrameSize: Int, _ connect: (ClientBootstrap) async throws -> Channel
-  ) async throws -> PracticeConnection {
-    let owned = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
-    let handler = ClientHandler(maxFrameSize: maxFrameSize)
-    let bootstrap = ClientBootstrap(group: group ?? owned!)
-      .channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
-      }
-    do {
-      let channel = try await connect(bootstrap)
-      let writer = try await channel.eventLoop.submit {
-        LoopWriter(context: try channel.pipeline.syncOperations.context(handler: handler))
-      }.get()
-      return PracticeConnection(channel: channel, handler: handler, writer: writer, ownedGroup: owned)
-    } catch {
-      try? await owned?.shutdownGracefully()
-      throw ConnectionError("cannot connect: \(error)")
+  /// The link calls go through: the current one, or a new one when the daemon closed it and the
+  /// connection reconnects.
+  private func currentLink() async throws -> Link {
+    let current = link.withLock { $0 }
+    guard let reopen, current.handler.isClosed else { return current }
+    let fresh = try await reopen.open()
+    let (chosen, loser) = link.withLock { l -> (Link, Link?) in
+      // Another call reconnected first: keep its link.
+      if !l.handler.isClosed { return (l, fresh) }
+      l = fresh
+      return (fresh, nil)
     }
+    if let loser { loser.channel.close(promise: nil) }
+    return chosen
   }
+
+  /// Why the daemon closed the connection (`IDLE_TIMEOUT`, `SHUTTING_DOWN`, a framing error), when
+  /// it said so before closing.
+  public var closeReason: RPCError? { link.withLock { $0 }.handler.closeStatus }
 
   /// A new call: its id and its request frame.
   private func request(_ method: String, _ payload: Data, _ options: CallOptions) -> (UInt64, RequestFrame) {
@@ -127,28 +168,37 @@ public final class PracticeConnection: Sendable {
     return (callID, frame)
   }
 
-  private func send(_ frame: RequestFrame) {
-    writer.writeAndFlush { frame.encode(into: &$0) }
+  private func send(_ frame: RequestFrame, on link: Link) {
+    link.writer.writeAndFlush { frame.encode(into: &$0) }
   }
 
-  private func sendCancel(_ callID: UInt64) {
-    send(RequestFrame(callID: callID, cancel: true))
+  private func sendCancel(_ callID: UInt64, on link: Link) {
+    send(RequestFrame(callID: callID, cancel: true), on: link)
+  }
+
+  /// When a call without an answer is given up: its deadline plus the grace.
+  private static func giveUpAt(_ timeout: Duration?) -> NIODeadline {
+    .now() + .nanoseconds(Int64(((timeout ?? defaultTimeout) + deadlineGrace) / .nanoseconds(1)))
   }
 
   /// A unary call with an encoded payload; returns the encoded response.
-  /// Throws `RPCError` for a non-OK status, `ConnectionError` when the connection fails.
+  /// Throws `RPCError` for a non-OK status (`DEADLINE_EXCEEDED` too when the daemon did not answer
+  /// within the deadline and its grace), `ConnectionError` when the connection fails.
   /// Cancelling the calling task sends a cancel frame.
   public func unary(method: String, payload: Data, options: CallOptions = .init()) async throws -> Data {
+    let link = try await currentLink()
     let (callID, frame) = request(method, payload, options)
+    let giveUp = Self.giveUpAt(options.timeout)
     return try await withTaskCancellationHandler {
       // Unsafe (unchecked) continuation: ClientHandler resumes each exactly once, as it takes the call
-      // out of its table under its lock (a response, a connection failure, or a refused register).
+      // out of its table under its lock (a response, a connection failure, the deadline, or a refused
+      // register).
       try await withUnsafeThrowingContinuation { (k: UnsafeContinuation<Data, Error>) in
-        guard handler.register(callID, .unary(k)) else { return }
-        send(frame)
+        guard link.handler.register(callID, .unary(k), giveUpAt: giveUp) else { return }
+        send(frame, on: link)
       }
     } onCancel: {
-      sendCancel(callID)
+      sendCancel(callID, on: link)
     }
   }
 
@@ -165,15 +215,18 @@ public final class PracticeConnection: Sendable {
   public func serverStream(method: String, payload: Data, options: CallOptions = .init())
     -> AsyncThrowingStream<Data, Error>
   {
+    let link = self.link.withLock { $0 }
     let (callID, frame) = request(method, payload, options)
     let (stream, continuation) = AsyncThrowingStream<Data, Error>.makeStream(bufferingPolicy: .unbounded)
     continuation.onTermination = { [weak self] reason in
       if case .cancelled = reason {
-        self?.handler.forget(callID)
-        self?.sendCancel(callID)
+        link.handler.forget(callID)
+        self?.sendCancel(callID, on: link)
       }
     }
-    if handler.register(callID, .stream(continuation)) { send(frame) }
+    // A stream without a timeout has no deadline (a Watch runs until cancelled).
+    let giveUp = options.timeout.map { Self.giveUpAt($0) } ?? .distantFuture
+    if link.handler.register(callID, .stream(continuation), giveUpAt: giveUp) { send(frame, on: link) }
     return stream
   }
 
@@ -193,21 +246,55 @@ public final class PracticeConnection: Sendable {
   public var taskExecutor: any TaskExecutor { executor }
 
   /// Calls in flight on this connection.
-  public var inFlight: Int { handler.pendingCount }
+  public var inFlight: Int { link.withLock { $0 }.handler.pendingCount }
 
   /// Closes the connection; calls in flight fail with `ConnectionError`.
   public func close() async {
-    try? await channel.close()
+    try? await link.withLock { $0 }.channel.close()
     try? await ownedGroup?.shutdownGracefully()
   }
 
   /// Half-closes: tells the daemon no more requests come (EOF); responses still arrive.
   public func finishWriting() async throws {
-    try await channel.close(mode: .output)
+    try await link.withLock { $0 }.channel.close(mode: .output)
   }
 
   /// Resolves when the daemon closes the connection.
-  public func waitClosed() async { try? await channel.closeFuture.get() }
+  public func waitClosed() async { try? await link.withLock { $0 }.channel.closeFuture.get() }
+}
+
+extension PracticeConnection.Link {
+  /// Opens a channel with a `ClientHandler`, and its writer.
+  static func open(
+    group: EventLoopGroup, maxFrameSize: Int, connectTimeout: Duration?,
+    _ connect: (ClientBootstrap) async throws -> Channel
+  ) async throws -> PracticeConnection.Link {
+    let handler = ClientHandler(maxFrameSize: maxFrameSize)
+    var bootstrap = ClientBootstrap(group: group)
+      .channelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(handler) }
+      }
+    if let connectTimeout {
+      bootstrap = bootstrap.connectTimeout(.nanoseconds(Int64(connectTimeout / .nanoseconds(1))))
+    }
+    do {
+      let channel = try await connect(bootstrap)
+      let writer = try await channel.eventLoop.submit {
+        LoopWriter(context: try channel.pipeline.syncOperations.context(handler: handler))
+      }.get()
+      return PracticeConnection.Link(channel: channel, handler: handler, writer: writer)
+    } catch {
+      throw ConnectionError("cannot connect: \(error)")
+    }
+  }
+}
+
+extension PracticeConnection.Reopen {
+  func open() async throws -> PracticeConnection.Link {
+    try await PracticeConnection.Link.open(group: group, maxFrameSize: maxFrameSize, connectTimeout: connectTimeout) {
+      try await $0.connect(unixDomainSocketPath: path).get()
+    }
+  }
 }
 
 /// Runs jobs on an event loop. A job enqueued from the loop itself (a continuation resumed by a
@@ -231,10 +318,22 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
     case stream(AsyncThrowingStream<Data, Error>.Continuation)
   }
 
-  private struct State {
-    var pending: [UInt64: Pending] = [:]
-    var closedError: Error?
+  /// A call waiting for its answer, and when the client gives it up (`NIODeadline` nanoseconds).
+  struct Entry {
+    var pending: Pending
+    var giveUpAt: UInt64
   }
+
+  private struct State {
+    var pending: [UInt64: Entry] = [:]
+    var closedError: Error?
+    /// The status the daemon sent with `call_id = 0` before closing.
+    var closeStatus: RPCError?
+    var sweeper: RepeatedTask?
+  }
+
+  /// How often calls past their deadline and grace are looked for.
+  static let sweepInterval: TimeAmount = .milliseconds(250)
 
   private let state = LockedState(State())
   private let parser: LockedState<FrameParser>
@@ -242,12 +341,15 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
   init(maxFrameSize: Int) { parser = LockedState(FrameParser(maxFrameSize: maxFrameSize)) }
 
   var pendingCount: Int { state.withLock { $0.pending.count } }
+  /// Whether the connection is closed: no call can be registered any more.
+  var isClosed: Bool { state.withLock { $0.closedError != nil } }
+  var closeStatus: RPCError? { state.withLock { $0.closeStatus } }
 
   /// Registers a call before its request is sent; fails it at once when the connection is closed.
-  func register(_ callID: UInt64, _ pending: Pending) -> Bool {
+  func register(_ callID: UInt64, _ pending: Pending, giveUpAt: NIODeadline) -> Bool {
     let closed: Error? = state.withLock { s in
       if let e = s.closedError { return e }
-      s.pending[callID] = pending
+      s.pending[callID] = Entry(pending: pending, giveUpAt: giveUpAt.uptimeNanoseconds)
       return nil
     }
     if let closed {
@@ -258,6 +360,36 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
   }
 
   func forget(_ callID: UInt64) { _ = state.withLock { $0.pending.removeValue(forKey: callID) } }
+
+  func handlerAdded(context: ChannelHandlerContext) {
+    // One timer per connection gives up the calls past their deadline and grace; it asks the daemon
+    // to cancel them, so the connection stays usable.
+    let task = context.eventLoop.scheduleRepeatedTask(initialDelay: Self.sweepInterval, delay: Self.sweepInterval) {
+      [weak self] _ in
+      guard let self else { return }
+      for callID in self.giveUpExpired(now: .now()) {
+        var frame = context.channel.allocator.buffer(capacity: 16)
+        RequestFrame(callID: callID, cancel: true).encode(into: &frame)
+        context.writeAndFlush(NIOAny(frame), promise: nil)
+      }
+    }
+    state.withLock { $0.sweeper = task }
+  }
+
+  /// Fails the calls whose time is up with `DEADLINE_EXCEEDED`; returns their ids.
+  func giveUpExpired(now: NIODeadline) -> [UInt64] {
+    let now = now.uptimeNanoseconds
+    let expired = state.withLock { s -> [(UInt64, Pending)] in
+      let ids = s.pending.filter { $0.value.giveUpAt <= now }.map(\.key)
+      return ids.map { ($0, s.pending.removeValue(forKey: $0)!.pending) }
+    }
+    for (_, p) in expired { Self.fail(p, Self.gaveUp) }
+    return expired.map(\.0)
+  }
+
+  static let gaveUp = RPCError(
+    .deadlineExceeded, .deadlineExceeded,
+    "no answer from practiced within the deadline and \(PracticeConnection.deadlineGrace) more (the client gave up)")
 
   private static func fail(_ p: Pending, _ error: Error) {
     switch p {
@@ -312,11 +444,11 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
   /// A call's response. `error`: nil for OK, else the final status (only read when `more` is false).
   private func deliver(callID: UInt64, more: Bool, payload: Data, error: RPCError?) {
     if more {
-      let p = state.withLock { $0.pending[callID] }
+      let p = state.withLock { $0.pending[callID]?.pending }
       if case .stream(let c)? = p { c.yield(payload) }
       return
     }
-    guard let p = state.withLock({ $0.pending.removeValue(forKey: callID) }) else { return }
+    guard let p = state.withLock({ $0.pending.removeValue(forKey: callID)?.pending }) else { return }
     switch p {
     case .unary(let k):
       if let error { k.resume(throwing: error) } else { k.resume(returning: payload) }
@@ -328,8 +460,11 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
   private func failAll(_ error: Error) {
     let pending = state.withLock { s -> [Pending] in
       if s.closedError == nil { s.closedError = error }
+      if let status = (error as? ConnectionError)?.status, s.closeStatus == nil { s.closeStatus = status }
+      s.sweeper?.cancel()
+      s.sweeper = nil
       defer { s.pending.removeAll() }
-      return Array(s.pending.values)
+      return s.pending.values.map(\.pending)
     }
     for p in pending { Self.fail(p, error) }
   }

@@ -119,9 +119,14 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  /// A denied peer is refused before anything else, even for a method that is not served.
+  /// The one method any peer that can connect may call (the socket's permissions decide who can):
+  /// a monitoring user needs no service role to ask whether the daemon serves.
+  public static let anyPeerMethod = "/practice.rpc.v1.Health/Check"
+
+  /// A denied peer is refused before anything else, even for a method that is not served, except
+  /// for `anyPeerMethod`.
   private static func checkPeer(_ context: CallContext) throws {
-    if context.peer.peerClass == .denied {
+    if context.peer.peerClass == .denied && context.method.path != anyPeerMethod {
       throw RPCError.permissionDenied(.peerNotAllowed, "peer uid \(context.peer.credentials.uid) is not allowed")
     }
   }
@@ -147,7 +152,9 @@ public final class Dispatcher: Sendable {
     let denied = error?.code == .permissionDenied
     if !denied && route?.kind != .mutation && context.logger.logLevel > .debug { return }
     var metadata: Logger.Metadata = [
-      "method": "\(context.method.path)", "peer": "\(context.peer)", "call": "\(context.callID)",
+      "method": "\(context.method.path)", "call": "\(context.callID)",
+      "peer_class": "\(context.peer.peerClass)", "peer_uid": "\(context.peer.credentials.uid)",
+      "peer_pid": "\(context.peer.credentials.pid)",
     ]
     if let rid = context.requestID { metadata["request_id"] = "\(rid)" }
     if let actor = context.actor { metadata["actor"] = "\(actor)" }

@@ -31,7 +31,10 @@ struct WatchService {
     }
     if req.afterSequence < 0 { throw RPCError.invalidArgument(field: "after_sequence", "must not be negative") }
     let kinds = Set(req.kinds)
-    let sub = env.changes.subscribe(accountID: accountID, kinds: kinds)
+    // A service peer's subscription also takes USER events, whatever kinds it asked for: they are
+    // when its actor is checked again (and are sent only when asked for).
+    let recheckActor = ctx.peer.peerClass == .service && accountID != nil
+    let sub = env.changes.subscribe(accountID: accountID, kinds: recheckActor && !kinds.isEmpty ? kinds.union([.user]) : kinds)
     defer { env.changes.unsubscribe(sub) }
 
     // Replay, in the same snapshot as the authorization.
@@ -92,7 +95,13 @@ struct WatchService {
             try ctx.control.checkNotEnded()
             return
           }
-          for (gid, e) in batch where gid > lastSent {
+          // A service peer's stream lives only as long as its actor: when the user changes (a
+          // deactivation), the actor is checked again, and the stream ends with UNKNOWN_ACTOR
+          // before it delivers anything more.
+          if recheckActor, batch.contains(where: { $0.1.kind == .user }) {
+            try await reads.run(ctx, accountID: accountID) { _, _ in }
+          }
+          for (gid, e) in batch where gid > lastSent && (kinds.isEmpty || kinds.contains(e.kind)) {
             try await out.send(.change(e))
             lastSent = gid
           }

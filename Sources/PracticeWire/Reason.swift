@@ -62,4 +62,6 @@ public struct Reason: RawRepresentable, Hashable, Sendable, CustomStringConverti
   public static let storeUnavailable: Reason = "STORE_UNAVAILABLE"
   /// The database's filesystem is full: mutations are refused until space returns (reads still work).
   public static let storeFull: Reason = "STORE_FULL"
+  /// Sent with `call_id = 0` just before the daemon closes a connection that stayed idle.
+  public static let idleTimeout: Reason = "IDLE_TIMEOUT"
 }

@@ -148,6 +148,7 @@ let package = Package(
       name: "PracticeRPCTests",
       dependencies: [
         "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire", "PracticeFuzz", "PracticeServer",
+        "CTestSupport",
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),

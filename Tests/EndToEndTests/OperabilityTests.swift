@@ -1,0 +1,338 @@
+import CTestSupport
+import Foundation
+import Glibc
+import PracticeClient
+import PracticeProto
+import PracticeWire
+import Testing
+
+/// A scratch directory for a test that starts daemons by hand.
+private func scratch() throws -> URL {
+  let dir = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("practiced-op-\(UUID().uuidString.prefix(8))")
+  try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+  return dir
+}
+
+/// Runs practiced with `arguments` until it exits (or `limit` passes: then it is killed and the
+/// test fails); returns its status, its output and how long it ran.
+private func runDaemon(_ arguments: [String], limit: Duration = .seconds(10)) async throws
+  -> (status: Int32, output: String, took: Duration)
+{
+  let dir = try scratch()
+  defer { try? FileManager.default.removeItem(at: dir) }
+  let logPath = dir.appendingPathComponent("log").path
+  let log = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+  let start = ContinuousClock.now
+  let child = try Child(TestDaemon.binary, arguments, stdout: log, stderr: log)
+  close(log)
+  while child.isRunning && ContinuousClock.now - start < limit {
+    try await Task.sleep(for: .milliseconds(10))
+  }
+  if child.isRunning {
+    child.signal(SIGKILL)
+    Issue.record("practiced \(arguments) still ran after \(limit)")
+  }
+  let status = await child.wait()
+  return (status, (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "", ContinuousClock.now - start)
+}
+
+/// The fields of one logfmt line after its `<N>label: message` part: (key, value) in order.
+func logfmtFields(_ line: String) -> [(String, String)] {
+  var fields: [(String, String)] = []
+  var chars = Array(line)[...]
+  func skipSpaces() { while chars.first == " " { chars = chars.dropFirst() } }
+  // The message: a bare run of words with no '=' in any of them, or a quoted string.
+  if let colon = line.range(of: ": ") { chars = Array(line[colon.upperBound...])[...] }
+  if chars.first == "\"" {
+    chars = chars.dropFirst()
+    while let c = chars.first, c != "\"" { chars = chars.dropFirst(c == "\\" ? 2 : 1) }
+    chars = chars.dropFirst()
+  }
+  while !chars.isEmpty {
+    skipSpaces()
+    var word = ""
+    while let c = chars.first, c != " ", c != "=" { word.append(c); chars = chars.dropFirst() }
+    guard chars.first == "=" else { continue }  // a word of the message
+    chars = chars.dropFirst()
+    var value = ""
+    if chars.first == "\"" {
+      chars = chars.dropFirst()
+      while let c = chars.first, c != "\"" {
+        if c == "\\", chars.count > 1 { value.append(chars[chars.startIndex + 1]); chars = chars.dropFirst(2); continue }
+        value.append(c)
+        chars = chars.dropFirst()
+      }
+      chars = chars.dropFirst()
+    } else {
+      while let c = chars.first, c != " " { value.append(c); chars = chars.dropFirst() }
+    }
+    fields.append((word, value))
+  }
+  return fields
+}
+
+@Suite("Operability: start-up refusals, files, logs, idle close, health, client deadlines")
+struct OperabilityTests {
+  @Test("a regular file at the socket path: exit non-zero within a second, naming the path; the file is left as it was")
+  func regularFileAtSocket() async throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let path = dir.appendingPathComponent("not-a-socket").path
+    try "keep me\n".write(toFile: path, atomically: true, encoding: .utf8)
+    let r = try await runDaemon(["--socket", path, "--state-dir", dir.appendingPathComponent("state").path])
+    #expect(r.status != 0)
+    #expect(r.took < .seconds(1), "took \(r.took)")
+    #expect(r.output.contains(path) && r.output.contains("not a socket"), "\(r.output)")
+    #expect(try String(contentsOfFile: path, encoding: .utf8) == "keep me\n")
+    // Nothing was opened: no database beside the lock.
+    #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("state/practiced.db").path))
+  }
+
+  @Test("a 126-byte socket path: exit non-zero within a second, naming the limit")
+  func longSocketPath() async throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let prefix = dir.path + "/"
+    let path = prefix + String(repeating: "s", count: 126 - prefix.utf8.count)
+    #expect(path.utf8.count == 126)
+    let r = try await runDaemon(["--socket", path, "--state-dir", dir.appendingPathComponent("state").path])
+    #expect(r.status != 0)
+    #expect(r.took < .seconds(1), "took \(r.took)")
+    #expect(r.output.contains("126 bytes"), "\(r.output)")
+  }
+
+  @Test("a bind that fails after the database opened (a socket in /proc) exits non-zero at once instead of spinning")
+  func bindFailureExits() async throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    // /proc refuses a new file: the bind itself fails, after the checks and the database.
+    let r = try await runDaemon(["--socket", "/proc/practiced-\(getpid()).sock", "--state-dir", dir.appendingPathComponent("state").path])
+    #expect(r.status != 0)
+    #expect(r.took < .seconds(2), "took \(r.took)")
+    #expect(r.output.contains("cannot bind"), "\(r.output)")
+  }
+
+  @Test("a refused foreign database stays byte for byte as it was, with no WAL or shared-memory file left")
+  func foreignDatabaseUntouched() async throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let state = dir.appendingPathComponent("state")
+    try FileManager.default.createDirectory(at: state, withIntermediateDirectories: true)
+    let db = state.appendingPathComponent("practiced.db").path
+    let made = try await runCommand("/usr/bin/sqlite3", [db, "CREATE TABLE notes(x TEXT); INSERT INTO notes VALUES ('theirs');"])
+    try #require(made.status == 0, "sqlite3: \(made.err)")
+    let before = try Data(contentsOf: URL(fileURLWithPath: db))
+    let r = try await runDaemon(["--socket", dir.appendingPathComponent("s.sock").path, "--state-dir", state.path])
+    #expect(r.status != 0)
+    #expect(r.output.contains("not a practiced database"), "\(r.output)")
+    #expect(try Data(contentsOf: URL(fileURLWithPath: db)) == before)
+    #expect(!FileManager.default.fileExists(atPath: db + "-wal") && !FileManager.default.fileExists(atPath: db + "-shm"))
+  }
+
+  @Test("a second daemon on the same state, or on a socket a live daemon answers on, refuses and touches nothing; the first still answers")
+  func secondDaemonRefused() async throws {
+    try await withDaemon { d in
+      let sameState = try await runDaemon(["--socket", d.directory.appendingPathComponent("other.sock").path, "--state-dir", d.stateDirectory])
+      #expect(sameState.status != 0)
+      #expect(sameState.output.contains("another practiced") && sameState.output.contains(d.stateDirectory), "\(sameState.output)")
+      #expect(!FileManager.default.fileExists(atPath: d.directory.appendingPathComponent("other.sock").path))
+
+      let otherState = d.directory.appendingPathComponent("state2").path
+      let sameSocket = try await runDaemon(["--socket", d.socketPath, "--state-dir", otherState])
+      #expect(sameSocket.status != 0)
+      #expect(sameSocket.output.contains("already listening"), "\(sameSocket.output)")
+      #expect(!FileManager.default.fileExists(atPath: otherState + "/practiced.db"))
+
+      let c = try await d.connect()
+      #expect(try await c.health.check().status == .serving)
+      _ = try await c.accounts.createAccount(Make.account())
+      await c.close()
+    }
+  }
+
+  @Test("a stale socket file (no one listening) is replaced")
+  func staleSocketReplaced() async throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let path = dir.appendingPathComponent("p.sock").path
+    // A socket bound and never listened on: connecting to it is refused, as to a dead daemon's.
+    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+    let bound = withUnsafePointer(to: &addr) { p in
+      p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    close(fd)
+    try #require(bound == 0)
+    let log = dir.appendingPathComponent("log").path
+    let out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    let child = try Child(TestDaemon.binary, ["--socket", path, "--state-dir", dir.appendingPathComponent("state3").path,
+                                              "--operator-uids", "0"], stdout: out, stderr: out)
+    close(out)
+    defer { child.signal(SIGKILL) }
+    var c: PracticeConnection?
+    for _ in 0..<200 where c == nil {
+      c = try? await PracticeConnection.connect(path: path)
+      if c == nil { try await Task.sleep(for: .milliseconds(20)) }
+    }
+    let client = try #require(c, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    #expect(try await client.health.check().status == .serving)
+    await client.close()
+    child.signal(SIGTERM)
+    #expect(await child.wait() == 0)
+  }
+
+  @Test("under umask 000: the state directory is 0700, the database, its WAL and shared memory, and the lock 0600, the socket 0660")
+  func fileModes() async throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let state = dir.appendingPathComponent("state").path
+    let socketPath = dir.appendingPathComponent("p.sock").path
+    let command = "umask 000; exec '\(TestDaemon.binary)' --socket '\(socketPath)' --state-dir '\(state)' --operator-uids 0"
+    let child = try Child("/bin/sh", ["-c", command])
+    defer { child.signal(SIGKILL) }
+    var c: PracticeConnection?
+    for _ in 0..<200 where c == nil {
+      c = try? await PracticeConnection.connect(path: socketPath)
+      if c == nil { try await Task.sleep(for: .milliseconds(20)) }
+    }
+    let client = try #require(c)
+    _ = try await client.accounts.createAccount(Make.account())
+    func mode(_ path: String) -> mode_t {
+      var st = stat()
+      return stat(path, &st) == 0 ? st.st_mode & 0o777 : 0o7777
+    }
+    #expect(mode(state) == 0o700)
+    for file in ["practiced.db", "practiced.db-wal", "practiced.db-shm", "practiced.lock"] {
+      #expect(mode(state + "/" + file) == 0o600, "\(file): \(String(mode(state + "/" + file), radix: 8))")
+    }
+    #expect(mode(socketPath) == 0o660)
+    await client.close()
+    child.signal(SIGTERM)
+    #expect(await child.wait() == 0)
+  }
+
+  @Test("a request id that looks like fields stays one quoted value: the call's log line has exactly one uid field")
+  func forgedRequestID() async throws {
+    try await withDaemon { d in
+      let c = try await d.connect()
+      _ = try await c.accounts.createAccount(Make.account(), options: .init(requestID: "x uid=4242 pid=1"))
+      await c.close()
+      let line = try #require(d.log.split(separator: "\n").first { $0.contains("mutation applied") }.map(String.init))
+      let fields = logfmtFields(line)
+      #expect(fields.filter { $0.0.hasSuffix("uid") }.map(\.0) == ["peer_uid"], "\(line)")
+      #expect(fields.first { $0.0 == "request_id" }?.1 == "x uid=4242 pid=1", "\(line)")
+    }
+  }
+
+  @Test("an idle connection hears IDLE_TIMEOUT before the close; the client reports it and reconnects on the next call")
+  func idleCloseReason() async throws {
+    try await withDaemon(["--idle-timeout-ms", "300"]) { d in
+      // Health/Check answers any peer that can connect: this test process is in no peer class.
+      let c = try await PracticeConnection.connect(path: d.socketPath)
+      #expect(try await c.health.check().status == .serving)
+      await c.waitClosed()
+      #expect(c.closeReason?.code == .unavailable && c.closeReason?.reason == .idleTimeout, "\(String(describing: c.closeReason))")
+      #expect(try await c.health.check().status == .serving)  // a new connection
+      await c.close()
+
+      // Without reconnecting, the next call fails with the daemon's reason.
+      let once = try await PracticeConnection.connect(path: d.socketPath, reconnect: false)
+      await once.waitClosed()
+      do {
+        _ = try await once.health.check()
+        Issue.record("a call on a closed connection succeeded")
+      } catch let e as ConnectionError {
+        #expect(e.status?.reason == .idleTimeout, "\(e)")
+      }
+      await once.close()
+
+      // On the wire: a call_id 0 response, UNAVAILABLE / IDLE_TIMEOUT, then the close.
+      let raw = RawSocket(fd: try d.rawConnect())
+      let notice = try await raw.read(timeoutMs: 3000)
+      #expect(notice.callID == 0 && notice.status.code == StatusCode.unavailable.rawValue && notice.status.reason == "IDLE_TIMEOUT")
+      #expect(await raw.closed(withinMs: 2000))
+      raw.close()
+    }
+  }
+
+  @Test("Health turns NOT_SERVING when the store becomes read-only, with no client write, and SERVING again by itself")
+  func healthProbe() async throws {
+    try await withDaemon(["--health-probe-interval-ms", "100"]) { d in
+      let c = try await d.connect()
+      let denied = try await d.connect(as: .denied)
+      #expect(try await denied.health.check().status == .serving)
+      var ro = Practice_Test_V1_SetStoreReadOnlyRequest()
+      ro.readOnly = true
+      _ = try await c.testControl.setStoreReadOnly(ro)
+      #expect(try await waitForHealth(c, .notServing))
+      ro.readOnly = false
+      _ = try await c.testControl.setStoreReadOnly(ro)
+      #expect(try await waitForHealth(denied, .serving))
+      // Each transition logged once.
+      #expect(d.log.components(separatedBy: "health: NOT_SERVING").count == 2, "\(d.log)")
+      #expect(d.log.components(separatedBy: "health: SERVING again").count == 2, "\(d.log)")
+      await c.close()
+      await denied.close()
+    }
+  }
+
+  @Test("a service peer's Watch ends PERMISSION_DENIED UNKNOWN_ACTOR when its actor is deactivated")
+  func watchEndsWithActor() async throws {
+    try await withDaemon { d in
+      let op = try await d.connect()
+      let s = try await Staff.make(op)
+      let svc = try await d.connect(as: .service)
+      var req = Practice_V1_WatchRequest()
+      req.accountID = s.account
+      req.kinds = [.account]  // not USER: the actor is checked all the same
+      let stream = try svc.watch.watch(req, options: .init(actor: s.scheduler))
+      var iterator = stream.makeAsyncIterator()
+      #expect(try await iterator.next()?.synced == true)
+      var deactivate = Practice_V1_DeactivateUserRequest()
+      deactivate.accountID = s.account
+      deactivate.userID = s.scheduler
+      _ = try await op.accounts.deactivateUser(deactivate)
+      _ = try await op.accounts.updateAccountSettings(settingsChange(s.account, "America/Denver"))
+      do {
+        while let event = try await iterator.next() {
+          Issue.record("an event after the actor was deactivated: \(event)")
+        }
+        Issue.record("the stream ended without an error")
+      } catch let e as RPCError {
+        #expect(e.code == .permissionDenied && e.reason == .unknownActor, "\(e)")
+      }
+      await svc.close()
+      await op.close()
+    }
+  }
+
+  @Test("against a stopped daemon (SIGSTOP) the Swift client and practicectl give up at the deadline plus grace; the connection works after SIGCONT")
+  func stoppedDaemon() async throws {
+    try await withDaemon(["--operator-uids", "0"]) { d in
+      let c = try await d.connect()
+      #expect(try await c.health.check().status == .serving)
+      let pid = try #require(d.process?.pid)
+      kill(pid, SIGSTOP)
+      defer { kill(pid, SIGCONT) }
+      let start = ContinuousClock.now
+      await expectRPCError(.deadlineExceeded, .deadlineExceeded) {
+        _ = try await c.health.check(options: .init(timeout: .milliseconds(1000)))
+      }
+      let took = ContinuousClock.now - start
+      // The deadline, the grace (0.5 s), at most one sweep (0.25 s), and slack for a loaded machine.
+      #expect(took >= .milliseconds(1400) && took < .milliseconds(2500), "took \(took)")
+
+      let cliStart = ContinuousClock.now
+      let cli = try await practicectl(["health", "--timeout-ms", "1000"], socket: d.socketPath)
+      let cliTook = ContinuousClock.now - cliStart
+      #expect(cli.status != 0 && cli.err.contains("DEADLINE_EXCEEDED"), "\(cli)")
+      #expect(cliTook < .milliseconds(4000), "took \(cliTook)")
+
+      kill(pid, SIGCONT)
+      #expect(try await c.health.check(options: .init(timeout: .seconds(5))).status == .serving)
+      await c.close()
+    }
+  }
+}

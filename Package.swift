@@ -19,6 +19,8 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+    .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
   ],
   targets: [
     // Generated protobuf code (scripts/gen-proto) and the method catalog built on it.
@@ -46,6 +48,7 @@ let package = Package(
       dependencies: [
         "PracticeProto", "PracticeWire",
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
@@ -55,6 +58,7 @@ let package = Package(
       name: "PracticeStore",
       dependencies: [
         "PracticeProto", "PracticeDomain", "PracticeWire",
+        .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
@@ -65,6 +69,7 @@ let package = Package(
       dependencies: [
         "PracticeProto", "PracticeWire", "PracticeDomain", "PracticeRPC", "PracticeStore",
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
@@ -76,7 +81,10 @@ let package = Package(
         "PracticeProto", "PracticeWire", "PracticeRPC", "PracticeStore", "PracticeServices", "PracticeDomain",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOHTTP1", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
+        .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ]
     ),

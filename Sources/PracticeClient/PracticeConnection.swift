@@ -493,6 +493,7 @@ extension PracticeConnection {
   public var watch: WatchServiceClient { WatchServiceClient(self) }
   public var reflection: ReflectionClient { ReflectionClient(self) }
   public var health: HealthClient { HealthClient(self) }
+  public var metrics: MetricsClient { MetricsClient(self) }
   public var testClock: TestClockClient { TestClockClient(self) }
   public var testControl: TestControlClient { TestControlClient(self) }
 }

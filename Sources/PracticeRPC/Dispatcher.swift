@@ -28,10 +28,15 @@ public final class Dispatcher: Sendable {
   private let filters: [RequestFilter]
 
   public init(router: Router, filters: [RequestFilter] = [], configuration: Configuration = .init()) {
-    self.routes = router.routes
+    var routes = router.routes
+    // A method that is not served (a test hook without --test-hooks) gets no series of its own.
+    for (path, route) in routes where Self.isServed(route.method, configuration) {
+      routes[path]!.metrics = CallMetrics(method: path)
+    }
+    self.routes = routes
     self.filters = [Dispatcher.refuseNUL] + filters
     self.configuration = configuration
-    self.inlineRoutes = router.routes.values
+    self.inlineRoutes = routes.values
       .filter { $0.invokeInline != nil && Self.isServed($0.method, configuration) }
       .sorted { $0.method.path < $1.method.path }
     self.inlinePaths = inlineRoutes.map(\.method.path)
@@ -53,11 +58,16 @@ public final class Dispatcher: Sendable {
 
   /// Resolves the method of a request. Fails with `UNIMPLEMENTED` for an unknown method.
   public func resolve(_ path: String) -> Result<MethodDescriptor, RPCError> {
+    let start = DispatchTime.now().uptimeNanoseconds
     guard let method = MethodCatalog.method(path) else {
-      return .failure(RPCError(.unimplemented, .unknownMethod, "unknown method \(Self.printable(path))"))
+      let error = RPCError(.unimplemented, .unknownMethod, "unknown method \(Self.printable(path))")
+      CallMetrics.unknown.record(error, start: start)
+      return .failure(error)
     }
     if !isServed(method) {
-      return .failure(RPCError(.unimplemented, .testHooksDisabled, "\(path) exists only with --test-hooks"))
+      let error = RPCError(.unimplemented, .testHooksDisabled, "\(path) exists only with --test-hooks")
+      CallMetrics.unknown.record(error, start: start)
+      return .failure(error)
     }
     return .success(method)
   }
@@ -69,6 +79,9 @@ public final class Dispatcher: Sendable {
   ) async throws(RPCError) -> Data? {
     let path = context.method.path
     let route = routes[path]
+    let start = DispatchTime.now().uptimeNanoseconds
+    CallMetrics.running.increment()
+    defer { CallMetrics.running.decrement() }
     do {
       try Self.checkPeer(context)
       guard let route else {
@@ -76,11 +89,11 @@ public final class Dispatcher: Sendable {
       }
       try Self.checkMetadata(context)
       let result = try await route.invoke(context, payload, filters, send)
-      log(context, route, error: nil)
+      finished(context, route, error: nil, start: start)
       return result
     } catch {
       let rpcError = Self.rpcError(error, context: context)
-      log(context, route, error: rpcError)
+      finished(context, route, error: rpcError, start: start)
       throw rpcError
     }
   }
@@ -106,15 +119,16 @@ public final class Dispatcher: Sendable {
   /// suspending).
   public func runInline(_ context: CallContext, route: Route, payload: Data) -> InlineResult {
     guard let inline = route.invokeInline else { return .notInline }
+    let start = DispatchTime.now().uptimeNanoseconds
     do {
       try Self.checkPeer(context)
       try Self.checkMetadata(context)
       guard let data = try inline(context, payload, filters) else { return .notInline }
-      log(context, route, error: nil)
+      finished(context, route, error: nil, start: start)
       return .success(data)
     } catch {
       let rpcError = Self.rpcError(error, context: context)
-      log(context, route, error: rpcError)
+      finished(context, route, error: rpcError, start: start)
       return .failure(rpcError)
     }
   }
@@ -145,6 +159,12 @@ public final class Dispatcher: Sendable {
     if error is CancellationError { return RPCError(.cancelled, .cancelled, "call cancelled") }
     context.logger.error("internal error in \(context.method.path): \(error)")
     return .internal("internal error")
+  }
+
+  /// A call's end: its metrics and its log line.
+  private func finished(_ context: CallContext, _ route: Route?, error: RPCError?, start: UInt64) {
+    (route?.metrics ?? .unknown).record(error, start: start)
+    log(context, route, error: error)
   }
 
   private func log(_ context: CallContext, _ route: Route?, error: RPCError?) {

@@ -32,6 +32,8 @@ public struct Route: Sendable {
   /// handler on the caller's thread (the connection's event loop). Returns nil when this request
   /// needs `invoke` instead.
   var invokeInline: (@Sendable (CallContext, Data, [RequestFilter]) throws -> Data?)?
+  /// Its metrics, made by the dispatcher that serves it.
+  var metrics: CallMetrics = .unknown
 }
 
 /// A request filter runs on every decoded request before its handler (the U+0000 rule, the

@@ -38,6 +38,26 @@ public struct DaemonConfiguration: Sendable {
   public var schedulerInterval: Duration = .seconds(60)
   /// How often the store is probed (a read and a small write) for `Health/Check`.
   public var healthProbeInterval: Duration = .seconds(5)
+  /// An HTTP address for Prometheus to scrape `GET /metrics` (off by default; `Metrics/Get` over the
+  /// socket always works). The shipped unit has `PrivateNetwork=yes`: change it to use this.
+  public var metricsListen: ListenAddress?
+
+  /// `HOST:PORT` of the metrics endpoint.
+  public struct ListenAddress: Sendable, Equatable {
+    public var host: String
+    public var port: Int
+
+    public init?(_ text: String) {
+      guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]),
+        (0...65535).contains(port)
+      else { return nil }
+      var host = String(text[..<colon])
+      if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+      guard !host.isEmpty else { return nil }
+      self.host = host
+      self.port = port
+    }
+  }
 
   public init() {}
 
@@ -67,6 +87,9 @@ public struct DaemonConfiguration: Sendable {
       case "billing.retention_days": terms.retentionDays = try int()
       case "billing.grace_days": terms.graceDays = try int()
       case "scheduler.interval_seconds": schedulerInterval = .seconds(max(1, try int()))
+      case "metrics.listen":
+        guard let address = ListenAddress(value) else { throw ConfigError(path, n + 1, "metrics.listen must be HOST:PORT") }
+        metricsListen = address
       case "health.probe_interval_ms": healthProbeInterval = .milliseconds(max(10, try int()))
       case "state_directory_mode":
         guard let mode = mode_t(value, radix: 8), mode <= 0o777 else {

@@ -238,12 +238,14 @@ final class ConnectionRegistry: @unchecked Sendable {
     lock.lock(); defer { lock.unlock() }
     guard count < limit else { return false }
     count += 1
+    DaemonMetrics.connections.set(count)
     return true
   }
 
   func release() {
     lock.lock(); defer { lock.unlock() }
     count -= 1
+    DaemonMetrics.connections.set(count)
   }
 
   func add(_ h: ConnectionHandler) {

@@ -13,10 +13,12 @@ import ServiceLifecycle
 public struct Daemon {
   public let configuration: DaemonConfiguration
   public let logger: Logger
+  public let metrics: DaemonMetrics
 
-  public init(configuration: DaemonConfiguration, logger: Logger) {
+  public init(configuration: DaemonConfiguration, logger: Logger, metrics: DaemonMetrics) {
     self.configuration = configuration
     self.logger = logger
+    self.metrics = metrics
   }
 
   public func run() async throws {
@@ -44,7 +46,10 @@ public struct Daemon {
     let dispatcher = Services.makeDispatcher(
       env: env,
       configuration: .init(testHooks: configuration.testHooks, defaultDeadline: configuration.defaultDeadline),
-      runDueWork: { try await scheduler.runDue() })
+      runDueWork: { try await scheduler.runDue() },
+      metricsText: { [metrics, databasePath = configuration.databasePath] in
+        await metrics.text(store: store, databasePath: databasePath)
+      })
     if configuration.testHooks { logger.warning("test hooks are enabled: never in production") }
 
     let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -59,9 +64,17 @@ public struct Daemon {
         Allocator.keepFreedMemoryWarm()
       })
     let watchdog = Watchdog(store: store, group: group, logger: logger)
+    var extra: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    if let listen = configuration.metricsListen {
+      extra.append(.init(service: MetricsHTTPServer(
+        host: listen.host, port: listen.port, group: group, logger: logger,
+        text: { [metrics, databasePath = configuration.databasePath] in
+          await metrics.text(store: store, databasePath: databasePath)
+        })))
+    }
     let serviceGroup = ServiceGroup(
       configuration: .init(
-        services: [
+        services: extra + [
           .init(service: server),
           .init(service: watchdog),
           .init(service: HealthProbe(
@@ -123,11 +136,19 @@ struct SchedulerService: Service {
 
   func run() async throws {
     while !Task.isShuttingDownGracefully && !Task.isCancelled {
+      let start = ContinuousClock.now
       do {
-        _ = try await scheduler.runDue()
+        let jobs = try await scheduler.runDue()
+        DaemonMetrics.schedulerRunsOK.increment()
+        DaemonMetrics.schedulerJobs.increment(by: Int64(jobs))
+        DaemonMetrics.schedulerLastSuccess.record(1)
       } catch {
         logger.error("scheduler run failed: \(error)")
+        DaemonMetrics.schedulerRunsFailed.increment()
+        DaemonMetrics.schedulerLastSuccess.record(0)
       }
+      DaemonMetrics.schedulerDuration.recordNanoseconds(Int64((ContinuousClock.now - start) / .nanoseconds(1)))
+      DaemonMetrics.schedulerLastRun.record(Date().timeIntervalSince1970)
       try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
     }
   }
@@ -156,6 +177,7 @@ struct HealthProbe: Service {
       } catch {
         failure = error
         health.writeFailed()
+        DaemonMetrics.probeFailures.increment()
       }
       let serving = health.serving
       if serving != reported {

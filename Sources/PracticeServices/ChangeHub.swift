@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import PracticeProto
 import PracticeWire
@@ -115,14 +116,21 @@ public final class ChangeHub: Sendable {
       let sub = Subscription(id: s.nextID, accountID: accountID, kinds: kinds, capacity: bufferCapacity)
       s.nextID += 1
       s.subscriptions[sub.id] = sub
+      Self.watchers.set(s.subscriptions.count)
       return sub
     }
   }
 
   public func unsubscribe(_ sub: Subscription) {
-    _ = state.withLock { $0.subscriptions.removeValue(forKey: sub.id) }
+    state.withLock { s in
+      s.subscriptions.removeValue(forKey: sub.id)
+      Self.watchers.set(s.subscriptions.count)
+    }
     sub.end()
   }
+
+  /// Open Watch streams (a metric).
+  static let watchers = Meter(label: "practiced_watchers")
 
   /// Publishes committed events, in commit order.
   public func publish(_ events: [(globalID: Int64, event: Practice_V1_ChangeEvent)]) {

@@ -1,3 +1,4 @@
+import CoreMetrics
 import Crypto
 import Foundation
 import PracticeDomain
@@ -173,7 +174,10 @@ public struct Mutations: Sendable {
       }
       env.health.writeSucceeded()
     } catch let e as RPCError {
-      if e.reason == .storeUnavailable || e.reason == .storeFull { env.health.writeFailed() }
+      if e.reason == .storeUnavailable || e.reason == .storeFull {
+        env.health.writeFailed()
+        Counter(label: "practiced_store_errors_total", dimensions: [("reason", e.reason.rawValue)]).increment()
+      }
       throw e
     }
     switch outcome {

@@ -10,7 +10,8 @@ import PracticeWire
 public enum Services {
   public static func makeDispatcher(
     env: ServiceEnvironment, configuration: Dispatcher.Configuration,
-    runDueWork: @escaping @Sendable () async throws -> UInt32 = { 0 }
+    runDueWork: @escaping @Sendable () async throws -> UInt32 = { 0 },
+    metricsText: @escaping @Sendable () async -> String = { "" }
   ) -> Dispatcher {
     let served = LockedState<[String]>([])
     var router = Router()
@@ -21,7 +22,7 @@ public enum Services {
     LocationService(env: env).register(into: &router)
     RoomService(env: env).register(into: &router)
     BillingService(env: env).register(into: &router)
-    SystemServices(env: env, servedMethods: { served.withLock { $0 } }, runDueWork: runDueWork)
+    SystemServices(env: env, servedMethods: { served.withLock { $0 } }, runDueWork: runDueWork, metricsText: metricsText)
       .register(into: &router)
     let dispatcher = Dispatcher(router: router, filters: [refuseCardNumbers], configuration: configuration)
     let methods = dispatcher.servedMethods

@@ -11,6 +11,8 @@ struct SystemServices {
   let servedMethods: @Sendable () -> [String]
   /// Runs the scheduled work that became due (TestClock/Advance).
   let runDueWork: @Sendable () async throws -> UInt32
+  /// The daemon's metrics in the Prometheus text format.
+  let metricsText: @Sendable () async -> String
 
   func register(into router: inout Router) {
     router.unary("/practice.rpc.v1.Reflection/Describe", mutation: false) {
@@ -18,6 +20,16 @@ struct SystemServices {
       var resp = Practice_Rpc_V1_DescribeResponse()
       resp.fileDescriptorSet = PracticeDescriptorSet.bytes
       resp.methods = servedMethods()
+      resp.serverVersion = PracticeVersion.string
+      return resp
+    }
+    router.unary("/practice.rpc.v1.Metrics/Get", mutation: false) {
+      (ctx: CallContext, _: Practice_Rpc_V1_MetricsRequest) -> Practice_Rpc_V1_MetricsResponse in
+      guard ctx.peer.peerClass == .operator else {
+        throw RPCError.permissionDenied(.roleRequired, "metrics are for operator peers")
+      }
+      var resp = Practice_Rpc_V1_MetricsResponse()
+      resp.text = await metricsText()
       return resp
     }
     router.read("/practice.rpc.v1.Health/Check") {

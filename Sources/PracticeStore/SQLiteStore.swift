@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import GRDB
 import PracticeProto
@@ -447,7 +448,11 @@ final class GroupCommitter: @unchecked Sendable {
     }
   }
 
+  /// Mutations committed together (a metric).
+  static let batchSizes = Recorder(label: "practiced_group_commit_batch_size")
+
   private func run(_ batch: [Job]) {
+    Self.batchSizes.record(batch.count)
     var results = [Result<any Sendable, Error>](repeating: .failure(CancellationError()), count: batch.count)
     // Reads neither use nor fill the cache from before this transaction until its commit hooks ran.
     cache.beginWrite()

@@ -15,11 +15,12 @@ struct Practicectl: AsyncParsableCommand {
       Exit codes: 0 success; 1 the daemon answered with an error; 64 usage error; 69 the daemon
       could not be reached. Shell completions: practicectl --generate-completion-script bash|zsh|fish.
       """,
+    version: PracticeVersion.string,
     subcommands: [
       AccountCommand.self, UserCommand.self, BusinessCommand.self, LocationCommand.self, PosCommand.self,
       PayerRuleCommand.self, RoomCommand.self, BookingCommand.self, BillingCommand.self, InvoiceCommand.self,
       AuditCommand.self, WatchCommand.self,
-      CallCommand.self, DescribeCommand.self, HealthCommand.self,
+      CallCommand.self, DescribeCommand.self, HealthCommand.self, StatusCommand.self, MetricsCommand.self,
     ])
 }
 
@@ -312,8 +313,52 @@ struct HealthCommand: AsyncParsableCommand {
 
   func run() async throws {
     let resp = try await connection.run { c, o in try await c.health.check(options: o) }
-    if connection.json { print(Output.json(resp)); return }
-    print(resp.status == .serving ? "SERVING" : "NOT_SERVING")
+    // NOT_SERVING exits 1 whatever the output form, so that a monitor can rely on the exit code.
+    if connection.json {
+      print(Output.json(resp))
+    } else {
+      print(resp.status == .serving ? "SERVING" : "NOT_SERVING")
+    }
     if resp.status != .serving { throw ExitCode(Exit.rpcError) }
   }
 }
+
+struct MetricsCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "metrics",
+    abstract: "Print the daemon's metrics in the Prometheus text format (operators; Metrics/Get).",
+    discussion: """
+      For node_exporter's textfile collector, from a timer:
+        practicectl metrics > /var/lib/node_exporter/practiced.prom.tmp && mv /var/lib/node_exporter/practiced.prom.tmp /var/lib/node_exporter/practiced.prom
+      """)
+  @OptionGroup var connection: ConnectionOptions
+
+  func run() async throws {
+    let resp = try await connection.run { c, o in try await c.metrics.get(options: o) }
+    if connection.json { print(Output.json(resp)); return }
+    print(resp.text, terminator: "")
+  }
+}
+
+struct StatusCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "status",
+    abstract: "The daemon at a glance: version, uptime, socket, database, accounts, connections, watchers, scheduler, health (operators).")
+  @OptionGroup var connection: ConnectionOptions
+
+  func run() async throws {
+    let socket = connection.socket ?? PracticeConnection.defaultSocketPath
+    let (describe, health, metrics) = try await connection.run { c, o in
+      (try await c.reflection.describe(options: o), try await c.health.check(options: o), try await c.metrics.get(options: o))
+    }
+    let status = DaemonStatus(socket: socket, version: describe.serverVersion, serving: health.status == .serving,
+                              metrics: PrometheusText(metrics.text), now: Date())
+    if connection.json {
+      print(status.json)
+    } else {
+      Output.fields(status.fields)
+    }
+    if health.status != .serving { throw ExitCode(Exit.rpcError) }
+  }
+}
+

@@ -215,3 +215,98 @@ enum Names {
     switch c { case .created: "CREATED"; case .updated: "UPDATED"; case .deleted: "DELETED"; default: "-" }
   }
 }
+
+/// The samples of a Prometheus text exposition, by series (`name{labels}`), and each name's labels.
+struct PrometheusText {
+  struct Sample {
+    let name: String
+    let labels: [String: String]
+    let value: Double
+  }
+
+  let samples: [Sample]
+
+  init(_ text: String) {
+    var samples: [Sample] = []
+    for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+      guard let space = line.lastIndex(of: " "), let value = Double(line[line.index(after: space)...]) else { continue }
+      let series = line[..<space]
+      var labels: [String: String] = [:]
+      var name = String(series)
+      if let open = series.firstIndex(of: "{"), series.hasSuffix("}") {
+        name = String(series[..<open])
+        // Label values are quoted; the daemon's never hold a quote or a comma followed by a name.
+        for pair in series[series.index(after: open)..<series.index(before: series.endIndex)].split(separator: "\",") {
+          let kv = pair.split(separator: "=", maxSplits: 1)
+          guard kv.count == 2 else { continue }
+          labels[String(kv[0])] = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+        }
+      }
+      samples.append(Sample(name: name, labels: labels, value: value))
+    }
+    self.samples = samples
+  }
+
+  func first(_ name: String) -> Sample? { samples.first { $0.name == name } }
+  func value(_ name: String) -> Double? { first(name)?.value }
+}
+
+/// What `practicectl status` shows, from Describe, Health and the metrics.
+struct DaemonStatus {
+  let fields: [(String, String)]
+  let json: String
+
+  init(socket: String, version: String, serving: Bool, metrics: PrometheusText, now: Date) {
+    let started = metrics.value("practiced_start_time_seconds")
+    let uptime = started.map { max(0, now.timeIntervalSince1970 - $0) }
+    let database = metrics.first("practiced_database_size_bytes")
+    let lastRun = metrics.value("practiced_scheduler_last_run_timestamp_seconds")
+    let lastOK = metrics.value("practiced_scheduler_last_run_success")
+    func int(_ name: String) -> Int? { metrics.value(name).map { Int($0) } }
+    let scheduler = lastRun.map { at in
+      "\(Output.time(Int64(at * 1000))) (\(lastOK == 1 ? "ok" : "failed"))"
+    } ?? "not run yet"
+    fields = [
+      ("version", version),
+      ("uptime", uptime.map(Self.duration) ?? "-"),
+      ("socket", socket),
+      ("database", database.map { "\($0.labels["path"] ?? "-") (\($0.labels["backend"] ?? "-"))" } ?? "-"),
+      ("database_size", database.map { Self.bytes($0.value) } ?? "-"),
+      ("accounts", int("practiced_accounts").map(String.init) ?? "-"),
+      ("connections", int("practiced_connections").map(String.init) ?? "-"),
+      ("watchers", int("practiced_watchers").map(String.init) ?? "0"),
+      ("last_scheduler_run", scheduler),
+      ("health", serving ? "SERVING" : "NOT_SERVING"),
+    ]
+    var object: [String: Any] = [
+      "version": version, "socket": socket, "health": serving ? "SERVING" : "NOT_SERVING",
+      "accounts": int("practiced_accounts") ?? 0, "connections": int("practiced_connections") ?? 0,
+      "watchers": int("practiced_watchers") ?? 0,
+    ]
+    if let uptime { object["uptimeSeconds"] = Int(uptime) }
+    if let database {
+      object["database"] = ["path": database.labels["path"] ?? "", "backend": database.labels["backend"] ?? "",
+                            "sizeBytes": Int(database.value)]
+    }
+    if let lastRun {
+      object["lastSchedulerRun"] = ["atMs": Int64(lastRun * 1000), "succeeded": lastOK == 1]
+    }
+    let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+    json = String(decoding: data, as: UTF8.self)
+  }
+
+  static func duration(_ seconds: Double) -> String {
+    let s = Int(seconds)
+    let (d, h, m) = (s / 86_400, s / 3600 % 24, s / 60 % 60)
+    if d > 0 { return "\(d)d \(h)h \(m)m" }
+    if h > 0 { return "\(h)h \(m)m" }
+    if m > 0 { return "\(m)m \(s % 60)s" }
+    return "\(s)s"
+  }
+
+  static func bytes(_ n: Double) -> String {
+    if n >= 1_048_576 { return String(format: "%.1f MiB", n / 1_048_576) }
+    if n >= 1024 { return String(format: "%.1f KiB", n / 1024) }
+    return "\(Int(n)) B"
+  }
+}

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import PracticeRPC
 import PracticeServer
+import PracticeWire
 
 /// practiced: the account-settings daemon. Flags override the environment, which overrides defaults.
 @main
@@ -10,7 +11,8 @@ struct Practiced: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "practiced",
     abstract: "The practice account-settings daemon (protobuf RPC over a Unix socket).",
-    discussion: "See docs/OPERATIONS.md for every setting and its default.")
+    discussion: "See docs/OPERATIONS.md for every setting and its default.",
+    version: PracticeVersion.string)
 
   @Option(help: "Unix socket path (env PRACTICED_SOCKET; default /run/practiced/practiced.sock).")
   var socket: String?
@@ -23,6 +25,9 @@ struct Practiced: AsyncParsableCommand {
 
   @Option(help: "How often the store is probed for Health/Check, in milliseconds (default 5000).")
   var healthProbeIntervalMs: Int?
+
+  @Option(help: "Serve Prometheus metrics over HTTP at HOST:PORT, e.g. 127.0.0.1:9464 (default: off; needs network access the shipped unit denies).")
+  var metricsListen: String?
 
   @Option(help: "Maximum frame size in bytes (default 4194304).")
   var maxFrameSize: Int?
@@ -80,6 +85,9 @@ struct Practiced: AsyncParsableCommand {
       if let value, value <= 0 { throw ValidationError("--\(name) must be positive") }
     }
     if let maxFrameSize, maxFrameSize > Int(UInt32.max) { throw ValidationError("--max-frame-size is too large") }
+    if let metricsListen, DaemonConfiguration.ListenAddress(metricsListen) == nil {
+      throw ValidationError("--metrics-listen must be HOST:PORT")
+    }
     if let stateDirMode, mode_t(stateDirMode, radix: 8).map({ $0 > 0o777 }) ?? true {
       throw ValidationError("--state-dir-mode must be octal, such as 0700")
     }
@@ -101,6 +109,7 @@ struct Practiced: AsyncParsableCommand {
       config.stateDirectory = d.split(separator: ":").first.map(String.init) ?? d
     }
     if let v = stateDirMode.flatMap({ mode_t($0, radix: 8) }) { config.stateDirectoryMode = v }
+    if let v = metricsListen.flatMap(DaemonConfiguration.ListenAddress.init) { config.metricsListen = v }
     if let v = healthProbeIntervalMs { config.healthProbeInterval = .milliseconds(v) }
     if let v = maxFrameSize { config.maxFrameSize = v }
     if let v = defaultDeadlineMs { config.defaultDeadline = .milliseconds(v) }
@@ -126,8 +135,9 @@ struct Practiced: AsyncParsableCommand {
 
     LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level) }
     let logger = Logger(label: "practiced")
+    let metrics = DaemonMetrics.bootstrap()
     do {
-      try await Daemon(configuration: config, logger: logger).run()
+      try await Daemon(configuration: config, logger: logger, metrics: metrics).run()
     } catch {
       logger.critical("practiced cannot run: \(error)")
       throw ExitCode(1)

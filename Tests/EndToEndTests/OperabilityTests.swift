@@ -336,3 +336,153 @@ struct OperabilityTests {
     }
   }
 }
+
+/// One sample of a Prometheus text exposition: the value of `name{labels}` (labels in any order).
+func sample(_ text: String, _ name: String, _ labels: [String: String] = [:]) -> Double? {
+  for line in text.split(separator: "\n") where !line.hasPrefix("#") {
+    guard let space = line.lastIndex(of: " ") else { continue }
+    let series = line[..<space]
+    let seriesName = series.prefix { $0 != "{" }
+    guard seriesName == name else { continue }
+    var found: [String: String] = [:]
+    if let open = series.firstIndex(of: "{") {
+      for pair in series[series.index(after: open)...].dropLast().split(separator: "\",") {
+        let kv = pair.split(separator: "=", maxSplits: 1)
+        if kv.count == 2 { found[String(kv[0])] = kv[1].trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
+      }
+    }
+    if found == labels { return Double(line[line.index(after: space)...]) }
+  }
+  return nil
+}
+
+@Suite("Metrics, status and version")
+struct MetricsStatusTests {
+  @Test("metrics counters move by exactly the calls made; histograms count them; gauges show connections and watchers; operators only")
+  func countersMove() async throws {
+    try await withDaemon { d in
+      let c = try await d.connect()
+      let a = try await c.accounts.createAccount(Make.account()).account.accountID
+      func text() async throws -> String { try await c.metrics.get().text }
+      let before = try await text()
+      let get = "/practice.v1.AccountService/GetAccount"
+      let okBefore = sample(before, "practiced_requests_total", ["method": get, "code": "OK"]) ?? -1
+      let notFoundBefore = sample(before, "practiced_requests_total", ["method": get, "code": "NOT_FOUND"]) ?? 0
+      let countBefore = sample(before, "practiced_request_duration_seconds_count", ["method": get]) ?? -1
+      for _ in 0..<7 { _ = try await c.accounts.getAccount(Make.get(a)) }
+      for _ in 0..<3 {
+        await expectRPCError(.notFound, .notFound) { _ = try await c.accounts.getAccount(Make.get("acct_missing")) }
+      }
+      let svc = try await d.connect(as: .service)
+      var watch = Practice_V1_WatchRequest()
+      watch.accountID = a
+      let owner = try await c.accounts.listUsers({ var r = Practice_V1_ListUsersRequest(); r.accountID = a; return r }()).users[0].userID
+      var stream = try svc.watch.watch(watch, options: .init(actor: owner)).makeAsyncIterator()
+      #expect(try await stream.next()?.synced == true)
+
+      let after = try await text()
+      #expect(sample(after, "practiced_requests_total", ["method": get, "code": "OK"]) == okBefore + 7)
+      #expect(sample(after, "practiced_requests_total", ["method": get, "code": "NOT_FOUND"]) == notFoundBefore + 3)
+      #expect(sample(after, "practiced_request_duration_seconds_count", ["method": get]) == countBefore + 10)
+      #expect(sample(after, "practiced_connections") == 2)
+      #expect(sample(after, "practiced_watchers") == 1)
+      #expect(sample(after, "practiced_accounts") == 1)
+      #expect(sample(after, "practiced_build_info", ["version": PracticeVersion.string]) == 1)
+      #expect((sample(after, "practiced_group_commit_batch_size_count") ?? 0) >= 1)
+      #expect(sample(after, "practiced_scheduler_runs_total", ["outcome": "ok"]) != nil)
+      // A method that does not exist is counted once under "unknown", never as a series of its own.
+      _ = try? await c.unary(method: "/practice.v1.Nope/Nothing", payload: Data())
+      let unknown = try await text()
+      #expect(sample(unknown, "practiced_requests_total", ["method": "unknown", "code": "UNIMPLEMENTED"]) == 1)
+      #expect(!unknown.contains("Nope"))
+      // Metrics are for operators.
+      await expectRPCError(.permissionDenied, .roleRequired) { _ = try await svc.metrics.get(options: .init(actor: owner)) }
+      await svc.close()
+      await c.close()
+    }
+  }
+
+  @Test("--version agrees everywhere: practiced, practicectl, Describe's server_version, the Swift constant")
+  func versionAgrees() async throws {
+    let practiced = try await runCommand(TestDaemon.binary, ["--version"])
+    let ctl = URL(fileURLWithPath: TestDaemon.binary).deletingLastPathComponent().appendingPathComponent("practicectl").path
+    let practicectl = try await runCommand(ctl, ["--version"])
+    #expect(practiced.out.trimmingCharacters(in: .whitespacesAndNewlines) == PracticeVersion.string)
+    #expect(practicectl.out.trimmingCharacters(in: .whitespacesAndNewlines) == PracticeVersion.string)
+    try await withDaemon { d in
+      let c = try await d.connect()
+      #expect(try await c.reflection.describe().serverVersion == PracticeVersion.string)
+      await c.close()
+    }
+  }
+
+  @Test("practicectl status shows the daemon at a glance (and --json); health and status exit 1 on NOT_SERVING, with and without --json")
+  func statusAndHealthExit() async throws {
+    try await withDaemon(["--operator-uids", "0", "--health-probe-interval-ms", "100"]) { d in
+      let s = d.socketPath
+      let c = try await d.connect()
+      _ = try await c.accounts.createAccount(Make.account())
+      let status = try await practicectl(["status"], socket: s)
+      #expect(status.status == 0, "\(status)")
+      for needle in ["version", PracticeVersion.string, "uptime", s, d.stateDirectory + "/practiced.db (sqlite)", "accounts",
+                     "connections", "watchers", "last_scheduler_run", "SERVING"] {
+        #expect(status.out.contains(needle), "\(needle) in \(status.out)")
+      }
+      let json = try await practicectl(["status", "--json"], socket: s)
+      let object = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any]
+      #expect(object?["version"] as? String == PracticeVersion.string)
+      #expect(object?["accounts"] as? Int == 1)
+      #expect(object?["health"] as? String == "SERVING")
+
+      var ro = Practice_Test_V1_SetStoreReadOnlyRequest()
+      ro.readOnly = true
+      _ = try await c.testControl.setStoreReadOnly(ro)
+      #expect(try await waitForHealth(c, .notServing))
+      for args in [["health"], ["health", "--json"], ["status"], ["status", "--json"]] {
+        let r = try await practicectl(args, socket: s)
+        #expect(r.status == 1, "\(args): \(r)")
+        #expect(r.out.contains("NOT_SERVING"), "\(args): \(r.out)")
+      }
+      ro.readOnly = false
+      _ = try await c.testControl.setStoreReadOnly(ro)
+      #expect(try await waitForHealth(c, .serving))
+      #expect(try await practicectl(["health", "--json"], socket: s).status == 0)
+      let metrics = try await practicectl(["metrics"], socket: s)
+      #expect(metrics.status == 0 && metrics.out.contains("# TYPE practiced_requests_total counter"))
+      await c.close()
+    }
+  }
+
+  @Test("--metrics-listen serves GET /metrics over HTTP on loopback")
+  func httpEndpoint() async throws {
+    // A port unlikely to be taken; the daemon logs the one it bound.
+    let port = 20_000 + Int(getpid() % 20_000)
+    try await withDaemon(["--metrics-listen", "127.0.0.1:\(port)"]) { d in
+      let c = try await d.connect()
+      _ = try await c.health.check()
+      let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+      defer { close(fd) }
+      var addr = sockaddr_in()
+      addr.sin_family = sa_family_t(AF_INET)
+      addr.sin_port = in_port_t(UInt16(port).bigEndian)
+      addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+      let connected = withUnsafePointer(to: &addr) { p in
+        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+      }
+      try #require(connected == 0, "connect errno \(errno): \(d.log)")
+      let request = Array("GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n".utf8)
+      _ = request.withUnsafeBytes { pt_write_all(fd, $0.baseAddress, $0.count) }
+      var response = [UInt8]()
+      var buffer = [UInt8](repeating: 0, count: 65536)
+      while true {
+        let n = buffer.withUnsafeMutableBytes { pt_read_exact(fd, $0.baseAddress, 1, 5000) }
+        if n <= 0 { break }
+        response.append(buffer[0])
+      }
+      let text = String(decoding: response, as: UTF8.self)
+      #expect(text.hasPrefix("HTTP/1.1 200 OK"), "\(text.prefix(200))")
+      #expect(text.contains("practiced_requests_total{method=\"/practice.rpc.v1.Health/Check\",code=\"OK\"} 1"))
+      await c.close()
+    }
+  }
+}

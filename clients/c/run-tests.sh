@@ -19,13 +19,26 @@ start() {  # name, extra args...
   local name=$1; shift
   "$practiced" --socket "$work/$name.sock" --state-dir "$work/$name" --test-hooks "$@" 2>"$work/$name.log" &
   pids+=($!)
+  last_pid=$!
   for _ in $(seq 1 200); do [ -S "$work/$name.sock" ] && return 0; sleep 0.05; done
   echo "practiced ($name) did not start:" >&2; cat "$work/$name.log" >&2; exit 1
 }
 start operator --operator-uids 0
+operator_pid=$last_pid
 start denied --operator-uids "" --operator-groups "" --service-groups ""
+start idle --operator-uids "" --operator-groups "" --service-groups "" --idle-timeout-ms 300
+
+echo "== one version: practiced, the library, its .pc file"
+v_daemon=$("$practiced" --version)
+v_lib=$(build/ctest --version)
+v_pc=$(sed -n 's/^Version: //p' build/practiceclient.pc)
+if [ "$v_daemon" != "$v_lib" ] || [ "$v_lib" != "$v_pc" ]; then
+  echo "versions differ: practiced $v_daemon, library $v_lib, practiceclient.pc $v_pc" >&2
+  exit 1
+fi
+echo "$v_lib"
 
 echo "== C example"
 build/create_location "$work/operator.sock"
 echo "== C tests"
-build/ctest "$work/operator.sock" "$work/denied.sock"
+build/ctest "$work/operator.sock" "$work/denied.sock" "$work/idle.sock" "$operator_pid"

@@ -20,6 +20,15 @@ public struct HealthClient: Sendable {
   }
 }
 
+/// Typed calls of practice.rpc.v1.Metrics.
+public struct MetricsClient: Sendable {
+  public let connection: PracticeConnection
+  public init(_ connection: PracticeConnection) { self.connection = connection }
+  public func get(_ request: Practice_Rpc_V1_MetricsRequest = .init(), options: CallOptions = .init()) async throws -> Practice_Rpc_V1_MetricsResponse {
+    try await connection.call("/practice.rpc.v1.Metrics/Get", request, options: options)
+  }
+}
+
 /// Typed calls of practice.test.v1.TestClock.
 public struct TestClockClient: Sendable {
   public let connection: PracticeConnection

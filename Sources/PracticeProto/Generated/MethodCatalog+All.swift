@@ -7,6 +7,7 @@ extension MethodCatalog {
   public static let all: [MethodDescriptor] = [
     MethodDescriptor("/practice.rpc.v1.Reflection/Describe", Practice_Rpc_V1_DescribeRequest.self, Practice_Rpc_V1_DescribeResponse.self, serverStreaming: false),
     MethodDescriptor("/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest.self, Practice_Rpc_V1_HealthCheckResponse.self, serverStreaming: false),
+    MethodDescriptor("/practice.rpc.v1.Metrics/Get", Practice_Rpc_V1_MetricsRequest.self, Practice_Rpc_V1_MetricsResponse.self, serverStreaming: false),
     MethodDescriptor("/practice.test.v1.TestClock/Advance", Practice_Test_V1_AdvanceRequest.self, Practice_Test_V1_AdvanceResponse.self, serverStreaming: false),
     MethodDescriptor("/practice.test.v1.TestControl/Sleep", Practice_Test_V1_SleepRequest.self, Practice_Test_V1_SleepResponse.self, serverStreaming: false),
     MethodDescriptor("/practice.test.v1.TestControl/SetStoreReadOnly", Practice_Test_V1_SetStoreReadOnlyRequest.self, Practice_Test_V1_SetStoreReadOnlyResponse.self, serverStreaming: false),

@@ -136,7 +136,8 @@ public nonisolated struct Practice_Rpc_V1_FieldViolation: Sendable {
   public init() {}
 }
 
-/// Introspection and health (services practice.rpc.v1.Reflection and practice.rpc.v1.Health).
+/// Introspection, health and metrics (services practice.rpc.v1.Reflection, practice.rpc.v1.Health and
+/// practice.rpc.v1.Metrics).
 public nonisolated struct Practice_Rpc_V1_DescribeRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -157,6 +158,9 @@ public nonisolated struct Practice_Rpc_V1_DescribeResponse: Sendable {
 
   /// every method path the daemon serves
   public var methods: [String] = []
+
+  /// the daemon's version, the same string as `practiced --version`
+  public var serverVersion: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -219,6 +223,29 @@ public nonisolated struct Practice_Rpc_V1_HealthCheckResponse: Sendable {
     ]
 
   }
+
+  public init() {}
+}
+
+public nonisolated struct Practice_Rpc_V1_MetricsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Practice_Rpc_V1_MetricsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Prometheus text exposition format 0.0.4
+  public var text: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 }
@@ -472,7 +499,7 @@ nonisolated extension Practice_Rpc_V1_DescribeRequest: SwiftProtobuf.Message, Sw
 
 nonisolated extension Practice_Rpc_V1_DescribeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".DescribeResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}file_descriptor_set\0\u{1}methods\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}file_descriptor_set\0\u{1}methods\0\u{3}server_version\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -482,6 +509,7 @@ nonisolated extension Practice_Rpc_V1_DescribeResponse: SwiftProtobuf.Message, S
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularBytesField(value: &self.fileDescriptorSet) }()
       case 2: try { try decoder.decodeRepeatedStringField(value: &self.methods) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.serverVersion) }()
       default: break
       }
     }
@@ -494,12 +522,16 @@ nonisolated extension Practice_Rpc_V1_DescribeResponse: SwiftProtobuf.Message, S
     if !self.methods.isEmpty {
       try visitor.visitRepeatedStringField(value: self.methods, fieldNumber: 2)
     }
+    if !self.serverVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.serverVersion, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Practice_Rpc_V1_DescribeResponse, rhs: Practice_Rpc_V1_DescribeResponse) -> Bool {
     if lhs.fileDescriptorSet != rhs.fileDescriptorSet {return false}
     if lhs.methods != rhs.methods {return false}
+    if lhs.serverVersion != rhs.serverVersion {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -556,4 +588,53 @@ nonisolated extension Practice_Rpc_V1_HealthCheckResponse: SwiftProtobuf.Message
 
 nonisolated extension Practice_Rpc_V1_HealthCheckResponse.ServingStatus: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SERVING_STATUS_UNSPECIFIED\0\u{1}SERVING\0\u{1}NOT_SERVING\0")
+}
+
+nonisolated extension Practice_Rpc_V1_MetricsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MetricsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Practice_Rpc_V1_MetricsRequest, rhs: Practice_Rpc_V1_MetricsRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Practice_Rpc_V1_MetricsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MetricsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}text\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.text) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.text.isEmpty {
+      try visitor.visitSingularStringField(value: self.text, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Practice_Rpc_V1_MetricsResponse, rhs: Practice_Rpc_V1_MetricsResponse) -> Bool {
+    if lhs.text != rhs.text {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
 }

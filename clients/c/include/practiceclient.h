@@ -31,8 +31,21 @@ enum {
   PC_ERR_INVALID_STRING = -3, /* a request string is not valid UTF-8; nothing was sent */
   PC_ERR_TOO_LARGE = -4,      /* the request or a response exceeds the frame limit */
   PC_ERR_NOMEM = -5,
-  PC_ERR_UNPACK = -6          /* the response payload does not unpack with the given descriptor */
+  PC_ERR_UNPACK = -6,         /* the response payload does not unpack with the given descriptor */
+  PC_ERR_TIMEOUT = -7,        /* pc_receive_until: no frame within the time given */
+  PC_ERR_DEADLINE = -8        /* pc_call: no answer within the deadline and PC_DEADLINE_GRACE_MS; the
+                                 status says DEADLINE_EXCEEDED; the call was cancelled, the connection
+                                 stays usable */
 };
+
+/* Time limits of the library (milliseconds).
+ * - pc_connect gives up after PC_CONNECT_TIMEOUT_MS (a daemon whose backlog is full); the same bound
+ *   applies to each send, so a daemon that stopped reading cannot block a writer for ever.
+ * - pc_call gives up at its deadline (timeout_ms, or PC_DEFAULT_TIMEOUT_MS, the daemon's default, for
+ *   0) plus PC_DEADLINE_GRACE_MS: a stopped or wedged daemon never hangs the caller. */
+#define PC_CONNECT_TIMEOUT_MS 5000
+#define PC_DEFAULT_TIMEOUT_MS 30000
+#define PC_DEADLINE_GRACE_MS 500
 
 /* gRPC status codes, as practiced uses them. */
 enum {
@@ -84,6 +97,20 @@ pc_client *pc_connect(const char *path);
 /* Closes the connection and frees the client. */
 void pc_close(pc_client *client);
 
+/* The library's version ("1.1.0"), the same as practiced's. */
+const char *pc_version(void);
+
+/* Opt-in reconnection: when the daemon has closed the connection (an idle connection is closed
+ * after the daemon's idle timeout, with a call_id 0 response of reason IDLE_TIMEOUT first), the next
+ * pc_call opens a new connection to the same path instead of reporting the close. Off by default:
+ * a program that pipelines with pc_send/pc_receive must see the close itself. */
+void pc_set_reconnect(pc_client *client, int on);
+
+/* The status the daemon sent with call_id 0 when it closed the connection (UNAVAILABLE with reason
+ * IDLE_TIMEOUT or SHUTTING_DOWN, or a framing error), or NULL. Owned by the client. Without
+ * reconnection, a pc_call on such a connection returns PC_OK with a copy of this status. */
+const pc_status *pc_close_status(const pc_client *client);
+
 /* Sends one call without waiting. request is any message of proto/; timeout_ms 0 is the daemon's
  * default deadline. The call's id is stored in *call_id. */
 int pc_send(pc_client *client, const char *method, const ProtobufCMessage *request, const pc_metadata *metadata,
@@ -92,13 +119,17 @@ int pc_send(pc_client *client, const char *method, const ProtobufCMessage *reque
 /* Asks the daemon to cancel an in-flight call (no response of its own). */
 int pc_cancel(pc_client *client, uint64_t call_id);
 
-/* Receives the next response frame, whichever call it belongs to. Free it with pc_response_free. */
+/* Receives the next response frame, whichever call it belongs to. Free it with pc_response_free.
+ * pc_receive waits for ever; pc_receive_until at most timeout_ms (then PC_ERR_TIMEOUT, and a frame
+ * that had begun to arrive is kept for the next receive). */
 int pc_receive(pc_client *client, pc_response *response);
+int pc_receive_until(pc_client *client, pc_response *response, int timeout_ms);
 
 /* A unary call: sends, then waits for its final response (responses to other calls in flight are
  * not expected: use pc_send/pc_receive to pipeline). On PC_OK, *status holds the daemon's status;
  * when it is OK and response_descriptor is given, *response holds the unpacked message (free it
- * with protobuf_c_message_free_unpacked). */
+ * with protobuf_c_message_free_unpacked). Gives up at the deadline plus PC_DEADLINE_GRACE_MS with
+ * PC_ERR_DEADLINE (*status then says DEADLINE_EXCEEDED; free it as usual). */
 int pc_call(pc_client *client, const char *method, const ProtobufCMessage *request, const pc_metadata *metadata,
             size_t n_metadata, uint32_t timeout_ms, const ProtobufCMessageDescriptor *response_descriptor,
             ProtobufCMessage **response, pc_status *status);

@@ -8,6 +8,9 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <poll.h>
+#include <time.h>
+#include <sys/time.h>
 
 #include "practice/rpc/v1/rpc.pb-c.h"
 
@@ -16,43 +19,80 @@
 struct pc_client {
   int fd;
   uint64_t next_call_id;
+  char *path;         /* for pc_set_reconnect */
+  int reconnect;
+  int closed;         /* the daemon closed the connection (EOF, or a call_id 0 response) */
+  pc_status close_status;
+  int has_close_status;
+  uint8_t *buf;       /* received bytes not yet handed out as frames */
+  size_t len, cap;
 };
 
-pc_client *pc_connect(const char *path) {
-  if (path == NULL) path = getenv("PRACTICED_SOCKET");
-  if (path == NULL || *path == '\0') path = "/run/practiced/practiced.sock";
+const char *pc_version(void) { return PC_VERSION; }
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A connected socket, or -1 (errno set). SO_SNDTIMEO bounds a Unix-socket connect that waits for
+ * room in the daemon's backlog; it stays set, so a send to a daemon that stopped reading cannot
+ * block forever either. */
+static int open_socket(const char *path) {
   struct sockaddr_un addr;
   memset(&addr, 0, sizeof addr);
   addr.sun_family = AF_UNIX;
   if (strlen(path) >= sizeof addr.sun_path) {
     errno = ENAMETOOLONG;
-    return NULL;
+    return -1;
   }
   strcpy(addr.sun_path, path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return NULL;
+  if (fd < 0) return -1;
+  struct timeval tv = {PC_CONNECT_TIMEOUT_MS / 1000, (PC_CONNECT_TIMEOUT_MS % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (connect(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
-    int e = errno;
+    int e = errno == EINPROGRESS || errno == EAGAIN ? ETIMEDOUT : errno;
     close(fd);
     errno = e;
-    return NULL;
+    return -1;
   }
+  return fd;
+}
+
+pc_client *pc_connect(const char *path) {
+  if (path == NULL) path = getenv("PRACTICED_SOCKET");
+  if (path == NULL || *path == '\0') path = "/run/practiced/practiced.sock";
+  int fd = open_socket(path);
+  if (fd < 0) return NULL;
   pc_client *c = calloc(1, sizeof *c);
-  if (c == NULL) {
+  char *copy = strdup(path);
+  if (c == NULL || copy == NULL) {
+    free(c);
+    free(copy);
     close(fd);
     errno = ENOMEM;
     return NULL;
   }
   c->fd = fd;
   c->next_call_id = 1;
+  c->path = copy;
   return c;
 }
 
 void pc_close(pc_client *c) {
   if (c == NULL) return;
-  close(c->fd);
+  if (c->fd >= 0) close(c->fd);
+  pc_status_free(&c->close_status);
+  free(c->path);
+  free(c->buf);
   free(c);
 }
+
+void pc_set_reconnect(pc_client *c, int on) { c->reconnect = on != 0; }
+
+const pc_status *pc_close_status(const pc_client *c) { return c->has_close_status ? &c->close_status : NULL; }
 
 int pc_valid_utf8(const char *bytes, size_t len) {
   const unsigned char *s = (const unsigned char *)bytes;
@@ -124,21 +164,46 @@ static int write_all(int fd, const uint8_t *p, size_t n) {
   return PC_OK;
 }
 
-static int read_all(int fd, uint8_t *p, size_t n) {
-  while (n > 0) {
-    ssize_t r = recv(fd, p, n, 0);
-    if (r < 0) {
+/* Reads what the socket has into the buffer, waiting until `deadline` (now_ms; -1: for ever).
+ * PC_ERR_TIMEOUT when nothing came in time; PC_ERR_IO (errno ECONNRESET) at EOF. */
+static int fill(pc_client *c, int64_t deadline) {
+  if (c->fd < 0) {
+    errno = ENOTCONN;
+    return PC_ERR_IO;
+  }
+  for (;;) {
+    int wait = -1;
+    if (deadline >= 0) {
+      int64_t left = deadline - now_ms();
+      wait = left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+    }
+    struct pollfd p = {c->fd, POLLIN, 0};
+    int n = poll(&p, 1, wait);
+    if (n < 0) {
       if (errno == EINTR) continue;
       return PC_ERR_IO;
     }
+    if (n == 0) return PC_ERR_TIMEOUT;
+    if (c->cap - c->len < 4096) {
+      size_t cap = c->cap ? c->cap * 2 : 8192;
+      uint8_t *b = realloc(c->buf, cap);
+      if (b == NULL) return PC_ERR_NOMEM;
+      c->buf = b;
+      c->cap = cap;
+    }
+    ssize_t r = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+    if (r < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return PC_ERR_IO;
+    }
     if (r == 0) {
+      c->closed = 1;
       errno = ECONNRESET;
       return PC_ERR_IO;
     }
-    p += r;
-    n -= (size_t)r;
+    c->len += (size_t)r;
+    return PC_OK;
   }
-  return PC_OK;
 }
 
 /* Packs an envelope and writes it as one frame. */
@@ -234,27 +299,52 @@ static int copy_status(const Practice__Rpc__V1__Status *in, pc_status *out) {
   return PC_OK;
 }
 
-int pc_receive(pc_client *c, pc_response *out) {
+/* A deep copy of a status. */
+static int dup_status(const pc_status *in, pc_status *out) {
   memset(out, 0, sizeof *out);
-  uint8_t header[4];
-  int rc = read_all(c->fd, header, 4);
-  if (rc != PC_OK) return rc;
-  uint32_t len = (uint32_t)header[0] << 24 | (uint32_t)header[1] << 16 | (uint32_t)header[2] << 8 | header[3];
-  if (len == 0) return PC_ERR_PROTOCOL;
-  if (len > PC_MAX_FRAME) return PC_ERR_TOO_LARGE;
-  uint8_t *body = malloc(len);
-  if (body == NULL) return PC_ERR_NOMEM;
-  rc = read_all(c->fd, body, len);
-  if (rc != PC_OK) {
-    free(body);
-    return rc;
+  out->code = in->code;
+  out->message = dup_string(in->message);
+  out->reason = dup_string(in->reason);
+  if (out->message == NULL || out->reason == NULL) return PC_ERR_NOMEM;
+  if (in->n_violations > 0) {
+    out->violations = calloc(in->n_violations, sizeof *out->violations);
+    if (out->violations == NULL) return PC_ERR_NOMEM;
+    out->n_violations = in->n_violations;
+    for (size_t i = 0; i < in->n_violations; i++) {
+      out->violations[i].field = dup_string(in->violations[i].field);
+      out->violations[i].description = dup_string(in->violations[i].description);
+    }
   }
-  Practice__Rpc__V1__Response *resp = practice__rpc__v1__response__unpack(NULL, len, body);
-  free(body);
+  if (in->detail_len > 0) {
+    out->detail = malloc(in->detail_len);
+    if (out->detail == NULL) return PC_ERR_NOMEM;
+    memcpy(out->detail, in->detail, in->detail_len);
+    out->detail_len = in->detail_len;
+  }
+  return PC_OK;
+}
+
+int pc_receive_until(pc_client *c, pc_response *out, int timeout_ms) {
+  memset(out, 0, sizeof *out);
+  int64_t deadline = timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+  uint32_t len = 0;
+  for (;;) {
+    if (c->len >= 4) {
+      len = (uint32_t)c->buf[0] << 24 | (uint32_t)c->buf[1] << 16 | (uint32_t)c->buf[2] << 8 | c->buf[3];
+      if (len == 0) return PC_ERR_PROTOCOL;
+      if (len > PC_MAX_FRAME) return PC_ERR_TOO_LARGE;
+      if (c->len >= 4 + (size_t)len) break;
+    }
+    int rc = fill(c, deadline);
+    if (rc != PC_OK) return rc;
+  }
+  Practice__Rpc__V1__Response *resp = practice__rpc__v1__response__unpack(NULL, len, c->buf + 4);
+  c->len -= 4 + (size_t)len;
+  memmove(c->buf, c->buf + 4 + len, c->len);
   if (resp == NULL) return PC_ERR_PROTOCOL;
   out->call_id = resp->call_id;
   out->more = resp->more;
-  rc = copy_status(resp->status, &out->status);
+  int rc = copy_status(resp->status, &out->status);
   if (rc == PC_OK && resp->payload.len > 0) {
     out->payload = malloc(resp->payload.len);
     if (out->payload == NULL) {
@@ -265,7 +355,39 @@ int pc_receive(pc_client *c, pc_response *out) {
     }
   }
   practice__rpc__v1__response__free_unpacked(resp, NULL);
+  if (rc == PC_OK && out->call_id == 0 && !out->more) {
+    /* The daemon says why it ends the connection: kept for pc_close_status. */
+    c->closed = 1;
+    pc_status_free(&c->close_status);
+    rc = dup_status(&out->status, &c->close_status);
+    c->has_close_status = rc == PC_OK;
+  }
   return rc;
+}
+
+int pc_receive(pc_client *c, pc_response *out) { return pc_receive_until(c, out, -1); }
+
+/* Before a call: whether the daemon already closed the connection (an idle close comes as a call_id
+ * 0 response, then EOF), read without waiting; with pc_set_reconnect, a new connection replaces it. */
+static int check_open(pc_client *c) {
+  while (!c->closed && c->fd >= 0) {
+    struct pollfd p = {c->fd, POLLIN, 0};
+    if (poll(&p, 1, 0) <= 0) break;
+    pc_response r;
+    int rc = pc_receive_until(c, &r, 0);
+    pc_response_free(&r);
+    if (rc == PC_ERR_TIMEOUT) break; /* part of a frame: calls are still being answered */
+    if (rc != PC_OK) c->closed = 1;
+  }
+  if (!c->closed) return PC_OK;
+  if (!c->reconnect) return c->has_close_status ? PC_OK : (errno = ECONNRESET, PC_ERR_IO);
+  int fd = open_socket(c->path);
+  if (fd < 0) return PC_ERR_IO;
+  if (c->fd >= 0) close(c->fd);
+  c->fd = fd;
+  c->closed = 0;
+  c->len = 0;
+  return PC_OK;
 }
 
 int pc_call(pc_client *c, const char *method, const ProtobufCMessage *request, const pc_metadata *metadata,
@@ -273,15 +395,32 @@ int pc_call(pc_client *c, const char *method, const ProtobufCMessage *request, c
             ProtobufCMessage **response, pc_status *status) {
   if (response != NULL) *response = NULL;
   memset(status, 0, sizeof *status);
-  uint64_t id;
-  int rc = pc_send(c, method, request, metadata, n_metadata, timeout_ms, &id);
+  int rc = check_open(c);
   if (rc != PC_OK) return rc;
+  if (c->closed) {
+    /* Closed by the daemon, no reconnecting: report its reason (e.g. IDLE_TIMEOUT). */
+    return dup_status(&c->close_status, status);
+  }
+  uint64_t id;
+  rc = pc_send(c, method, request, metadata, n_metadata, timeout_ms, &id);
+  if (rc != PC_OK) return rc;
+  int64_t give_up = now_ms() + (timeout_ms ? timeout_ms : PC_DEFAULT_TIMEOUT_MS) + PC_DEADLINE_GRACE_MS;
   for (;;) {
     pc_response r;
-    rc = pc_receive(c, &r);
+    int64_t left = give_up - now_ms();
+    rc = left > 0 ? pc_receive_until(c, &r, (int)left) : PC_ERR_TIMEOUT;
+    if (rc == PC_ERR_TIMEOUT) {
+      /* No answer within the deadline and its grace: give up, ask the daemon to cancel, and keep
+       * the connection (a late answer to this call_id is skipped by the next call). */
+      pc_cancel(c, id);
+      status->code = PC_CODE_DEADLINE_EXCEEDED;
+      status->reason = strdup("DEADLINE_EXCEEDED");
+      status->message = strdup("no answer from practiced within the deadline and its grace (the client gave up)");
+      return PC_ERR_DEADLINE;
+    }
     if (rc != PC_OK) return rc;
     if (r.call_id == 0 && !r.more) {
-      /* The daemon ends the connection (a framing error): report its status. */
+      /* The daemon ends the connection (a framing error, an idle close): report its status. */
       *status = r.status;
       memset(&r.status, 0, sizeof r.status);
       pc_response_free(&r);

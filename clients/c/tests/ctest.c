@@ -1,8 +1,16 @@
 /* C client tests against live daemons (clients/c/run-tests.sh starts them).
- * Usage: ctest OPERATOR_SOCKET DENIED_SOCKET
+ * Usage: ctest OPERATOR_SOCKET DENIED_SOCKET IDLE_SOCKET OPERATOR_PID
+ *        ctest --version   (prints pc_version())
+ * IDLE_SOCKET's daemon closes idle connections after 300 ms; OPERATOR_PID is stopped (SIGSTOP) and
+ * continued by the deadline test.
  * Prints "N passed, M failed" and exits non-zero on any failure. */
+#define _POSIX_C_SOURCE 200809L
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "practice/rpc/v1/rpc.pb-c.h"
 #include "practice/test/v1/test.pb-c.h"
@@ -154,9 +162,71 @@ static void test_invalid_strings(pc_client *c) {
   pc_status_free(&st);
 }
 
+static long long ms_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  nanosleep(&ts, NULL);
+}
+
+static int health(pc_client *c, uint32_t timeout_ms, pc_status *st) {
+  Practice__Rpc__V1__HealthCheckRequest req = PRACTICE__RPC__V1__HEALTH_CHECK_REQUEST__INIT;
+  return pc_call(c, "/practice.rpc.v1.Health/Check", &req.base, NULL, 0, timeout_ms, NULL, NULL, st);
+}
+
+/* A stopped daemon: pc_call gives up at the deadline plus the grace, and the connection still works
+ * once the daemon runs again. */
+static void test_deadline(pc_client *c, pid_t daemon) {
+  pc_status st;
+  kill(daemon, SIGSTOP);
+  long long start = ms_now();
+  int rc = health(c, 1000, &st);
+  long long took = ms_now() - start;
+  kill(daemon, SIGCONT);
+  CHECK(rc == PC_ERR_DEADLINE, "a stopped daemon: pc_call returns PC_ERR_DEADLINE");
+  CHECK(st.code == PC_CODE_DEADLINE_EXCEEDED && st.reason && strcmp(st.reason, "DEADLINE_EXCEEDED") == 0,
+        "the status says DEADLINE_EXCEEDED");
+  CHECK(took >= 1000 + PC_DEADLINE_GRACE_MS - 50 && took < 1000 + PC_DEADLINE_GRACE_MS + 1000,
+        "it gives up at the deadline plus the grace");
+  pc_status_free(&st);
+  rc = health(c, 5000, &st);
+  CHECK(rc == PC_OK && st.code == PC_CODE_OK, "the connection answers the next call after SIGCONT");
+  pc_status_free(&st);
+}
+
+/* The daemon closes an idle connection saying IDLE_TIMEOUT: reported, then reconnected when asked. */
+static void test_idle(const char *path) {
+  pc_client *c = pc_connect(path);
+  CHECK(c != NULL, "connect to the idle-timeout daemon");
+  if (c == NULL) return;
+  pc_status st;
+  CHECK(health(c, 0, &st) == PC_OK && st.code == PC_CODE_OK, "Health/Check answers any peer");
+  pc_status_free(&st);
+  sleep_ms(700);
+  int rc = health(c, 0, &st);
+  CHECK(rc == PC_OK && st.code == PC_CODE_UNAVAILABLE && st.reason && strcmp(st.reason, "IDLE_TIMEOUT") == 0,
+        "a call on a connection closed for idleness reports UNAVAILABLE IDLE_TIMEOUT");
+  pc_status_free(&st);
+  const pc_status *why = pc_close_status(c);
+  CHECK(why != NULL && strcmp(why->reason, "IDLE_TIMEOUT") == 0, "pc_close_status keeps the reason");
+  pc_set_reconnect(c, 1);
+  rc = health(c, 0, &st);
+  CHECK(rc == PC_OK && st.code == PC_CODE_OK, "with pc_set_reconnect the next call reconnects and succeeds");
+  pc_status_free(&st);
+  pc_close(c);
+}
+
 int main(int argc, char **argv) {
-  if (argc < 3) {
-    fprintf(stderr, "usage: ctest OPERATOR_SOCKET DENIED_SOCKET\n");
+  if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+    printf("%s\n", pc_version());
+    return 0;
+  }
+  if (argc < 5) {
+    fprintf(stderr, "usage: ctest OPERATOR_SOCKET DENIED_SOCKET IDLE_SOCKET OPERATOR_PID\n");
     return 64;
   }
   pc_client *c = pc_connect(argv[1]);
@@ -170,6 +240,8 @@ int main(int argc, char **argv) {
   test_denied(denied);
   test_pipelined(c);
   test_invalid_strings(c);
+  test_deadline(c, (pid_t)atoi(argv[4]));
+  test_idle(argv[3]);
   pc_close(c);
   pc_close(denied);
   printf("%d passed, %d failed\n", passed, failed);

@@ -412,6 +412,96 @@ void   practice__rpc__v1__health_check_response__free_unpacked
   assert(message->base.descriptor == &practice__rpc__v1__health_check_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   practice__rpc__v1__metrics_request__init
+                     (Practice__Rpc__V1__MetricsRequest         *message)
+{
+  static const Practice__Rpc__V1__MetricsRequest init_value = PRACTICE__RPC__V1__METRICS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t practice__rpc__v1__metrics_request__get_packed_size
+                     (const Practice__Rpc__V1__MetricsRequest *message)
+{
+  assert(message->base.descriptor == &practice__rpc__v1__metrics_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__rpc__v1__metrics_request__pack
+                     (const Practice__Rpc__V1__MetricsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__rpc__v1__metrics_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__rpc__v1__metrics_request__pack_to_buffer
+                     (const Practice__Rpc__V1__MetricsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__rpc__v1__metrics_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__Rpc__V1__MetricsRequest *
+       practice__rpc__v1__metrics_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__Rpc__V1__MetricsRequest *)
+     protobuf_c_message_unpack (&practice__rpc__v1__metrics_request__descriptor,
+                                allocator, len, data);
+}
+void   practice__rpc__v1__metrics_request__free_unpacked
+                     (Practice__Rpc__V1__MetricsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__rpc__v1__metrics_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   practice__rpc__v1__metrics_response__init
+                     (Practice__Rpc__V1__MetricsResponse         *message)
+{
+  static const Practice__Rpc__V1__MetricsResponse init_value = PRACTICE__RPC__V1__METRICS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t practice__rpc__v1__metrics_response__get_packed_size
+                     (const Practice__Rpc__V1__MetricsResponse *message)
+{
+  assert(message->base.descriptor == &practice__rpc__v1__metrics_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__rpc__v1__metrics_response__pack
+                     (const Practice__Rpc__V1__MetricsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__rpc__v1__metrics_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__rpc__v1__metrics_response__pack_to_buffer
+                     (const Practice__Rpc__V1__MetricsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__rpc__v1__metrics_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__Rpc__V1__MetricsResponse *
+       practice__rpc__v1__metrics_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__Rpc__V1__MetricsResponse *)
+     protobuf_c_message_unpack (&practice__rpc__v1__metrics_response__descriptor,
+                                allocator, len, data);
+}
+void   practice__rpc__v1__metrics_response__free_unpacked
+                     (Practice__Rpc__V1__MetricsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__rpc__v1__metrics_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor practice__rpc__v1__request__field_descriptors[6] =
 {
   {
@@ -802,7 +892,7 @@ const ProtobufCMessageDescriptor practice__rpc__v1__describe_request__descriptor
   (ProtobufCMessageInit) practice__rpc__v1__describe_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__rpc__v1__describe_response__field_descriptors[2] =
+static const ProtobufCFieldDescriptor practice__rpc__v1__describe_response__field_descriptors[3] =
 {
   {
     "file_descriptor_set",
@@ -828,15 +918,28 @@ static const ProtobufCFieldDescriptor practice__rpc__v1__describe_response__fiel
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "server_version",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__Rpc__V1__DescribeResponse, server_version),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__rpc__v1__describe_response__field_indices_by_name[] = {
   0,   /* field[0] = file_descriptor_set */
   1,   /* field[1] = methods */
+  2,   /* field[2] = server_version */
 };
 static const ProtobufCIntRange practice__rpc__v1__describe_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 2 }
+  { 0, 3 }
 };
 const ProtobufCMessageDescriptor practice__rpc__v1__describe_response__descriptor =
 {
@@ -846,7 +949,7 @@ const ProtobufCMessageDescriptor practice__rpc__v1__describe_response__descripto
   "Practice__Rpc__V1__DescribeResponse",
   "practice.rpc.v1",
   sizeof(Practice__Rpc__V1__DescribeResponse),
-  2,
+  3,
   practice__rpc__v1__describe_response__field_descriptors,
   practice__rpc__v1__describe_response__field_indices_by_name,
   1,  practice__rpc__v1__describe_response__number_ranges,
@@ -939,6 +1042,62 @@ const ProtobufCMessageDescriptor practice__rpc__v1__health_check_response__descr
   (ProtobufCMessageInit) practice__rpc__v1__health_check_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+#define practice__rpc__v1__metrics_request__field_descriptors NULL
+#define practice__rpc__v1__metrics_request__field_indices_by_name NULL
+#define practice__rpc__v1__metrics_request__number_ranges NULL
+const ProtobufCMessageDescriptor practice__rpc__v1__metrics_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.rpc.v1.MetricsRequest",
+  "MetricsRequest",
+  "Practice__Rpc__V1__MetricsRequest",
+  "practice.rpc.v1",
+  sizeof(Practice__Rpc__V1__MetricsRequest),
+  0,
+  practice__rpc__v1__metrics_request__field_descriptors,
+  practice__rpc__v1__metrics_request__field_indices_by_name,
+  0,  practice__rpc__v1__metrics_request__number_ranges,
+  (ProtobufCMessageInit) practice__rpc__v1__metrics_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor practice__rpc__v1__metrics_response__field_descriptors[1] =
+{
+  {
+    "text",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__Rpc__V1__MetricsResponse, text),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__rpc__v1__metrics_response__field_indices_by_name[] = {
+  0,   /* field[0] = text */
+};
+static const ProtobufCIntRange practice__rpc__v1__metrics_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor practice__rpc__v1__metrics_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.rpc.v1.MetricsResponse",
+  "MetricsResponse",
+  "Practice__Rpc__V1__MetricsResponse",
+  "practice.rpc.v1",
+  sizeof(Practice__Rpc__V1__MetricsResponse),
+  1,
+  practice__rpc__v1__metrics_response__field_descriptors,
+  practice__rpc__v1__metrics_response__field_indices_by_name,
+  1,  practice__rpc__v1__metrics_response__number_ranges,
+  (ProtobufCMessageInit) practice__rpc__v1__metrics_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCMethodDescriptor practice__rpc__v1__reflection__method_descriptors[1] =
 {
   { "Describe", &practice__rpc__v1__describe_request__descriptor, &practice__rpc__v1__describe_response__descriptor },
@@ -1003,5 +1162,38 @@ void practice__rpc__v1__health__init (Practice__Rpc__V1__Health_Service *service
 {
   protobuf_c_service_generated_init (&service->base,
                                      &practice__rpc__v1__health__descriptor,
+                                     (ProtobufCServiceDestroy) destroy);
+}
+static const ProtobufCMethodDescriptor practice__rpc__v1__metrics__method_descriptors[1] =
+{
+  { "Get", &practice__rpc__v1__metrics_request__descriptor, &practice__rpc__v1__metrics_response__descriptor },
+};
+const unsigned practice__rpc__v1__metrics__method_indices_by_name[] = {
+  0         /* Get */
+};
+const ProtobufCServiceDescriptor practice__rpc__v1__metrics__descriptor =
+{
+  PROTOBUF_C__SERVICE_DESCRIPTOR_MAGIC,
+  "practice.rpc.v1.Metrics",
+  "Metrics",
+  "Practice__Rpc__V1__Metrics",
+  "practice.rpc.v1",
+  1,
+  practice__rpc__v1__metrics__method_descriptors,
+  practice__rpc__v1__metrics__method_indices_by_name
+};
+void practice__rpc__v1__metrics__get(ProtobufCService *service,
+                                     const Practice__Rpc__V1__MetricsRequest *input,
+                                     Practice__Rpc__V1__MetricsResponse_Closure closure,
+                                     void *closure_data)
+{
+  assert(service->descriptor == &practice__rpc__v1__metrics__descriptor);
+  service->invoke(service, 0, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void practice__rpc__v1__metrics__init (Practice__Rpc__V1__Metrics_Service *service,
+                                       Practice__Rpc__V1__Metrics_ServiceDestroy destroy)
+{
+  protobuf_c_service_generated_init (&service->base,
+                                     &practice__rpc__v1__metrics__descriptor,
                                      (ProtobufCServiceDestroy) destroy);
 }

@@ -24,6 +24,8 @@ typedef struct Practice__Rpc__V1__DescribeRequest Practice__Rpc__V1__DescribeReq
 typedef struct Practice__Rpc__V1__DescribeResponse Practice__Rpc__V1__DescribeResponse;
 typedef struct Practice__Rpc__V1__HealthCheckRequest Practice__Rpc__V1__HealthCheckRequest;
 typedef struct Practice__Rpc__V1__HealthCheckResponse Practice__Rpc__V1__HealthCheckResponse;
+typedef struct Practice__Rpc__V1__MetricsRequest Practice__Rpc__V1__MetricsRequest;
+typedef struct Practice__Rpc__V1__MetricsResponse Practice__Rpc__V1__MetricsResponse;
 
 
 /* --- enums --- */
@@ -140,7 +142,8 @@ struct  Practice__Rpc__V1__FieldViolation
 
 
 /*
- * Introspection and health (services practice.rpc.v1.Reflection and practice.rpc.v1.Health).
+ * Introspection, health and metrics (services practice.rpc.v1.Reflection, practice.rpc.v1.Health and
+ * practice.rpc.v1.Metrics).
  */
 struct  Practice__Rpc__V1__DescribeRequest
 {
@@ -163,10 +166,14 @@ struct  Practice__Rpc__V1__DescribeResponse
    */
   size_t n_methods;
   char **methods;
+  /*
+   * the daemon's version, the same string as `practiced --version`
+   */
+  char *server_version;
 };
 #define PRACTICE__RPC__V1__DESCRIBE_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__rpc__v1__describe_response__descriptor) \
-    , {0,NULL}, 0,NULL }
+    , {0,NULL}, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Practice__Rpc__V1__HealthCheckRequest
@@ -186,6 +193,28 @@ struct  Practice__Rpc__V1__HealthCheckResponse
 #define PRACTICE__RPC__V1__HEALTH_CHECK_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__rpc__v1__health_check_response__descriptor) \
     , PRACTICE__RPC__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING_STATUS_UNSPECIFIED }
+
+
+struct  Practice__Rpc__V1__MetricsRequest
+{
+  ProtobufCMessage base;
+};
+#define PRACTICE__RPC__V1__METRICS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__rpc__v1__metrics_request__descriptor) \
+     }
+
+
+struct  Practice__Rpc__V1__MetricsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Prometheus text exposition format 0.0.4
+   */
+  char *text;
+};
+#define PRACTICE__RPC__V1__METRICS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__rpc__v1__metrics_response__descriptor) \
+    , (char *)protobuf_c_empty_string }
 
 
 /* Practice__Rpc__V1__Request methods */
@@ -359,6 +388,44 @@ Practice__Rpc__V1__HealthCheckResponse *
 void   practice__rpc__v1__health_check_response__free_unpacked
                      (Practice__Rpc__V1__HealthCheckResponse *message,
                       ProtobufCAllocator *allocator);
+/* Practice__Rpc__V1__MetricsRequest methods */
+void   practice__rpc__v1__metrics_request__init
+                     (Practice__Rpc__V1__MetricsRequest         *message);
+size_t practice__rpc__v1__metrics_request__get_packed_size
+                     (const Practice__Rpc__V1__MetricsRequest   *message);
+size_t practice__rpc__v1__metrics_request__pack
+                     (const Practice__Rpc__V1__MetricsRequest   *message,
+                      uint8_t             *out);
+size_t practice__rpc__v1__metrics_request__pack_to_buffer
+                     (const Practice__Rpc__V1__MetricsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__Rpc__V1__MetricsRequest *
+       practice__rpc__v1__metrics_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__rpc__v1__metrics_request__free_unpacked
+                     (Practice__Rpc__V1__MetricsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Practice__Rpc__V1__MetricsResponse methods */
+void   practice__rpc__v1__metrics_response__init
+                     (Practice__Rpc__V1__MetricsResponse         *message);
+size_t practice__rpc__v1__metrics_response__get_packed_size
+                     (const Practice__Rpc__V1__MetricsResponse   *message);
+size_t practice__rpc__v1__metrics_response__pack
+                     (const Practice__Rpc__V1__MetricsResponse   *message,
+                      uint8_t             *out);
+size_t practice__rpc__v1__metrics_response__pack_to_buffer
+                     (const Practice__Rpc__V1__MetricsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__Rpc__V1__MetricsResponse *
+       practice__rpc__v1__metrics_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__rpc__v1__metrics_response__free_unpacked
+                     (Practice__Rpc__V1__MetricsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Practice__Rpc__V1__Request_Closure)
@@ -387,6 +454,12 @@ typedef void (*Practice__Rpc__V1__HealthCheckRequest_Closure)
                   void *closure_data);
 typedef void (*Practice__Rpc__V1__HealthCheckResponse_Closure)
                  (const Practice__Rpc__V1__HealthCheckResponse *message,
+                  void *closure_data);
+typedef void (*Practice__Rpc__V1__MetricsRequest_Closure)
+                 (const Practice__Rpc__V1__MetricsRequest *message,
+                  void *closure_data);
+typedef void (*Practice__Rpc__V1__MetricsResponse_Closure)
+                 (const Practice__Rpc__V1__MetricsResponse *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -433,6 +506,27 @@ void practice__rpc__v1__health__check(ProtobufCService *service,
                                       const Practice__Rpc__V1__HealthCheckRequest *input,
                                       Practice__Rpc__V1__HealthCheckResponse_Closure closure,
                                       void *closure_data);
+typedef struct Practice__Rpc__V1__Metrics_Service Practice__Rpc__V1__Metrics_Service;
+struct Practice__Rpc__V1__Metrics_Service
+{
+  ProtobufCService base;
+  void (*get)(Practice__Rpc__V1__Metrics_Service *service,
+              const Practice__Rpc__V1__MetricsRequest *input,
+              Practice__Rpc__V1__MetricsResponse_Closure closure,
+              void *closure_data);
+};
+typedef void (*Practice__Rpc__V1__Metrics_ServiceDestroy)(Practice__Rpc__V1__Metrics_Service *);
+void practice__rpc__v1__metrics__init (Practice__Rpc__V1__Metrics_Service *service,
+                                       Practice__Rpc__V1__Metrics_ServiceDestroy destroy);
+#define PRACTICE__RPC__V1__METRICS__BASE_INIT \
+    { &practice__rpc__v1__metrics__descriptor, protobuf_c_service_invoke_internal, NULL }
+#define PRACTICE__RPC__V1__METRICS__INIT(function_prefix__) \
+    { PRACTICE__RPC__V1__METRICS__BASE_INIT,\
+      function_prefix__ ## get  }
+void practice__rpc__v1__metrics__get(ProtobufCService *service,
+                                     const Practice__Rpc__V1__MetricsRequest *input,
+                                     Practice__Rpc__V1__MetricsResponse_Closure closure,
+                                     void *closure_data);
 
 /* --- descriptors --- */
 
@@ -446,8 +540,11 @@ extern const ProtobufCMessageDescriptor practice__rpc__v1__describe_response__de
 extern const ProtobufCMessageDescriptor practice__rpc__v1__health_check_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__rpc__v1__health_check_response__descriptor;
 extern const ProtobufCEnumDescriptor    practice__rpc__v1__health_check_response__serving_status__descriptor;
+extern const ProtobufCMessageDescriptor practice__rpc__v1__metrics_request__descriptor;
+extern const ProtobufCMessageDescriptor practice__rpc__v1__metrics_response__descriptor;
 extern const ProtobufCServiceDescriptor practice__rpc__v1__reflection__descriptor;
 extern const ProtobufCServiceDescriptor practice__rpc__v1__health__descriptor;
+extern const ProtobufCServiceDescriptor practice__rpc__v1__metrics__descriptor;
 
 PROTOBUF_C__END_DECLS
 

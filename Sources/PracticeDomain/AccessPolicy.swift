@@ -16,14 +16,17 @@ public enum Requirement: Sendable, Hashable {
   case booking
   /// Operator peers only.
   case operatorOnly
-  /// Not about an account: any operator or service peer (health, reflection).
+  /// Not about an account: any operator or service peer (reflection).
   case anyPeer
+  /// Any peer that can connect, one in no peer class too (the socket's permissions decide who can):
+  /// health, so that a monitoring user needs no role.
+  case anyConnection
 
   /// Whether a user with `roles` meets the requirement. For `.booking` this says whether the user may
   /// book at all; `mayBook(for:)` decides whose bookings.
   public func allows(_ roles: RoleSet) -> Bool {
     switch self {
-    case .anyUser, .anyPeer: true
+    case .anyUser, .anyPeer, .anyConnection: true
     case .administrator: roles.hasAdministratorPermission
     case .biller: roles.hasAdministratorPermission || roles.contains(.biller)
     case .owner: roles.isOwner
@@ -38,6 +41,7 @@ public enum Requirement: Sendable, Hashable {
     switch self {
     case .anyUser: "any active user"
     case .anyPeer: "any peer"
+    case .anyConnection: "any connection"
     case .administrator: "OWNER or ADMINISTRATOR"
     case .biller: "BILLER, OWNER or ADMINISTRATOR"
     case .owner: "OWNER"
@@ -60,7 +64,8 @@ extension RoleSet {
 public enum AccessPolicy {
   public static let table: [String: Requirement] = [
     "/practice.rpc.v1.Reflection/Describe": .anyPeer,
-    "/practice.rpc.v1.Health/Check": .anyPeer,
+    "/practice.rpc.v1.Health/Check": .anyConnection,
+    "/practice.rpc.v1.Metrics/Get": .operatorOnly,
     "/practice.test.v1.TestClock/Advance": .operatorOnly,
     "/practice.test.v1.TestControl/Sleep": .operatorOnly,
     "/practice.test.v1.TestControl/SetStoreReadOnly": .operatorOnly,

@@ -30,7 +30,7 @@ public enum Authorization {
       if requirement == .operatorOnly {
         throw RPCError.permissionDenied(.roleRequired, "\(ctx.method.name) needs \(requirement.describe)")
       }
-      if requirement == .anyPeer { return Actor(userID: ctx.actor ?? "", roles: RoleSet([]), isOperator: false) }
+      if requirement == .anyPeer || requirement == .anyConnection { return Actor(userID: ctx.actor ?? "", roles: RoleSet([]), isOperator: false) }
       guard let actorID = ctx.actor, let accountID, !accountID.isEmpty,
         let user = try reader.user(account: accountID, id: actorID), user.active
       else {

@@ -152,3 +152,12 @@ struct DurabilityTests {
     #expect(throws: StoreOpenError.self) { _ = try SQLiteStore(path: foreign) }
   }
 }
+
+@Suite("Access policy and the dispatcher")
+struct AnyConnectionTests {
+  @Test("the one method open to any connection is the one the dispatcher lets a denied peer call")
+  func healthOnly() {
+    let open = AccessPolicy.table.filter { $0.value == .anyConnection }.map(\.key)
+    #expect(open == [Dispatcher.anyPeerMethod])
+  }
+}

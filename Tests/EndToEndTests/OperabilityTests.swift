@@ -36,6 +36,25 @@ private func runDaemon(_ arguments: [String], limit: Duration = .seconds(10)) as
   return (status, (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "", ContinuousClock.now - start)
 }
 
+/// SIGSTOP, then waits until every thread of the process is stopped: the signal reaches one thread,
+/// which stops the others, and until then one of them may still answer a call.
+func stopCompletely(_ pid: Int32) async throws {
+  kill(pid, SIGSTOP)
+  for _ in 0..<200 {
+    let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task")) ?? []
+    let running = tasks.contains { task in
+      guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(task)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+      else { return false }
+      let state = stat[stat.index(close, offsetBy: 2)]
+      return state != "T" && state != "t"
+    }
+    if !running { return }
+    try await Task.sleep(for: .milliseconds(10))
+  }
+  throw TestFailure("process \(pid) did not stop")
+}
+
 /// The fields of one logfmt line after its `<N>label: message` part: (key, value) in order.
 func logfmtFields(_ line: String) -> [(String, String)] {
   var fields: [(String, String)] = []
@@ -316,7 +335,7 @@ struct OperabilityTests {
       let c = try await d.connect()
       #expect(try await c.health.check().status == .serving)
       let pid = try #require(d.process?.pid)
-      kill(pid, SIGSTOP)
+      try await stopCompletely(pid)
       defer { kill(pid, SIGCONT) }
       let start = ContinuousClock.now
       await expectRPCError(.deadlineExceeded, .deadlineExceeded) {

@@ -5,6 +5,7 @@
  * continued by the deadline test.
  * Prints "N passed, M failed" and exits non-zero on any failure. */
 #define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -173,6 +174,35 @@ static void sleep_ms(long ms) {
   nanosleep(&ts, NULL);
 }
 
+/* SIGSTOP is delivered to one thread, which then stops the others: until every thread shows 'T' in
+ * /proc, one of them may still answer a call. Waits for that (at most 2 s). */
+static void stop_and_wait(pid_t pid) {
+  kill(pid, SIGSTOP);
+  for (int tries = 0; tries < 200; tries++) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *dir = opendir(path);
+    if (dir == NULL) return;
+    int running = 0;
+    struct dirent *e;
+    while ((e = readdir(dir)) != NULL) {
+      if (e->d_name[0] == '.') continue;
+      char stat_path[400], buf[512];
+      snprintf(stat_path, sizeof stat_path, "%s/%s/stat", path, e->d_name);
+      FILE *f = fopen(stat_path, "r");
+      if (f == NULL) continue;
+      size_t n = fread(buf, 1, sizeof buf - 1, f);
+      fclose(f);
+      buf[n] = 0;
+      char *close_paren = strrchr(buf, ')');
+      if (close_paren && close_paren[1] == ' ' && close_paren[2] != 'T' && close_paren[2] != 't') running = 1;
+    }
+    closedir(dir);
+    if (!running) return;
+    sleep_ms(10);
+  }
+}
+
 static int health(pc_client *c, uint32_t timeout_ms, pc_status *st) {
   Practice__Rpc__V1__HealthCheckRequest req = PRACTICE__RPC__V1__HEALTH_CHECK_REQUEST__INIT;
   return pc_call(c, "/practice.rpc.v1.Health/Check", &req.base, NULL, 0, timeout_ms, NULL, NULL, st);
@@ -182,11 +212,14 @@ static int health(pc_client *c, uint32_t timeout_ms, pc_status *st) {
  * once the daemon runs again. */
 static void test_deadline(pc_client *c, pid_t daemon) {
   pc_status st;
-  kill(daemon, SIGSTOP);
+  stop_and_wait(daemon);
   long long start = ms_now();
   int rc = health(c, 1000, &st);
   long long took = ms_now() - start;
   kill(daemon, SIGCONT);
+  if (rc != PC_ERR_DEADLINE)
+    fprintf(stderr, "stopped daemon: rc %d, status %d %s %s, after %lld ms\n", rc, st.code, st.reason ? st.reason : "-",
+            st.message ? st.message : "-", took);
   CHECK(rc == PC_ERR_DEADLINE, "a stopped daemon: pc_call returns PC_ERR_DEADLINE");
   CHECK(st.code == PC_CODE_DEADLINE_EXCEEDED && st.reason && strcmp(st.reason, "DEADLINE_EXCEEDED") == 0,
         "the status says DEADLINE_EXCEEDED");

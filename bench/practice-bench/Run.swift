@@ -218,5 +218,5 @@ struct Run: AsyncParsableCommand {
 struct PracticeBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "practice-bench", abstract: "practiced benchmarks (see scripts/bench).",
-    subcommands: [Seed.self, Run.self, SQLBench.self, Crash.self, Soak.self, Idle.self, Ready.self])
+    subcommands: [Seed.self, Run.self, Calls.self, SQLBench.self, Crash.self, Soak.self, Idle.self, Ready.self])
 }

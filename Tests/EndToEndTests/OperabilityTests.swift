@@ -329,6 +329,35 @@ struct OperabilityTests {
     }
   }
 
+  @Test("connecting to a listener whose backlog is full gives up within the connect timeout")
+  func connectTimeout() async throws {
+    let dir = try scratch()
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let path = dir.appendingPathComponent("full.sock").path
+    // A listener that never accepts, with a backlog of 0: one connection fills it.
+    let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(listener) }
+    var addr = sockaddr_un()
+    addr.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+    let bound = withUnsafePointer(to: &addr) { p in
+      p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+    }
+    try #require(bound == 0 && listen(listener, 0) == 0)
+    let filler = pt_connect(path)
+    try #require(filler >= 0)
+    defer { close(filler) }
+    let start = ContinuousClock.now
+    do {
+      let c = try await PracticeConnection.connect(path: path, connectTimeout: .milliseconds(500))
+      await c.close()
+      Issue.record("connected to a full backlog")
+    } catch let e as ConnectionError {
+      #expect(e.description.contains("cannot connect"), "\(e)")
+    }
+    #expect(ContinuousClock.now - start < .seconds(3))
+  }
+
   @Test("against a stopped daemon (SIGSTOP) the Swift client and practicectl give up at the deadline plus grace; the connection works after SIGCONT")
   func stoppedDaemon() async throws {
     try await withDaemon(["--operator-uids", "0"]) { d in

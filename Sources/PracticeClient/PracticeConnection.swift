@@ -78,11 +78,18 @@ public final class PracticeConnection: Sendable {
   /// How long `connect` waits for the daemon to accept.
   public static let defaultConnectTimeout: Duration = .seconds(5)
 
-  /// The socket, its handler and its writer; replaced when the connection reconnects.
-  struct Link: Sendable {
+  /// The socket, its handler and its writer; replaced when the connection reconnects. A class: a
+  /// call takes the current one with a single retain.
+  final class Link: Sendable {
     let channel: Channel
     let handler: ClientHandler
     let writer: LoopWriter
+
+    init(channel: Channel, handler: ClientHandler, writer: LoopWriter) {
+      self.channel = channel
+      self.handler = handler
+      self.writer = writer
+    }
   }
 
   /// How to open the connection again (nil: an adopted socket, which cannot be reopened).
@@ -140,11 +147,8 @@ public final class PracticeConnection: Sendable {
     }
   }
 
-  /// The link calls go through: the current one, or a new one when the daemon closed it and the
-  /// connection reconnects.
-  private func currentLink() async throws -> Link {
-    let current = link.withLock { $0 }
-    guard let reopen, current.handler.isClosed else { return current }
+  /// A new link in place of `current`, which the daemon closed (the connection reconnects).
+  private func reconnect(_ reopen: Reopen) async throws -> Link {
     let fresh = try await reopen.open()
     let (chosen, loser) = link.withLock { l -> (Link, Link?) in
       // Another call reconnected first: keep its link.
@@ -176,9 +180,14 @@ public final class PracticeConnection: Sendable {
     send(RequestFrame(callID: callID, cancel: true), on: link)
   }
 
-  /// When a call without an answer is given up: its deadline plus the grace.
-  private static func giveUpAt(_ timeout: Duration?) -> NIODeadline {
-    .now() + .nanoseconds(Int64(((timeout ?? defaultTimeout) + deadlineGrace) / .nanoseconds(1)))
+  private static let defaultTimeoutNs = Int64(defaultTimeout / .nanoseconds(1))
+  private static let graceNs = Int64(deadlineGrace / .nanoseconds(1))
+
+  /// When a call without an answer is given up: its deadline (`timeout_ms` as sent, or the default)
+  /// plus the grace. Integer arithmetic: this runs on every call.
+  private static func giveUpAt(timeoutMs: UInt32) -> UInt64 {
+    let deadline = timeoutMs == 0 ? defaultTimeoutNs : Int64(timeoutMs) * 1_000_000
+    return DispatchTime.now().uptimeNanoseconds &+ UInt64(deadline &+ graceNs)
   }
 
   /// A unary call with an encoded payload; returns the encoded response.
@@ -186,15 +195,25 @@ public final class PracticeConnection: Sendable {
   /// within the deadline and its grace), `ConnectionError` when the connection fails.
   /// Cancelling the calling task sends a cancel frame.
   public func unary(method: String, payload: Data, options: CallOptions = .init()) async throws -> Data {
-    let link = try await currentLink()
+    let link = self.link.withLock { $0 }
+    // The reconnection is a call of its own, not a step before this one: an await here that the
+    // usual path skips would still split this function at it (about 500 instructions a call).
+    if let reopen, link.handler.isClosed {
+      return try await unary(on: try await reconnect(reopen), method: method, payload: payload, options: options)
+    }
+    return try await unary(on: link, method: method, payload: payload, options: options)
+  }
+
+  @inline(__always)
+  private func unary(on link: Link, method: String, payload: Data, options: CallOptions) async throws -> Data {
     let (callID, frame) = request(method, payload, options)
-    let giveUp = Self.giveUpAt(options.timeout)
+    let giveUp = Self.giveUpAt(timeoutMs: frame.timeoutMs)
     return try await withTaskCancellationHandler {
       // Unsafe (unchecked) continuation: ClientHandler resumes each exactly once, as it takes the call
       // out of its table under its lock (a response, a connection failure, the deadline, or a refused
       // register).
       try await withUnsafeThrowingContinuation { (k: UnsafeContinuation<Data, Error>) in
-        guard link.handler.register(callID, .unary(k), giveUpAt: giveUp) else { return }
+        guard link.handler.register(callID, .unary(k, giveUpAt: giveUp)) else { return }
         send(frame, on: link)
       }
     } onCancel: {
@@ -225,8 +244,8 @@ public final class PracticeConnection: Sendable {
       }
     }
     // A stream without a timeout has no deadline (a Watch runs until cancelled).
-    let giveUp = options.timeout.map { Self.giveUpAt($0) } ?? .distantFuture
-    if link.handler.register(callID, .stream(continuation), giveUpAt: giveUp) { send(frame, on: link) }
+    let giveUp = options.timeout == nil ? UInt64.max : Self.giveUpAt(timeoutMs: frame.timeoutMs)
+    if link.handler.register(callID, .stream(continuation, giveUpAt: giveUp)) { send(frame, on: link) }
     return stream
   }
 
@@ -313,43 +332,43 @@ final class EventLoopTaskExecutor: TaskExecutor {
 final class ClientHandler: ChannelInboundHandler, Sendable {
   typealias InboundIn = ByteBuffer
 
-  enum Pending {
-    case unary(UnsafeContinuation<Data, Error>)
-    case stream(AsyncThrowingStream<Data, Error>.Continuation)
-  }
-
   /// A call waiting for its answer, and when the client gives it up (`NIODeadline` nanoseconds).
-  struct Entry {
-    var pending: Pending
-    var giveUpAt: UInt64
+  enum Pending {
+    case unary(UnsafeContinuation<Data, Error>, giveUpAt: UInt64)
+    case stream(AsyncThrowingStream<Data, Error>.Continuation, giveUpAt: UInt64)
+
+    var giveUpAt: UInt64 {
+      switch self {
+      case .unary(_, let at), .stream(_, let at): at
+      }
+    }
   }
 
   private struct State {
-    var pending: [UInt64: Entry] = [:]
+    var pending: [UInt64: Pending] = [:]
     var closedError: Error?
     /// The status the daemon sent with `call_id = 0` before closing.
     var closeStatus: RPCError?
-    var sweeper: RepeatedTask?
+    /// Writes a cancel frame for a call given up (set when the handler joins its pipeline).
+    var sendCancel: (@Sendable (UInt64) -> Void)?
   }
 
-  /// How often calls past their deadline and grace are looked for.
-  static let sweepInterval: TimeAmount = .milliseconds(250)
-
   private let state = LockedState(State())
+  private let closed = Atomic<Bool>(false)
   private let parser: LockedState<FrameParser>
 
   init(maxFrameSize: Int) { parser = LockedState(FrameParser(maxFrameSize: maxFrameSize)) }
 
   var pendingCount: Int { state.withLock { $0.pending.count } }
   /// Whether the connection is closed: no call can be registered any more.
-  var isClosed: Bool { state.withLock { $0.closedError != nil } }
+  var isClosed: Bool { closed.load(ordering: .acquiring) }
   var closeStatus: RPCError? { state.withLock { $0.closeStatus } }
 
   /// Registers a call before its request is sent; fails it at once when the connection is closed.
-  func register(_ callID: UInt64, _ pending: Pending, giveUpAt: NIODeadline) -> Bool {
+  func register(_ callID: UInt64, _ pending: Pending) -> Bool {
     let closed: Error? = state.withLock { s in
       if let e = s.closedError { return e }
-      s.pending[callID] = Entry(pending: pending, giveUpAt: giveUpAt.uptimeNanoseconds)
+      s.pending[callID] = pending
       return nil
     }
     if let closed {
@@ -362,18 +381,18 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
   func forget(_ callID: UInt64) { _ = state.withLock { $0.pending.removeValue(forKey: callID) } }
 
   func handlerAdded(context: ChannelHandlerContext) {
-    // One timer per connection gives up the calls past their deadline and grace; it asks the daemon
-    // to cancel them, so the connection stays usable.
-    let task = context.eventLoop.scheduleRepeatedTask(initialDelay: Self.sweepInterval, delay: Self.sweepInterval) {
-      [weak self] _ in
-      guard let self else { return }
-      for callID in self.giveUpExpired(now: .now()) {
-        var frame = context.channel.allocator.buffer(capacity: 16)
-        RequestFrame(callID: callID, cancel: true).encode(into: &frame)
-        context.writeAndFlush(NIOAny(frame), promise: nil)
+    let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+    let loop = context.eventLoop
+    state.withLock {
+      $0.sendCancel = { callID in
+        loop.execute {
+          var frame = bound.value.channel.allocator.buffer(capacity: 16)
+          RequestFrame(callID: callID, cancel: true).encode(into: &frame)
+          bound.value.writeAndFlush(NIOAny(frame), promise: nil)
+        }
       }
     }
-    state.withLock { $0.sweeper = task }
+    DeadlineSweeper.shared.add(self)
   }
 
   /// Fails the calls whose time is up with `DEADLINE_EXCEEDED`; returns their ids.
@@ -381,9 +400,13 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
     let now = now.uptimeNanoseconds
     let expired = state.withLock { s -> [(UInt64, Pending)] in
       let ids = s.pending.filter { $0.value.giveUpAt <= now }.map(\.key)
-      return ids.map { ($0, s.pending.removeValue(forKey: $0)!.pending) }
+      return ids.map { ($0, s.pending.removeValue(forKey: $0)!) }
     }
     for (_, p) in expired { Self.fail(p, Self.gaveUp) }
+    if !expired.isEmpty, let sendCancel = state.withLock({ $0.sendCancel }) {
+      // Ask the daemon to drop them: the connection stays usable.
+      for (callID, _) in expired { sendCancel(callID) }
+    }
     return expired.map(\.0)
   }
 
@@ -393,8 +416,8 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
 
   private static func fail(_ p: Pending, _ error: Error) {
     switch p {
-    case .unary(let k): k.resume(throwing: error)
-    case .stream(let c): c.finish(throwing: error)
+    case .unary(let k, _): k.resume(throwing: error)
+    case .stream(let c, _): c.finish(throwing: error)
     }
   }
 
@@ -444,15 +467,15 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
   /// A call's response. `error`: nil for OK, else the final status (only read when `more` is false).
   private func deliver(callID: UInt64, more: Bool, payload: Data, error: RPCError?) {
     if more {
-      let p = state.withLock { $0.pending[callID]?.pending }
-      if case .stream(let c)? = p { c.yield(payload) }
+      let p = state.withLock { $0.pending[callID] }
+      if case .stream(let c, _)? = p { c.yield(payload) }
       return
     }
-    guard let p = state.withLock({ $0.pending.removeValue(forKey: callID)?.pending }) else { return }
+    guard let p = state.withLock({ $0.pending.removeValue(forKey: callID) }) else { return }
     switch p {
-    case .unary(let k):
+    case .unary(let k, _):
       if let error { k.resume(throwing: error) } else { k.resume(returning: payload) }
-    case .stream(let c):
+    case .stream(let c, _):
       if let error { c.finish(throwing: error) } else { c.finish() }
     }
   }
@@ -461,22 +484,69 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
     let pending = state.withLock { s -> [Pending] in
       if s.closedError == nil { s.closedError = error }
       if let status = (error as? ConnectionError)?.status, s.closeStatus == nil { s.closeStatus = status }
-      s.sweeper?.cancel()
-      s.sweeper = nil
+      s.sendCancel = nil
       defer { s.pending.removeAll() }
-      return s.pending.values.map(\.pending)
+      return Array(s.pending.values)
     }
+    closed.store(true, ordering: .releasing)
     for p in pending { Self.fail(p, error) }
   }
 
   func channelInactive(context: ChannelHandlerContext) {
     failAll(ConnectionError("connection closed"))
+    DeadlineSweeper.shared.remove(self)
     context.fireChannelInactive()
   }
 
   func errorCaught(context: ChannelHandlerContext, error: Error) {
     failAll(ConnectionError("connection error: \(error)"))
     context.close(promise: nil)
+  }
+}
+
+/// Gives up the calls of every open connection that are past their deadline and grace, every 250 ms,
+/// from one timer of its own: a timer on each connection's event loop made every turn of the loop
+/// look at the clock (about 170 instructions per call, callgrind).
+final class DeadlineSweeper: Sendable {
+  static let shared = DeadlineSweeper()
+  static let interval: DispatchTimeInterval = .milliseconds(250)
+
+  private struct State {
+    var handlers: [ObjectIdentifier: ClientHandler] = [:]
+    var timer: DispatchSourceTimer?
+  }
+
+  private let state = Mutex(State())
+  private let queue = DispatchQueue(label: "practice.client.deadlines")
+
+  func add(_ handler: ClientHandler) {
+    state.withLock { s in
+      s.handlers[ObjectIdentifier(handler)] = handler
+      if s.timer == nil {
+        let timer = DispatchSource.makeTimerSource(queue: queue)
+        timer.schedule(deadline: .now() + Self.interval, repeating: Self.interval, leeway: .milliseconds(50))
+        timer.setEventHandler { [weak self] in self?.sweep() }
+        timer.resume()
+        s.timer = timer
+      }
+    }
+  }
+
+  /// Forgets a closed connection's handler; the timer stops with the last one.
+  func remove(_ handler: ClientHandler) {
+    let timer: DispatchSourceTimer? = state.withLock { s in
+      s.handlers[ObjectIdentifier(handler)] = nil
+      guard s.handlers.isEmpty else { return nil }
+      defer { s.timer = nil }
+      return s.timer
+    }
+    timer?.cancel()
+  }
+
+  private func sweep() {
+    let handlers = state.withLock { Array($0.handlers.values) }
+    let now = NIODeadline.now()
+    for handler in handlers { _ = handler.giveUpExpired(now: now) }
   }
 }
 

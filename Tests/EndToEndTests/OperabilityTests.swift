@@ -387,6 +387,10 @@ struct OperabilityTests {
   }
 }
 
+func metricsText(_ c: PracticeConnection) async throws -> String {
+  try await c.metrics.get().text
+}
+
 /// One sample of a Prometheus text exposition: the value of `name{labels}` (labels in any order).
 func sample(_ text: String, _ name: String, _ labels: [String: String] = [:]) -> Double? {
   for line in text.split(separator: "\n") where !line.hasPrefix("#") {
@@ -413,8 +417,7 @@ struct MetricsStatusTests {
     try await withDaemon { d in
       let c = try await d.connect()
       let a = try await c.accounts.createAccount(Make.account()).account.accountID
-      func text() async throws -> String { try await c.metrics.get().text }
-      let before = try await text()
+      let before = try await metricsText(c)
       let get = "/practice.v1.AccountService/GetAccount"
       let okBefore = sample(before, "practiced_requests_total", ["method": get, "code": "OK"]) ?? -1
       let notFoundBefore = sample(before, "practiced_requests_total", ["method": get, "code": "NOT_FOUND"]) ?? 0
@@ -430,7 +433,7 @@ struct MetricsStatusTests {
       var stream = try svc.watch.watch(watch, options: .init(actor: owner)).makeAsyncIterator()
       #expect(try await stream.next()?.synced == true)
 
-      let after = try await text()
+      let after = try await metricsText(c)
       #expect(sample(after, "practiced_requests_total", ["method": get, "code": "OK"]) == okBefore + 7)
       #expect(sample(after, "practiced_requests_total", ["method": get, "code": "NOT_FOUND"]) == notFoundBefore + 3)
       #expect(sample(after, "practiced_request_duration_seconds_count", ["method": get]) == countBefore + 10)
@@ -442,7 +445,7 @@ struct MetricsStatusTests {
       #expect(sample(after, "practiced_scheduler_runs_total", ["outcome": "ok"]) != nil)
       // A method that does not exist is counted once under "unknown", never as a series of its own.
       _ = try? await c.unary(method: "/practice.v1.Nope/Nothing", payload: Data())
-      let unknown = try await text()
+      let unknown = try await metricsText(c)
       #expect(sample(unknown, "practiced_requests_total", ["method": "unknown", "code": "UNIMPLEMENTED"]) == 1)
       #expect(!unknown.contains("Nope"))
       // Metrics are for operators.

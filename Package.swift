@@ -170,5 +170,5 @@ let package = Package(
       ]
     ),
   ],
-  swiftLanguageModes: [.v5]
+  swiftLanguageModes: [.v6]
 )

@@ -16,5 +16,6 @@ let package = Package(
     .executableTarget(name: "FuzzFrames", dependencies: [.product(name: "PracticeFuzz", package: root)]),
     .executableTarget(name: "FuzzEnvelope", dependencies: [.product(name: "PracticeFuzz", package: root)]),
     .executableTarget(name: "FuzzDispatch", dependencies: [.product(name: "PracticeFuzz", package: root)]),
-  ]
+  ],
+  swiftLanguageModes: [.v6]
 )

@@ -100,14 +100,14 @@ public final class PracticeConnection: Sendable {
     let connectTimeout: Duration
   }
 
-  private let link: Mutex<Link>
+  private let link: LockedState<Link>
   private let reopen: Reopen?
   private let nextCallID = Atomic<UInt64>(1)
   private let ownedGroup: MultiThreadedEventLoopGroup?
   private let executor: EventLoopTaskExecutor
 
   private init(link: Link, reopen: Reopen?, ownedGroup: MultiThreadedEventLoopGroup?) {
-    self.link = Mutex(link)
+    self.link = LockedState(link)
     self.reopen = reopen
     self.ownedGroup = ownedGroup
     self.executor = EventLoopTaskExecutor(link.channel.eventLoop)
@@ -516,7 +516,7 @@ final class DeadlineSweeper: Sendable {
     var timer: DispatchSourceTimer?
   }
 
-  private let state = Mutex(State())
+  private let state = LockedState(State())
   private let queue = DispatchQueue(label: "practice.client.deadlines")
 
   func add(_ handler: ClientHandler) {

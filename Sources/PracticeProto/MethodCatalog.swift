@@ -1,6 +1,7 @@
 import SwiftProtobuf
 
 /// One RPC method: its path on the wire and its message types.
+/// `@unchecked`: metatypes of messages are immutable, but `any Message.Type` is not declared Sendable.
 public struct MethodDescriptor: @unchecked Sendable, Hashable {
   /// "/practice.v1.AccountService/CreateAccount"
   public let path: String

@@ -27,6 +27,9 @@ struct ChannelResponseWriter: ResponseWriter {
 
 /// One client connection: frames in, calls to the multiplexer, and the connection-life rules of
 /// docs/PROTOCOL.md (frame timeout, idle timeout, EOF, framing errors).
+/// `@unchecked`: its mutable state is touched only on its channel's event loop; other threads call
+/// only `beginShutdown`, `inFlight` and `endAllAndClose`, which go through the multiplexer's lock or
+/// hop to the loop.
 final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @unchecked Sendable {
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
@@ -74,7 +77,8 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @
       writer: ChannelResponseWriter(writer: writer),
       configuration: .init(maxInFlight: configuration.maxInFlightPerConnection), logger: logger,
       onIdle: { [weak self] in
-        loop.execute { self?.becameIdle() }
+        guard let handler = self else { return }
+        loop.execute { handler.becameIdle() }
       })
     registry.add(self)
     scheduleIdleCheck(after: configuration.idleTimeout)
@@ -228,43 +232,36 @@ final class ConnectionHandler: ChannelInboundHandler, RemovableChannelHandler, @
 }
 
 /// The live connections, for shutdown and the connection limit.
-final class ConnectionRegistry: @unchecked Sendable {
-  private let lock = NSLock()
-  private var handlers: [ObjectIdentifier: ConnectionHandler] = [:]
-  private var count = 0
+final class ConnectionRegistry: Sendable {
+  private struct State {
+    var handlers: [ObjectIdentifier: ConnectionHandler] = [:]
+    var count = 0
+  }
+
+  private let state = LockedState(State())
 
   /// Reserves a place for a new connection; false when at the limit.
   func reserve(limit: Int) -> Bool {
-    lock.lock(); defer { lock.unlock() }
-    guard count < limit else { return false }
-    count += 1
-    DaemonMetrics.connections.set(count)
-    return true
+    state.withLock { s in
+      guard s.count < limit else { return false }
+      s.count += 1
+      DaemonMetrics.connections.set(s.count)
+      return true
+    }
   }
 
   func release() {
-    lock.lock(); defer { lock.unlock() }
-    count -= 1
-    DaemonMetrics.connections.set(count)
+    state.withLock { s in
+      s.count -= 1
+      DaemonMetrics.connections.set(s.count)
+    }
   }
 
-  func add(_ h: ConnectionHandler) {
-    lock.lock(); defer { lock.unlock() }
-    handlers[ObjectIdentifier(h)] = h
-  }
+  func add(_ h: ConnectionHandler) { state.withLock { $0.handlers[ObjectIdentifier(h)] = h } }
 
-  func remove(_ h: ConnectionHandler) {
-    lock.lock(); defer { lock.unlock() }
-    handlers[ObjectIdentifier(h)] = nil
-  }
+  func remove(_ h: ConnectionHandler) { state.withLock { $0.handlers[ObjectIdentifier(h)] = nil } }
 
-  var all: [ConnectionHandler] {
-    lock.lock(); defer { lock.unlock() }
-    return Array(handlers.values)
-  }
+  var all: [ConnectionHandler] { state.withLock { Array($0.handlers.values) } }
 
-  var connectionCount: Int {
-    lock.lock(); defer { lock.unlock() }
-    return count
-  }
+  var connectionCount: Int { state.withLock { $0.count } }
 }

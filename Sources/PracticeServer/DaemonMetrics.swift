@@ -131,7 +131,8 @@ private final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
       context.write(self.wrapOutboundOut(.head(head)), promise: nil)
       context.write(self.wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
       // One response per connection: scrapes are seconds apart, and nothing is left open.
-      context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in context.close(promise: nil) }
+      let channel = context.channel
+      context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
     }
   }
 }

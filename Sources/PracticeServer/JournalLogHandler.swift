@@ -2,7 +2,6 @@ import Foundation
 import Glibc
 import Logging
 import PracticeWire
-import Synchronization
 
 /// The daemon's log handler. Under systemd's journal (stderr is the stream `$JOURNAL_STREAM` names),
 /// each event goes to the journal's native socket with its metadata as structured fields
@@ -37,7 +36,7 @@ public struct JournalLogHandler: LogHandler {
   }
 
   /// Serializes writes to stderr (one line per event, never interleaved).
-  private static let stderrLock = Mutex(())
+  private static let stderrLock = LockedState(())
   /// The journal's socket, when stderr is connected to the journal.
   private static let journal: JournalSocket? = JournalSocket.forStderr()
 

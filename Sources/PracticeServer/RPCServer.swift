@@ -10,7 +10,7 @@ import ServiceLifecycle
 
 /// The Unix-socket server: accepts connections, reads peer credentials, and hands each connection
 /// to a `ConnectionHandler`. A `Service` of the daemon's service group.
-public final class RPCServer: Service, @unchecked Sendable {
+public final class RPCServer: Service, Sendable {
   private let configuration: DaemonConfiguration
   private let dispatcher: Dispatcher
   private let group: EventLoopGroup

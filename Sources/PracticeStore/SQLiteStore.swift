@@ -6,7 +6,7 @@ import PracticeWire
 import SwiftProtobuf
 
 /// The SQLite backend (GRDB): WAL, `synchronous=FULL`, one writer, concurrent readers.
-public final class SQLiteStore: Store, @unchecked Sendable {
+public final class SQLiteStore: Store, Sendable {
   /// `PRAGMA application_id` of a practiced database ("PRAC").
   public static let applicationID: Int32 = 0x5052_4143
 
@@ -404,7 +404,7 @@ public struct StoreOpenError: Error, CustomStringConvertible {
 }
 
 /// Batches concurrent write bodies into one transaction and one commit (group commit).
-final class GroupCommitter: @unchecked Sendable {
+final class GroupCommitter: Sendable {
   typealias Body = (Database) throws -> any Sendable
   private struct Job {
     let body: Body
@@ -413,9 +413,13 @@ final class GroupCommitter: @unchecked Sendable {
 
   private let writer: any DatabaseWriter
   private let cache: ReadCache
-  private let lock = NSLock()
-  private var pending: [Job] = []
-  private var draining = false
+  /// The bodies waiting for the next transaction, and whether a drain is running.
+  private struct Queue {
+    var pending: [Job] = []
+    var draining = false
+  }
+
+  private let state = LockedState(Queue())
   private let queue = DispatchQueue(label: "practiced.group-commit")
   /// The most bodies one transaction takes.
   static let maxBatch = 256
@@ -427,22 +431,23 @@ final class GroupCommitter: @unchecked Sendable {
 
   func submit(_ body: @escaping Body) async throws -> any Sendable {
     try await withCheckedThrowingContinuation { k in
-      lock.lock()
-      pending.append(Job(body: body, continuation: k))
-      let start = !draining
-      draining = true
-      lock.unlock()
+      let start = state.withLock { s in
+        s.pending.append(Job(body: body, continuation: k))
+        defer { s.draining = true }
+        return !s.draining
+      }
       if start { queue.async { self.drain() } }
     }
   }
 
   private func drain() {
     while true {
-      lock.lock()
-      let batch = Array(pending.prefix(Self.maxBatch))
-      pending.removeFirst(batch.count)
-      if batch.isEmpty { draining = false }
-      lock.unlock()
+      let batch = state.withLock { s in
+        let batch = Array(s.pending.prefix(Self.maxBatch))
+        s.pending.removeFirst(batch.count)
+        if batch.isEmpty { s.draining = false }
+        return batch
+      }
       if batch.isEmpty { return }
       run(batch)
     }

@@ -5,6 +5,7 @@ import Foundation
 /// the state behind Mutex (call tables, subscriptions, free lists) as races that were none.
 /// Inlinable, so that callers in other modules get a specialized `withLock` (unspecialized, each call
 /// looked up generic metadata at run time).
+/// `@unchecked`: `value` is only reached through `withLock`.
 public final class LockedState<Value>: @unchecked Sendable {
   @usableFromInline var value: Value
   @usableFromInline let lock = NSLock()

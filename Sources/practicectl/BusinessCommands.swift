@@ -252,7 +252,7 @@ struct WatchCommand: AsyncParsableCommand {
           let e = event.change
           print("\(e.sequence)\t\(Output.time(e.timeMs))\t\(e.accountID)\t\(Names.kind(e.kind))\t\(e.resourceID)\tv\(e.version)\t\(Names.changeType(e.changeType))")
         }
-        fflush(stdout)
+        fflush(nil)  // every stream: `stdout` is a C global Swift 6 will not read unchecked
       }
     }
   }

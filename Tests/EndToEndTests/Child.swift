@@ -1,14 +1,14 @@
 import CTestSupport
 import Foundation
 import Glibc
+import PracticeWire
 
 /// A child process started with posix_spawn and reaped by polling: waiting never blocks a thread of
 /// Swift's cooperative pool (Foundation.Process could, and with many tests in parallel on 2 cores
 /// that starved the pool).
-final class Child: @unchecked Sendable {
+final class Child: Sendable {
   let pid: Int32
-  private let lock = NSLock()
-  private var status: Int32?
+  private let status = LockedState<Int32?>(nil)
 
   /// Starts `executable` (a path, or a name looked up in PATH) with `arguments`.
   init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
@@ -38,13 +38,13 @@ final class Child: @unchecked Sendable {
 
   /// The exit status (the code, or 128 + the signal) once it has exited.
   var exitStatus: Int32? {
-    lock.lock()
-    defer { lock.unlock() }
-    if status == nil {
-      var st: Int32 = 0
-      if pt_try_wait(pid, &st) == 1 { status = st }
+    status.withLock { status in
+      if status == nil {
+        var st: Int32 = 0
+        if pt_try_wait(pid, &st) == 1 { status = st }
+      }
+      return status
     }
-    return status
   }
 
   var isRunning: Bool { exitStatus == nil }

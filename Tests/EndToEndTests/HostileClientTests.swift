@@ -28,9 +28,10 @@ struct HostileClientTests {
       let slowFrame = Array(health.frame().readableBytesView)
       for _ in 0..<5 { slow.append(RawSocket(fd: try d.rawConnect())) }
       defer { slow.forEach { $0.close() } }
+      let slowSockets = slow
       let trickle = Task {
         for byte in slowFrame {
-          for s in slow { try? s.send([byte]) }
+          for s in slowSockets { try? s.send([byte]) }
           try await Task.sleep(for: .seconds(1))
         }
       }

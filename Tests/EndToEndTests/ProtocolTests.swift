@@ -14,20 +14,20 @@ struct ProtocolTests {
   func pipelining() async throws {
     try await withDaemon { d in
       let c = try await d.connect()
-      let order = Mutex<[String]>([])
+      let order = Shared<[String]>([])
       try await withThrowingTaskGroup(of: Void.self) { g in
         g.addTask {
           _ = try await c.testControl.sleep(Make.sleep(3000))
-          order.withLock { $0.append("sleep") }
+          order.update { $0.append("sleep") }
         }
         g.addTask {
           try await Task.sleep(for: .milliseconds(50))
           for _ in 0..<5 { _ = try await c.health.check() }
-          order.withLock { $0.append("health") }
+          order.update { $0.append("health") }
         }
         try await g.waitForAll()
       }
-      #expect(order.withLock { $0 } == ["health", "sleep"])
+      #expect(order.value == ["health", "sleep"])
       await c.close()
     }
   }

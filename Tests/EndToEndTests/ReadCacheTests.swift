@@ -15,20 +15,19 @@ struct ReadCacheTests {
     try await withDaemon { d in
       let writer = try await d.connect()
       let s = try await Staff.make(writer)
-      var get = Practice_V1_GetBusinessInfoRequest()
-      get.accountID = s.account
-      let stop = Atomic<Bool>(false)
-      let backwards = Atomic<Int>(0)
-      let readsDone = Atomic<Int>(0)
+      let get = { var r = Practice_V1_GetBusinessInfoRequest(); r.accountID = s.account; return r }()
+      let stop = Shared(false)
+      let backwards = Shared(0)
+      let readsDone = Shared(0)
       let readers = try await (0..<4).asyncMap { _ in try await d.connect(as: .service) }
       let tasks = readers.map { c in
         Task {
           var last: Int64 = 0
-          while !stop.load(ordering: .relaxed) {
+          while !stop.value {
             guard let v = try? await c.business.getBusinessInfo(get, options: .init(actor: s.biller)).businessInfo.version else { continue }
-            if v < last { backwards.add(1, ordering: .relaxed) }
+            if v < last { backwards.update { $0 += 1 } }
             last = v
-            readsDone.add(1, ordering: .relaxed)
+            readsDone.update { $0 += 1 }
           }
         }
       }
@@ -50,10 +49,10 @@ struct ReadCacheTests {
           break
         }
       }
-      stop.store(true, ordering: .relaxed)
+      stop.update { $0 = true }
       for t in tasks { await t.value }
-      #expect(backwards.load(ordering: .relaxed) == 0)
-      #expect(readsDone.load(ordering: .relaxed) > 0)
+      #expect(backwards.value == 0)
+      #expect(readsDone.value > 0)
       for c in readers + [writer, other] { await c.close() }
     }
   }

@@ -14,7 +14,7 @@ struct SystemdTests {
     while ContinuousClock.now < deadline {
       let n = pt_dgram_recv(fd, &buf, buf.count, 0)
       if n > 0 {
-        let text = String(cString: buf)
+        let text = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         seen.append(text)
         if text.contains(needle) { return true }
       } else {

@@ -7,6 +7,7 @@ import PracticeClient
 import PracticeProto
 import PracticeWire
 import SwiftProtobuf
+import Synchronization
 import Testing
 
 /// Who a test connection is, as the daemon sees it. The test daemon is configured with no operator
@@ -29,6 +30,7 @@ struct TestFailure: Error, CustomStringConvertible {
 }
 
 /// A real practiced process on a temporary socket with a temporary database.
+/// `@unchecked`: `process` changes only in `start`, which a test calls from its own task.
 final class TestDaemon: @unchecked Sendable {
   static let operatorGID: gid_t = 60_001
   static let serviceGID: gid_t = 60_002
@@ -206,6 +208,14 @@ struct RawSocket {
   }
 
   func close() { Glibc.close(fd) }
+}
+
+/// State the tasks of a test share (the project's lock, `LockedState`, with a short name).
+typealias Shared = LockedState
+
+extension LockedState {
+  var value: Value { withLock { $0 } }
+  func update(_ body: (inout Value) -> Void) { withLock { body(&$0) } }
 }
 
 /// Runs `body` with a fresh daemon and always cleans up.

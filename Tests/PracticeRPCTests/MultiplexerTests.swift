@@ -15,7 +15,7 @@ import Testing
 final class Collector: ResponseWriter {
   let loop: EventLoop
   private let (stream, continuation) = AsyncStream<Practice_Rpc_V1_Response>.makeStream()
-  private let seen = Mutex<[Practice_Rpc_V1_Response]>([])
+  private let seen = LockedState<[Practice_Rpc_V1_Response]>([])
 
   init(loop: EventLoop) { self.loop = loop }
 
@@ -318,8 +318,8 @@ struct CommitRuleTests {
 /// A writer whose stream items are never taken (a client that stops reading).
 final class StuckWriter: ResponseWriter {
   let loop: EventLoop
-  let finals = Mutex<[Practice_Rpc_V1_Response]>([])
-  let items = Mutex(0)
+  let finals = LockedState<[Practice_Rpc_V1_Response]>([])
+  let items = LockedState(0)
   init(loop: EventLoop) { self.loop = loop }
   func write(_ response: Practice_Rpc_V1_Response) { finals.withLock { $0.append(response) } }
   func writeItem(_ response: Practice_Rpc_V1_Response) -> EventLoopFuture<Void> {

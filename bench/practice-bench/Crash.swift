@@ -36,23 +36,23 @@ struct Crash: AsyncParsableCommand {
     }
     await setup.close()
 
+    let accountIDs = accounts
     var lost = 0
     var totalAcked = 0
     for round in 1...rounds {
-      let acked = Mutex([Int](repeating: -1, count: writers))
-      let stop = Atomic<Bool>(false)
+      let shared = RoundState(writers: writers)
       let tasks = (0..<writers).map { w in
         Task {
           guard let c = try? await PracticeConnection.connect(path: socket, group: group) else { return }
           var n = 0
-          while !stop.load(ordering: .relaxed) {
+          while !shared.stop.load(ordering: .relaxed) {
             var u = Practice_V1_UpdateBusinessInfoRequest()
-            u.accountID = accounts[w]
+            u.accountID = accountIDs[w]
             u.updateMask = ["legal_name"]
             u.businessInfo.legalName = "r\(round)-n\(n)"
             do {
               _ = try await c.business.updateBusinessInfo(u)
-              acked.withLock { $0[w] = n }
+              shared.acked.withLock { $0[w] = n }
               n += 1
             } catch {
               break
@@ -65,9 +65,9 @@ struct Crash: AsyncParsableCommand {
       kill(daemon, SIGKILL)
       var status: Int32 = 0
       waitpid(daemon, &status, 0)
-      stop.store(true, ordering: .relaxed)
+      shared.stop.store(true, ordering: .relaxed)
       for t in tasks { await t.value }
-      let ackedNow = acked.withLock { $0 }
+      let ackedNow = shared.acked.withLock { $0 }
       totalAcked += ackedNow.filter { $0 >= 0 }.map { $0 + 1 }.reduce(0, +)
 
       daemon = try start(socket: socket, state: state, log: dir.appendingPathComponent("log").path)
@@ -139,4 +139,12 @@ struct Crash: AsyncParsableCommand {
     p.waitUntilExit()
     return String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
   }
+}
+
+/// What a round's writer tasks share with the round: the last acknowledged write of each, and the
+/// signal to stop.
+final class RoundState: Sendable {
+  let acked: LockedState<[Int]>
+  let stop = Atomic<Bool>(false)
+  init(writers: Int) { acked = LockedState([Int](repeating: -1, count: writers)) }
 }

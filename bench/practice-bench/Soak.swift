@@ -51,7 +51,7 @@ struct Soak: AsyncParsableCommand {
       let rss = rssKiB(pid: pid)
       rssByMinute.append(rss)
       print("SOAK minute \(minute) rss \(rss) KiB fds \(openFDs(pid)) calls \(phase.calls.load(ordering: .relaxed)) connects \(phase.connects.load(ordering: .relaxed)) errors \(phase.errors.load(ordering: .relaxed))")
-      fflush(stdout)
+      fflush(nil)  // every stream: `stdout` is a C global Swift 6 will not read unchecked
     }
     phase.stop.store(true, ordering: .relaxed)
     for t in tasks { await t.value }

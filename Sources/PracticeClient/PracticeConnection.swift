@@ -197,7 +197,7 @@ public final class PracticeConnection: Sendable {
   public func unary(method: String, payload: Data, options: CallOptions = .init()) async throws -> Data {
     let link = self.link.withLock { $0 }
     // The reconnection is a call of its own, not a step before this one: an await here that the
-    // usual path skips would still split this function at it (about 500 instructions a call).
+    // usual path skips would still split this function at it, on every call.
     if let reopen, link.handler.isClosed {
       return try await unary(on: try await reconnect(reopen), method: method, payload: payload, options: options)
     }
@@ -506,7 +506,7 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
 
 /// Gives up the calls of every open connection that are past their deadline and grace, every 250 ms,
 /// from one timer of its own: a timer on each connection's event loop made every turn of the loop
-/// look at the clock (about 170 instructions per call, callgrind).
+/// look at the clock.
 final class DeadlineSweeper: Sendable {
   static let shared = DeadlineSweeper()
   static let interval: DispatchTimeInterval = .milliseconds(250)

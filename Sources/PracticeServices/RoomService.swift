@@ -297,8 +297,8 @@ struct RoomService {
   }
 
   /// A single occurrence is one bounded index search: served inline, as the encoded response, whose
-  /// conflicting bookings go out as they are stored (decoding them and encoding them again was about a
-  /// quarter of the check's instructions at 2 conflicts a call). A weekly series is one search per
+  /// conflicting bookings go out as they are stored (decoding them and encoding them again was a large
+  /// part of the check; docs/PERFORMANCE.md has the figures). A weekly series is one search per
   /// occurrence: it runs as a task, off the event loop (`checkAvailability`).
   @Sendable func checkAvailabilityEncoded(_ ctx: CallContext, _ req: Practice_V1_CheckRoomAvailabilityRequest) throws
     -> Data?
@@ -353,8 +353,7 @@ struct RoomService {
   static func encodedAvailability(_ bookings: [Data]) -> Data {
     if bookings.isEmpty { return Data([0x08, 0x01]) }
     func varintSize(_ n: Int) -> Int { n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x20_0000 ? 3 : n < 0x1000_0000 ? 4 : 5 }
-    // Sized first and written in place: appending to a Data byte by byte cost ~6k instructions for
-    // two bookings.
+    // Sized first and written in place: appending to a Data byte by byte grew and copied it.
     var out = Data(count: bookings.reduce(0) { $0 + 1 + varintSize($1.count) + $1.count })
     out.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) in
       var i = 0

@@ -162,8 +162,8 @@ public struct LoopWriter: Sendable {
   /// ahead, the buffer is the connection's spare one: once the socket has taken its bytes (the usual
   /// case for a small frame), the channel lets go of it and the next frame reuses it, without
   /// allocating. A buffer the channel still holds is never written over: `clear()` then gives a new one.
-  /// Inlined into its callers in this module, and `encode` with it (an indirect call per frame
-  /// otherwise: ~120 instructions of the daemon's ~15.3k per read).
+  /// Inlined into its callers in this module, and `encode` with it (otherwise an indirect call per
+  /// frame on the read path).
   @inline(__always)
   public func writeAndFlush(encoding encode: (inout ByteBuffer) -> Void) {
     guard order.canWriteNow() else {

@@ -5,7 +5,7 @@ import PracticeProto
 import PracticeWire
 import SwiftProtobuf
 
-/// Exit codes (docs/CLI.md): 0 success, 1 the daemon answered with an error status,
+/// Exit codes (README, practicectl(1)): 0 success, 1 the daemon answered with an error status,
 /// 64 usage error, 69 the daemon could not be reached or the connection failed.
 enum Exit {
   static let rpcError: Int32 = 1

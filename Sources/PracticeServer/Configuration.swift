@@ -24,7 +24,8 @@ public struct DaemonConfiguration: Sendable {
   public var outputLowWaterMark: Int = 256 << 10
   /// How long in-flight calls get to finish on shutdown.
   public var shutdownGrace: Duration = .seconds(10)
-  public var peerPolicy: PeerPolicy = PeerPolicy()
+  /// Who is an operator and who a service peer.
+  public var peers = PeerSettings()
   public var testHooks: Bool = false
   /// Change events buffered per watcher before it is ended with WATCH_OVERFLOW.
   public var watchBuffer: Int = 1024
@@ -108,6 +109,57 @@ extension Duration {
   var timeAmountNanoseconds: Int64 {
     let c = components
     return c.seconds * 1_000_000_000 + c.attoseconds / 1_000_000_000
+  }
+}
+
+/// The peer classes as configured (docs/OPERATIONS.md, "Peers"): uids, and groups by name or gid.
+/// The one place their defaults are written.
+public struct PeerSettings: Sendable, Equatable {
+  public var operatorUIDs: Set<UInt32> = [0]
+  public var operatorGroups: [String] = ["practiced-admin"]
+  public var serviceUIDs: Set<UInt32> = []
+  public var serviceGroups: [String] = ["practiced"]
+  /// Whether each group list was given (a given group that does not exist is an error; a default
+  /// one is skipped, so that a machine without the `practiced` groups still starts).
+  public var operatorGroupsGiven = false
+  public var serviceGroupsGiven = false
+
+  public init() {}
+
+  /// The policy, with the group names looked up in the group database.
+  public func policy() throws -> PeerPolicy {
+    PeerPolicy(
+      operatorUIDs: operatorUIDs, operatorGIDs: try Self.gids(operatorGroups, required: operatorGroupsGiven),
+      serviceUIDs: serviceUIDs, serviceGIDs: try Self.gids(serviceGroups, required: serviceGroupsGiven))
+  }
+
+  private static func gids(_ names: [String], required: Bool) throws -> Set<UInt32> {
+    var out = Set<UInt32>()
+    for name in names where !name.isEmpty {
+      if let gid = UInt32(name) {
+        out.insert(gid)
+      } else if let g = getgrnam(name) {
+        out.insert(g.pointee.gr_gid)
+      } else if required {
+        throw StartupError("unknown group \(name)")
+      }
+    }
+    return out
+  }
+
+  /// "0,1001" as uids; nil for text that is not a list of uids.
+  public static func uids(_ text: String) -> Set<UInt32>? {
+    var out = Set<UInt32>()
+    for part in text.split(separator: ",") {
+      guard let id = UInt32(part.trimmingCharacters(in: .whitespaces)) else { return nil }
+      out.insert(id)
+    }
+    return out
+  }
+
+  /// "practiced-admin,60001" as names or gids.
+  public static func groups(_ text: String) -> [String] {
+    text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
   }
 }
 

@@ -28,6 +28,7 @@ public struct Daemon {
     try StateDirectory.prepare(configuration.stateDirectory, mode: configuration.stateDirectoryMode)
     // Before anything else is touched: one daemon per state, and a socket path no live daemon
     // answers on (a stale socket is replaced; a regular file or a too-long path is refused).
+    let peerPolicy = try configuration.peers.policy()
     let stateLock = try StateLock(directory: configuration.stateDirectory)
     let activated = SystemdSocket.take()
     if activated == nil { try SocketPath.prepare(configuration.socketPath) }
@@ -55,7 +56,8 @@ public struct Daemon {
     let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     let logger = self.logger
     let server = RPCServer(
-      configuration: configuration, dispatcher: dispatcher, group: group, logger: logger, activated: activated,
+      configuration: configuration, peerPolicy: peerPolicy, dispatcher: dispatcher, group: group, logger: logger,
+      activated: activated,
       onReady: { socket in
         SystemdNotifier.notify("READY=1\nSTATUS=serving on \(socket)")
         // Start-up (opening, checking and migrating the database) freed what it allocated: return

@@ -12,6 +12,7 @@ import ServiceLifecycle
 /// to a `ConnectionHandler`. A `Service` of the daemon's service group.
 public final class RPCServer: Service, Sendable {
   private let configuration: DaemonConfiguration
+  private let peerPolicy: PeerPolicy
   private let dispatcher: Dispatcher
   private let group: EventLoopGroup
   private let logger: Logger
@@ -22,9 +23,11 @@ public final class RPCServer: Service, Sendable {
   /// The path clients connect to: the bound path of the socket systemd passed, else the configured one.
   public let socketPath: String
 
-  public init(configuration: DaemonConfiguration, dispatcher: Dispatcher, group: EventLoopGroup,
-              logger: Logger, activated: SystemdSocket? = nil, onReady: @escaping @Sendable (String) -> Void = { _ in }) {
+  public init(configuration: DaemonConfiguration, peerPolicy: PeerPolicy, dispatcher: Dispatcher,
+              group: EventLoopGroup, logger: Logger, activated: SystemdSocket? = nil,
+              onReady: @escaping @Sendable (String) -> Void = { _ in }) {
     self.configuration = configuration
+    self.peerPolicy = peerPolicy
     self.activated = activated
     self.socketPath = activated.flatMap { SocketPath.boundPath(of: $0.fd) } ?? configuration.socketPath
     self.dispatcher = dispatcher
@@ -38,6 +41,7 @@ public final class RPCServer: Service, Sendable {
 
   private func bootstrap() -> ServerBootstrap {
     let configuration = self.configuration
+    let peerPolicy = self.peerPolicy
     let dispatcher = self.dispatcher
     let logger = self.logger
     let registry = self.registry
@@ -58,7 +62,7 @@ public final class RPCServer: Service, Sendable {
         channel.closeFuture.whenComplete { _ in registry.release() }
         return PeerCredentialsReader.read(channel).flatMapThrowing { creds in
           let credentials = creds ?? PeerCredentials(pid: 0, uid: UInt32.max, gid: UInt32.max)
-          let peer = Peer(credentials: credentials, peerClass: configuration.peerPolicy.classify(credentials))
+          let peer = Peer(credentials: credentials, peerClass: peerPolicy.classify(credentials))
           logger.info("connection", metadata: [
             "peer_uid": "\(credentials.uid)", "peer_pid": "\(credentials.pid)", "class": "\(peer.peerClass)",
           ])

@@ -14,64 +14,71 @@ struct Practiced: AsyncParsableCommand {
     discussion: "See docs/OPERATIONS.md for every setting and its default.",
     version: PracticeVersion.string)
 
-  @Option(help: "Unix socket path (env PRACTICED_SOCKET; default /run/practiced/practiced.sock).")
+  /// The defaults, as `DaemonConfiguration` sets them: the help below quotes them from here.
+  private static let d = DaemonConfiguration()
+  private static func ms(_ duration: Duration) -> Int { Int(duration / .milliseconds(1)) }
+  private static func list<T>(_ items: some Collection<T>) -> String {
+    items.isEmpty ? "none" : items.map { "\($0)" }.sorted().joined(separator: ",")
+  }
+
+  @Option(help: "Unix socket path (env PRACTICED_SOCKET; default \(d.socketPath)).")
   var socket: String?
 
-  @Option(help: "State directory holding practiced.db (env PRACTICED_STATE_DIR, or systemd's STATE_DIRECTORY; default /var/lib/practiced).")
+  @Option(help: "State directory holding practiced.db (env PRACTICED_STATE_DIR, or systemd's STATE_DIRECTORY; default \(d.stateDirectory)).")
   var stateDir: String?
 
-  @Option(help: "Mode of the state directory, octal (default 0700).")
+  @Option(help: "Mode of the state directory, octal (default 0\(String(d.stateDirectoryMode, radix: 8))).")
   var stateDirMode: String?
 
-  @Option(help: "How often the store is probed for Health/Check, in milliseconds (default 5000).")
+  @Option(help: "How often the store is probed for Health/Check, in milliseconds (default \(ms(d.healthProbeInterval))).")
   var healthProbeIntervalMs: Int?
 
   @Option(help: "Serve Prometheus metrics over HTTP at HOST:PORT, e.g. 127.0.0.1:9464 (default: off; needs network access the shipped unit denies).")
   var metricsListen: String?
 
-  @Option(help: "Maximum frame size in bytes (default 4194304).")
+  @Option(help: "Maximum frame size in bytes (default \(d.maxFrameSize)).")
   var maxFrameSize: Int?
 
-  @Option(help: "Deadline of unary calls that send timeout_ms = 0, in milliseconds (default 30000).")
+  @Option(help: "Deadline of unary calls that send timeout_ms = 0, in milliseconds (default \(ms(d.defaultDeadline))).")
   var defaultDeadlineMs: Int?
 
-  @Option(help: "Maximum open connections (default 1024).")
+  @Option(help: "Maximum open connections (default \(d.maxConnections)).")
   var maxConnections: Int?
 
-  @Option(help: "Maximum calls in flight per connection (default 128).")
+  @Option(help: "Maximum calls in flight per connection (default \(d.maxInFlightPerConnection)).")
   var maxInFlight: Int?
 
-  @Option(help: "Idle connection timeout in milliseconds (default 300000).")
+  @Option(help: "Idle connection timeout in milliseconds (default \(ms(d.idleTimeout))).")
   var idleTimeoutMs: Int?
 
-  @Option(help: "Frame timeout in milliseconds (default 10000).")
+  @Option(help: "Frame timeout in milliseconds (default \(ms(d.frameTimeout))).")
   var frameTimeoutMs: Int?
 
-  @Option(help: "Shutdown grace period for in-flight calls, in milliseconds (default 10000).")
+  @Option(help: "Shutdown grace period for in-flight calls, in milliseconds (default \(ms(d.shutdownGrace))).")
   var shutdownGraceMs: Int?
 
-  @Option(help: "Comma-separated uids that are operators (default 0). Empty: none.")
+  @Option(help: "Comma-separated uids that are operators (default \(list(d.peers.operatorUIDs))). Empty: none.")
   var operatorUids: String?
 
-  @Option(help: "Comma-separated group names or gids whose members are operators (default practiced-admin).")
+  @Option(help: "Comma-separated group names or gids whose members are operators (default \(list(d.peers.operatorGroups))).")
   var operatorGroups: String?
 
-  @Option(help: "Comma-separated uids that are service peers (default none).")
+  @Option(help: "Comma-separated uids that are service peers (default \(list(d.peers.serviceUIDs))).")
   var serviceUids: String?
 
-  @Option(help: "Comma-separated group names or gids whose members are service peers (default practiced).")
+  @Option(help: "Comma-separated group names or gids whose members are service peers (default \(list(d.peers.serviceGroups))).")
   var serviceGroups: String?
 
-  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env PRACTICED_LOG_LEVEL; default info).")
+  @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env PRACTICED_LOG_LEVEL; default \(d.logLevel.rawValue)).")
   var logLevel: String?
 
   @Option(help: "Configuration file (billing prices, trial, retention, grace; see docs/OPERATIONS.md). Env PRACTICED_CONFIG.")
   var config: String?
 
-  @Option(help: "Change events buffered per watcher before it ends with WATCH_OVERFLOW (default 1024).")
+  @Option(help: "Change events buffered per watcher before it ends with WATCH_OVERFLOW (default \(d.watchBuffer)).")
   var watchBuffer: Int?
 
-  @Option(help: "Change events kept per account for Watch's after_sequence (default 10000).")
+  @Option(help: "Change events kept per account for Watch's after_sequence (default \(d.changeRetention)).")
   var changeRetention: Int64?
 
   @Flag(help: "Serve the practice.test.v1 methods (tests only; never in production).")
@@ -87,6 +94,9 @@ struct Practiced: AsyncParsableCommand {
     if let maxFrameSize, maxFrameSize > Int(UInt32.max) { throw ValidationError("--max-frame-size is too large") }
     if let metricsListen, DaemonConfiguration.ListenAddress(metricsListen) == nil {
       throw ValidationError("--metrics-listen must be HOST:PORT")
+    }
+    for (name, value) in [("operator-uids", operatorUids), ("service-uids", serviceUids)] {
+      if let value, PeerSettings.uids(value) == nil { throw ValidationError("--\(name): not a list of uids: \(value)") }
     }
     if let stateDirMode, mode_t(stateDirMode, radix: 8).map({ $0 > 0o777 }) ?? true {
       throw ValidationError("--state-dir-mode must be octal, such as 0700")
@@ -121,17 +131,15 @@ struct Practiced: AsyncParsableCommand {
     config.testHooks = testHooks
     if let v = watchBuffer { config.watchBuffer = v }
     if let v = changeRetention { config.changeRetention = v }
-    let levelText = logLevel ?? env["PRACTICED_LOG_LEVEL"] ?? "info"
+    let levelText = logLevel ?? env["PRACTICED_LOG_LEVEL"] ?? config.logLevel.rawValue
     guard let level = Logger.Level(rawValue: levelText) else {
       throw ValidationError("unknown log level \(levelText)")
     }
     config.logLevel = level
-
-    config.peerPolicy = PeerPolicy(
-      operatorUIDs: try ids(operatorUids, default: [0]),
-      operatorGIDs: try groups(operatorGroups, default: ["practiced-admin"]),
-      serviceUIDs: try ids(serviceUids, default: []),
-      serviceGIDs: try groups(serviceGroups, default: ["practiced"]))
+    if let v = operatorUids { config.peers.operatorUIDs = PeerSettings.uids(v)! }
+    if let v = serviceUids { config.peers.serviceUIDs = PeerSettings.uids(v)! }
+    if let v = operatorGroups { config.peers.operatorGroups = PeerSettings.groups(v); config.peers.operatorGroupsGiven = true }
+    if let v = serviceGroups { config.peers.serviceGroups = PeerSettings.groups(v); config.peers.serviceGroupsGiven = true }
 
     LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level) }
     let logger = Logger(label: "practiced")
@@ -144,31 +152,4 @@ struct Practiced: AsyncParsableCommand {
     }
   }
 
-  private func ids(_ text: String?, default def: Set<UInt32>) throws -> Set<UInt32> {
-    guard let text else { return def }
-    var out = Set<UInt32>()
-    for part in text.split(separator: ",") {
-      guard let id = UInt32(part.trimmingCharacters(in: .whitespaces)) else {
-        throw ValidationError("not a uid: \(part)")
-      }
-      out.insert(id)
-    }
-    return out
-  }
-
-  /// Group names are looked up in the group database; a missing default group is skipped.
-  private func groups(_ text: String?, default def: [String]) throws -> Set<UInt32> {
-    let names = text.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? def
-    var out = Set<UInt32>()
-    for name in names where !name.isEmpty {
-      if let gid = UInt32(name) {
-        out.insert(gid)
-      } else if let g = getgrnam(name) {
-        out.insert(g.pointee.gr_gid)
-      } else if text != nil {
-        throw ValidationError("unknown group \(name)")
-      }
-    }
-    return out
-  }
 }

@@ -58,3 +58,40 @@ struct LogAndSystemdTests {
     #expect(getenv("LISTEN_FDS") == nil)
   }
 }
+
+@Suite("Daemon settings")
+struct DaemonSettingsTests {
+  @Test("peer classes: the defaults live in PeerSettings; a given group that does not exist is refused, a default one skipped")
+  func peers() throws {
+    let defaults = PeerSettings()
+    #expect(defaults.operatorUIDs == [0] && defaults.serviceUIDs.isEmpty)
+    #expect(defaults.operatorGroups == ["practiced-admin"] && defaults.serviceGroups == ["practiced"])
+    var p = PeerSettings()
+    p.operatorGroups = ["no-such-group-\(getpid())"]
+    #expect(try p.policy().operatorGIDs.isEmpty)
+    p.operatorGroupsGiven = true
+    #expect(throws: StartupError.self) { try p.policy() }
+    p.operatorGroups = ["60001"]
+    #expect(try p.policy().operatorGIDs == [60001])
+    #expect(PeerSettings.uids("0, 1001") == [0, 1001])
+    #expect(PeerSettings.uids("") == [])
+    #expect(PeerSettings.uids("root") == nil)
+  }
+
+  @Test("the configuration file sets the new keys and refuses bad values")
+  func configFile() throws {
+    let path = NSTemporaryDirectory() + "practiced-conf-\(UUID().uuidString.prefix(6))"
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    try "state_directory_mode = 0750\nhealth.probe_interval_ms = 250\nmetrics.listen = 127.0.0.1:9464\n"
+      .write(toFile: path, atomically: true, encoding: .utf8)
+    var c = DaemonConfiguration()
+    try c.load(file: path)
+    #expect(c.stateDirectoryMode == 0o750 && c.healthProbeInterval == .milliseconds(250))
+    #expect(c.metricsListen == DaemonConfiguration.ListenAddress("127.0.0.1:9464"))
+    for bad in ["state_directory_mode = 999\n", "metrics.listen = nowhere\n"] {
+      try bad.write(toFile: path, atomically: true, encoding: .utf8)
+      var d = DaemonConfiguration()
+      #expect(throws: ConfigError.self) { try d.load(file: path) }
+    }
+  }
+}

@@ -163,6 +163,14 @@ let package = Package(
       ]
     ),
     .testTarget(
+      name: "PracticeClientTests",
+      dependencies: [
+        "PracticeClient", "PracticeProto", "PracticeWire",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
+      ]
+    ),
+    .testTarget(
       name: "EndToEndTests",
       dependencies: [
         "PracticeClient", "PracticeProto", "PracticeWire", "PracticeDomain", "CTestSupport",

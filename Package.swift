@@ -137,9 +137,18 @@ let package = Package(
     ),
     // Test support in C: connect to a Unix socket with other credentials on the calling thread only.
     .target(name: "CTestSupport", path: "Tests/CTestSupport"),
+    // One test target per library target; EndToEndTests drive real daemons.
+    .testTarget(
+      name: "PracticeProtoTests",
+      dependencies: ["PracticeProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+    ),
     .testTarget(
       name: "PracticeWireTests",
-      dependencies: ["PracticeWire", "PracticeProto"]
+      dependencies: [
+        "PracticeWire", "PracticeProto",
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOEmbedded", package: "swift-nio"),
+      ]
     ),
     .testTarget(
       name: "PracticeDomainTests",
@@ -155,12 +164,30 @@ let package = Package(
     .testTarget(
       name: "PracticeRPCTests",
       dependencies: [
-        "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire", "PracticeFuzz", "PracticeServer",
-        "CTestSupport",
+        "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire",
         .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(
+      name: "PracticeServicesTests",
+      dependencies: [
+        "PracticeServices", "PracticeRPC", "PracticeStore", "PracticeDomain", "PracticeProto", "PracticeWire",
+        .product(name: "Logging", package: "swift-log"),
+      ]
+    ),
+    .testTarget(
+      name: "PracticeServerTests",
+      dependencies: [
+        "PracticeServer", "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire",
+        "CTestSupport",
         .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ]
+    ),
+    .testTarget(
+      name: "PracticeFuzzTests",
+      dependencies: ["PracticeFuzz"]
     ),
     .testTarget(
       name: "PracticeClientTests",

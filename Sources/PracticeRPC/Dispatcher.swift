@@ -155,6 +155,7 @@ public final class Dispatcher: Sendable {
   /// Maps anything a handler throws to the status the caller gets.
   static func rpcError(_ error: any Error, context: CallContext) -> RPCError {
     if let e = error as? RPCError { return e }
+    if let e = error as? any RPCErrorConvertible { return e.rpcError }
     if let ended = context.control.endedError { return ended }
     if error is CancellationError { return RPCError(.cancelled, .cancelled, "call cancelled") }
     context.logger.error("internal error in \(context.method.path): \(error)")

@@ -44,3 +44,4 @@ public enum Authorization {
     }
   }
 }
+

@@ -173,12 +173,13 @@ public struct Mutations: Sendable {
         return result
       }
       env.health.writeSucceeded()
-    } catch let e as RPCError {
-      if e.reason == .storeUnavailable || e.reason == .storeFull {
+    } catch let e as StoreError {
+      let status = e.rpcError
+      if e.kind == .full || e.kind == .unavailable {
         env.health.writeFailed()
-        Counter(label: "practiced_store_errors_total", dimensions: [("reason", e.reason.rawValue)]).increment()
+        Counter(label: "practiced_store_errors_total", dimensions: [("reason", status.reason.rawValue)]).increment()
       }
-      throw e
+      throw status
     }
     switch outcome {
     case .success(let data): return try Resp(serializedBytes: data)

@@ -50,7 +50,7 @@ struct SQLiteAccess: StoreWriter {
   }
 
   private func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ data: Data?) throws -> M {
-    guard let data else { throw RPCError.internal("missing row body") }
+    guard let data else { throw StoreError(.corrupt, "missing row body") }
     return try M(serializedBytes: data)
   }
 
@@ -90,10 +90,10 @@ struct SQLiteAccess: StoreWriter {
     let update = try RawStatement(try db, "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ?")
     try update.bind(.text(account))
     try update.run()
-    guard try db.changesCount == 1 else { throw RPCError.notFound("account") }
+    guard try db.changesCount == 1 else { throw StoreError(.notFound, "account") }
     let read = try RawStatement(try db, "SELECT change_seq FROM accounts WHERE id = ?")
     try read.bind(.text(account))
-    guard try read.step() else { throw RPCError.notFound("account") }
+    guard try read.step() else { throw StoreError(.notFound, "account") }
     let seq = read.int64(0)
     try read.run()
     return seq
@@ -111,7 +111,7 @@ struct SQLiteAccess: StoreWriter {
 
   func updateAccount(_ a: Practice_V1_Account) throws {
     try db.cachedStatement(sql: "UPDATE accounts SET state = ?, version = ?, body = ? WHERE id = ?").execute(arguments: [a.state.rawValue, a.version, try encode(a), a.accountID])
-    guard try db.changesCount == 1 else { throw RPCError.notFound("account") }
+    guard try db.changesCount == 1 else { throw StoreError(.notFound, "account") }
   }
 
   // MARK: users
@@ -149,7 +149,7 @@ struct SQLiteAccess: StoreWriter {
 
   func updateUser(_ u: Practice_V1_User) throws {
     try db.cachedStatement(sql: "UPDATE users SET email_key = ?, active = ?, version = ?, body = ? WHERE account_id = ? AND id = ?").execute(arguments: [Self.emailKey(u), u.active, u.version, try encode(u), u.accountID, u.userID])
-    guard try db.changesCount == 1 else { throw RPCError.notFound("user") }
+    guard try db.changesCount == 1 else { throw StoreError(.notFound, "user") }
   }
 
   // MARK: business information
@@ -289,7 +289,7 @@ struct SQLiteAccess: StoreWriter {
     try s.bind(.text(account), .text(room), .int(startMs), .int(endMs))
     var found: [Data] = []
     while try s.step() {
-      guard let body = s.data(0) else { throw RPCError.internal("missing row body") }
+      guard let body = s.data(0) else { throw StoreError(.corrupt, "missing row body") }
       found.append(body)
     }
     return found

@@ -358,18 +358,18 @@ public final class SQLiteStore: Store, Sendable {
     try await writer.writeWithoutTransaction { db in try db.execute(sql: on ? "PRAGMA query_only = 1" : "PRAGMA query_only = 0") }
   }
 
-  /// Storage failures as the status a caller gets.
-  static func map(_ e: DatabaseError) -> RPCError {
+  /// SQLite's errors in the store's terms.
+  static func map(_ e: DatabaseError) -> StoreError {
     switch e.resultCode {
     case .SQLITE_FULL:
-      return RPCError(.resourceExhausted, .storeFull, "the database's disk is full: changes are refused until space returns")
+      return StoreError(.full, "the database's disk is full: changes are refused until space returns")
     case .SQLITE_READONLY, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_BUSY, .SQLITE_LOCKED,
       .SQLITE_CORRUPT, .SQLITE_NOTADB:
-      return RPCError(.unavailable, .storeUnavailable, "the store cannot serve this call: \(e.resultCode)")
+      return StoreError(.unavailable, "the store cannot serve this call: \(e.resultCode)")
     case .SQLITE_CONSTRAINT:
-      return RPCError(.alreadyExists, .alreadyExists, "conflicts with an existing record")
+      return StoreError(.conflict, "conflicts with an existing record")
     default:
-      return .internal("store error \(e.resultCode)")
+      return StoreError(.other, "store error \(e.resultCode)")
     }
   }
 

@@ -8,8 +8,9 @@ import PracticeWire
 /// - `read` sees a consistent snapshot of committed data.
 /// - `write` runs its body in one transaction; the transaction is durable when `write` returns
 ///   (SQLite: WAL, `synchronous=FULL`). A body that throws writes nothing.
-/// - Storage failures surface as `RPCError`: a full disk as `RESOURCE_EXHAUSTED` / `STORE_FULL`; a
-///   read-only file, I/O errors and a locked or corrupt file as `UNAVAILABLE` / `STORE_UNAVAILABLE`.
+/// - Storage failures surface as `StoreError`: a full disk as `.full`; a read-only file, I/O errors
+///   and a locked or corrupt file as `.unavailable`; a uniqueness rule as `.conflict`. What a body
+///   throws comes back as it was thrown.
 public protocol Store: Sendable {
   func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T
   /// `read`, on the calling thread without suspending (reads served inline on an event loop). The

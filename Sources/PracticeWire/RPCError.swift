@@ -91,3 +91,10 @@ extension Practice_Rpc_V1_Status {
     return s
   }()
 }
+
+/// An error of a lower layer that knows the status it stands for. The dispatcher turns anything a
+/// handler throws into a status: an `RPCError` as it is, one of these by `rpcError`, anything else
+/// `INTERNAL`.
+public protocol RPCErrorConvertible: Error {
+  var rpcError: RPCError { get }
+}

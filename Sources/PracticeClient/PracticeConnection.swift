@@ -124,7 +124,9 @@ public final class PracticeConnection: Sendable {
     let reopen = Reopen(path: path, group: group ?? owned!, maxFrameSize: maxFrameSize, connectTimeout: connectTimeout)
     do {
       let link = try await reopen.open()
-      return PracticeConnection(link: link, reopen: reconnect ? reopen : nil, ownedGroup: owned)
+      // A reconnection stays on this first connection's event loop, which `taskExecutor` names.
+      let again = Reopen(path: path, group: link.channel.eventLoop, maxFrameSize: maxFrameSize, connectTimeout: connectTimeout)
+      return PracticeConnection(link: link, reopen: reconnect ? again : nil, ownedGroup: owned)
     } catch {
       try? await owned?.shutdownGracefully()
       throw error

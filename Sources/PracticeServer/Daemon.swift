@@ -44,13 +44,14 @@ public struct Daemon {
       changeRetention: configuration.changeRetention, terms: configuration.terms,
       exportChunkBytes: max(4096, configuration.maxFrameSize / 2), logger: logger)
     let scheduler = Scheduler(env: env)
+    let metricsText: @Sendable () async -> String = { [metrics, databasePath = configuration.databasePath] in
+      await metrics.text(store: store, databasePath: databasePath)
+    }
     let dispatcher = Services.makeDispatcher(
       env: env,
       configuration: .init(testHooks: configuration.testHooks, defaultDeadline: configuration.defaultDeadline),
       runDueWork: { try await scheduler.runDue() },
-      metricsText: { [metrics, databasePath = configuration.databasePath] in
-        await metrics.text(store: store, databasePath: databasePath)
-      })
+      metricsText: metricsText)
     if configuration.testHooks { logger.warning("test hooks are enabled: never in production") }
 
     let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
@@ -69,10 +70,7 @@ public struct Daemon {
     var extra: [ServiceGroupConfiguration.ServiceConfiguration] = []
     if let listen = configuration.metricsListen {
       extra.append(.init(service: MetricsHTTPServer(
-        host: listen.host, port: listen.port, group: group, logger: logger,
-        text: { [metrics, databasePath = configuration.databasePath] in
-          await metrics.text(store: store, databasePath: databasePath)
-        })))
+        host: listen.host, port: listen.port, group: group, logger: logger, text: metricsText)))
     }
     let serviceGroup = ServiceGroup(
       configuration: .init(

@@ -36,6 +36,28 @@ private func runDaemon(_ arguments: [String], limit: Duration = .seconds(10)) as
   return (status, (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "", ContinuousClock.now - start)
 }
 
+/// A Unix socket bound to `path` (not listening).
+private func boundSocket(_ path: String) throws -> Int32 {
+  let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+  var addr = sockaddr_un()
+  addr.sun_family = sa_family_t(AF_UNIX)
+  withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
+  let bound = withUnsafePointer(to: &addr) { p in
+    p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+  }
+  guard fd >= 0, bound == 0 else { throw TestFailure("cannot bind \(path): errno \(errno)") }
+  return fd
+}
+
+/// A connection to a daemon started by hand, once it listens (at most 4 s).
+private func connectWhenUp(_ path: String, log: String? = nil) async throws -> PracticeConnection {
+  for _ in 0..<200 {
+    if let c = try? await PracticeConnection.connect(path: path) { return c }
+    try await Task.sleep(for: .milliseconds(20))
+  }
+  throw TestFailure("no daemon on \(path): \(log.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? "")")
+}
+
 /// SIGSTOP, then waits until every thread of the process is stopped: the signal reaches one thread,
 /// which stops the others, and until then one of them may still answer a call.
 func stopCompletely(_ pid: Int32) async throws {
@@ -177,27 +199,14 @@ struct OperabilityTests {
     defer { try? FileManager.default.removeItem(at: dir) }
     let path = dir.appendingPathComponent("p.sock").path
     // A socket bound and never listened on: connecting to it is refused, as to a dead daemon's.
-    let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-    var addr = sockaddr_un()
-    addr.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-    let bound = withUnsafePointer(to: &addr) { p in
-      p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    close(fd)
-    try #require(bound == 0)
+    close(try boundSocket(path))
     let log = dir.appendingPathComponent("log").path
     let out = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
     let child = try Child(TestDaemon.binary, ["--socket", path, "--state-dir", dir.appendingPathComponent("state3").path,
                                               "--operator-uids", "0"], stdout: out, stderr: out)
     close(out)
     defer { child.signal(SIGKILL) }
-    var c: PracticeConnection?
-    for _ in 0..<200 where c == nil {
-      c = try? await PracticeConnection.connect(path: path)
-      if c == nil { try await Task.sleep(for: .milliseconds(20)) }
-    }
-    let client = try #require(c, "\((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+    let client = try await connectWhenUp(path, log: log)
     #expect(try await client.health.check().status == .serving)
     await client.close()
     child.signal(SIGTERM)
@@ -213,12 +222,7 @@ struct OperabilityTests {
     let command = "umask 000; exec '\(TestDaemon.binary)' --socket '\(socketPath)' --state-dir '\(state)' --operator-uids 0"
     let child = try Child("/bin/sh", ["-c", command])
     defer { child.signal(SIGKILL) }
-    var c: PracticeConnection?
-    for _ in 0..<200 where c == nil {
-      c = try? await PracticeConnection.connect(path: socketPath)
-      if c == nil { try await Task.sleep(for: .milliseconds(20)) }
-    }
-    let client = try #require(c)
+    let client = try await connectWhenUp(socketPath)
     _ = try await client.accounts.createAccount(Make.account())
     func mode(_ path: String) -> mode_t {
       var st = stat()
@@ -335,15 +339,9 @@ struct OperabilityTests {
     defer { try? FileManager.default.removeItem(at: dir) }
     let path = dir.appendingPathComponent("full.sock").path
     // A listener that never accepts, with a backlog of 0: one connection fills it.
-    let listener = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+    let listener = try boundSocket(path)
     defer { close(listener) }
-    var addr = sockaddr_un()
-    addr.sun_family = sa_family_t(AF_UNIX)
-    withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: Array(path.utf8)) }
-    let bound = withUnsafePointer(to: &addr) { p in
-      p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-    }
-    try #require(bound == 0 && listen(listener, 0) == 0)
+    try #require(listen(listener, 0) == 0)
     let filler = pt_connect(path)
     try #require(filler >= 0)
     defer { close(filler) }

@@ -28,11 +28,22 @@ let package = Package(
       name: "PracticeProto",
       dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
     ),
-    // Wire: frames, envelope helpers, status codes, reasons, errors. No sockets.
+    // The core of RPC semantics, without NIO: statuses, reasons, RPCError, method routing and dispatch,
+    // call context and control, peers, call metrics (swift-metrics' API), the lock type, the version.
+    .target(
+      name: "PracticeCore",
+      dependencies: [
+        "PracticeProto",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "CoreMetrics", package: "swift-metrics"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ]
+    ),
+    // Wire: frames and envelopes on NIO's ByteBuffer, and the loop-bound writer. No sockets.
     .target(
       name: "PracticeWire",
       dependencies: [
-        "PracticeProto",
+        "PracticeProto", "PracticeCore",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
@@ -40,15 +51,14 @@ let package = Package(
     // Domain rules: pure functions and values, no I/O.
     .target(
       name: "PracticeDomain",
-      dependencies: ["PracticeProto", "PracticeWire"]
+      dependencies: ["PracticeProto", "PracticeCore"]
     ),
-    // RPC dispatch: method table, peers, deadlines, cancellation, in-flight bounds, streaming.
+    // One connection's calls on a NIO event loop: in-flight bound, deadlines, cancellation, streaming.
     .target(
       name: "PracticeRPC",
       dependencies: [
-        "PracticeProto", "PracticeWire",
+        "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "Logging", package: "swift-log"),
-        .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
@@ -57,7 +67,7 @@ let package = Package(
     .target(
       name: "PracticeStore",
       dependencies: [
-        "PracticeProto", "PracticeDomain", "PracticeWire",
+        "PracticeProto", "PracticeDomain", "PracticeCore",
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -67,7 +77,7 @@ let package = Package(
     .target(
       name: "PracticeServices",
       dependencies: [
-        "PracticeProto", "PracticeWire", "PracticeDomain", "PracticeRPC", "PracticeStore",
+        "PracticeProto", "PracticeCore", "PracticeDomain", "PracticeStore",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "Crypto", package: "swift-crypto"),
@@ -78,7 +88,7 @@ let package = Package(
     .target(
       name: "PracticeServer",
       dependencies: [
-        "PracticeProto", "PracticeWire", "PracticeRPC", "PracticeStore", "PracticeServices", "PracticeDomain",
+        "PracticeProto", "PracticeCore", "PracticeWire", "PracticeRPC", "PracticeStore", "PracticeServices", "PracticeDomain",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -92,7 +102,7 @@ let package = Package(
     .target(
       name: "PracticeClient",
       dependencies: [
-        "PracticeProto", "PracticeWire",
+        "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -108,7 +118,7 @@ let package = Package(
     .executableTarget(
       name: "practicectl",
       dependencies: [
-        "PracticeClient", "PracticeProto", "PracticeWire",
+        "PracticeClient", "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
@@ -117,7 +127,7 @@ let package = Package(
     .target(
       name: "PracticeFuzz",
       dependencies: [
-        "PracticeProto", "PracticeWire", "PracticeRPC", "PracticeServices", "PracticeStore",
+        "PracticeProto", "PracticeCore", "PracticeWire", "PracticeRPC", "PracticeServices", "PracticeStore",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -127,7 +137,7 @@ let package = Package(
     .executableTarget(
       name: "practice-bench",
       dependencies: [
-        "PracticeClient", "PracticeProto", "PracticeStore", "PracticeWire",
+        "PracticeClient", "PracticeProto", "PracticeStore", "PracticeCore", "PracticeWire",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -145,26 +155,26 @@ let package = Package(
     .testTarget(
       name: "PracticeWireTests",
       dependencies: [
-        "PracticeWire", "PracticeProto",
+        "PracticeCore", "PracticeWire", "PracticeProto",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOEmbedded", package: "swift-nio"),
       ]
     ),
     .testTarget(
       name: "PracticeDomainTests",
-      dependencies: ["PracticeDomain", "PracticeProto", "PracticeWire"]
+      dependencies: ["PracticeDomain", "PracticeProto", "PracticeCore"]
     ),
     .testTarget(
       name: "PracticeStoreTests",
       dependencies: [
-        "PracticeStore", "PracticeProto", "PracticeWire",
+        "PracticeStore", "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "GRDB", package: "GRDB.swift"),
       ]
     ),
     .testTarget(
       name: "PracticeRPCTests",
       dependencies: [
-        "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire",
+        "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ]
@@ -172,14 +182,14 @@ let package = Package(
     .testTarget(
       name: "PracticeServicesTests",
       dependencies: [
-        "PracticeServices", "PracticeRPC", "PracticeStore", "PracticeDomain", "PracticeProto", "PracticeWire",
+        "PracticeServices", "PracticeRPC", "PracticeStore", "PracticeDomain", "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "Logging", package: "swift-log"),
       ]
     ),
     .testTarget(
       name: "PracticeServerTests",
       dependencies: [
-        "PracticeServer", "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeWire",
+        "PracticeServer", "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeCore", "PracticeWire",
         "CTestSupport",
         .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
@@ -192,7 +202,7 @@ let package = Package(
     .testTarget(
       name: "PracticeClientTests",
       dependencies: [
-        "PracticeClient", "PracticeProto", "PracticeWire",
+        "PracticeClient", "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOEmbedded", package: "swift-nio"),
       ]
@@ -200,7 +210,7 @@ let package = Package(
     .testTarget(
       name: "EndToEndTests",
       dependencies: [
-        "PracticeClient", "PracticeProto", "PracticeWire", "PracticeDomain", "CTestSupport",
+        "PracticeClient", "PracticeProto", "PracticeCore", "PracticeWire", "PracticeDomain", "CTestSupport",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ]
     ),

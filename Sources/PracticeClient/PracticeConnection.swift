@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import PracticeCore
 import PracticeProto
 import PracticeWire
 import SwiftProtobuf

@@ -1,5 +1,5 @@
 import PracticeProto
-import PracticeWire
+import PracticeCore
 
 /// Who may call a method (PRODUCT.md, "Users and roles"). Operators may call everything; a service
 /// peer's actor must be an active user of the account whose roles satisfy the requirement.

@@ -1,5 +1,5 @@
 import PracticeProto
-import PracticeWire
+import PracticeCore
 
 /// Rules for accounts, their settings and their users (PRODUCT.md, "Users and roles").
 public enum AccountRules {

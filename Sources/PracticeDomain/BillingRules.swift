@@ -1,6 +1,6 @@
 import Foundation
 import PracticeProto
-import PracticeWire
+import PracticeCore
 
 /// Prices and terms, from the daemon's configuration file (docs/OPERATIONS.md, "Billing").
 public struct BillingTerms: Sendable, Hashable {

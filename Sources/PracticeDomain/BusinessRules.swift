@@ -1,6 +1,6 @@
 import Foundation
 import PracticeProto
-import PracticeWire
+import PracticeCore
 
 /// Identifier checks for US health billing (PRODUCT.md, "Business information").
 public enum Identifiers {

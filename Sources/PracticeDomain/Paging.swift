@@ -1,5 +1,5 @@
 import Foundation
-import PracticeWire
+import PracticeCore
 
 /// Paging of list calls: `page_size` (default 50, max 500) and an opaque `page_token`.
 public struct PageRequest: Sendable, Equatable {

@@ -1,6 +1,6 @@
 import Foundation
 import PracticeProto
-import PracticeWire
+import PracticeCore
 
 /// One CMS Place of Service code.
 public struct PosCode: Sendable, Hashable {

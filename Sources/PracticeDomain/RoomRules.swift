@@ -1,6 +1,6 @@
 import Foundation
 import PracticeProto
-import PracticeWire
+import PracticeCore
 
 /// Room and booking rules (PRODUCT.md, "Rooms").
 public enum RoomRules {

@@ -1,4 +1,4 @@
-import PracticeWire
+import PracticeCore
 
 /// An `update_mask`: the proto field names a partial update changes.
 public struct UpdateMask: Sendable {

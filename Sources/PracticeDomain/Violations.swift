@@ -1,4 +1,4 @@
-import PracticeWire
+import PracticeCore
 
 /// A field violation, as the domain reports it (the same shape as the wire's `FieldViolation`).
 public typealias FieldViolationValue = FieldViolation

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import PracticeCore
 import PracticeProto
 import PracticeRPC
 import PracticeServices

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import PracticeCore
 import PracticeDomain
 import PracticeRPC
 import PracticeWire

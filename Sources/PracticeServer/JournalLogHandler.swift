@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import Logging
+import PracticeCore
 import PracticeWire
 
 /// The daemon's log handler. Under systemd's journal (stderr is the stream `$JOURNAL_STREAM` names),

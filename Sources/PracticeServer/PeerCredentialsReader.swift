@@ -1,6 +1,7 @@
 import Glibc
 import NIOCore
 import NIOPosix
+import PracticeCore
 import PracticeRPC
 
 /// Reads a connected Unix socket peer's credentials: `SO_PEERCRED` (pid, uid, gid) and

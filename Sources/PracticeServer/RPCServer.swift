@@ -3,6 +3,7 @@ import Glibc
 import Logging
 import NIOCore
 import NIOPosix
+import PracticeCore
 import PracticeProto
 import PracticeRPC
 import PracticeWire

@@ -1,8 +1,7 @@
+import PracticeCore
 import PracticeDomain
 import PracticeProto
-import PracticeRPC
 import PracticeStore
-import PracticeWire
 
 /// practice.v1.AccountService: accounts and their users.
 struct AccountService {

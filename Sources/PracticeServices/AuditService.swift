@@ -1,8 +1,7 @@
+import PracticeCore
 import PracticeDomain
 import PracticeProto
-import PracticeRPC
 import PracticeStore
-import PracticeWire
 
 /// practice.v1.AuditService: the append-only audit log, filtered and paged (oldest first).
 struct AuditService {

@@ -1,8 +1,7 @@
+import PracticeCore
 import PracticeDomain
 import PracticeProto
-import PracticeRPC
 import PracticeStore
-import PracticeWire
 
 /// Who is acting in a call, once authorized.
 public struct Actor: Sendable {

@@ -1,9 +1,8 @@
 import Foundation
+import PracticeCore
 import PracticeDomain
 import PracticeProto
-import PracticeRPC
 import PracticeStore
-import PracticeWire
 
 /// practice.v1.BillingService: the subscription, the card on file, usage, invoices and payments.
 struct BillingService {

@@ -1,7 +1,7 @@
 import CoreMetrics
 import Foundation
+import PracticeCore
 import PracticeProto
-import PracticeWire
 
 /// Live change events, published after each commit, fanned out to watchers. A watcher has a bounded
 /// buffer: a writer never waits for a watcher; a watcher that falls behind is ended (`WATCH_OVERFLOW`).

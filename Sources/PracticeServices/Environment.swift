@@ -1,8 +1,8 @@
 import Foundation
 import Logging
+import PracticeCore
 import PracticeDomain
 import PracticeStore
-import PracticeWire
 
 /// The one clock the whole daemon reads. In tests (`--test-hooks`) it can be moved forward.
 public final class DaemonClock: Sendable {

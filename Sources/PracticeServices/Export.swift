@@ -1,7 +1,7 @@
+import PracticeCore
 import PracticeDomain
 import PracticeProto
 import PracticeStore
-import PracticeWire
 import SwiftProtobuf
 
 /// ExportAccount: every piece of an account's data in chunks under a byte limit; the last chunk

@@ -1,8 +1,7 @@
+import PracticeCore
 import PracticeDomain
 import PracticeProto
-import PracticeRPC
 import PracticeStore
-import PracticeWire
 
 /// practice.v1.LocationService: service locations, Place of Service codes and payer POS rules.
 struct LocationService {

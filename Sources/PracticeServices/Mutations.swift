@@ -1,11 +1,10 @@
 import CoreMetrics
 import Crypto
 import Foundation
+import PracticeCore
 import PracticeDomain
 import PracticeProto
-import PracticeRPC
 import PracticeStore
-import PracticeWire
 import SwiftProtobuf
 
 /// What a mutation's body works with: the transaction, the authorized actor, the loaded account,

@@ -1,9 +1,8 @@
 import Foundation
+import PracticeCore
 import PracticeDomain
 import PracticeProto
-import PracticeRPC
 import PracticeStore
-import PracticeWire
 
 /// practice.v1.RoomService: rooms, bookings, conflicts and their override.
 struct RoomService {

@@ -1,10 +1,9 @@
 import Foundation
 import Logging
+import PracticeCore
 import PracticeDomain
 import PracticeProto
-import PracticeRPC
 import PracticeStore
-import PracticeWire
 import SwiftProtobuf
 
 /// The daemon's own scheduled work: invoices on each anniversary, trial expiry, the end of a failed

@@ -1,10 +1,9 @@
 import Logging
+import PracticeCore
 import PracticeDomain
 import SwiftProtobuf
 import PracticeProto
-import PracticeRPC
 import PracticeStore
-import PracticeWire
 
 /// Builds the dispatcher that serves every implemented method over `env`.
 public enum Services {

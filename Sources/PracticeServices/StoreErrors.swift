@@ -1,5 +1,5 @@
+import PracticeCore
 import PracticeStore
-import PracticeWire
 
 /// The store's failures as the status a caller gets: the one place they are mapped.
 extension StoreError: RPCErrorConvertible {

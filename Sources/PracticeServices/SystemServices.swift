@@ -1,8 +1,7 @@
 import Foundation
+import PracticeCore
 import PracticeProto
-import PracticeRPC
 import PracticeStore
-import PracticeWire
 
 /// practice.rpc.v1.Reflection, practice.rpc.v1.Health and the --test-hooks methods.
 struct SystemServices {

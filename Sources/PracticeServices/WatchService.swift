@@ -1,8 +1,7 @@
+import PracticeCore
 import PracticeDomain
 import PracticeProto
-import PracticeRPC
 import PracticeStore
-import PracticeWire
 
 /// practice.v1.WatchService: change events of an account (or of every account, for operators).
 ///

@@ -1,6 +1,6 @@
 import Foundation
+import PracticeCore
 import PracticeProto
-import PracticeWire
 
 /// Committed rows that reads ask for on every call (an account, a user for authorization, the
 /// business information, a room for an availability check) and values derived from them (an encoded

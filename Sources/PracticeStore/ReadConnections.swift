@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import PracticeWire
+import PracticeCore
 
 /// Read-only connections kept open for `SQLiteStore.readNow`, one handed to each reading thread at a
 /// time (in practice one per event loop, since reads are served there).

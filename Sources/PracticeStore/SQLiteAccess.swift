@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
+import PracticeCore
 import PracticeProto
-import PracticeWire
 import SwiftProtobuf
 
 /// Store reads and writes on one GRDB connection inside a transaction. Every statement is

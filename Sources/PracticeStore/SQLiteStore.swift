@@ -1,8 +1,8 @@
 import CoreMetrics
 import Foundation
 import GRDB
+import PracticeCore
 import PracticeProto
-import PracticeWire
 import SwiftProtobuf
 
 /// The SQLite backend (GRDB): WAL, `synchronous=FULL`, one writer, concurrent readers.

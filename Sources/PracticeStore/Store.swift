@@ -1,6 +1,6 @@
 import Foundation
+import PracticeCore
 import PracticeProto
-import PracticeWire
 
 /// The daemon's persistent state, behind a protocol so that a second backend can be added.
 ///

@@ -1,14 +1,8 @@
 import Foundation
 import NIOCore
+import PracticeCore
 import PracticeProto
 import SwiftProtobuf
-
-/// Well-known metadata keys (docs/PROTOCOL.md, "Metadata keys").
-public enum MetadataKey {
-  public static let actor = "actor"
-  public static let idempotencyKey = "idempotency-key"
-  public static let requestID = "request-id"
-}
 
 extension Practice_Rpc_V1_Request {
   /// Decodes a request from one frame's body. `previousMethod`: the method of the connection's last

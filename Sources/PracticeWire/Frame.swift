@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import PracticeCore
 import Synchronization
 
 /// Limits that frame parsing enforces.

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PracticeClient
+import PracticeCore
 import PracticeProto
 import PracticeWire
 import SwiftProtobuf

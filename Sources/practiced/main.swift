@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import PracticeCore
 import PracticeRPC
 import PracticeServer
 import PracticeWire

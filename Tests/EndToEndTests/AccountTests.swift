@@ -1,5 +1,6 @@
 import Foundation
 import PracticeClient
+import PracticeCore
 import PracticeProto
 import PracticeWire
 import Testing

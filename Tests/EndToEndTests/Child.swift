@@ -1,6 +1,7 @@
 import CTestSupport
 import Foundation
 import Glibc
+import PracticeCore
 import PracticeWire
 
 /// A child process started with posix_spawn and reaped by polling: waiting never blocks a thread of

@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import PracticeClient
+import PracticeCore
 import PracticeProto
 import PracticeWire
 import Testing

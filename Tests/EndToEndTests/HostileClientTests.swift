@@ -2,6 +2,7 @@ import CTestSupport
 import Foundation
 import Glibc
 import PracticeClient
+import PracticeCore
 import PracticeProto
 import PracticeWire
 import Testing

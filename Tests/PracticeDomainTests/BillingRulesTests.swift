@@ -1,7 +1,7 @@
 import Foundation
+import PracticeCore
 import PracticeDomain
 import PracticeProto
-import PracticeWire
 import Testing
 
 @Suite("Card numbers")

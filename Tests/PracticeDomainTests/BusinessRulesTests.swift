@@ -1,6 +1,6 @@
+import PracticeCore
 import PracticeDomain
 import PracticeProto
-import PracticeWire
 import Testing
 
 @Suite("Identifiers")

@@ -1,4 +1,5 @@
 import Foundation
+import PracticeCore
 import PracticeServer
 import PracticeWire
 import Testing

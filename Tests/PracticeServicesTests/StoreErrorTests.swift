@@ -1,3 +1,4 @@
+import PracticeCore
 import PracticeRPC
 import PracticeServices
 import PracticeStore

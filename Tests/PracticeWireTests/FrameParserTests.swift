@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import PracticeCore
 import PracticeProto
 import PracticeWire
 import SwiftProtobuf

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOEmbedded
+import PracticeCore
 import PracticeWire
 import Testing
 

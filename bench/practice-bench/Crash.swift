@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import NIOPosix
 import PracticeClient
+import PracticeCore
 import PracticeProto
 import PracticeWire
 import Synchronization

@@ -4,6 +4,7 @@ import Glibc
 import NIOCore
 import NIOPosix
 import PracticeClient
+import PracticeCore
 import PracticeProto
 import PracticeWire
 import Synchronization

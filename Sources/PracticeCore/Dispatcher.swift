@@ -1,7 +1,6 @@
 import Foundation
 import Logging
 import PracticeProto
-import PracticeWire
 import SwiftProtobuf
 
 /// Runs one call: finds the method, checks the peer class, decodes the payload, runs the request

@@ -1,6 +1,5 @@
 import Foundation
 import PracticeProto
-import PracticeWire
 import SwiftProtobuf
 
 /// Writes the items of a server-streaming call. `send` waits until the item is handed to the

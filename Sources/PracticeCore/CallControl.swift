@@ -1,4 +1,3 @@
-import PracticeWire
 import Synchronization
 
 /// The life of one call, shared by the call's task and whoever may end it early (its deadline, a

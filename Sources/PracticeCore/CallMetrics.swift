@@ -1,6 +1,5 @@
 import CoreMetrics
 import Foundation
-import PracticeWire
 
 /// The dispatcher's metrics (swift-metrics; the daemon exports them in the Prometheus text format):
 /// requests by method and status code, a latency histogram per method, and the calls in flight.

@@ -1,6 +1,5 @@
 import Logging
 import PracticeProto
-import PracticeWire
 
 /// Everything a handler knows about the call it serves. Handlers never see a socket.
 public struct CallContext: Sendable {
@@ -30,4 +29,11 @@ public struct CallContext: Sendable {
   public var idempotencyKey: String? {
     metadata[MetadataKey.idempotencyKey].flatMap { $0.isEmpty ? nil : $0 }
   }
+}
+
+/// The metadata keys the protocol defines (docs/PROTOCOL.md).
+public enum MetadataKey {
+  public static let actor = "actor"
+  public static let idempotencyKey = "idempotency-key"
+  public static let requestID = "request-id"
 }

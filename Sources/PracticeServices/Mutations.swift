@@ -15,18 +15,42 @@ public final class MutationContext {
   public let nowMs: Int64
   /// The account the request names (nil for CreateAccount).
   public let account: Practice_V1_Account?
-  let call: CallContext
+  let origin: Origin
   let changeRetention: Int64
   var changes: [(globalID: Int64, event: Practice_V1_ChangeEvent)] = []
 
-  init(writer: any StoreWriter, actor: Actor, nowMs: Int64, account: Practice_V1_Account?, call: CallContext,
+  init(writer: any StoreWriter, actor: Actor, nowMs: Int64, account: Practice_V1_Account?, origin: Origin,
        changeRetention: Int64) {
     self.writer = writer
     self.actor = actor
     self.nowMs = nowMs
     self.account = account
-    self.call = call
+    self.origin = origin
     self.changeRetention = changeRetention
+  }
+
+  /// Where a change comes from, as its audit events record it: a call (the peer, the method, the
+  /// request id), or the daemon's own scheduled work (the daemon, the job).
+  struct Origin: Sendable {
+    let peer: Peer
+    /// The method's path, or the job's (`/practice.daemon.Scheduler/IssueInvoice`).
+    let what: String
+    let requestID: String?
+
+    init(call: CallContext) {
+      peer = call.peer
+      what = call.method.path
+      requestID = call.requestID
+    }
+
+    /// The daemon's scheduled job `name`.
+    static func scheduler(_ name: String) -> Origin { Origin(peer: .daemon, what: "/practice.daemon.Scheduler/\(name)") }
+
+    private init(peer: Peer, what: String) {
+      self.peer = peer
+      self.what = what
+      requestID = nil
+    }
   }
 
   /// Appends an audit event that records no change (a full tax id read, say).
@@ -50,13 +74,13 @@ public final class MutationContext {
     audit.timeMs = nowMs
     audit.accountID = accountID
     audit.actorUserID = actor.userID
-    audit.actorPeer = call.peer.peerClass.rawValue
-    audit.peerUid = call.peer.credentials.uid
-    audit.peerPid = call.peer.credentials.pid
-    audit.method = call.method.path
+    audit.actorPeer = origin.peer.peerClass.rawValue
+    audit.peerUid = origin.peer.credentials.uid
+    audit.peerPid = origin.peer.credentials.pid
+    audit.method = origin.what
     audit.resourceKind = kind
     audit.resourceID = id
-    audit.requestID = call.requestID ?? ""
+    audit.requestID = origin.requestID ?? ""
     audit.note = note
     return audit
   }
@@ -153,7 +177,8 @@ public struct Mutations: Sendable {
               account = a
             }
             let mc = MutationContext(
-              writer: w, actor: actor, nowMs: nowMs, account: account, call: ctx, changeRetention: retention)
+              writer: w, actor: actor, nowMs: nowMs, account: account, origin: MutationContext.Origin(call: ctx),
+              changeRetention: retention)
             let response = try body(mc)
             published = mc.changes
             return try response.serializedData()

@@ -15,14 +15,13 @@ public struct Scheduler: Sendable {
 
   public init(env: ServiceEnvironment) { self.env = env }
 
-  static func method(_ name: String) -> MethodDescriptor {
-    MethodDescriptor("/practice.daemon.Scheduler/\(name)", Practice_V1_Account.self, Practice_V1_Account.self,
-                     serverStreaming: false)
+  /// The jobs, by the names their audit events carry (`/practice.daemon.Scheduler/NAME`).
+  enum Job: String, Sendable {
+    case issueInvoice = "IssueInvoice"
+    case closeTrialExpired = "CloseTrialExpired"
+    case closeNonPayment = "CloseNonPayment"
+    case purge = "Purge"
   }
-  static let issueInvoice = method("IssueInvoice")
-  static let closeTrialExpired = method("CloseTrialExpired")
-  static let closeNonPayment = method("CloseNonPayment")
-  static let purge = method("Purge")
 
   /// Runs whatever is due now for every account; returns how many jobs ran.
   public func runDue() async throws -> UInt32 {
@@ -44,24 +43,23 @@ public struct Scheduler: Sendable {
     return ran
   }
 
-  /// One job in its own transaction, as the daemon.
-  private func job(_ method: MethodDescriptor, _ accountID: String, _ body: @escaping @Sendable (MutationContext) throws -> Bool)
+  /// One job in its own transaction, as the daemon (an operator actor, no call behind it).
+  private func job(_ job: Job, _ accountID: String, _ body: @escaping @Sendable (MutationContext) throws -> Bool)
     async throws -> Bool
   {
-    let ctx = CallContext(method: method, callID: 0, peer: .daemon, metadata: [:], logger: env.logger)
     let now = env.clock.nowMs()
     let changes = env.changes
     let retention = env.changeRetention
     let did = try await env.store.write { w -> Bool in
       let account = try w.account(accountID)
       let mc = MutationContext(writer: w, actor: Actor(userID: "", roles: RoleSet([]), isOperator: true), nowMs: now,
-                               account: account, call: ctx, changeRetention: retention)
+                               account: account, origin: .scheduler(job.rawValue), changeRetention: retention)
       let did = try body(mc)
       let events = mc.changes
       if !events.isEmpty { w.afterCommit { changes.publish(events) } }
       return did
     }
-    if did { env.logger.info("scheduled work done", metadata: ["job": "\(method.name)", "account": "\(accountID)"]) }
+    if did { env.logger.info("scheduled work done", metadata: ["job": "\(job.rawValue)", "account": "\(accountID)"]) }
     return did
   }
 
@@ -69,22 +67,22 @@ public struct Scheduler: Sendable {
     var ran: UInt32 = 0
     let terms = env.terms
     // Invoices, one period per transaction, oldest first.
-    while try await job(Self.issueInvoice, accountID, { mc in try Self.issueNextInvoice(mc, terms: terms) }) { ran += 1 }
-    if try await job(Self.closeTrialExpired, accountID, { mc in
+    while try await job(.issueInvoice, accountID, { mc in try Self.issueNextInvoice(mc, terms: terms) }) { ran += 1 }
+    if try await job(.closeTrialExpired, accountID, { mc in
       guard let a = mc.account, a.state == .active, let s = try mc.writer.subscription(account: a.accountID),
         s.plan == .trial, !s.planChosen, mc.nowMs >= s.trialEndsAtMs
       else { return false }
       try Closing.close(mc, a, reason: .trialExpired, terms: terms)
       return true
     }) { ran += 1 }
-    if try await job(Self.closeNonPayment, accountID, { mc in
+    if try await job(.closeNonPayment, accountID, { mc in
       guard let a = mc.account, a.state == .active, let s = try mc.writer.subscription(account: a.accountID),
         s.graceEndsAtMs != 0, mc.nowMs >= s.graceEndsAtMs, try mc.writer.unpaidInvoiceCount(account: a.accountID) > 0
       else { return false }
       try Closing.close(mc, a, reason: .nonPayment, terms: terms)
       return true
     }) { ran += 1 }
-    if try await job(Self.purge, accountID, { mc in
+    if try await job(.purge, accountID, { mc in
       guard let a = mc.account, a.state == .closed, a.retentionEndsAtMs != 0, mc.nowMs >= a.retentionEndsAtMs,
         !(try mc.writer.subscription(account: a.accountID)?.archiveSubscription ?? false)
       else { return false }

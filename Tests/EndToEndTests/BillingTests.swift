@@ -99,6 +99,12 @@ struct BillingTests {
         #expect(a.state == .closed && a.closeReason == .trialExpired && a.retentionEndsAtMs > a.closedAtMs)
       }
       #expect(try await state(c, chosen).state == .active)
+      // The close is audited as the daemon's own work: its job, an operator peer, no request id.
+      var q = auditQuery(bare)
+      q.method = "/practice.daemon.Scheduler/CloseTrialExpired"
+      let closes = try await c.audit.listAuditEvents(q).events
+      #expect(closes.count == 1)
+      #expect(closes.first?.actorPeer == "operator" && closes.first?.peerUid == 0 && closes.first?.requestID == "")
       // Reopening after trial expiry needs a card; then the account continues on a paid plan.
       var reopen = Practice_V1_ReopenAccountRequest()
       reopen.accountID = bare

@@ -44,7 +44,7 @@ struct SystemdTests {
     let p = try Child("/usr/bin/systemd-socket-activate", [
       "-l", socketPath, "-E", "NOTIFY_SOCKET=\(notifyPath)", "-E", "WATCHDOG_USEC=400000",
       TestDaemon.binary, "--state-dir", dir.appendingPathComponent("state").path, "--socket", "/nonexistent/ignored.sock",
-      "--operator-uids", "0",
+      "--operator-uids", "0", "--test-hooks", "--health-probe-interval-ms", "100",
     ], stdout: logFD, stderr: logFD)
     close(logFD)
     var seen: [String] = []
@@ -63,6 +63,14 @@ struct SystemdTests {
     let extended = seen.firstIndex { $0.contains("EXTEND_TIMEOUT_USEC=30000000") }
     #expect(extended != nil && extended! < seen.firstIndex { $0.contains("READY=1") }!, "notifications: \(seen)")
     _ = try await client.accounts.createAccount(Make.account())
+    // Health's transitions show in systemd's status line.
+    var ro = Practice_Test_V1_SetStoreReadOnlyRequest()
+    ro.readOnly = true
+    _ = try await client.testControl.setStoreReadOnly(ro)
+    #expect(await waitFor(notify, "STATUS=NOT_SERVING", seen: &seen), "notifications: \(seen)")
+    ro.readOnly = false
+    _ = try await client.testControl.setStoreReadOnly(ro)
+    #expect(await waitFor(notify, "STATUS=serving on \(socketPath)", seen: &seen), "notifications: \(seen)")
     await client.close()
     #expect(await waitFor(notify, "WATCHDOG=1", seen: &seen), "notifications: \(seen)")
     p.signal(SIGTERM)

@@ -1,3 +1,4 @@
+import PracticeProto
 import SwiftProtobuf
 
 /// Proto field names by message and field number, read from the embedded descriptor set.

@@ -26,7 +26,7 @@ start() {  # name, extra args...
 start operator --operator-uids 0
 operator_pid=$last_pid
 start denied --operator-uids "" --operator-groups "" --service-groups ""
-start idle --operator-uids "" --operator-groups "" --service-groups "" --idle-timeout-ms 300
+start idle --operator-uids "" --operator-groups "" --service-groups "" --idle-timeout-ms 1000
 
 echo "== one version: practiced, the library, its .pc file"
 v_daemon=$("$practiced" --version)

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import PracticeProto
 
@@ -10,6 +11,9 @@ public struct CallContext: Sendable {
   public let metadata: [String: String]
   public let control: CallControl
   public let logger: Logger
+  /// The request's payload as it arrived, for a mutation (its idempotency record is keyed on these
+  /// bytes, not on a re-encoding); empty for other calls.
+  public internal(set) var requestBytes = Data()
 
   public init(
     method: MethodDescriptor, callID: UInt64, peer: Peer, metadata: [String: String],

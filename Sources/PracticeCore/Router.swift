@@ -90,6 +90,8 @@ public struct Router: Sendable {
     routes[path] = Route(method: m, kind: mutation ? .mutation : .read) { ctx, payload, filters, _ in
       let request = try Router.decode(Req.self, payload)
       try filters.apply(ctx, request, payload: payload)
+      var ctx = ctx
+      if mutation { ctx.requestBytes = payload }
       return try await handler(ctx, request).serializedData()
     }
   }

@@ -145,8 +145,10 @@ public struct Mutations: Sendable {
     }
     defer { if let key { env.keysInFlight.release(scope + "\u{1}" + key) } }
 
-    // The payload's hash identifies a retry; only calls with a key need it.
-    let payloadHash = key == nil ? Data() : Data(SHA256.hash(data: try request.serializedData()))
+    // The hash of the request as it arrived identifies a retry; only calls with a key need it. (A
+    // mutation run outside a call's route, such as a read that audits, hashes its re-encoding.)
+    let payloadHash =
+      key == nil ? Data() : Data(SHA256.hash(data: ctx.requestBytes.isEmpty ? try request.serializedData() : ctx.requestBytes))
     let path = ctx.method.path
     let nowMs = env.clock.nowMs()
     let changes = env.changes

@@ -255,6 +255,21 @@ struct BusinessTests {
       await expectRPCError(.failedPrecondition, .idempotencyKeyReused) {
         _ = try await c.business.updateBusinessInfo(other, options: options)
       }
+      // The record is keyed on the request's bytes as they arrived: the same message with its fields
+      // in another order is another payload (a re-encoding would have made the two equal).
+      let canonical = try req.serializedData()
+      var a = Practice_V1_UpdateBusinessInfoRequest()
+      a.accountID = req.accountID
+      var m = Practice_V1_UpdateBusinessInfoRequest()
+      m.updateMask = req.updateMask
+      var b = Practice_V1_UpdateBusinessInfoRequest()
+      b.businessInfo = req.businessInfo
+      let reordered = try b.serializedData() + m.serializedData() + a.serializedData()
+      #expect(reordered != canonical)
+      #expect(try Practice_V1_UpdateBusinessInfoRequest(serializedBytes: reordered) == req)
+      await expectRPCError(.failedPrecondition, .idempotencyKeyReused) {
+        _ = try await c.unary(method: updateBusinessMethod, payload: reordered, options: options)
+      }
       // A recorded failure replays too.
       let invalid = businessUpdate(s.account, ["phone"]) { $0.phone = "1" }
       await expectRPCError(.invalidArgument, .validationFailed) {

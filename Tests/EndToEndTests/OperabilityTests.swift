@@ -123,9 +123,9 @@ struct OperabilityTests {
     try "keep me\n".write(toFile: path, atomically: true, encoding: .utf8)
     let r = try await runDaemon(["--socket", path, "--state-dir", dir.appendingPathComponent("state").path])
     #expect(r.status != 0)
-    // About 20 ms alone; the bound allows for the parallel suite on 2 cores. scripts/test checks the
+    // About 20 ms alone, 2 s seen beside the parallel suite on 2 cores. scripts/test checks the
     // one-second promise on its own, with nothing else running.
-    #expect(r.took < .seconds(3), "took \(r.took)")
+    #expect(r.took < .seconds(5), "took \(r.took)")
     #expect(r.output.contains(path) && r.output.contains("not a socket"), "\(r.output)")
     #expect(try String(contentsOfFile: path, encoding: .utf8) == "keep me\n")
     // Nothing was opened: no database beside the lock.
@@ -141,7 +141,7 @@ struct OperabilityTests {
     #expect(path.utf8.count == 126)
     let r = try await runDaemon(["--socket", path, "--state-dir", dir.appendingPathComponent("state").path])
     #expect(r.status != 0)
-    #expect(r.took < .seconds(3), "took \(r.took)")
+    #expect(r.took < .seconds(5), "took \(r.took)")
     #expect(r.output.contains("126 bytes"), "\(r.output)")
   }
 
@@ -152,7 +152,7 @@ struct OperabilityTests {
     // /proc refuses a new file: the bind itself fails, after the checks and the database.
     let r = try await runDaemon(["--socket", "/proc/practiced-\(getpid()).sock", "--state-dir", dir.appendingPathComponent("state").path])
     #expect(r.status != 0)
-    #expect(r.took < .seconds(3), "took \(r.took)")
+    #expect(r.took < .seconds(5), "took \(r.took)")
     #expect(r.output.contains("cannot bind"), "\(r.output)")
   }
 

@@ -332,7 +332,7 @@ final class EventLoopTaskExecutor: TaskExecutor {
 }
 
 /// Pairs response frames with pending calls.
-final class ClientHandler: ChannelInboundHandler, Sendable {
+final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler, Sendable {
   typealias InboundIn = ByteBuffer
 
   /// A call waiting for its answer, and when the client gives it up (`NIODeadline` nanoseconds).
@@ -495,6 +495,11 @@ final class ClientHandler: ChannelInboundHandler, Sendable {
     for p in pending { Self.fail(p, error) }
   }
 
+  /// Also when the channel never became active (a failed connect): the sweeper lets go of it.
+  func handlerRemoved(context: ChannelHandlerContext) {
+    DeadlineSweeper.shared.remove(self)
+  }
+
   func channelInactive(context: ChannelHandlerContext) {
     failAll(ConnectionError("connection closed"))
     DeadlineSweeper.shared.remove(self)
@@ -533,6 +538,10 @@ final class DeadlineSweeper: Sendable {
         s.timer = timer
       }
     }
+  }
+
+  func contains(_ handler: ClientHandler) -> Bool {
+    state.withLock { $0.handlers[ObjectIdentifier(handler)] != nil }
   }
 
   /// Forgets a closed connection's handler; the timer stops with the last one.

@@ -78,4 +78,19 @@ struct DeadlineTests {
     #expect(!handler.register(9, .stream(continuation, giveUpAt: .max)))
     _ = try? channel.finish()
   }
+
+  @Test("a handler that leaves its pipeline without channelInactive (a failed connect) is not left with the deadline sweeper")
+  func failedConnectLeavesNothing() throws {
+    // NIO closes a channel that never became active (its connect failed) by removing its handlers,
+    // without channelInactive: removing the handler here is that path.
+    let handler = ClientHandler(maxFrameSize: FrameLimits.defaultMaxFrameSize)
+    let channel = EmbeddedChannel()
+    defer { _ = try? channel.finish() }
+    try channel.pipeline.syncOperations.addHandler(handler)
+    #expect(DeadlineSweeper.shared.contains(handler))
+    let removed = channel.pipeline.syncOperations.removeHandler(handler)
+    channel.embeddedEventLoop.run()
+    try removed.wait()
+    #expect(!DeadlineSweeper.shared.contains(handler))
+  }
 }

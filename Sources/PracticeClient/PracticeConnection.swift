@@ -96,7 +96,7 @@ public final class PracticeConnection: Sendable {
   /// How to open the connection again (nil: an adopted socket, which cannot be reopened).
   struct Reopen: Sendable {
     let path: String
-    let group: EventLoopGroup
+    var group: EventLoopGroup
     let maxFrameSize: Int
     let connectTimeout: Duration
   }
@@ -122,12 +122,12 @@ public final class PracticeConnection: Sendable {
     connectTimeout: Duration = PracticeConnection.defaultConnectTimeout, reconnect: Bool = true
   ) async throws -> PracticeConnection {
     let owned = group == nil ? MultiThreadedEventLoopGroup(numberOfThreads: 1) : nil
-    let reopen = Reopen(path: path, group: group ?? owned!, maxFrameSize: maxFrameSize, connectTimeout: connectTimeout)
     do {
+      var reopen = Reopen(path: path, group: group ?? owned!, maxFrameSize: maxFrameSize, connectTimeout: connectTimeout)
       let link = try await reopen.open()
       // A reconnection stays on this first connection's event loop, which `taskExecutor` names.
-      let again = Reopen(path: path, group: link.channel.eventLoop, maxFrameSize: maxFrameSize, connectTimeout: connectTimeout)
-      return PracticeConnection(link: link, reopen: reconnect ? again : nil, ownedGroup: owned)
+      reopen.group = link.channel.eventLoop
+      return PracticeConnection(link: link, reopen: reconnect ? reopen : nil, ownedGroup: owned)
     } catch {
       try? await owned?.shutdownGracefully()
       throw error
@@ -495,14 +495,14 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler, Senda
     for p in pending { Self.fail(p, error) }
   }
 
-  /// Also when the channel never became active (a failed connect): the sweeper lets go of it.
+  /// The sweeper lets go of the handler when it leaves the pipeline: on every close, also of a channel
+  /// that never became active (a failed connect), which gets no `channelInactive`.
   func handlerRemoved(context: ChannelHandlerContext) {
     DeadlineSweeper.shared.remove(self)
   }
 
   func channelInactive(context: ChannelHandlerContext) {
     failAll(ConnectionError("connection closed"))
-    DeadlineSweeper.shared.remove(self)
     context.fireChannelInactive()
   }
 

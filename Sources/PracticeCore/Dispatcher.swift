@@ -57,15 +57,15 @@ public final class Dispatcher: Sendable {
 
   /// Resolves the method of a request. Fails with `UNIMPLEMENTED` for an unknown method.
   public func resolve(_ path: String) -> Result<MethodDescriptor, RPCError> {
-    let start = DispatchTime.now().uptimeNanoseconds
+    // A refusal here is counted under "unknown" (its latency is nil: no clock read for every call).
     guard let method = MethodCatalog.method(path) else {
       let error = RPCError(.unimplemented, .unknownMethod, "unknown method \(Self.printable(path))")
-      CallMetrics.unknown.record(error, start: start)
+      CallMetrics.unknown.record(error, start: DispatchTime.now().uptimeNanoseconds)
       return .failure(error)
     }
     if !isServed(method) {
       let error = RPCError(.unimplemented, .testHooksDisabled, "\(path) exists only with --test-hooks")
-      CallMetrics.unknown.record(error, start: start)
+      CallMetrics.unknown.record(error, start: DispatchTime.now().uptimeNanoseconds)
       return .failure(error)
     }
     return .success(method)

@@ -110,13 +110,14 @@ public struct JournalLogHandler: LogHandler {
 /// newline (the binary-safe form).
 final class JournalSocket: Sendable {
   private let fd: Int32
-  private let path: String
+  private let address: UnixAddress
 
   init?(path: String) {
+    guard let address = UnixAddress(path) else { return nil }
     let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { return nil }
     self.fd = fd
-    self.path = path
+    self.address = address
   }
 
   deinit { close(fd) }
@@ -155,16 +156,6 @@ final class JournalSocket: Sendable {
   /// Sends one event; false when the journal did not take it (the caller falls back to stderr).
   func send(_ fields: [(String, String)]) -> Bool {
     let message = Self.encode(fields)
-    var addr = sockaddr_un()
-    addr.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    guard bytes.count < MemoryLayout.size(ofValue: addr.sun_path) else { return false }
-    withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
-    let sent = withUnsafePointer(to: &addr) { p in
-      p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        sendto(fd, message, message.count, Int32(MSG_NOSIGNAL), $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-      }
-    }
-    return sent == message.count
+    return address.withSockaddr { sendto(fd, message, message.count, Int32(MSG_NOSIGNAL), $0, $1) } == message.count
   }
 }

@@ -40,10 +40,38 @@ public final class StateLock: Sendable {
   deinit { close(fd) }
 }
 
-/// The socket path a daemon is about to bind, checked before anything else is touched.
-enum SocketPath {
+/// A Unix socket address: the path, or with a leading `@` a name in the abstract namespace. The one
+/// place a `sockaddr_un` is filled in (systemd's notify socket, the journal, the socket-path probe).
+struct UnixAddress {
   /// `sun_path` holds 108 bytes, the terminating NUL included.
   static let capacity = MemoryLayout.size(ofValue: sockaddr_un().sun_path)
+
+  private var storage = sockaddr_un()
+  private let length: socklen_t
+
+  /// nil when the path does not fit.
+  init?(_ path: String) {
+    var bytes = Array(path.utf8)
+    let abstract = bytes.first == UInt8(ascii: "@")
+    if abstract { bytes[0] = 0 }
+    guard bytes.count < Self.capacity else { return nil }
+    storage.sun_family = sa_family_t(AF_UNIX)
+    withUnsafeMutableBytes(of: &storage.sun_path) { $0.copyBytes(from: bytes) }
+    length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 0 : 1))
+  }
+
+  /// Calls `body` with the address as `connect(2)` and `sendto(2)` take it.
+  func withSockaddr<R>(_ body: (UnsafePointer<sockaddr>, socklen_t) -> R) -> R {
+    var address = storage
+    return withUnsafePointer(to: &address) { p in
+      p.withMemoryRebound(to: sockaddr.self, capacity: 1) { body($0, length) }
+    }
+  }
+}
+
+/// The socket path a daemon is about to bind, checked before anything else is touched.
+enum SocketPath {
+  static let capacity = UnixAddress.capacity
 
   /// Refuses a path that is too long, that names something other than a socket (a regular file is
   /// never deleted), or on which a live daemon answers; removes a stale socket (no one listening).
@@ -81,16 +109,8 @@ enum SocketPath {
     let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
     guard fd >= 0 else { return errno }
     defer { close(fd) }
-    var addr = sockaddr_un()
-    addr.sun_family = sa_family_t(AF_UNIX)
-    let bytes = Array(path.utf8)
-    withUnsafeMutableBytes(of: &addr.sun_path) { $0.copyBytes(from: bytes) }
-    let connected = withUnsafePointer(to: &addr) { p in
-      p.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-        connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-      }
-    }
-    return connected == 0 ? 0 : errno
+    guard let address = UnixAddress(path) else { return ENAMETOOLONG }
+    return address.withSockaddr { connect(fd, $0, $1) } == 0 ? 0 : errno
   }
 
   /// The path a bound Unix socket has (`getsockname`), for a socket systemd passed.

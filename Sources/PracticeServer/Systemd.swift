@@ -40,24 +40,9 @@ public enum SystemdNotifier {
     let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
-    var addr = sockaddr_un()
-    addr.sun_family = sa_family_t(AF_UNIX)
-    var bytes = Array(path.utf8)
-    let abstract = bytes.first == UInt8(ascii: "@")
-    if abstract { bytes[0] = 0 }
-    let capacity = MemoryLayout.size(ofValue: addr.sun_path)
-    guard bytes.count < capacity else { return false }
-    withUnsafeMutableBytes(of: &addr.sun_path) { raw in
-      raw.copyBytes(from: bytes)
-    }
-    let length = socklen_t(MemoryLayout<sa_family_t>.size + bytes.count + (abstract ? 0 : 1))
+    guard let address = UnixAddress(path) else { return false }
     let message = Array(state.utf8)
-    let sent = withUnsafePointer(to: &addr) { p in
-      p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sa in
-        sendto(fd, message, message.count, Int32(MSG_NOSIGNAL), sa, length)
-      }
-    }
-    return sent == message.count
+    return address.withSockaddr { sendto(fd, message, message.count, Int32(MSG_NOSIGNAL), $0, $1) } == message.count
   }
 
   /// The watchdog interval systemd asked for (`WATCHDOG_USEC`, for this process), if any.

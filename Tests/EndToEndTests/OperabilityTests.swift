@@ -335,7 +335,10 @@ struct OperabilityTests {
     }
   }
 
-  @Test("connecting to a listener whose backlog is full gives up within the connect timeout")
+  // NIO connects without blocking: a full backlog fails at once with EAGAIN, so this shows the client
+  // never waits on one; the connect timeout (ClientBootstrap.connectTimeout) bounds a connect that
+  // would otherwise wait, which a Unix socket never does here.
+  @Test("connecting to a listener whose backlog is full fails at once instead of hanging")
   func connectTimeout() async throws {
     let dir = try scratch()
     defer { try? FileManager.default.removeItem(at: dir) }

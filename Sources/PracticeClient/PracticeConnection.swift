@@ -7,45 +7,6 @@ import PracticeWire
 import SwiftProtobuf
 import Synchronization
 
-/// Per-call options: metadata and deadline.
-public struct CallOptions: Sendable {
-  /// The account user on whose behalf a service peer calls (metadata `actor`).
-  public var actor: String?
-  /// Makes a mutation safe to retry (metadata `idempotency-key`).
-  public var idempotencyKey: String?
-  /// Correlation id echoed into the daemon's logs and audit log (metadata `request-id`).
-  public var requestID: String?
-  /// More metadata entries, sent as given.
-  public var metadata: [(String, String)] = []
-  /// The call's deadline (`timeout_ms`); nil: the daemon's default for unary calls, none for streams.
-  public var timeout: Duration?
-
-  public init(actor: String? = nil, idempotencyKey: String? = nil, requestID: String? = nil,
-              metadata: [(String, String)] = [], timeout: Duration? = nil) {
-    self.actor = actor
-    self.idempotencyKey = idempotencyKey
-    self.requestID = requestID
-    self.metadata = metadata
-    self.timeout = timeout
-  }
-
-  /// The metadata entries sent: actor, idempotency key and request id first, then `metadata`.
-  var entries: [(String, String)] {
-    var out: [(String, String)] = []
-    if let actor { out.append((MetadataKey.actor, actor)) }
-    if let idempotencyKey { out.append((MetadataKey.idempotencyKey, idempotencyKey)) }
-    if let requestID { out.append((MetadataKey.requestID, requestID)) }
-    return out + metadata
-  }
-
-  /// `timeout_ms`: the timeout rounded down to milliseconds, at least 1; 0 (none) without one.
-  var timeoutMs: UInt32 {
-    guard let timeout else { return 0 }
-    let ms = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
-    return UInt32(clamping: max(ms, 1))
-  }
-}
-
 /// A failure of the connection itself (not of one call).
 public struct ConnectionError: Error, CustomStringConvertible, Sendable {
   public var description: String
@@ -64,7 +25,7 @@ public struct ConnectionError: Error, CustomStringConvertible, Sendable {
 /// wedged daemon never hangs the caller. The connection stays usable (the daemon is told to cancel
 /// the call). A connection made with `connect(path:)` reconnects on the next call after the daemon
 /// closed it (an idle connection, a restart); `closeReason` says why it was closed.
-public final class PracticeConnection: Sendable {
+public final class PracticeConnection: ClientTransport {
   /// `$PRACTICED_SOCKET`, else `/run/practiced/practiced.sock`.
   public static var defaultSocketPath: String {
     let env = ProcessInfo.processInfo.environment["PRACTICED_SOCKET"] ?? ""
@@ -224,14 +185,6 @@ public final class PracticeConnection: Sendable {
     }
   }
 
-  /// A typed unary call.
-  public func call<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
-    _ method: String, _ request: Req, as: Resp.Type = Resp.self, options: CallOptions = .init()
-  ) async throws -> Resp {
-    let data = try await unary(method: method, payload: try request.serializedData(), options: options)
-    return try Resp(serializedBytes: data)
-  }
-
   /// A server-streaming call with an encoded payload: the items, then the end (an error for a
   /// non-OK final status). Ending the iteration early cancels the call.
   public func serverStream(method: String, payload: Data, options: CallOptions = .init())
@@ -250,14 +203,6 @@ public final class PracticeConnection: Sendable {
     let giveUp = options.timeout == nil ? UInt64.max : Self.giveUpAt(timeoutMs: frame.timeoutMs)
     if link.handler.register(callID, .stream(continuation, giveUpAt: giveUp)) { send(frame, on: link) }
     return stream
-  }
-
-  /// A typed server-streaming call.
-  public func stream<Req: SwiftProtobuf.Message, Item: SwiftProtobuf.Message>(
-    _ method: String, _ request: Req, as: Item.Type = Item.self, options: CallOptions = .init()
-  ) throws -> PracticeStream<Item> {
-    serverStream(method: method, payload: try request.serializedData(), options: options)
-      .map { try Item(serializedBytes: $0) }
   }
 
   /// The connection's event loop as a task executor. A task that prefers it
@@ -560,22 +505,4 @@ final class DeadlineSweeper: Sendable {
     let now = NIODeadline.now()
     for handler in handlers { _ = handler.giveUpExpired(now: now) }
   }
-}
-
-/// The items of a typed server stream.
-public typealias PracticeStream<Item> = AsyncThrowingMapSequence<AsyncThrowingStream<Data, Error>, Item>
-
-extension PracticeConnection {
-  public var accounts: AccountServiceClient { AccountServiceClient(self) }
-  public var business: BusinessServiceClient { BusinessServiceClient(self) }
-  public var locations: LocationServiceClient { LocationServiceClient(self) }
-  public var rooms: RoomServiceClient { RoomServiceClient(self) }
-  public var billing: BillingServiceClient { BillingServiceClient(self) }
-  public var audit: AuditServiceClient { AuditServiceClient(self) }
-  public var watch: WatchServiceClient { WatchServiceClient(self) }
-  public var reflection: ReflectionClient { ReflectionClient(self) }
-  public var health: HealthClient { HealthClient(self) }
-  public var metrics: MetricsClient { MetricsClient(self) }
-  public var testClock: TestClockClient { TestClockClient(self) }
-  public var testControl: TestControlClient { TestControlClient(self) }
 }

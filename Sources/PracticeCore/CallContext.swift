@@ -11,8 +11,8 @@ public struct CallContext: Sendable {
   public let metadata: [String: String]
   public let control: CallControl
   public let logger: Logger
-  /// The request's payload as it arrived, for a mutation (its idempotency record is keyed on these
-  /// bytes, not on a re-encoding); empty for other calls.
+  /// The request's payload as it arrived (a mutation's idempotency record is keyed on these bytes,
+  /// not on a re-encoding).
   public internal(set) var requestBytes = Data()
 
   public init(
@@ -40,4 +40,15 @@ public enum MetadataKey {
   public static let actor = "actor"
   public static let idempotencyKey = "idempotency-key"
   public static let requestID = "request-id"
+}
+
+extension CallContext {
+  /// Moves the rest of the handler off the connection's thread: for a handler whose route starts
+  /// there (`Route.Execution.connectionThread`) but whose request asks for long work. Elsewhere it
+  /// only lets other tasks run.
+  public func leaveConnectionThread() async {
+    // A task started on the connection's thread has no executor of its own: it resumes on the
+    // global one.
+    await Task.yield()
+  }
 }

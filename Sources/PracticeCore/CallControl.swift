@@ -21,12 +21,6 @@ public final class CallControl: Sendable {
 
   public init() {}
 
-  /// The control of every call served inline on the event loop. Such a call is in no table, so
-  /// nothing ends it (`end` is called only on registered calls), and it neither commits nor finishes
-  /// through its control: it stays `running`, and one instance serves them all (an allocation fewer
-  /// per read).
-  public static let unregistered = CallControl()
-
   /// Called by a mutation as it enters its write transaction. Throws the error that ended the call
   /// when it was ended first, so that nothing is written.
   public func beginCommit() throws(RPCError) {
@@ -62,6 +56,16 @@ public final class CallControl: Sendable {
         return true
       case .ended, .finished:
         return false
+      }
+    }
+  }
+
+  /// Whether the call is over: finished by its own task, or ended from outside.
+  public var isOver: Bool {
+    state.withLock { s in
+      switch s {
+      case .running, .committing: return false
+      case .ended, .finished: return true
       }
     }
   }

@@ -20,8 +20,9 @@ public final class Dispatcher: Sendable {
 
   public let configuration: Configuration
   private let routes: [String: Route]
-  /// The routes that can answer inline, served under this configuration: a handful, searched by
-  /// comparing paths (their lengths first), which costs less than hashing the path for the dictionary.
+  /// The routes started on the connection's thread, served under this configuration: a handful,
+  /// searched by comparing paths (their lengths first), which costs less than hashing the path for the
+  /// dictionary.
   private let inlineRoutes: [Route]
   private let inlinePaths: [String]
   private let filters: [RequestFilter]
@@ -36,7 +37,7 @@ public final class Dispatcher: Sendable {
     self.filters = [Dispatcher.refuseNUL] + filters
     self.configuration = configuration
     self.inlineRoutes = routes.values
-      .filter { $0.invokeInline != nil && Self.isServed($0.method, configuration) }
+      .filter { $0.execution == .connectionThread && Self.isServed($0.method, configuration) }
       .sorted { $0.method.path < $1.method.path }
     self.inlinePaths = inlineRoutes.map(\.method.path)
   }
@@ -97,39 +98,14 @@ public final class Dispatcher: Sendable {
     }
   }
 
-  /// The route of `path` when it can serve some requests inline (see `runInline`).
+  /// The route of `path` when its calls start on the connection's thread
+  /// (`Route.Execution.connectionThread`).
   public func inlineRoute(_ path: String) -> Route? {
     let length = path.utf8.count
     for i in inlinePaths.indices where inlinePaths[i].utf8.count == length && inlinePaths[i] == path {
       return inlineRoutes[i]
     }
     return nil
-  }
-
-  /// What `runInline` did.
-  public enum InlineResult {
-    case success(Data)
-    case failure(RPCError)
-    /// The call must run as a task through `run`.
-    case notInline
-  }
-
-  /// Serves the call at once, on the calling thread, when its route can (a read answered without
-  /// suspending).
-  public func runInline(_ context: CallContext, route: Route, payload: Data) -> InlineResult {
-    guard let inline = route.invokeInline else { return .notInline }
-    let start = DispatchTime.now().uptimeNanoseconds
-    do {
-      try Self.checkPeer(context)
-      try Self.checkMetadata(context)
-      guard let data = try inline(context, payload, filters) else { return .notInline }
-      finished(context, route, error: nil, start: start)
-      return .success(data)
-    } catch {
-      let rpcError = Self.rpcError(error, context: context)
-      finished(context, route, error: rpcError, start: start)
-      return .failure(rpcError)
-    }
   }
 
   /// The one method any peer that can connect may call (the socket's permissions decide who can):

@@ -2,35 +2,29 @@ import Foundation
 import PracticeProto
 import SwiftProtobuf
 
-/// Writes the items of a server-streaming call. `send` waits until the item is handed to the
-/// transport's socket (backpressure) and throws once the call has ended.
-public struct StreamWriter<Item: SwiftProtobuf.Message>: Sendable {
-  let sendBytes: @Sendable (Data) async throws -> Void
-
-  public init(sendBytes: @escaping @Sendable (Data) async throws -> Void) {
-    self.sendBytes = sendBytes
-  }
-
-  public func send(_ item: Item) async throws {
-    try await sendBytes(try item.serializedData())
-  }
-}
-
 /// A method's handler, type-erased to bytes.
 public struct Route: Sendable {
   public enum Kind: Sendable { case read, mutation, stream }
 
+  /// Where a call of the route starts. The transport honours it; the handler is the same either way.
+  public enum Execution: Sendable {
+    /// On a task of its own.
+    case task
+    /// On the thread that read the request (the connection's event loop), as a task started there
+    /// (`Task.immediate`): a handler that never suspends (a read from the cache or a short SQLite
+    /// read) is answered before the next request is read, with no thread hop and no deadline timer;
+    /// one that suspends (an audited read waiting for its write) continues as any task.
+    case connectionThread
+  }
+
   public let method: MethodDescriptor
   public let kind: Kind
+  public internal(set) var execution: Execution = .task
   /// Decodes the request, runs the handler; for a unary call returns the encoded response, for a
   /// stream sends items through `send` and returns `nil`.
   let invoke: @Sendable (
     CallContext, Data, [RequestFilter], @escaping @Sendable (Data) async throws -> Void
   ) async throws -> Data?
-  /// A read that can be answered without suspending: decodes, filters and runs the synchronous
-  /// handler on the caller's thread (the connection's event loop). Returns nil when this request
-  /// needs `invoke` instead.
-  var invokeInline: (@Sendable (CallContext, Data, [RequestFilter]) throws -> Data?)?
   /// Its metrics, made by the dispatcher that serves it.
   var metrics: CallMetrics = .unknown
 }
@@ -60,17 +54,14 @@ extension [RequestFilter] {
   }
 }
 
-/// The method table: which handler serves which method path.
-public struct Router: Sendable {
+/// The method table: which handler serves which method path. The services register into it
+/// through their generated `register(into:)`.
+public struct Router: MethodRegistrar, Sendable {
+  public typealias Context = CallContext
+
   public private(set) var routes: [String: Route] = [:]
 
   public init() {}
-
-  private static func descriptor(_ path: String, _ req: Any.Type, _ resp: Any.Type) -> MethodDescriptor {
-    guard let m = MethodCatalog.method(path) else { preconditionFailure("\(path) is not declared in proto/") }
-    precondition(m.requestType == req && m.responseType == resp, "\(path): message types differ from proto/")
-    return m
-  }
 
   static func decode<Req: SwiftProtobuf.Message>(_ type: Req.Type, _ payload: Data) throws -> Req {
     do {
@@ -80,67 +71,37 @@ public struct Router: Sendable {
     }
   }
 
-  /// Registers a unary method. `mutation` decides how it is logged and whether it is a write.
+  /// Registers a unary method: a read when proto/ marks it `NO_SIDE_EFFECTS`, else a mutation.
   public mutating func unary<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
-    _ path: String, mutation: Bool,
-    _ handler: @escaping @Sendable (CallContext, Req) async throws -> Resp
+    _ method: MethodDescriptor, _ handler: @escaping @Sendable (Req, CallContext) async throws -> Resp
   ) {
-    let m = Router.descriptor(path, Req.self, Resp.self)
-    precondition(!m.serverStreaming, "\(path) is server streaming")
-    routes[path] = Route(method: m, kind: mutation ? .mutation : .read) { ctx, payload, filters, _ in
+    routes[method.path] = Route(method: method, kind: method.hasSideEffects ? .mutation : .read) {
+      ctx, payload, filters, _ in
       let request = try Router.decode(Req.self, payload)
       try filters.apply(ctx, request, payload: payload)
       var ctx = ctx
-      if mutation { ctx.requestBytes = payload }
-      return try await handler(ctx, request).serializedData()
+      ctx.requestBytes = payload
+      return try await handler(request, ctx).serializedData()
     }
-  }
-
-  /// Registers a read served inline: `inline` answers on the connection's event loop without a task
-  /// (a read from the store's cache or a short SQLite read), or returns nil to hand the request to
-  /// `handler`, which runs as a task like any call.
-  public mutating func unary<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
-    _ path: String,
-    inline: @escaping @Sendable (CallContext, Req) throws -> Resp?,
-    _ handler: @escaping @Sendable (CallContext, Req) async throws -> Resp
-  ) {
-    unary(path, inlineEncoded: { ctx, req in try inline(ctx, req)?.serializedData() }, handler)
-  }
-
-  /// `unary(_:inline:_:)` for an inline answer that is already encoded (a response kept encoded in
-  /// the store's read cache): `inline` returns the bytes of a `Resp`.
-  public mutating func unary<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
-    _ path: String,
-    inlineEncoded inline: @escaping @Sendable (CallContext, Req) throws -> Data?,
-    _ handler: @escaping @Sendable (CallContext, Req) async throws -> Resp
-  ) {
-    unary(path, mutation: false, handler)
-    routes[path]!.invokeInline = { ctx, payload, filters in
-      let request = try Router.decode(Req.self, payload)
-      try filters.apply(ctx, request, payload: payload)
-      return try inline(ctx, request)
-    }
-  }
-
-  /// Registers a read whose handler never suspends: served inline.
-  public mutating func read<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
-    _ path: String, _ handler: @escaping @Sendable (CallContext, Req) throws -> Resp
-  ) {
-    unary(path, inline: handler) { ctx, req in try handler(ctx, req) }
   }
 
   /// Registers a server-streaming method.
   public mutating func serverStreaming<Req: SwiftProtobuf.Message, Item: SwiftProtobuf.Message>(
-    _ path: String,
-    _ handler: @escaping @Sendable (CallContext, Req, StreamWriter<Item>) async throws -> Void
+    _ method: MethodDescriptor,
+    _ handler: @escaping @Sendable (Req, ServerStreamWriter<Item>, CallContext) async throws -> Void
   ) {
-    let m = Router.descriptor(path, Req.self, Item.self)
-    precondition(m.serverStreaming, "\(path) is not server streaming")
-    routes[path] = Route(method: m, kind: .stream) { ctx, payload, filters, send in
+    routes[method.path] = Route(method: method, kind: .stream) { ctx, payload, filters, send in
       let request = try Router.decode(Req.self, payload)
       try filters.apply(ctx, request, payload: payload)
-      try await handler(ctx, request, StreamWriter(sendBytes: send))
+      try await handler(request, ServerStreamWriter(sendBytes: send), ctx)
       return nil
     }
+  }
+
+  /// Starts the calls of a registered unary method on the connection's thread
+  /// (`Route.Execution.connectionThread`): for reads that usually finish without suspending.
+  public mutating func startOnConnectionThread(_ method: MethodDescriptor) {
+    precondition(routes[method.path] != nil && !method.serverStreaming, "\(method.path): not a registered unary method")
+    routes[method.path]!.execution = .connectionThread
   }
 }

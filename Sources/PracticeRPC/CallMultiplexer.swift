@@ -87,34 +87,15 @@ public final class CallMultiplexer: Sendable {
     }
     guard callID != 0 else { return .close(.badCallID("call_id 0 is not allowed")) }
 
-    // A read that can be answered without suspending is served here, on the event loop: no task,
-    // no deadline timer, no thread hop, no entry in the call table (it ends before the next request
-    // is read). The admission rules are those of every call.
     if let route = dispatcher.inlineRoute(request.method) {
-      let control: CallControl
-      switch admit(callID, streaming: false, register: false) {
-      case .admit(let c): control = c
-      case let refused: return refuse(refused, callID)
-      }
-      // Nothing can end an unregistered call from outside: its result is always written.
-      switch dispatcher.runInline(context(request, route.method, control), route: route, payload: request.payload) {
-      case .success(let payload):
-        writer.writeSuccess(callID: callID, payload: payload)
-        return .accepted
-      case .failure(let error):
-        writer.write(.failure(callID: callID, error))
-        return .accepted
-      case .notInline:
-        break
-      }
+      return startOnConnectionThread(request, route)
     }
 
     let control: CallControl
-    switch admit(callID, streaming: dispatcher.isStreaming(request.method), register: true) {
+    switch admit(callID, streaming: dispatcher.isStreaming(request.method)) {
     case .admit(let c): control = c
     case let refused: return refuse(refused, callID)
     }
-
     let method: MethodDescriptor
     switch dispatcher.resolve(request.method) {
     case .failure(let error):
@@ -125,16 +106,6 @@ public final class CallMultiplexer: Sendable {
     }
 
     let context = context(request, method, control)
-
-    // Deadline: timeout_ms, or the default for unary calls; none for a stream without timeout_ms.
-    var deadline: TimeAmount?
-    if request.timeoutMs > 0 {
-      deadline = .milliseconds(Int64(request.timeoutMs))
-    } else if !method.serverStreaming {
-      let d = dispatcher.configuration.defaultDeadline.components
-      deadline = .nanoseconds(d.seconds * 1_000_000_000 + d.attoseconds / 1_000_000_000)
-    }
-
     let payload = request.payload
     let writer = self.writer
     let task = Task { [dispatcher] in
@@ -154,11 +125,7 @@ public final class CallMultiplexer: Sendable {
       }
       self.finish(callID, control, result)
     }
-    let timer = deadline.map { d in
-      eventLoop.scheduleTask(in: d) { [weak self] () -> Void in
-        self?.end(callID, RPCError(.deadlineExceeded, .deadlineExceeded, "deadline exceeded"), respond: true)
-      }
-    }
+    let timer = deadline(request, method).map { armDeadline(callID, $0) }
     let stillThere = state.withLock { s -> Bool in
       guard s.calls[callID] != nil, s.calls[callID]!.control === control else { return false }
       s.calls[callID]!.task = task
@@ -173,19 +140,74 @@ public final class CallMultiplexer: Sendable {
     return .accepted
   }
 
+  /// A call whose route starts on the connection's thread (`Route.Execution.connectionThread`): its
+  /// task starts here, on the event loop, and runs until its handler first suspends. A handler that
+  /// never suspends has written its response when `Task.immediate` returns: no thread hop, no
+  /// deadline timer, no entry in the call table. One that suspended is entered in the table then,
+  /// with its deadline, like any call. The admission rules are those of every call.
+  private func startOnConnectionThread(_ request: Practice_Rpc_V1_Request, _ route: Route) -> Outcome {
+    let callID = request.callID
+    let control: CallControl
+    switch admit(callID, streaming: false, register: false) {
+    case .admit(let c): control = c
+    case let refused: return refuse(refused, callID)
+    }
+    let context = context(request, route.method, control)
+    let payload = request.payload
+    let task = Task.immediate { [dispatcher] in
+      let result: Result<Data?, RPCError>
+      do throws(RPCError) {
+        result = .success(try await dispatcher.run(context, payload: payload, send: Self.noItems))
+      } catch {
+        result = .failure(error)
+      }
+      self.finish(callID, control, result)
+    }
+    if control.isOver { return .accepted }
+    // The handler suspended: the call is entered in the table (unless it finished in the meantime on
+    // another thread: `finish` marks the control before it looks for an entry).
+    let timer = deadline(request, route.method).map { armDeadline(callID, $0) }
+    let entered = state.withLock { s -> Bool in
+      guard !control.isOver else { return false }
+      s.calls[callID] = Entry(control: control, task: task, timer: timer, streaming: false)
+      return true
+    }
+    if !entered { timer?.cancel() }
+    return .accepted
+  }
+
+  /// A unary call sends no stream items.
+  private static let noItems: @Sendable (Data) async throws -> Void = { _ in
+    throw RPCError.internal("a unary call sent a stream item")
+  }
+
+  /// The call's deadline: `timeout_ms`, or the default for unary calls; none for a stream without
+  /// `timeout_ms`.
+  private func deadline(_ request: Practice_Rpc_V1_Request, _ method: MethodDescriptor) -> TimeAmount? {
+    if request.timeoutMs > 0 { return .milliseconds(Int64(request.timeoutMs)) }
+    if method.serverStreaming { return nil }
+    let d = dispatcher.configuration.defaultDeadline.components
+    return .nanoseconds(d.seconds * 1_000_000_000 + d.attoseconds / 1_000_000_000)
+  }
+
+  private func armDeadline(_ callID: UInt64, _ deadline: TimeAmount) -> Scheduled<Void> {
+    eventLoop.scheduleTask(in: deadline) { [weak self] () -> Void in
+      self?.end(callID, RPCError(.deadlineExceeded, .deadlineExceeded, "deadline exceeded"), respond: true)
+    }
+  }
+
   private enum Admission { case admit(CallControl), duplicate, tooMany, shuttingDown }
 
   /// The admission rules of every call: a `call_id` not in flight, no shutdown, the in-flight bound.
-  /// `register` enters the call in the table with its own control. An inline read is not registered
-  /// (it is over before the next request is read): it gets `CallControl.unregistered`.
-  private func admit(_ callID: UInt64, streaming: Bool, register: Bool) -> Admission {
+  /// `register` enters the call in the table with its own control; a call started on the
+  /// connection's thread is entered only if it suspends.
+  private func admit(_ callID: UInt64, streaming: Bool, register: Bool = true) -> Admission {
     state.withLock { s in
       if s.calls[callID] != nil { return .duplicate }
       if s.shuttingDown || s.closed { return .shuttingDown }
       if s.calls.count >= configuration.maxInFlight { return .tooMany }
-      guard register else { return .admit(.unregistered) }
       let control = CallControl()
-      s.calls[callID] = Entry(control: control, task: nil, timer: nil, streaming: streaming)
+      if register { s.calls[callID] = Entry(control: control, task: nil, timer: nil, streaming: streaming) }
       return .admit(control)
     }
   }

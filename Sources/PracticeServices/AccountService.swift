@@ -4,29 +4,13 @@ import PracticeProto
 import PracticeStore
 
 /// practice.v1.AccountService: accounts and their users.
-struct AccountService {
+struct AccountService: AccountServiceHandler {
   let env: ServiceEnvironment
   var mutations: Mutations { Mutations(env: env) }
   var reads: Reads { Reads(env: env) }
 
-  static let prefix = "/practice.v1.AccountService/"
 
-  func register(into router: inout Router) {
-    router.unary(Self.prefix + "CreateAccount", mutation: true, createAccount)
-    router.read(Self.prefix + "GetAccount", getAccount)
-    router.unary(Self.prefix + "ListAccounts", mutation: false, listAccounts)
-    router.unary(Self.prefix + "UpdateAccountSettings", mutation: true, updateAccountSettings)
-    router.unary(Self.prefix + "AddUser", mutation: true, addUser)
-    router.unary(Self.prefix + "UpdateUser", mutation: true, updateUser)
-    router.unary(Self.prefix + "DeactivateUser", mutation: true, deactivateUser)
-    router.unary(Self.prefix + "ListUsers", mutation: false, listUsers)
-    router.unary(Self.prefix + "TransferOwnership", mutation: true, transferOwnership)
-    router.unary(Self.prefix + "CloseAccount", mutation: true, closeAccount)
-    router.unary(Self.prefix + "ReopenAccount", mutation: true, reopenAccount)
-    router.serverStreaming(Self.prefix + "ExportAccount", exportAccount)
-  }
-
-  @Sendable func createAccount(_ ctx: CallContext, _ req: Practice_V1_CreateAccountRequest) async throws
+  func createAccount(_ req: Practice_V1_CreateAccountRequest, context ctx: CallContext) async throws
     -> Practice_V1_CreateAccountResponse
   {
     try await mutations.run(ctx, req, accountID: nil) { mc in
@@ -72,7 +56,7 @@ struct AccountService {
     }
   }
 
-  @Sendable func getAccount(_ ctx: CallContext, _ req: Practice_V1_GetAccountRequest) throws
+  func getAccount(_ req: Practice_V1_GetAccountRequest, context ctx: CallContext) throws
     -> Practice_V1_GetAccountResponse
   {
     try requireID(req.accountID, "account_id")
@@ -84,7 +68,7 @@ struct AccountService {
     }
   }
 
-  @Sendable func listAccounts(_ ctx: CallContext, _ req: Practice_V1_ListAccountsRequest) async throws
+  func listAccounts(_ req: Practice_V1_ListAccountsRequest, context ctx: CallContext) async throws
     -> Practice_V1_ListAccountsResponse
   {
     let scope = "accounts" + (req.includeClosed ? "+closed" : "")
@@ -99,7 +83,7 @@ struct AccountService {
     }
   }
 
-  @Sendable func updateAccountSettings(_ ctx: CallContext, _ req: Practice_V1_UpdateAccountSettingsRequest)
+  func updateAccountSettings(_ req: Practice_V1_UpdateAccountSettingsRequest, context ctx: CallContext)
     async throws -> Practice_V1_UpdateAccountSettingsResponse
   {
     try requireID(req.accountID, "account_id")
@@ -121,7 +105,7 @@ struct AccountService {
     }
   }
 
-  @Sendable func addUser(_ ctx: CallContext, _ req: Practice_V1_AddUserRequest) async throws
+  func addUser(_ req: Practice_V1_AddUserRequest, context ctx: CallContext) async throws
     -> Practice_V1_AddUserResponse
   {
     try requireID(req.accountID, "account_id")
@@ -150,7 +134,7 @@ struct AccountService {
     }
   }
 
-  @Sendable func updateUser(_ ctx: CallContext, _ req: Practice_V1_UpdateUserRequest) async throws
+  func updateUser(_ req: Practice_V1_UpdateUserRequest, context ctx: CallContext) async throws
     -> Practice_V1_UpdateUserResponse
   {
     try requireID(req.accountID, "account_id")
@@ -210,7 +194,7 @@ struct AccountService {
     }
   }
 
-  @Sendable func deactivateUser(_ ctx: CallContext, _ req: Practice_V1_DeactivateUserRequest) async throws
+  func deactivateUser(_ req: Practice_V1_DeactivateUserRequest, context ctx: CallContext) async throws
     -> Practice_V1_DeactivateUserResponse
   {
     try requireID(req.accountID, "account_id")
@@ -235,7 +219,7 @@ struct AccountService {
     }
   }
 
-  @Sendable func listUsers(_ ctx: CallContext, _ req: Practice_V1_ListUsersRequest) async throws
+  func listUsers(_ req: Practice_V1_ListUsersRequest, context ctx: CallContext) async throws
     -> Practice_V1_ListUsersResponse
   {
     try requireID(req.accountID, "account_id")
@@ -253,7 +237,7 @@ struct AccountService {
     }
   }
 
-  @Sendable func transferOwnership(_ ctx: CallContext, _ req: Practice_V1_TransferOwnershipRequest) async throws
+  func transferOwnership(_ req: Practice_V1_TransferOwnershipRequest, context ctx: CallContext) async throws
     -> Practice_V1_TransferOwnershipResponse
   {
     try requireID(req.accountID, "account_id")
@@ -289,7 +273,7 @@ struct AccountService {
     }
   }
 
-  @Sendable func closeAccount(_ ctx: CallContext, _ req: Practice_V1_CloseAccountRequest) async throws
+  func closeAccount(_ req: Practice_V1_CloseAccountRequest, context ctx: CallContext) async throws
     -> Practice_V1_CloseAccountResponse
   {
     try requireID(req.accountID, "account_id")
@@ -307,7 +291,7 @@ struct AccountService {
     }
   }
 
-  @Sendable func reopenAccount(_ ctx: CallContext, _ req: Practice_V1_ReopenAccountRequest) async throws
+  func reopenAccount(_ req: Practice_V1_ReopenAccountRequest, context ctx: CallContext) async throws
     -> Practice_V1_ReopenAccountResponse
   {
     try requireID(req.accountID, "account_id")
@@ -354,8 +338,8 @@ struct AccountService {
     }
   }
 
-  @Sendable func exportAccount(
-    _ ctx: CallContext, _ req: Practice_V1_ExportAccountRequest, _ out: StreamWriter<Practice_V1_ExportAccountChunk>
+  func exportAccount(
+    _ req: Practice_V1_ExportAccountRequest, writer out: ServerStreamWriter<Practice_V1_ExportAccountChunk>, context ctx: CallContext
   ) async throws {
     try requireID(req.accountID, "account_id")
     let limit = env.exportChunkBytes

@@ -4,15 +4,12 @@ import PracticeProto
 import PracticeStore
 
 /// practice.v1.AuditService: the append-only audit log, filtered and paged (oldest first).
-struct AuditService {
+struct AuditService: AuditServiceHandler {
   let env: ServiceEnvironment
   var reads: Reads { Reads(env: env) }
 
-  func register(into router: inout Router) {
-    router.unary("/practice.v1.AuditService/ListAuditEvents", mutation: false, listAuditEvents)
-  }
 
-  @Sendable func listAuditEvents(_ ctx: CallContext, _ req: Practice_V1_ListAuditEventsRequest) async throws
+  func listAuditEvents(_ req: Practice_V1_ListAuditEventsRequest, context ctx: CallContext) async throws
     -> Practice_V1_ListAuditEventsResponse
   {
     try requireID(req.accountID, "account_id")

@@ -5,26 +5,11 @@ import PracticeProto
 import PracticeStore
 
 /// practice.v1.BillingService: the subscription, the card on file, usage, invoices and payments.
-struct BillingService {
+struct BillingService: BillingServiceHandler {
   let env: ServiceEnvironment
   var mutations: Mutations { Mutations(env: env) }
   var reads: Reads { Reads(env: env) }
 
-  static let prefix = "/practice.v1.BillingService/"
-
-  func register(into router: inout Router) {
-    router.unary(Self.prefix + "GetSubscription", mutation: false, getSubscription)
-    router.unary(Self.prefix + "ChangePlan", mutation: true, changePlan)
-    router.unary(Self.prefix + "SetPaymentMethod", mutation: true, setPaymentMethod)
-    router.unary(Self.prefix + "RemovePaymentMethod", mutation: true, removePaymentMethod)
-    router.unary(Self.prefix + "ReportUsage", mutation: true, reportUsage)
-    router.unary(Self.prefix + "PreviewInvoice", mutation: false, previewInvoice)
-    router.unary(Self.prefix + "ListInvoices", mutation: false, listInvoices)
-    router.unary(Self.prefix + "GetInvoice", mutation: false, getInvoice)
-    router.unary(Self.prefix + "RecordPayment", mutation: true, recordPayment)
-    router.unary(Self.prefix + "SetArchiveSubscription", mutation: true, setArchive)
-    router.unary(Self.prefix + "GetTaxFormInfo", mutation: false, taxFormInfo)
-  }
 
   /// The subscription of a new account: a trial.
   static func initial(account: Practice_V1_Account, terms: BillingTerms) -> Practice_V1_Subscription {
@@ -82,7 +67,7 @@ struct BillingService {
     }
   }
 
-  @Sendable func getSubscription(_ ctx: CallContext, _ req: Practice_V1_GetSubscriptionRequest) async throws
+  func getSubscription(_ req: Practice_V1_GetSubscriptionRequest, context ctx: CallContext) async throws
     -> Practice_V1_GetSubscriptionResponse
   {
     try requireID(req.accountID, "account_id")
@@ -106,7 +91,7 @@ struct BillingService {
     return s
   }
 
-  @Sendable func changePlan(_ ctx: CallContext, _ req: Practice_V1_ChangePlanRequest) async throws -> Practice_V1_ChangePlanResponse {
+  func changePlan(_ req: Practice_V1_ChangePlanRequest, context ctx: CallContext) async throws -> Practice_V1_ChangePlanResponse {
     try requireID(req.accountID, "account_id")
     return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
       let current = try Self.load(mc.writer, req.accountID)
@@ -122,7 +107,7 @@ struct BillingService {
     }
   }
 
-  @Sendable func setPaymentMethod(_ ctx: CallContext, _ req: Practice_V1_SetPaymentMethodRequest) async throws
+  func setPaymentMethod(_ req: Practice_V1_SetPaymentMethodRequest, context ctx: CallContext) async throws
     -> Practice_V1_SetPaymentMethodResponse
   {
     try requireID(req.accountID, "account_id")
@@ -139,7 +124,7 @@ struct BillingService {
     }
   }
 
-  @Sendable func removePaymentMethod(_ ctx: CallContext, _ req: Practice_V1_RemovePaymentMethodRequest) async throws
+  func removePaymentMethod(_ req: Practice_V1_RemovePaymentMethodRequest, context ctx: CallContext) async throws
     -> Practice_V1_RemovePaymentMethodResponse
   {
     try requireID(req.accountID, "account_id")
@@ -174,7 +159,7 @@ struct BillingService {
     return nil
   }
 
-  @Sendable func reportUsage(_ ctx: CallContext, _ req: Practice_V1_ReportUsageRequest) async throws
+  func reportUsage(_ req: Practice_V1_ReportUsageRequest, context ctx: CallContext) async throws
     -> Practice_V1_ReportUsageResponse
   {
     try requireID(req.accountID, "account_id")
@@ -206,7 +191,7 @@ struct BillingService {
     }
   }
 
-  @Sendable func previewInvoice(_ ctx: CallContext, _ req: Practice_V1_PreviewInvoiceRequest) async throws
+  func previewInvoice(_ req: Practice_V1_PreviewInvoiceRequest, context ctx: CallContext) async throws
     -> Practice_V1_PreviewInvoiceResponse
   {
     try requireID(req.accountID, "account_id")
@@ -222,7 +207,7 @@ struct BillingService {
     }
   }
 
-  @Sendable func listInvoices(_ ctx: CallContext, _ req: Practice_V1_ListInvoicesRequest) async throws
+  func listInvoices(_ req: Practice_V1_ListInvoicesRequest, context ctx: CallContext) async throws
     -> Practice_V1_ListInvoicesResponse
   {
     try requireID(req.accountID, "account_id")
@@ -238,7 +223,7 @@ struct BillingService {
     }
   }
 
-  @Sendable func getInvoice(_ ctx: CallContext, _ req: Practice_V1_GetInvoiceRequest) async throws -> Practice_V1_GetInvoiceResponse {
+  func getInvoice(_ req: Practice_V1_GetInvoiceRequest, context ctx: CallContext) async throws -> Practice_V1_GetInvoiceResponse {
     try requireID(req.accountID, "account_id")
     return try await reads.run(ctx, accountID: req.accountID) { r, _ in
       guard let i = try r.invoice(account: req.accountID, id: req.invoiceID) else { throw RPCError.notFound("invoice \(req.invoiceID)") }
@@ -248,7 +233,7 @@ struct BillingService {
     }
   }
 
-  @Sendable func recordPayment(_ ctx: CallContext, _ req: Practice_V1_RecordPaymentRequest) async throws
+  func recordPayment(_ req: Practice_V1_RecordPaymentRequest, context ctx: CallContext) async throws
     -> Practice_V1_RecordPaymentResponse
   {
     try requireID(req.accountID, "account_id")
@@ -288,7 +273,7 @@ struct BillingService {
     }
   }
 
-  @Sendable func setArchive(_ ctx: CallContext, _ req: Practice_V1_SetArchiveSubscriptionRequest) async throws
+  func setArchiveSubscription(_ req: Practice_V1_SetArchiveSubscriptionRequest, context ctx: CallContext) async throws
     -> Practice_V1_SetArchiveSubscriptionResponse
   {
     try requireID(req.accountID, "account_id")
@@ -317,7 +302,7 @@ struct BillingService {
     }
   }
 
-  @Sendable func taxFormInfo(_ ctx: CallContext, _ req: Practice_V1_GetTaxFormInfoRequest) async throws
+  func getTaxFormInfo(_ req: Practice_V1_GetTaxFormInfoRequest, context ctx: CallContext) async throws
     -> Practice_V1_GetTaxFormInfoResponse
   {
     try requireID(req.accountID, "account_id")

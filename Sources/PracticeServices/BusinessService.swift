@@ -5,18 +5,11 @@ import PracticeProto
 import PracticeStore
 
 /// practice.v1.BusinessService: the practice's business information and the sender email.
-struct BusinessService {
+struct BusinessService: BusinessServiceHandler {
   let env: ServiceEnvironment
   var mutations: Mutations { Mutations(env: env) }
   var reads: Reads { Reads(env: env) }
 
-  static let prefix = "/practice.v1.BusinessService/"
-
-  func register(into router: inout Router) {
-    router.unary(Self.prefix + "GetBusinessInfo", inlineEncoded: getBusinessInfoEncoded, getBusinessInfo)
-    router.unary(Self.prefix + "UpdateBusinessInfo", mutation: true, updateBusinessInfo)
-    router.unary(Self.prefix + "ResolveSenderEmail", mutation: false, resolveSenderEmail)
-  }
 
   /// The business information of a new account: the practice name, version 1.
   static func initial(account: Practice_V1_Account, nowMs: Int64) -> Practice_V1_BusinessInfo {
@@ -53,29 +46,16 @@ struct BusinessService {
     return resp
   }
 
-  /// The masked read, served inline (the full tax id, an audited write, is not): the encoded
-  /// response is kept in the read cache beside the row it comes from, since this is the product's
-  /// most frequent read.
-  @Sendable func getBusinessInfoEncoded(_ ctx: CallContext, _ req: Practice_V1_GetBusinessInfoRequest) throws
-    -> Data?
-  {
-    guard !req.fullTaxID else { return nil }
-    try requireID(req.accountID, "account_id")
-    return try reads.runNow(ctx, accountID: req.accountID) { r, _ in
-      try r.derived("GetBusinessInfoResponse.masked", id: req.accountID) {
-        try Self.maskedResponse(r, req.accountID).serializedData()
-      }
-    }
-  }
-
-  @Sendable func getBusinessInfo(_ ctx: CallContext, _ req: Practice_V1_GetBusinessInfoRequest) async throws
+  /// The masked read, or the full tax id: administrators only, and audited (in a write transaction).
+  /// The masked read never suspends, so it is answered on the connection's thread
+  /// (`Services.makeDispatcher`); the full one continues as a task once it waits for its write.
+  func getBusinessInfo(_ req: Practice_V1_GetBusinessInfoRequest, context ctx: CallContext) async throws
     -> Practice_V1_GetBusinessInfoResponse
   {
     try requireID(req.accountID, "account_id")
     if !req.fullTaxID {
-      return try reads.runNow(ctx, accountID: req.accountID) { r, _ in try Self.maskedResponse(r, req.accountID) }
+      return try await reads.run(ctx, accountID: req.accountID) { r, _ in try Self.maskedResponse(r, req.accountID) }
     }
-    // The full tax id: administrators only, and the read is audited (in a write transaction).
     return try await mutations.run(ctx, req, accountID: req.accountID, allowClosed: true) { mc in
       guard mc.actor.isAdministrator else {
         throw RPCError.permissionDenied(.roleRequired, "reading the full tax id needs OWNER or ADMINISTRATOR")
@@ -90,7 +70,7 @@ struct BusinessService {
     }
   }
 
-  @Sendable func updateBusinessInfo(_ ctx: CallContext, _ req: Practice_V1_UpdateBusinessInfoRequest) async throws
+  func updateBusinessInfo(_ req: Practice_V1_UpdateBusinessInfoRequest, context ctx: CallContext) async throws
     -> Practice_V1_UpdateBusinessInfoResponse
   {
     try requireID(req.accountID, "account_id")
@@ -120,7 +100,7 @@ struct BusinessService {
     }
   }
 
-  @Sendable func resolveSenderEmail(_ ctx: CallContext, _ req: Practice_V1_ResolveSenderEmailRequest) async throws
+  func resolveSenderEmail(_ req: Practice_V1_ResolveSenderEmailRequest, context ctx: CallContext) async throws
     -> Practice_V1_ResolveSenderEmailResponse
   {
     try requireID(req.accountID, "account_id")

@@ -4,25 +4,11 @@ import PracticeProto
 import PracticeStore
 
 /// practice.v1.LocationService: service locations, Place of Service codes and payer POS rules.
-struct LocationService {
+struct LocationService: LocationServiceHandler {
   let env: ServiceEnvironment
   var mutations: Mutations { Mutations(env: env) }
   var reads: Reads { Reads(env: env) }
 
-  static let prefix = "/practice.v1.LocationService/"
-
-  func register(into router: inout Router) {
-    router.unary(Self.prefix + "CreateLocation", mutation: true, createLocation)
-    router.unary(Self.prefix + "GetLocation", mutation: false, getLocation)
-    router.unary(Self.prefix + "ListLocations", mutation: false, listLocations)
-    router.unary(Self.prefix + "UpdateLocation", mutation: true, updateLocation)
-    router.unary(Self.prefix + "ArchiveLocation", mutation: true, archiveLocation)
-    router.unary(Self.prefix + "ListPlaceOfServiceCodes", mutation: false, listCodes)
-    router.unary(Self.prefix + "SetPayerPosRule", mutation: true, setPayerRule)
-    router.unary(Self.prefix + "ListPayerPosRules", mutation: false, listPayerRules)
-    router.unary(Self.prefix + "DeletePayerPosRule", mutation: true, deletePayerRule)
-    router.unary(Self.prefix + "ResolvePlaceOfService", mutation: false, resolve)
-  }
 
   static func load(_ r: any StoreReader, _ account: String, _ id: String) throws -> Practice_V1_Location {
     guard let l = try r.location(account: account, id: id) else { throw RPCError.notFound("location \(id)") }
@@ -48,7 +34,7 @@ struct LocationService {
     try save(mc, before: before, after: previous)
   }
 
-  @Sendable func createLocation(_ ctx: CallContext, _ req: Practice_V1_CreateLocationRequest) async throws
+  func createLocation(_ req: Practice_V1_CreateLocationRequest, context ctx: CallContext) async throws
     -> Practice_V1_CreateLocationResponse
   {
     try requireID(req.accountID, "account_id")
@@ -73,7 +59,7 @@ struct LocationService {
     }
   }
 
-  @Sendable func getLocation(_ ctx: CallContext, _ req: Practice_V1_GetLocationRequest) async throws
+  func getLocation(_ req: Practice_V1_GetLocationRequest, context ctx: CallContext) async throws
     -> Practice_V1_GetLocationResponse
   {
     try requireID(req.accountID, "account_id")
@@ -84,7 +70,7 @@ struct LocationService {
     }
   }
 
-  @Sendable func listLocations(_ ctx: CallContext, _ req: Practice_V1_ListLocationsRequest) async throws
+  func listLocations(_ req: Practice_V1_ListLocationsRequest, context ctx: CallContext) async throws
     -> Practice_V1_ListLocationsResponse
   {
     try requireID(req.accountID, "account_id")
@@ -101,7 +87,7 @@ struct LocationService {
     }
   }
 
-  @Sendable func updateLocation(_ ctx: CallContext, _ req: Practice_V1_UpdateLocationRequest) async throws
+  func updateLocation(_ req: Practice_V1_UpdateLocationRequest, context ctx: CallContext) async throws
     -> Practice_V1_UpdateLocationResponse
   {
     try requireID(req.accountID, "account_id")
@@ -129,7 +115,7 @@ struct LocationService {
     }
   }
 
-  @Sendable func archiveLocation(_ ctx: CallContext, _ req: Practice_V1_ArchiveLocationRequest) async throws
+  func archiveLocation(_ req: Practice_V1_ArchiveLocationRequest, context ctx: CallContext) async throws
     -> Practice_V1_ArchiveLocationResponse
   {
     try requireID(req.accountID, "account_id")
@@ -152,7 +138,7 @@ struct LocationService {
     }
   }
 
-  @Sendable func listCodes(_ ctx: CallContext, _ req: Practice_V1_ListPlaceOfServiceCodesRequest) async throws
+  func listPlaceOfServiceCodes(_ req: Practice_V1_ListPlaceOfServiceCodesRequest, context ctx: CallContext) async throws
     -> Practice_V1_ListPlaceOfServiceCodesResponse
   {
     try requireID(req.accountID, "account_id")
@@ -163,7 +149,7 @@ struct LocationService {
     }
   }
 
-  @Sendable func setPayerRule(_ ctx: CallContext, _ req: Practice_V1_SetPayerPosRuleRequest) async throws
+  func setPayerPosRule(_ req: Practice_V1_SetPayerPosRuleRequest, context ctx: CallContext) async throws
     -> Practice_V1_SetPayerPosRuleResponse
   {
     try requireID(req.accountID, "account_id")
@@ -190,7 +176,7 @@ struct LocationService {
     }
   }
 
-  @Sendable func listPayerRules(_ ctx: CallContext, _ req: Practice_V1_ListPayerPosRulesRequest) async throws
+  func listPayerPosRules(_ req: Practice_V1_ListPayerPosRulesRequest, context ctx: CallContext) async throws
     -> Practice_V1_ListPayerPosRulesResponse
   {
     try requireID(req.accountID, "account_id")
@@ -206,7 +192,7 @@ struct LocationService {
     }
   }
 
-  @Sendable func deletePayerRule(_ ctx: CallContext, _ req: Practice_V1_DeletePayerPosRuleRequest) async throws
+  func deletePayerPosRule(_ req: Practice_V1_DeletePayerPosRuleRequest, context ctx: CallContext) async throws
     -> Practice_V1_DeletePayerPosRuleResponse
   {
     try requireID(req.accountID, "account_id")
@@ -222,7 +208,7 @@ struct LocationService {
     }
   }
 
-  @Sendable func resolve(_ ctx: CallContext, _ req: Practice_V1_ResolvePlaceOfServiceRequest) async throws
+  func resolvePlaceOfService(_ req: Practice_V1_ResolvePlaceOfServiceRequest, context ctx: CallContext) async throws
     -> Practice_V1_ResolvePlaceOfServiceResponse
   {
     try requireID(req.accountID, "account_id")

@@ -5,24 +5,11 @@ import PracticeProto
 import PracticeStore
 
 /// practice.v1.RoomService: rooms, bookings, conflicts and their override.
-struct RoomService {
+struct RoomService: RoomServiceHandler {
   let env: ServiceEnvironment
   var mutations: Mutations { Mutations(env: env) }
   var reads: Reads { Reads(env: env) }
 
-  static let prefix = "/practice.v1.RoomService/"
-
-  func register(into router: inout Router) {
-    router.unary(Self.prefix + "CreateRoom", mutation: true, createRoom)
-    router.unary(Self.prefix + "GetRoom", mutation: false, getRoom)
-    router.unary(Self.prefix + "ListRooms", mutation: false, listRooms)
-    router.unary(Self.prefix + "UpdateRoom", mutation: true, updateRoom)
-    router.unary(Self.prefix + "ArchiveRoom", mutation: true, archiveRoom)
-    router.unary(Self.prefix + "BookRoom", mutation: true, bookRoom)
-    router.unary(Self.prefix + "CancelRoomBooking", mutation: true, cancelBooking)
-    router.unary(Self.prefix + "ListRoomBookings", mutation: false, listBookings)
-    router.unary(Self.prefix + "CheckRoomAvailability", inlineEncoded: checkAvailabilityEncoded, checkAvailability)
-  }
 
   static func load(_ r: any StoreReader, _ account: String, _ id: String) throws -> Practice_V1_Room {
     guard let room = try r.room(account: account, id: id) else { throw RPCError.notFound("room \(id)") }
@@ -52,7 +39,7 @@ struct RoomService {
     try v.check()
   }
 
-  @Sendable func createRoom(_ ctx: CallContext, _ req: Practice_V1_CreateRoomRequest) async throws
+  func createRoom(_ req: Practice_V1_CreateRoomRequest, context ctx: CallContext) async throws
     -> Practice_V1_CreateRoomResponse
   {
     try requireID(req.accountID, "account_id")
@@ -79,7 +66,7 @@ struct RoomService {
     }
   }
 
-  @Sendable func getRoom(_ ctx: CallContext, _ req: Practice_V1_GetRoomRequest) async throws -> Practice_V1_GetRoomResponse {
+  func getRoom(_ req: Practice_V1_GetRoomRequest, context ctx: CallContext) async throws -> Practice_V1_GetRoomResponse {
     try requireID(req.accountID, "account_id")
     return try await reads.run(ctx, accountID: req.accountID) { r, _ in
       var resp = Practice_V1_GetRoomResponse()
@@ -88,7 +75,7 @@ struct RoomService {
     }
   }
 
-  @Sendable func listRooms(_ ctx: CallContext, _ req: Practice_V1_ListRoomsRequest) async throws
+  func listRooms(_ req: Practice_V1_ListRoomsRequest, context ctx: CallContext) async throws
     -> Practice_V1_ListRoomsResponse
   {
     try requireID(req.accountID, "account_id")
@@ -105,7 +92,7 @@ struct RoomService {
     }
   }
 
-  @Sendable func updateRoom(_ ctx: CallContext, _ req: Practice_V1_UpdateRoomRequest) async throws
+  func updateRoom(_ req: Practice_V1_UpdateRoomRequest, context ctx: CallContext) async throws
     -> Practice_V1_UpdateRoomResponse
   {
     try requireID(req.accountID, "account_id")
@@ -129,7 +116,7 @@ struct RoomService {
     }
   }
 
-  @Sendable func archiveRoom(_ ctx: CallContext, _ req: Practice_V1_ArchiveRoomRequest) async throws
+  func archiveRoom(_ req: Practice_V1_ArchiveRoomRequest, context ctx: CallContext) async throws
     -> Practice_V1_ArchiveRoomResponse
   {
     try requireID(req.accountID, "account_id")
@@ -176,7 +163,7 @@ struct RoomService {
       detail: (try? detail.serializedData()) ?? Data())
   }
 
-  @Sendable func bookRoom(_ ctx: CallContext, _ req: Practice_V1_BookRoomRequest) async throws
+  func bookRoom(_ req: Practice_V1_BookRoomRequest, context ctx: CallContext) async throws
     -> Practice_V1_BookRoomResponse
   {
     try requireID(req.accountID, "account_id")
@@ -240,7 +227,7 @@ struct RoomService {
     }
   }
 
-  @Sendable func cancelBooking(_ ctx: CallContext, _ req: Practice_V1_CancelRoomBookingRequest) async throws
+  func cancelRoomBooking(_ req: Practice_V1_CancelRoomBookingRequest, context ctx: CallContext) async throws
     -> Practice_V1_CancelRoomBookingResponse
   {
     try requireID(req.accountID, "account_id")
@@ -267,7 +254,7 @@ struct RoomService {
     }
   }
 
-  @Sendable func listBookings(_ ctx: CallContext, _ req: Practice_V1_ListRoomBookingsRequest) async throws
+  func listRoomBookings(_ req: Practice_V1_ListRoomBookingsRequest, context ctx: CallContext) async throws
     -> Practice_V1_ListRoomBookingsResponse
   {
     try requireID(req.accountID, "account_id")
@@ -295,28 +282,14 @@ struct RoomService {
     }
   }
 
-  /// A single occurrence is one bounded index search: served inline, as the encoded response, whose
-  /// conflicting bookings go out as they are stored (decoding them and encoding them again was a large
-  /// part of the check; docs/PERFORMANCE.md has the figures). A weekly series is one search per
-  /// occurrence: it runs as a task, off the event loop (`checkAvailability`).
-  @Sendable func checkAvailabilityEncoded(_ ctx: CallContext, _ req: Practice_V1_CheckRoomAvailabilityRequest) throws
-    -> Data?
-  {
-    if case .weekly? = req.recurrencePresence { return nil }
-    try requireID(req.accountID, "account_id")
-    return try reads.runNow(ctx, accountID: req.accountID, needsDatabase: true) { r, _ in
-      let (room, occurrences) = try Self.checked(r, req)
-      // Without a weekly recurrence there is one occurrence; anything else runs as a task.
-      guard occurrences.count == 1, let o = occurrences.first else { return nil }
-      return Self.encodedAvailability(
-        try r.conflictBodies(account: room.accountID, room: room.roomID, startMs: o.start, endMs: o.end))
-    }
-  }
-
-  @Sendable func checkAvailability(_ ctx: CallContext, _ req: Practice_V1_CheckRoomAvailabilityRequest) async throws
+  /// A single occurrence is one bounded index search, answered on the connection's thread
+  /// (`Services.makeDispatcher`). A weekly series is one search per occurrence: it leaves that thread
+  /// first, so that it does not hold up the connections that share it.
+  func checkRoomAvailability(_ req: Practice_V1_CheckRoomAvailabilityRequest, context ctx: CallContext) async throws
     -> Practice_V1_CheckRoomAvailabilityResponse
   {
     try requireID(req.accountID, "account_id")
+    if case .weekly? = req.recurrencePresence { await ctx.leaveConnectionThread() }
     return try await reads.run(ctx, accountID: req.accountID, needsDatabase: true) { r, _ in
       try Self.availability(r, req)
     }
@@ -345,35 +318,5 @@ struct RoomService {
     resp.conflicts = try conflicts(r, room: room, occurrences)
     resp.available = resp.conflicts.isEmpty
     return resp
-  }
-
-  /// The encoding of a `CheckRoomAvailabilityResponse` from its conflicts' encodings, as swift-protobuf
-  /// writes it: `available` (field 1) when there are none; else each booking (field 2, length-delimited).
-  static func encodedAvailability(_ bookings: [Data]) -> Data {
-    if bookings.isEmpty { return Data([0x08, 0x01]) }
-    func varintSize(_ n: Int) -> Int { n < 0x80 ? 1 : n < 0x4000 ? 2 : n < 0x20_0000 ? 3 : n < 0x1000_0000 ? 4 : 5 }
-    // Sized first and written in place: appending to a Data byte by byte grew and copied it.
-    var out = Data(count: bookings.reduce(0) { $0 + 1 + varintSize($1.count) + $1.count })
-    out.withUnsafeMutableBytes { (raw: UnsafeMutableRawBufferPointer) in
-      var i = 0
-      for b in bookings {
-        raw[i] = 0x12
-        i += 1
-        var n = UInt64(b.count)
-        while n >= 0x80 {
-          raw[i] = UInt8(truncatingIfNeeded: n) | 0x80
-          n >>= 7
-          i += 1
-        }
-        raw[i] = UInt8(n)
-        i += 1
-        b.withUnsafeBytes { src in
-          if src.count > 0 { (raw.baseAddress! + i).copyMemory(from: src.baseAddress!, byteCount: src.count) }
-        }
-        i += b.count
-      }
-      precondition(i == raw.count, "encodedAvailability: wrote \(i) bytes of \(raw.count)")
-    }
-    return out
   }
 }

@@ -23,6 +23,14 @@ public enum Services {
     BillingService(env: env).register(into: &router)
     SystemServices(env: env, servedMethods: { served.withLock { $0 } }, runDueWork: runDueWork, metricsText: metricsText)
       .register(into: &router)
+    // The reads that nearly always finish without suspending, from the read cache or one short
+    // indexed SQLite read: their calls start on the connection's thread.
+    for method in [
+      MethodCatalog.AccountService.getAccount, MethodCatalog.BusinessService.getBusinessInfo,
+      MethodCatalog.RoomService.checkRoomAvailability, MethodCatalog.Health.check,
+    ] {
+      router.startOnConnectionThread(method)
+    }
     let dispatcher = Dispatcher(router: router, filters: [refuseCardNumbers], configuration: configuration)
     let methods = dispatcher.servedMethods
     served.withLock { $0 = methods }

@@ -14,16 +14,39 @@ struct SystemServices {
   let metricsText: @Sendable () async -> String
 
   func register(into router: inout Router) {
-    router.unary("/practice.rpc.v1.Reflection/Describe", mutation: false) {
-      (ctx: CallContext, _: Practice_Rpc_V1_DescribeRequest) -> Practice_Rpc_V1_DescribeResponse in
+    Reflection(servedMethods: servedMethods).register(into: &router)
+    Health(env: env).register(into: &router)
+    Metrics(metricsText: metricsText).register(into: &router)
+    TestControl(env: env).register(into: &router)
+    TestClock(env: env, runDueWork: runDueWork).register(into: &router)
+  }
+
+  struct Reflection: ReflectionHandler {
+    let servedMethods: @Sendable () -> [String]
+
+    func describe(_ req: Practice_Rpc_V1_DescribeRequest, context ctx: CallContext) -> Practice_Rpc_V1_DescribeResponse {
       var resp = Practice_Rpc_V1_DescribeResponse()
       resp.fileDescriptorSet = PracticeDescriptorSet.bytes
       resp.methods = servedMethods()
       resp.serverVersion = PracticeVersion.string
       return resp
     }
-    router.unary("/practice.rpc.v1.Metrics/Get", mutation: false) {
-      (ctx: CallContext, _: Practice_Rpc_V1_MetricsRequest) -> Practice_Rpc_V1_MetricsResponse in
+  }
+
+  struct Health: HealthHandler {
+    let env: ServiceEnvironment
+
+    func check(_ req: Practice_Rpc_V1_HealthCheckRequest, context ctx: CallContext) -> Practice_Rpc_V1_HealthCheckResponse {
+      var resp = Practice_Rpc_V1_HealthCheckResponse()
+      resp.status = env.health.serving ? .serving : .notServing
+      return resp
+    }
+  }
+
+  struct Metrics: MetricsHandler {
+    let metricsText: @Sendable () async -> String
+
+    func get(_ req: Practice_Rpc_V1_MetricsRequest, context ctx: CallContext) async throws -> Practice_Rpc_V1_MetricsResponse {
       guard ctx.peer.peerClass == .operator else {
         throw RPCError.permissionDenied(.roleRequired, "metrics are for operator peers")
       }
@@ -31,29 +54,34 @@ struct SystemServices {
       resp.text = await metricsText()
       return resp
     }
-    router.read("/practice.rpc.v1.Health/Check") {
-      (ctx: CallContext, _: Practice_Rpc_V1_HealthCheckRequest) -> Practice_Rpc_V1_HealthCheckResponse in
-      var resp = Practice_Rpc_V1_HealthCheckResponse()
-      resp.status = env.health.serving ? .serving : .notServing
-      return resp
-    }
-    router.unary("/practice.test.v1.TestControl/Sleep", mutation: false) {
-      (ctx: CallContext, req: Practice_Test_V1_SleepRequest) -> Practice_Test_V1_SleepResponse in
+  }
+
+  struct TestControl: TestControlHandler {
+    let env: ServiceEnvironment
+
+    func sleep(_ req: Practice_Test_V1_SleepRequest, context ctx: CallContext) async throws -> Practice_Test_V1_SleepResponse {
       try requireOperator(ctx)
       try await Task.sleep(for: .milliseconds(Int(req.durationMs)))
       var resp = Practice_Test_V1_SleepResponse()
       resp.sleptMs = req.durationMs
       return resp
     }
-    router.unary("/practice.test.v1.TestControl/SetStoreReadOnly", mutation: false) {
-      (ctx: CallContext, req: Practice_Test_V1_SetStoreReadOnlyRequest) -> Practice_Test_V1_SetStoreReadOnlyResponse in
+
+    func setStoreReadOnly(_ req: Practice_Test_V1_SetStoreReadOnlyRequest, context ctx: CallContext) async throws
+      -> Practice_Test_V1_SetStoreReadOnlyResponse
+    {
       try requireOperator(ctx)
       try await env.store.setReadOnly(req.readOnly)
       ctx.logger.warning("test hook: the store is \(req.readOnly ? "read-only" : "writable again")")
       return Practice_Test_V1_SetStoreReadOnlyResponse()
     }
-    router.unary("/practice.test.v1.TestClock/Advance", mutation: false) {
-      (ctx: CallContext, req: Practice_Test_V1_AdvanceRequest) -> Practice_Test_V1_AdvanceResponse in
+  }
+
+  struct TestClock: TestClockHandler {
+    let env: ServiceEnvironment
+    let runDueWork: @Sendable () async throws -> UInt32
+
+    func advance(_ req: Practice_Test_V1_AdvanceRequest, context ctx: CallContext) async throws -> Practice_Test_V1_AdvanceResponse {
       try requireOperator(ctx)
       guard req.byMs > 0 else { throw RPCError.invalidArgument(field: "by_ms", "must be positive") }
       env.clock.advance(byMs: req.byMs)
@@ -63,10 +91,11 @@ struct SystemServices {
       return resp
     }
   }
+}
 
-  private func requireOperator(_ ctx: CallContext) throws {
-    guard ctx.peer.peerClass == .operator else {
-      throw RPCError.permissionDenied(.roleRequired, "test hooks are for operator peers")
-    }
+/// Test hooks are for operator peers.
+private func requireOperator(_ ctx: CallContext) throws {
+  guard ctx.peer.peerClass == .operator else {
+    throw RPCError.permissionDenied(.roleRequired, "test hooks are for operator peers")
   }
 }

@@ -8,16 +8,13 @@ import PracticeStore
 /// The stream first replays what is kept after `after_sequence` (0: nothing, from now), then sends
 /// the `SYNCED` marker, then live events. The watcher subscribes before it reads the store, and
 /// skips live events it already replayed, so nothing falls in between.
-struct WatchService {
+struct WatchService: WatchServiceHandler {
   let env: ServiceEnvironment
   var reads: Reads { Reads(env: env) }
 
-  func register(into router: inout Router) {
-    router.serverStreaming("/practice.v1.WatchService/Watch", watch)
-  }
 
-  @Sendable func watch(
-    _ ctx: CallContext, _ req: Practice_V1_WatchRequest, _ out: StreamWriter<Practice_V1_WatchEvent>
+  func watch(
+    _ req: Practice_V1_WatchRequest, writer out: ServerStreamWriter<Practice_V1_WatchEvent>, context ctx: CallContext
   ) async throws {
     let accountID: String? = req.accountID.isEmpty ? nil : req.accountID
     if accountID == nil {

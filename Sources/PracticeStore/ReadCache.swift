@@ -3,8 +3,8 @@ import PracticeCore
 import PracticeProto
 
 /// Committed rows that reads ask for on every call (an account, a user for authorization, the
-/// business information, a room for an availability check) and values derived from them (an encoded
-/// response), kept in memory so a read that finds them touches no SQLite connection.
+/// business information, a room for an availability check), kept in memory as the domain values the
+/// store returns, so a read that finds them touches no SQLite connection.
 ///
 /// Coherence with writes: every write batch calls `beginWrite()` before its transaction and
 /// `endWrite()` after its commit (and the after-commit hooks that publish change events) have run.
@@ -18,11 +18,7 @@ final class ReadCache: Sendable {
     case user(account: String, id: String)
     case business(String)
     case room(account: String, id: String)
-    /// A value a reader derived from cached rows (`StoreReader.derived`).
-    case derived(String, id: String)
 
-    /// The ids, and only the length of a derived value's name: names are a few constants, and
-    /// hashing their bytes on every read cost more than the lookup. Equality still compares all.
     func hash(into h: inout Hasher) {
       switch self {
       case .account(let id):
@@ -39,10 +35,6 @@ final class ReadCache: Sendable {
         h.combine(3 as UInt8)
         h.combine(account)
         h.combine(id)
-      case .derived(let name, let id):
-        h.combine(4 as UInt8)
-        h.combine(name.utf8.count)
-        h.combine(id)
       }
     }
   }
@@ -53,7 +45,6 @@ final class ReadCache: Sendable {
     case user(Practice_V1_User)
     case business(Practice_V1_BusinessInfo)
     case room(Practice_V1_Room)
-    case data(Data)
   }
 
   private struct State {
@@ -145,10 +136,3 @@ extension Practice_V1_Room: CacheableValue {
   var cached: ReadCache.Value { .room(self) }
 }
 
-extension Data: CacheableValue {
-  init?(cached: ReadCache.Value) {
-    guard case .data(let v) = cached else { return nil }
-    self = v
-  }
-  var cached: ReadCache.Value { .data(self) }
-}

@@ -45,10 +45,6 @@ struct SQLiteAccess: StoreWriter {
     return value
   }
 
-  func derived(_ name: String, id: String, _ make: () throws -> Data) throws -> Data {
-    try cached(.derived(name, id: id)) { Optional(try make()) }!
-  }
-
   private func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ data: Data?) throws -> M {
     guard let data else { throw StoreError(.corrupt, "missing row body") }
     return try M(serializedBytes: data)
@@ -278,20 +274,11 @@ struct SQLiteAccess: StoreWriter {
     "coalesce((SELECT longest_booking_ms FROM rooms WHERE account_id = ?1 AND id = ?2), \(maxBookingMs))"
 
   func conflicts(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking] {
-    try conflictBodies(account: account, room: room, startMs: startMs, endMs: endMs).map {
-      try decode(Practice_V1_RoomBooking.self, $0)
-    }
-  }
-
-  func conflictBodies(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Data] {
     // On the availability check's path: RawStatement, as the mutation statements.
     let s = try RawStatement(try db, Self.conflictSQL)
     try s.bind(.text(account), .text(room), .int(startMs), .int(endMs))
-    var found: [Data] = []
-    while try s.step() {
-      guard let body = s.data(0) else { throw StoreError(.corrupt, "missing row body") }
-      found.append(body)
-    }
+    var found: [Practice_V1_RoomBooking] = []
+    while try s.step() { found.append(try decode(Practice_V1_RoomBooking.self, s.data(0))) }
     return found
   }
 

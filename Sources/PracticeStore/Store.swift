@@ -100,9 +100,6 @@ public protocol StoreReader {
   func booking(account: String, id: String) throws -> Practice_V1_RoomBooking?
   /// Active bookings of a room overlapping [start, end), by start.
   func conflicts(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking]
-  /// `conflicts`, each booking as the `RoomBooking` encoding it is stored in (for a response that only
-  /// passes the bookings on).
-  func conflictBodies(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Data]
   /// Bookings of a room overlapping [from, to), by (start, id), after a (start, id) key.
   func bookings(account: String, room: String, fromMs: Int64, toMs: Int64, after: (Int64, String)?, limit: Int,
                 includeCancelled: Bool) throws -> [Practice_V1_RoomBooking]
@@ -138,12 +135,6 @@ public protocol StoreReader {
 
   /// A cheap read that proves the store answers (health probes, the watchdog).
   func probe() throws
-
-  /// Bytes computed from rows this reader returns (an encoded response), kept in the read cache under
-  /// `(name, id)` and dropped with the rows at the next write. `make` must read only through this
-  /// reader, and give the same bytes for the same committed rows. (Not generic: called through
-  /// `any StoreReader`, a generic requirement looked up its type metadata at run time on every read.)
-  func derived(_ name: String, id: String, _ make: () throws -> Data) throws -> Data
 }
 
 /// Writes within a transaction.

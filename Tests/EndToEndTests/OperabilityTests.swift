@@ -358,7 +358,9 @@ struct OperabilityTests {
     } catch let e as ConnectionError {
       #expect(e.description.contains("cannot connect"), "\(e)")
     }
-    #expect(ContinuousClock.now - start < .seconds(3))
+    // Alone it fails in milliseconds; the bound is loose for a loaded 2-core run of the whole suite
+    // (4 s was seen): it tells a refusal from a hang, not a speed.
+    #expect(ContinuousClock.now - start < .seconds(10))
   }
 
   @Test("against a stopped daemon (SIGSTOP) the Swift client and practicectl give up at the deadline plus grace; the connection works after SIGCONT")

@@ -111,23 +111,67 @@ struct MultiplexerTests {
     #expect(try Practice_Test_V1_SleepResponse(serializedBytes: second.payload).sleptMs == 2_000)
   }
 
-  @Test("inline reads share one control that nothing ends: after answers, refusals and cancel frames it is still running")
-  func unregisteredControl() async throws {
+  @Test("a call started on the connection's thread that never suspends is answered before receive returns, and leaves no entry")
+  func connectionThreadAnsweredAtOnce() async throws {
     let p = try InProcess()
     var missing = Practice_V1_GetAccountRequest()
     missing.accountID = "acct_missing"
     for id in UInt64(1)...20 {
       p.send(id, healthMethod, Practice_Rpc_V1_HealthCheckRequest())
       p.send(100 + id, "/practice.v1.AccountService/GetAccount", missing)
+      #expect(p.mux.inFlight == 0)
       p.cancel(id)
       p.cancel(100 + id)
     }
-    var codes: [Int32] = []
-    for _ in 0..<40 { codes.append(try await p.collector.next().status.code) }
+    // Every response was written by the time `receive` returned; cancel frames for finished calls
+    // write nothing.
+    let codes = p.collector.all.map(\.status.code)
+    #expect(codes.count == 40)
     #expect(codes.filter { $0 == 0 }.count == 20 && codes.filter { $0 == StatusCode.notFound.rawValue }.count == 20)
-    #expect(CallControl.unregistered.endedError == nil)
-    #expect(CallControl.unregistered.ifNotEnded {})
-    try CallControl.unregistered.checkNotEnded()
+  }
+
+  @Test("a call started on the connection's thread that suspends is entered in the table: its deadline and cancel frames apply")
+  func connectionThreadSuspends() async throws {
+    var router = Router()
+    router.unary(MethodCatalog.TestControl.sleep) { (req: Practice_Test_V1_SleepRequest, _: CallContext) in
+      try await Task.sleep(for: .milliseconds(Int(req.durationMs)))
+      var resp = Practice_Test_V1_SleepResponse()
+      resp.sleptMs = req.durationMs
+      return resp
+    }
+    router.startOnConnectionThread(MethodCatalog.TestControl.sleep)
+    let dispatcher = Dispatcher(router: router, configuration: .init(testHooks: true))
+    let loop = InProcess.group.next()
+    let collector = Collector(loop: loop)
+    let mux = CallMultiplexer(
+      dispatcher: dispatcher, peer: Peer(credentials: .init(pid: 1, uid: 1000, gid: 1000), peerClass: .operator),
+      eventLoop: loop, writer: collector, logger: Logger(label: "test"))
+    func send(_ id: UInt64, _ ms: UInt32, timeoutMs: UInt32 = 0) {
+      var r = Practice_Rpc_V1_Request()
+      r.callID = id
+      r.method = sleepMethod
+      r.payload = try! InProcess.sleep(ms).serializedData()
+      r.timeoutMs = timeoutMs
+      #expect(mux.receive(r) == .accepted)
+    }
+    send(1, 5_000, timeoutMs: 100)
+    send(2, 5_000)
+    send(3, 10)
+    #expect(mux.inFlight >= 2)
+    var cancel = Practice_Rpc_V1_Request()
+    cancel.callID = 2
+    cancel.cancel = true
+    _ = mux.receive(cancel)
+    var byID: [UInt64: Practice_Rpc_V1_Response] = [:]
+    for _ in 0..<3 {
+      let r = try await collector.next()
+      byID[r.callID] = r
+    }
+    #expect(byID[1]?.status.code == StatusCode.deadlineExceeded.rawValue)
+    #expect(byID[2]?.status.code == StatusCode.cancelled.rawValue)
+    #expect(byID[3]?.status.code == 0)
+    #expect(try Practice_Test_V1_SleepResponse(serializedBytes: byID[3]!.payload).sleptMs == 10)
+    #expect(mux.inFlight == 0)
   }
 
   @Test("a call past its deadline ends DEADLINE_EXCEEDED, once")

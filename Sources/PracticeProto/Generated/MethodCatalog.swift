@@ -10,15 +10,18 @@ public struct MethodDescriptor: @unchecked Sendable, Hashable {
   public let requestType: any SwiftProtobuf.Message.Type
   public let responseType: any SwiftProtobuf.Message.Type
   public let serverStreaming: Bool
+  /// False for a read (`option idempotency_level = NO_SIDE_EFFECTS` in proto/).
+  public let hasSideEffects: Bool
 
   public init(
     _ path: String, _ requestType: any SwiftProtobuf.Message.Type,
-    _ responseType: any SwiftProtobuf.Message.Type, serverStreaming: Bool
+    _ responseType: any SwiftProtobuf.Message.Type, serverStreaming: Bool, hasSideEffects: Bool
   ) {
     self.path = path
     self.requestType = requestType
     self.responseType = responseType
     self.serverStreaming = serverStreaming
+    self.hasSideEffects = hasSideEffects
   }
 
   /// "practice.v1.AccountService"
@@ -57,60 +60,267 @@ public enum MethodCatalog {
   }
 }
 extension MethodCatalog {
+  /// The methods of practice.rpc.v1.Reflection.
+  public enum Reflection {
+    public static let describe = MethodDescriptor(
+      "/practice.rpc.v1.Reflection/Describe", Practice_Rpc_V1_DescribeRequest.self, Practice_Rpc_V1_DescribeResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+  }
+
+  /// The methods of practice.rpc.v1.Health.
+  public enum Health {
+    public static let check = MethodDescriptor(
+      "/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest.self, Practice_Rpc_V1_HealthCheckResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+  }
+
+  /// The methods of practice.rpc.v1.Metrics.
+  public enum Metrics {
+    public static let get = MethodDescriptor(
+      "/practice.rpc.v1.Metrics/Get", Practice_Rpc_V1_MetricsRequest.self, Practice_Rpc_V1_MetricsResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+  }
+
+  /// The methods of practice.test.v1.TestClock.
+  public enum TestClock {
+    public static let advance = MethodDescriptor(
+      "/practice.test.v1.TestClock/Advance", Practice_Test_V1_AdvanceRequest.self, Practice_Test_V1_AdvanceResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+  }
+
+  /// The methods of practice.test.v1.TestControl.
+  public enum TestControl {
+    public static let sleep = MethodDescriptor(
+      "/practice.test.v1.TestControl/Sleep", Practice_Test_V1_SleepRequest.self, Practice_Test_V1_SleepResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let setStoreReadOnly = MethodDescriptor(
+      "/practice.test.v1.TestControl/SetStoreReadOnly", Practice_Test_V1_SetStoreReadOnlyRequest.self, Practice_Test_V1_SetStoreReadOnlyResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+  }
+
+  /// The methods of practice.v1.AccountService.
+  public enum AccountService {
+    public static let createAccount = MethodDescriptor(
+      "/practice.v1.AccountService/CreateAccount", Practice_V1_CreateAccountRequest.self, Practice_V1_CreateAccountResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let getAccount = MethodDescriptor(
+      "/practice.v1.AccountService/GetAccount", Practice_V1_GetAccountRequest.self, Practice_V1_GetAccountResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let listAccounts = MethodDescriptor(
+      "/practice.v1.AccountService/ListAccounts", Practice_V1_ListAccountsRequest.self, Practice_V1_ListAccountsResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let updateAccountSettings = MethodDescriptor(
+      "/practice.v1.AccountService/UpdateAccountSettings", Practice_V1_UpdateAccountSettingsRequest.self, Practice_V1_UpdateAccountSettingsResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let addUser = MethodDescriptor(
+      "/practice.v1.AccountService/AddUser", Practice_V1_AddUserRequest.self, Practice_V1_AddUserResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let updateUser = MethodDescriptor(
+      "/practice.v1.AccountService/UpdateUser", Practice_V1_UpdateUserRequest.self, Practice_V1_UpdateUserResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let deactivateUser = MethodDescriptor(
+      "/practice.v1.AccountService/DeactivateUser", Practice_V1_DeactivateUserRequest.self, Practice_V1_DeactivateUserResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let listUsers = MethodDescriptor(
+      "/practice.v1.AccountService/ListUsers", Practice_V1_ListUsersRequest.self, Practice_V1_ListUsersResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let transferOwnership = MethodDescriptor(
+      "/practice.v1.AccountService/TransferOwnership", Practice_V1_TransferOwnershipRequest.self, Practice_V1_TransferOwnershipResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let closeAccount = MethodDescriptor(
+      "/practice.v1.AccountService/CloseAccount", Practice_V1_CloseAccountRequest.self, Practice_V1_CloseAccountResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let reopenAccount = MethodDescriptor(
+      "/practice.v1.AccountService/ReopenAccount", Practice_V1_ReopenAccountRequest.self, Practice_V1_ReopenAccountResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let exportAccount = MethodDescriptor(
+      "/practice.v1.AccountService/ExportAccount", Practice_V1_ExportAccountRequest.self, Practice_V1_ExportAccountChunk.self,
+      serverStreaming: true, hasSideEffects: false)
+  }
+
+  /// The methods of practice.v1.AuditService.
+  public enum AuditService {
+    public static let listAuditEvents = MethodDescriptor(
+      "/practice.v1.AuditService/ListAuditEvents", Practice_V1_ListAuditEventsRequest.self, Practice_V1_ListAuditEventsResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+  }
+
+  /// The methods of practice.v1.BillingService.
+  public enum BillingService {
+    public static let getSubscription = MethodDescriptor(
+      "/practice.v1.BillingService/GetSubscription", Practice_V1_GetSubscriptionRequest.self, Practice_V1_GetSubscriptionResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let changePlan = MethodDescriptor(
+      "/practice.v1.BillingService/ChangePlan", Practice_V1_ChangePlanRequest.self, Practice_V1_ChangePlanResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let setPaymentMethod = MethodDescriptor(
+      "/practice.v1.BillingService/SetPaymentMethod", Practice_V1_SetPaymentMethodRequest.self, Practice_V1_SetPaymentMethodResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let removePaymentMethod = MethodDescriptor(
+      "/practice.v1.BillingService/RemovePaymentMethod", Practice_V1_RemovePaymentMethodRequest.self, Practice_V1_RemovePaymentMethodResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let reportUsage = MethodDescriptor(
+      "/practice.v1.BillingService/ReportUsage", Practice_V1_ReportUsageRequest.self, Practice_V1_ReportUsageResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let previewInvoice = MethodDescriptor(
+      "/practice.v1.BillingService/PreviewInvoice", Practice_V1_PreviewInvoiceRequest.self, Practice_V1_PreviewInvoiceResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let listInvoices = MethodDescriptor(
+      "/practice.v1.BillingService/ListInvoices", Practice_V1_ListInvoicesRequest.self, Practice_V1_ListInvoicesResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let getInvoice = MethodDescriptor(
+      "/practice.v1.BillingService/GetInvoice", Practice_V1_GetInvoiceRequest.self, Practice_V1_GetInvoiceResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let recordPayment = MethodDescriptor(
+      "/practice.v1.BillingService/RecordPayment", Practice_V1_RecordPaymentRequest.self, Practice_V1_RecordPaymentResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let setArchiveSubscription = MethodDescriptor(
+      "/practice.v1.BillingService/SetArchiveSubscription", Practice_V1_SetArchiveSubscriptionRequest.self, Practice_V1_SetArchiveSubscriptionResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let getTaxFormInfo = MethodDescriptor(
+      "/practice.v1.BillingService/GetTaxFormInfo", Practice_V1_GetTaxFormInfoRequest.self, Practice_V1_GetTaxFormInfoResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+  }
+
+  /// The methods of practice.v1.BusinessService.
+  public enum BusinessService {
+    public static let getBusinessInfo = MethodDescriptor(
+      "/practice.v1.BusinessService/GetBusinessInfo", Practice_V1_GetBusinessInfoRequest.self, Practice_V1_GetBusinessInfoResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let updateBusinessInfo = MethodDescriptor(
+      "/practice.v1.BusinessService/UpdateBusinessInfo", Practice_V1_UpdateBusinessInfoRequest.self, Practice_V1_UpdateBusinessInfoResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let resolveSenderEmail = MethodDescriptor(
+      "/practice.v1.BusinessService/ResolveSenderEmail", Practice_V1_ResolveSenderEmailRequest.self, Practice_V1_ResolveSenderEmailResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+  }
+
+  /// The methods of practice.v1.LocationService.
+  public enum LocationService {
+    public static let createLocation = MethodDescriptor(
+      "/practice.v1.LocationService/CreateLocation", Practice_V1_CreateLocationRequest.self, Practice_V1_CreateLocationResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let getLocation = MethodDescriptor(
+      "/practice.v1.LocationService/GetLocation", Practice_V1_GetLocationRequest.self, Practice_V1_GetLocationResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let listLocations = MethodDescriptor(
+      "/practice.v1.LocationService/ListLocations", Practice_V1_ListLocationsRequest.self, Practice_V1_ListLocationsResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let updateLocation = MethodDescriptor(
+      "/practice.v1.LocationService/UpdateLocation", Practice_V1_UpdateLocationRequest.self, Practice_V1_UpdateLocationResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let archiveLocation = MethodDescriptor(
+      "/practice.v1.LocationService/ArchiveLocation", Practice_V1_ArchiveLocationRequest.self, Practice_V1_ArchiveLocationResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let listPlaceOfServiceCodes = MethodDescriptor(
+      "/practice.v1.LocationService/ListPlaceOfServiceCodes", Practice_V1_ListPlaceOfServiceCodesRequest.self, Practice_V1_ListPlaceOfServiceCodesResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let setPayerPosRule = MethodDescriptor(
+      "/practice.v1.LocationService/SetPayerPosRule", Practice_V1_SetPayerPosRuleRequest.self, Practice_V1_SetPayerPosRuleResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let listPayerPosRules = MethodDescriptor(
+      "/practice.v1.LocationService/ListPayerPosRules", Practice_V1_ListPayerPosRulesRequest.self, Practice_V1_ListPayerPosRulesResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let deletePayerPosRule = MethodDescriptor(
+      "/practice.v1.LocationService/DeletePayerPosRule", Practice_V1_DeletePayerPosRuleRequest.self, Practice_V1_DeletePayerPosRuleResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let resolvePlaceOfService = MethodDescriptor(
+      "/practice.v1.LocationService/ResolvePlaceOfService", Practice_V1_ResolvePlaceOfServiceRequest.self, Practice_V1_ResolvePlaceOfServiceResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+  }
+
+  /// The methods of practice.v1.RoomService.
+  public enum RoomService {
+    public static let createRoom = MethodDescriptor(
+      "/practice.v1.RoomService/CreateRoom", Practice_V1_CreateRoomRequest.self, Practice_V1_CreateRoomResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let getRoom = MethodDescriptor(
+      "/practice.v1.RoomService/GetRoom", Practice_V1_GetRoomRequest.self, Practice_V1_GetRoomResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let listRooms = MethodDescriptor(
+      "/practice.v1.RoomService/ListRooms", Practice_V1_ListRoomsRequest.self, Practice_V1_ListRoomsResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let updateRoom = MethodDescriptor(
+      "/practice.v1.RoomService/UpdateRoom", Practice_V1_UpdateRoomRequest.self, Practice_V1_UpdateRoomResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let archiveRoom = MethodDescriptor(
+      "/practice.v1.RoomService/ArchiveRoom", Practice_V1_ArchiveRoomRequest.self, Practice_V1_ArchiveRoomResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let bookRoom = MethodDescriptor(
+      "/practice.v1.RoomService/BookRoom", Practice_V1_BookRoomRequest.self, Practice_V1_BookRoomResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let cancelRoomBooking = MethodDescriptor(
+      "/practice.v1.RoomService/CancelRoomBooking", Practice_V1_CancelRoomBookingRequest.self, Practice_V1_CancelRoomBookingResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let listRoomBookings = MethodDescriptor(
+      "/practice.v1.RoomService/ListRoomBookings", Practice_V1_ListRoomBookingsRequest.self, Practice_V1_ListRoomBookingsResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+    public static let checkRoomAvailability = MethodDescriptor(
+      "/practice.v1.RoomService/CheckRoomAvailability", Practice_V1_CheckRoomAvailabilityRequest.self, Practice_V1_CheckRoomAvailabilityResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+  }
+
+  /// The methods of practice.v1.WatchService.
+  public enum WatchService {
+    public static let watch = MethodDescriptor(
+      "/practice.v1.WatchService/Watch", Practice_V1_WatchRequest.self, Practice_V1_WatchEvent.self,
+      serverStreaming: true, hasSideEffects: false)
+  }
+
   /// Every method declared in proto/, in file order.
   public static let all: [MethodDescriptor] = [
-    MethodDescriptor("/practice.rpc.v1.Reflection/Describe", Practice_Rpc_V1_DescribeRequest.self, Practice_Rpc_V1_DescribeResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.rpc.v1.Health/Check", Practice_Rpc_V1_HealthCheckRequest.self, Practice_Rpc_V1_HealthCheckResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.rpc.v1.Metrics/Get", Practice_Rpc_V1_MetricsRequest.self, Practice_Rpc_V1_MetricsResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.test.v1.TestClock/Advance", Practice_Test_V1_AdvanceRequest.self, Practice_Test_V1_AdvanceResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.test.v1.TestControl/Sleep", Practice_Test_V1_SleepRequest.self, Practice_Test_V1_SleepResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.test.v1.TestControl/SetStoreReadOnly", Practice_Test_V1_SetStoreReadOnlyRequest.self, Practice_Test_V1_SetStoreReadOnlyResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/CreateAccount", Practice_V1_CreateAccountRequest.self, Practice_V1_CreateAccountResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/GetAccount", Practice_V1_GetAccountRequest.self, Practice_V1_GetAccountResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/ListAccounts", Practice_V1_ListAccountsRequest.self, Practice_V1_ListAccountsResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/UpdateAccountSettings", Practice_V1_UpdateAccountSettingsRequest.self, Practice_V1_UpdateAccountSettingsResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/AddUser", Practice_V1_AddUserRequest.self, Practice_V1_AddUserResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/UpdateUser", Practice_V1_UpdateUserRequest.self, Practice_V1_UpdateUserResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/DeactivateUser", Practice_V1_DeactivateUserRequest.self, Practice_V1_DeactivateUserResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/ListUsers", Practice_V1_ListUsersRequest.self, Practice_V1_ListUsersResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/TransferOwnership", Practice_V1_TransferOwnershipRequest.self, Practice_V1_TransferOwnershipResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/CloseAccount", Practice_V1_CloseAccountRequest.self, Practice_V1_CloseAccountResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/ReopenAccount", Practice_V1_ReopenAccountRequest.self, Practice_V1_ReopenAccountResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.AccountService/ExportAccount", Practice_V1_ExportAccountRequest.self, Practice_V1_ExportAccountChunk.self, serverStreaming: true),
-    MethodDescriptor("/practice.v1.AuditService/ListAuditEvents", Practice_V1_ListAuditEventsRequest.self, Practice_V1_ListAuditEventsResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BillingService/GetSubscription", Practice_V1_GetSubscriptionRequest.self, Practice_V1_GetSubscriptionResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BillingService/ChangePlan", Practice_V1_ChangePlanRequest.self, Practice_V1_ChangePlanResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BillingService/SetPaymentMethod", Practice_V1_SetPaymentMethodRequest.self, Practice_V1_SetPaymentMethodResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BillingService/RemovePaymentMethod", Practice_V1_RemovePaymentMethodRequest.self, Practice_V1_RemovePaymentMethodResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BillingService/ReportUsage", Practice_V1_ReportUsageRequest.self, Practice_V1_ReportUsageResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BillingService/PreviewInvoice", Practice_V1_PreviewInvoiceRequest.self, Practice_V1_PreviewInvoiceResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BillingService/ListInvoices", Practice_V1_ListInvoicesRequest.self, Practice_V1_ListInvoicesResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BillingService/GetInvoice", Practice_V1_GetInvoiceRequest.self, Practice_V1_GetInvoiceResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BillingService/RecordPayment", Practice_V1_RecordPaymentRequest.self, Practice_V1_RecordPaymentResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BillingService/SetArchiveSubscription", Practice_V1_SetArchiveSubscriptionRequest.self, Practice_V1_SetArchiveSubscriptionResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BillingService/GetTaxFormInfo", Practice_V1_GetTaxFormInfoRequest.self, Practice_V1_GetTaxFormInfoResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BusinessService/GetBusinessInfo", Practice_V1_GetBusinessInfoRequest.self, Practice_V1_GetBusinessInfoResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BusinessService/UpdateBusinessInfo", Practice_V1_UpdateBusinessInfoRequest.self, Practice_V1_UpdateBusinessInfoResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.BusinessService/ResolveSenderEmail", Practice_V1_ResolveSenderEmailRequest.self, Practice_V1_ResolveSenderEmailResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.LocationService/CreateLocation", Practice_V1_CreateLocationRequest.self, Practice_V1_CreateLocationResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.LocationService/GetLocation", Practice_V1_GetLocationRequest.self, Practice_V1_GetLocationResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.LocationService/ListLocations", Practice_V1_ListLocationsRequest.self, Practice_V1_ListLocationsResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.LocationService/UpdateLocation", Practice_V1_UpdateLocationRequest.self, Practice_V1_UpdateLocationResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.LocationService/ArchiveLocation", Practice_V1_ArchiveLocationRequest.self, Practice_V1_ArchiveLocationResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.LocationService/ListPlaceOfServiceCodes", Practice_V1_ListPlaceOfServiceCodesRequest.self, Practice_V1_ListPlaceOfServiceCodesResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.LocationService/SetPayerPosRule", Practice_V1_SetPayerPosRuleRequest.self, Practice_V1_SetPayerPosRuleResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.LocationService/ListPayerPosRules", Practice_V1_ListPayerPosRulesRequest.self, Practice_V1_ListPayerPosRulesResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.LocationService/DeletePayerPosRule", Practice_V1_DeletePayerPosRuleRequest.self, Practice_V1_DeletePayerPosRuleResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.LocationService/ResolvePlaceOfService", Practice_V1_ResolvePlaceOfServiceRequest.self, Practice_V1_ResolvePlaceOfServiceResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.RoomService/CreateRoom", Practice_V1_CreateRoomRequest.self, Practice_V1_CreateRoomResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.RoomService/GetRoom", Practice_V1_GetRoomRequest.self, Practice_V1_GetRoomResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.RoomService/ListRooms", Practice_V1_ListRoomsRequest.self, Practice_V1_ListRoomsResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.RoomService/UpdateRoom", Practice_V1_UpdateRoomRequest.self, Practice_V1_UpdateRoomResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.RoomService/ArchiveRoom", Practice_V1_ArchiveRoomRequest.self, Practice_V1_ArchiveRoomResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.RoomService/BookRoom", Practice_V1_BookRoomRequest.self, Practice_V1_BookRoomResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.RoomService/CancelRoomBooking", Practice_V1_CancelRoomBookingRequest.self, Practice_V1_CancelRoomBookingResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.RoomService/ListRoomBookings", Practice_V1_ListRoomBookingsRequest.self, Practice_V1_ListRoomBookingsResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.RoomService/CheckRoomAvailability", Practice_V1_CheckRoomAvailabilityRequest.self, Practice_V1_CheckRoomAvailabilityResponse.self, serverStreaming: false),
-    MethodDescriptor("/practice.v1.WatchService/Watch", Practice_V1_WatchRequest.self, Practice_V1_WatchEvent.self, serverStreaming: true),
+    Reflection.describe,
+    Health.check,
+    Metrics.get,
+    TestClock.advance,
+    TestControl.sleep,
+    TestControl.setStoreReadOnly,
+    AccountService.createAccount,
+    AccountService.getAccount,
+    AccountService.listAccounts,
+    AccountService.updateAccountSettings,
+    AccountService.addUser,
+    AccountService.updateUser,
+    AccountService.deactivateUser,
+    AccountService.listUsers,
+    AccountService.transferOwnership,
+    AccountService.closeAccount,
+    AccountService.reopenAccount,
+    AccountService.exportAccount,
+    AuditService.listAuditEvents,
+    BillingService.getSubscription,
+    BillingService.changePlan,
+    BillingService.setPaymentMethod,
+    BillingService.removePaymentMethod,
+    BillingService.reportUsage,
+    BillingService.previewInvoice,
+    BillingService.listInvoices,
+    BillingService.getInvoice,
+    BillingService.recordPayment,
+    BillingService.setArchiveSubscription,
+    BillingService.getTaxFormInfo,
+    BusinessService.getBusinessInfo,
+    BusinessService.updateBusinessInfo,
+    BusinessService.resolveSenderEmail,
+    LocationService.createLocation,
+    LocationService.getLocation,
+    LocationService.listLocations,
+    LocationService.updateLocation,
+    LocationService.archiveLocation,
+    LocationService.listPlaceOfServiceCodes,
+    LocationService.setPayerPosRule,
+    LocationService.listPayerPosRules,
+    LocationService.deletePayerPosRule,
+    LocationService.resolvePlaceOfService,
+    RoomService.createRoom,
+    RoomService.getRoom,
+    RoomService.listRooms,
+    RoomService.updateRoom,
+    RoomService.archiveRoom,
+    RoomService.bookRoom,
+    RoomService.cancelRoomBooking,
+    RoomService.listRoomBookings,
+    RoomService.checkRoomAvailability,
+    WatchService.watch,
   ]
 }

@@ -1,6 +1,11 @@
 // swift-tools-version:6.1
 import PackageDescription
 
+/// Every target: an async function runs on its caller's executor unless marked `@concurrent`
+/// (SE-0461). A call started on the connection's thread stays there until it really suspends,
+/// without an executor switch at each async call on its way (docs/ARCHITECTURE.md, "A call").
+let swiftSettings: [SwiftSetting] = [.enableUpcomingFeature("NonisolatedNonsendingByDefault")]
+
 let package = Package(
   name: "practiced",
   platforms: [.macOS(.v15)],
@@ -26,7 +31,8 @@ let package = Package(
     // Generated protobuf code (scripts/gen-proto) and the method catalog built on it.
     .target(
       name: "PracticeProto",
-      dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]
+      dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      swiftSettings: swiftSettings
     ),
     // The core of RPC semantics, without NIO: statuses, reasons, RPCError, method routing and dispatch,
     // call context and control, peers, call metrics (swift-metrics' API), the lock type, the version.
@@ -37,7 +43,8 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     // Wire: frames and envelopes on NIO's ByteBuffer, and the loop-bound writer. No sockets.
     .target(
@@ -46,12 +53,14 @@ let package = Package(
         "PracticeProto", "PracticeCore",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     // Domain rules: pure functions and values, no I/O.
     .target(
       name: "PracticeDomain",
-      dependencies: ["PracticeProto", "PracticeCore"]
+      dependencies: ["PracticeProto", "PracticeCore"],
+      swiftSettings: swiftSettings
     ),
     // One connection's calls on a NIO event loop: in-flight bound, deadlines, cancellation, streaming.
     .target(
@@ -61,7 +70,8 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     // Store: the Store protocol and its SQLite (GRDB) implementation.
     .target(
@@ -71,7 +81,8 @@ let package = Package(
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     // Services: one per practice.v1 service, over the store and the domain rules.
     .target(
@@ -82,7 +93,8 @@ let package = Package(
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     // The daemon: NIO Unix-socket transport, peer credentials, configuration, lifecycle.
     .target(
@@ -96,7 +108,8 @@ let package = Package(
         .product(name: "CoreMetrics", package: "swift-metrics"),
         .product(name: "Prometheus", package: "swift-prometheus"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     // The Swift client library: one connection, many calls multiplexed by call_id.
     .target(
@@ -106,14 +119,16 @@ let package = Package(
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     .executableTarget(
       name: "practiced",
       dependencies: [
         "PracticeServer",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     .executableTarget(
       name: "practicectl",
@@ -121,7 +136,8 @@ let package = Package(
         "PracticeClient", "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     // The entry points of the fuzz targets (Fuzz/), replayed over Fuzz/FailCases by the tests.
     .target(
@@ -131,7 +147,8 @@ let package = Package(
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     // Benchmarks (scripts/bench): seeds a database with a bulk loader and drives a daemon over the socket.
     .executableTarget(
@@ -143,14 +160,16 @@ let package = Package(
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
-      path: "bench/practice-bench"
+      path: "bench/practice-bench",
+      swiftSettings: swiftSettings
     ),
     // Test support in C: connect to a Unix socket with other credentials on the calling thread only.
     .target(name: "CTestSupport", path: "Tests/CTestSupport"),
     // One test target per library target; EndToEndTests drive real daemons.
     .testTarget(
       name: "PracticeProtoTests",
-      dependencies: ["PracticeProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")]
+      dependencies: ["PracticeProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "PracticeWireTests",
@@ -158,18 +177,21 @@ let package = Package(
         "PracticeCore", "PracticeWire", "PracticeProto",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOEmbedded", package: "swift-nio"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "PracticeDomainTests",
-      dependencies: ["PracticeDomain", "PracticeProto", "PracticeCore"]
+      dependencies: ["PracticeDomain", "PracticeProto", "PracticeCore"],
+      swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "PracticeStoreTests",
       dependencies: [
         "PracticeStore", "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "GRDB", package: "GRDB.swift"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "PracticeRPCTests",
@@ -177,14 +199,16 @@ let package = Package(
         "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "PracticeServicesTests",
       dependencies: [
         "PracticeServices", "PracticeRPC", "PracticeStore", "PracticeDomain", "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "Logging", package: "swift-log"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "PracticeServerTests",
@@ -193,11 +217,13 @@ let package = Package(
         "CTestSupport",
         .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "PracticeFuzzTests",
-      dependencies: ["PracticeFuzz"]
+      dependencies: ["PracticeFuzz"],
+      swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "PracticeClientTests",
@@ -205,14 +231,16 @@ let package = Package(
         "PracticeClient", "PracticeProto", "PracticeCore", "PracticeWire",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOEmbedded", package: "swift-nio"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
     .testTarget(
       name: "EndToEndTests",
       dependencies: [
         "PracticeClient", "PracticeProto", "PracticeCore", "PracticeWire", "PracticeDomain", "CTestSupport",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
-      ]
+      ],
+      swiftSettings: swiftSettings
     ),
   ],
   swiftLanguageModes: [.v6]

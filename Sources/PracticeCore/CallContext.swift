@@ -13,13 +13,14 @@ public struct CallContext: Sendable {
   public let logger: Logger
   /// The request's payload as it arrived (a mutation's idempotency record is keyed on these bytes,
   /// not on a re-encoding).
-  public internal(set) var requestBytes = Data()
+  public let requestBytes: Data
 
   public init(
     method: MethodDescriptor, callID: UInt64, peer: Peer, metadata: [String: String],
-    control: CallControl = CallControl(), logger: Logger
+    control: CallControl = CallControl(), logger: Logger, requestBytes: Data = Data()
   ) {
     self.method = method
+    self.requestBytes = requestBytes
     self.callID = callID
     self.peer = peer
     self.metadata = metadata

@@ -53,40 +53,33 @@ public final class Dispatcher: Sendable {
     !method.isTestOnly || configuration.testHooks
   }
 
-  /// Whether `path` names a server-streaming method (its deadline defaults to none).
-  public func isStreaming(_ path: String) -> Bool { MethodCatalog.method(path)?.serverStreaming ?? false }
-
-  /// Resolves the method of a request. Fails with `UNIMPLEMENTED` for an unknown method.
-  public func resolve(_ path: String) -> Result<MethodDescriptor, RPCError> {
+  /// The route of a method path, in one lookup. Fails with `UNIMPLEMENTED` for an unknown method, or a
+  /// test hook without `--test-hooks`.
+  public func resolve(_ path: String) -> Result<Route, RPCError> {
+    if let route = routes[path], isServed(route.method) { return .success(route) }
     // A refusal here is counted under "unknown" (its latency is nil: no clock read for every call).
-    guard let method = MethodCatalog.method(path) else {
-      let error = RPCError(.unimplemented, .unknownMethod, "unknown method \(Self.printable(path))")
-      CallMetrics.unknown.record(error, start: DispatchTime.now().uptimeNanoseconds)
-      return .failure(error)
+    let error: RPCError
+    if let method = MethodCatalog.method(path) {
+      error = isServed(method)
+        ? RPCError(.unimplemented, .notImplemented, "\(path) is declared but not implemented yet")
+        : RPCError(.unimplemented, .testHooksDisabled, "\(path) exists only with --test-hooks")
+    } else {
+      error = RPCError(.unimplemented, .unknownMethod, "unknown method \(Self.printable(path))")
     }
-    if !isServed(method) {
-      let error = RPCError(.unimplemented, .testHooksDisabled, "\(path) exists only with --test-hooks")
-      CallMetrics.unknown.record(error, start: DispatchTime.now().uptimeNanoseconds)
-      return .failure(error)
-    }
-    return .success(method)
+    CallMetrics.unknown.record(error, start: DispatchTime.now().uptimeNanoseconds)
+    return .failure(error)
   }
 
-  /// Runs the call. Returns the encoded response for a unary call, `nil` for a finished stream;
-  /// throws the `RPCError` the call ends with.
+  /// Runs the call on its route (from `resolve` or `inlineRoute`). Returns the encoded response for a
+  /// unary call, `nil` for a finished stream; throws the `RPCError` the call ends with.
   public func run(
-    _ context: CallContext, payload: Data, send: @escaping @Sendable (Data) async throws -> Void
+    _ context: CallContext, route: Route, payload: Data, send: @escaping @Sendable (Data) async throws -> Void
   ) async throws(RPCError) -> Data? {
-    let path = context.method.path
-    let route = routes[path]
     let start = DispatchTime.now().uptimeNanoseconds
     CallMetrics.running.increment()
     defer { CallMetrics.running.decrement() }
     do {
       try Self.checkPeer(context)
-      guard let route else {
-        throw RPCError(.unimplemented, .notImplemented, "\(path) is declared but not implemented yet")
-      }
       try Self.checkMetadata(context)
       let result = try await route.invoke(context, payload, filters, send)
       finished(context, route, error: nil, start: start)
@@ -138,15 +131,15 @@ public final class Dispatcher: Sendable {
   }
 
   /// A call's end: its metrics and its log line.
-  private func finished(_ context: CallContext, _ route: Route?, error: RPCError?, start: UInt64) {
-    (route?.metrics ?? .unknown).record(error, start: start)
+  private func finished(_ context: CallContext, _ route: Route, error: RPCError?, start: UInt64) {
+    route.metrics.record(error, start: start)
     log(context, route, error: error)
   }
 
-  private func log(_ context: CallContext, _ route: Route?, error: RPCError?) {
+  private func log(_ context: CallContext, _ route: Route, error: RPCError?) {
     // Reads that succeed are logged only at debug: build nothing unless that line will be written.
     let denied = error?.code == .permissionDenied
-    if !denied && route?.kind != .mutation && context.logger.logLevel > .debug { return }
+    if !denied && route.kind != .mutation && context.logger.logLevel > .debug { return }
     var metadata: Logger.Metadata = [
       "method": "\(context.method.path)", "call": "\(context.callID)",
       "peer_class": "\(context.peer.peerClass)", "peer_uid": "\(context.peer.credentials.uid)",
@@ -160,7 +153,7 @@ public final class Dispatcher: Sendable {
     }
     if let error, error.code == .permissionDenied {
       context.logger.notice("call denied", metadata: metadata)
-    } else if route?.kind == .mutation {
+    } else if route.kind == .mutation {
       context.logger.info(error == nil ? "mutation applied" : "mutation refused", metadata: metadata)
     } else {
       context.logger.debug("call served", metadata: metadata)

@@ -22,11 +22,22 @@ public struct Route: Sendable {
   public internal(set) var execution: Execution = .task
   /// Decodes the request, runs the handler; for a unary call returns the encoded response, for a
   /// stream sends items through `send` and returns `nil`.
-  let invoke: @Sendable (
+  @usableFromInline let invoke: @Sendable (
     CallContext, Data, [RequestFilter], @escaping @Sendable (Data) async throws -> Void
   ) async throws -> Data?
   /// Its metrics, made by the dispatcher that serves it.
   var metrics: CallMetrics = .unknown
+
+  @usableFromInline init(
+    method: MethodDescriptor, kind: Kind,
+    invoke: @escaping @Sendable (
+      CallContext, Data, [RequestFilter], @escaping @Sendable (Data) async throws -> Void
+    ) async throws -> Data?
+  ) {
+    self.method = method
+    self.kind = kind
+    self.invoke = invoke
+  }
 }
 
 /// A request filter runs on every decoded request before its handler (the U+0000 rule, the
@@ -49,7 +60,7 @@ public struct RequestFilter: Sendable {
 
 extension [RequestFilter] {
   /// Runs the filters on a decoded request whose encoding is `payload`.
-  func apply(_ ctx: CallContext, _ request: some SwiftProtobuf.Message, payload: Data) throws {
+  @usableFromInline func apply(_ ctx: CallContext, _ request: some SwiftProtobuf.Message, payload: Data) throws {
     for filter in self where payload.withUnsafeBytes(filter.mayRefuse) { try filter.check(ctx, request) }
   }
 }
@@ -59,11 +70,13 @@ extension [RequestFilter] {
 public struct Router: MethodRegistrar, Sendable {
   public typealias Context = CallContext
 
-  public private(set) var routes: [String: Route] = [:]
+  // Inlinable registration: the services' generated `register(into:)` specializes these for each
+  // method's message types (unspecialized, every call went through generic metadata and thunks).
+  @usableFromInline var routes: [String: Route] = [:]
 
   public init() {}
 
-  static func decode<Req: SwiftProtobuf.Message>(_ type: Req.Type, _ payload: Data) throws -> Req {
+  @usableFromInline static func decode<Req: SwiftProtobuf.Message>(_ type: Req.Type, _ payload: Data) throws -> Req {
     do {
       return try Req(serializedBytes: payload)
     } catch {
@@ -72,21 +85,19 @@ public struct Router: MethodRegistrar, Sendable {
   }
 
   /// Registers a unary method: a read when proto/ marks it `NO_SIDE_EFFECTS`, else a mutation.
-  public mutating func unary<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
+  @inlinable public mutating func unary<Req: SwiftProtobuf.Message, Resp: SwiftProtobuf.Message>(
     _ method: MethodDescriptor, _ handler: @escaping @Sendable (Req, CallContext) async throws -> Resp
   ) {
     routes[method.path] = Route(method: method, kind: method.hasSideEffects ? .mutation : .read) {
       ctx, payload, filters, _ in
       let request = try Router.decode(Req.self, payload)
       try filters.apply(ctx, request, payload: payload)
-      var ctx = ctx
-      ctx.requestBytes = payload
       return try await handler(request, ctx).serializedData()
     }
   }
 
   /// Registers a server-streaming method.
-  public mutating func serverStreaming<Req: SwiftProtobuf.Message, Item: SwiftProtobuf.Message>(
+  @inlinable public mutating func serverStreaming<Req: SwiftProtobuf.Message, Item: SwiftProtobuf.Message>(
     _ method: MethodDescriptor,
     _ handler: @escaping @Sendable (Req, ServerStreamWriter<Item>, CallContext) async throws -> Void
   ) {

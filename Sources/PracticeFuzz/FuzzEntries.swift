@@ -105,15 +105,15 @@ public enum FuzzEntries {
   }
 
   fileprivate static func run(_ d: Dispatcher, _ path: String, _ payload: [UInt8], _ peerClass: PeerClass) async throws -> Data? {
-    guard case .success(let method) = d.resolve(path) else { return nil }
+    guard case .success(let route) = d.resolve(path) else { return nil }
     let ctx = CallContext(
-      method: method, callID: 1, peer: Peer(credentials: .init(pid: 1, uid: 0, gid: 0), peerClass: peerClass),
+      method: route.method, callID: 1, peer: Peer(credentials: .init(pid: 1, uid: 0, gid: 0), peerClass: peerClass),
       metadata: peerClass == .service ? [MetadataKey.actor: "user_fuzz"] : [:],
-      logger: quiet)
+      logger: quiet, requestBytes: Data(payload))
     // A stream (Watch) lasts until its client goes: end every call after a short while, as a
     // disconnect would, so one input never holds the fuzzer.
     return try await withThrowingTaskGroup(of: Data?.self) { group in
-      group.addTask { try await d.run(ctx, payload: Data(payload), send: { _ in }) }
+      group.addTask { try await d.run(ctx, route: route, payload: Data(payload), send: { _ in }) }
       group.addTask {
         try await Task.sleep(for: .milliseconds(500))
         throw CancellationError()

@@ -91,19 +91,23 @@ public final class CallMultiplexer: Sendable {
       return startOnConnectionThread(request, route)
     }
 
+    let resolved = dispatcher.resolve(request.method)
+    let streaming = (try? resolved.get())?.method.serverStreaming ?? false
     let control: CallControl
-    switch admit(callID, streaming: dispatcher.isStreaming(request.method)) {
+    switch admit(callID, streaming: streaming) {
     case .admit(let c): control = c
     case let refused: return refuse(refused, callID)
     }
-    let method: MethodDescriptor
-    switch dispatcher.resolve(request.method) {
+
+    let route: Route
+    switch resolved {
     case .failure(let error):
       finish(callID, control, .failure(error))
       return .accepted
-    case .success(let m):
-      method = m
+    case .success(let r):
+      route = r
     }
+    let method = route.method
 
     let context = context(request, method, control)
     let payload = request.payload
@@ -119,7 +123,7 @@ public final class CallMultiplexer: Sendable {
       }
       let result: Result<Data?, RPCError>
       do throws(RPCError) {
-        result = .success(try await dispatcher.run(context, payload: payload, send: send))
+        result = .success(try await dispatcher.run(context, route: route, payload: payload, send: send))
       } catch {
         result = .failure(error)
       }
@@ -157,7 +161,7 @@ public final class CallMultiplexer: Sendable {
     let task = Task.immediate { [dispatcher] in
       let result: Result<Data?, RPCError>
       do throws(RPCError) {
-        result = .success(try await dispatcher.run(context, payload: payload, send: Self.noItems))
+        result = .success(try await dispatcher.run(context, route: route, payload: payload, send: Self.noItems))
       } catch {
         result = .failure(error)
       }
@@ -234,7 +238,8 @@ public final class CallMultiplexer: Sendable {
     var metadata: [String: String] = [:]
     for entry in request.metadata where metadata[entry.key] == nil { metadata[entry.key] = entry.value }
     return CallContext(
-      method: method, callID: request.callID, peer: peer, metadata: metadata, control: control, logger: logger)
+      method: method, callID: request.callID, peer: peer, metadata: metadata, control: control, logger: logger,
+      requestBytes: request.payload)
   }
 
   /// The call's own task is done: write its result unless it was ended from outside first.

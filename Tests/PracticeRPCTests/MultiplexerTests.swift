@@ -345,15 +345,16 @@ struct CommitRuleTests {
     let p = try InProcess()
     let control = CallControl()
     _ = control.end(RPCError(.cancelled, .cancelled, "cancelled"))
+    let route = try p.dispatcher.resolve("/practice.v1.AccountService/CreateAccount").get()
     let ctx = CallContext(
-      method: MethodCatalog.method("/practice.v1.AccountService/CreateAccount")!, callID: 1,
+      method: route.method, callID: 1,
       peer: Peer(credentials: .init(pid: 1, uid: 0, gid: 0), peerClass: .operator), metadata: [:],
       control: control, logger: Logger(label: "t"))
     var req = Practice_V1_CreateAccountRequest()
     req.practiceName = "Harbor"
     req.ownerName = "Dana"
     await #expect(throws: RPCError.self) {
-      _ = try await p.dispatcher.run(ctx, payload: try req.serializedData(), send: { _ in })
+      _ = try await p.dispatcher.run(ctx, route: route, payload: try req.serializedData(), send: { _ in })
     }
     let count = try await p.env.store.read { try $0.accountCount() }
     #expect(count == 0)

@@ -89,6 +89,7 @@ public protocol ReflectionHandler: Sendable {
 
 extension ReflectionHandler {
   /// Registers every method of practice.rpc.v1.Reflection.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.unary(MethodCatalog.Reflection.describe) { try await self.describe($0, context: $1) }
   }
@@ -113,6 +114,7 @@ public protocol HealthHandler: Sendable {
 
 extension HealthHandler {
   /// Registers every method of practice.rpc.v1.Health.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.unary(MethodCatalog.Health.check) { try await self.check($0, context: $1) }
   }
@@ -137,6 +139,7 @@ public protocol MetricsHandler: Sendable {
 
 extension MetricsHandler {
   /// Registers every method of practice.rpc.v1.Metrics.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.unary(MethodCatalog.Metrics.get) { try await self.get($0, context: $1) }
   }
@@ -161,6 +164,7 @@ public protocol TestClockHandler: Sendable {
 
 extension TestClockHandler {
   /// Registers every method of practice.test.v1.TestClock.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.unary(MethodCatalog.TestClock.advance) { try await self.advance($0, context: $1) }
   }
@@ -186,6 +190,7 @@ public protocol TestControlHandler: Sendable {
 
 extension TestControlHandler {
   /// Registers every method of practice.test.v1.TestControl.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.unary(MethodCatalog.TestControl.sleep) { try await self.sleep($0, context: $1) }
     registrar.unary(MethodCatalog.TestControl.setStoreReadOnly) { try await self.setStoreReadOnly($0, context: $1) }
@@ -227,6 +232,7 @@ public protocol AccountServiceHandler: Sendable {
 
 extension AccountServiceHandler {
   /// Registers every method of practice.v1.AccountService.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.unary(MethodCatalog.AccountService.createAccount) { try await self.createAccount($0, context: $1) }
     registrar.unary(MethodCatalog.AccountService.getAccount) { try await self.getAccount($0, context: $1) }
@@ -317,6 +323,7 @@ public protocol AuditServiceHandler: Sendable {
 
 extension AuditServiceHandler {
   /// Registers every method of practice.v1.AuditService.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.unary(MethodCatalog.AuditService.listAuditEvents) { try await self.listAuditEvents($0, context: $1) }
   }
@@ -351,6 +358,7 @@ public protocol BillingServiceHandler: Sendable {
 
 extension BillingServiceHandler {
   /// Registers every method of practice.v1.BillingService.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.unary(MethodCatalog.BillingService.getSubscription) { try await self.getSubscription($0, context: $1) }
     registrar.unary(MethodCatalog.BillingService.changePlan) { try await self.changePlan($0, context: $1) }
@@ -437,6 +445,7 @@ public protocol BusinessServiceHandler: Sendable {
 
 extension BusinessServiceHandler {
   /// Registers every method of practice.v1.BusinessService.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.unary(MethodCatalog.BusinessService.getBusinessInfo) { try await self.getBusinessInfo($0, context: $1) }
     registrar.unary(MethodCatalog.BusinessService.updateBusinessInfo) { try await self.updateBusinessInfo($0, context: $1) }
@@ -482,6 +491,7 @@ public protocol LocationServiceHandler: Sendable {
 
 extension LocationServiceHandler {
   /// Registers every method of practice.v1.LocationService.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.unary(MethodCatalog.LocationService.createLocation) { try await self.createLocation($0, context: $1) }
     registrar.unary(MethodCatalog.LocationService.getLocation) { try await self.getLocation($0, context: $1) }
@@ -568,6 +578,7 @@ public protocol RoomServiceHandler: Sendable {
 
 extension RoomServiceHandler {
   /// Registers every method of practice.v1.RoomService.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.unary(MethodCatalog.RoomService.createRoom) { try await self.createRoom($0, context: $1) }
     registrar.unary(MethodCatalog.RoomService.getRoom) { try await self.getRoom($0, context: $1) }
@@ -640,6 +651,7 @@ public protocol WatchServiceHandler: Sendable {
 
 extension WatchServiceHandler {
   /// Registers every method of practice.v1.WatchService.
+  @inlinable
   public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
     registrar.serverStreaming(MethodCatalog.WatchService.watch) { try await self.watch($0, writer: $1, context: $2) }
   }

@@ -255,6 +255,7 @@ struct PracticeGenerator: CodeGenerator {
       p.withIndentation { p in
         p.print(
           "/// Registers every method of \(service.fullName).",
+          "@inlinable",
           "public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {")
         p.withIndentation { p in
           for m in methods {

@@ -165,6 +165,14 @@ let package = Package(
     ),
     // Test support in C: connect to a Unix socket with other credentials on the calling thread only.
     .target(name: "CTestSupport", path: "Tests/CTestSupport"),
+    // Test support in Swift: request builders, fixtures and expectations shared by the service tests
+    // (in-process transport) and the end-to-end tests (socket), generic over the client transport.
+    .target(
+      name: "PracticeTestSupport",
+      dependencies: ["PracticeCore", "PracticeProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      path: "Tests/PracticeTestSupport",
+      swiftSettings: swiftSettings
+    ),
     // One test target per library target; EndToEndTests drive real daemons.
     .testTarget(
       name: "PracticeProtoTests",
@@ -206,7 +214,9 @@ let package = Package(
       name: "PracticeServicesTests",
       dependencies: [
         "PracticeServices", "PracticeRPC", "PracticeStore", "PracticeDomain", "PracticeProto", "PracticeCore", "PracticeWire",
+        "PracticeTestSupport",
         .product(name: "Logging", package: "swift-log"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       swiftSettings: swiftSettings
     ),
@@ -238,6 +248,7 @@ let package = Package(
       name: "EndToEndTests",
       dependencies: [
         "PracticeClient", "PracticeProto", "PracticeCore", "PracticeWire", "PracticeDomain", "CTestSupport",
+        "PracticeTestSupport",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
       ],
       swiftSettings: swiftSettings

@@ -11,7 +11,7 @@ public struct InProcessTransport: ClientTransport {
   public let dispatcher: Dispatcher
   public let peer: Peer
   public let logger: Logger
-  private let callIDs = LockedState<UInt64>(0)
+  private let calls = LockedState<(lastID: UInt64, inFlight: Int)>((0, 0))
 
   public init(dispatcher: Dispatcher, peer: Peer, logger: Logger = Logger(label: "practiced.in-process")) {
     self.dispatcher = dispatcher
@@ -71,9 +71,9 @@ public struct InProcessTransport: ClientTransport {
     let descriptor = route.method
     var metadata: [String: String] = [:]
     for (key, value) in options.entries where metadata[key] == nil { metadata[key] = value }
-    let callID = callIDs.withLock { id -> UInt64 in
-      id += 1
-      return id
+    let callID = calls.withLock { c -> UInt64 in
+      c.lastID += 1
+      return c.lastID
     }
     let context = CallContext(
       method: descriptor, callID: callID, peer: peer, metadata: metadata, control: CallControl(), logger: logger,
@@ -82,13 +82,20 @@ public struct InProcessTransport: ClientTransport {
     return (route, context, deadline)
   }
 
+  /// Calls whose handlers have not returned yet.
+  public var inFlight: Int { calls.withLock { $0.inFlight } }
+
   /// Runs the call; past its deadline, or when the caller's task is cancelled, ends it from outside
   /// (the commit rule applies: a mutation that has entered its commit reports its real result).
   private func run<T: Sendable>(
     _ context: CallContext, deadline: Duration?, _ body: @escaping @Sendable () async throws -> T
   ) async throws -> T {
     let control = context.control
-    let call = Task { try await body() }
+    calls.withLock { $0.inFlight += 1 }
+    let call = Task { [calls] in
+      defer { calls.withLock { $0.inFlight -= 1 } }
+      return try await body()
+    }
     let timer = deadline.map { d in
       Task {
         try await Task.sleep(for: d)
@@ -105,7 +112,10 @@ public struct InProcessTransport: ClientTransport {
         throw control.endedError ?? error
       }
     } onCancel: {
-      if control.end(RPCError(.cancelled, .cancelled, "cancelled by the client")) { call.cancel() }
+      // Ended now, or already (a stream whose consumer went away): the handler's task stops. A call
+      // that entered its commit is left to finish.
+      _ = control.end(RPCError(.cancelled, .cancelled, "cancelled by the client"))
+      if control.endedError != nil { call.cancel() }
     }
   }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import PracticeProto
 
 /// The typed clients of every service over one transport: `connection.business.getBusinessInfo(…)`.
@@ -14,4 +15,11 @@ extension ClientTransport {
   public var metrics: MetricsClient<Self> { MetricsClient(self) }
   public var testClock: TestClockClient<Self> { TestClockClient(self) }
   public var testControl: TestControlClient<Self> { TestControlClient(self) }
+}
+
+extension ClientTransport {
+  /// A unary call with an encoded payload and default options (`practicectl call`, tests).
+  public func unary(method: String, payload: Data) async throws -> Data {
+    try await unary(method: method, payload: payload, options: CallOptions())
+  }
 }

@@ -2,6 +2,7 @@ import Foundation
 import PracticeClient
 import PracticeCore
 import PracticeProto
+import PracticeTestSupport
 import PracticeWire
 import Testing
 

@@ -3,58 +3,10 @@ import Glibc
 import PracticeClient
 import PracticeCore
 import PracticeProto
+import PracticeTestSupport
 import PracticeWire
 import Synchronization
 import Testing
-
-/// An account with an owner, an administrator, a practitioner, a biller, a scheduler and a supervisor.
-struct Staff {
-  let account: String
-  let owner: String
-  let admin: String
-  let practitioner: String
-  let biller: String
-  let scheduler: String
-  let supervisor: String
-
-  static func make(_ c: PracticeConnection, name: String = "Harbor Therapy") async throws -> Staff {
-    let created = try await c.accounts.createAccount(Make.account(name, email: ""))
-    let a = created.account.accountID
-    func add(_ n: String, _ r: Practice_V1_Role) async throws -> String {
-      try await c.accounts.addUser(Make.user(a, n, roles: [r])).user.userID
-    }
-    return Staff(
-      account: a, owner: created.owner.userID, admin: try await add("Ada", .administrator),
-      practitioner: try await add("Pat", .practitioner), biller: try await add("Bill", .biller),
-      scheduler: try await add("Sky", .scheduler), supervisor: try await add("Sue", .supervisor))
-  }
-}
-
-func businessUpdate(_ account: String, _ mask: [String], expected: Int64 = 0,
-                    _ edit: (inout Practice_V1_BusinessInfo) -> Void) -> Practice_V1_UpdateBusinessInfoRequest {
-  var r = Practice_V1_UpdateBusinessInfoRequest()
-  r.accountID = account
-  r.updateMask = mask
-  r.expectedVersion = expected
-  edit(&r.businessInfo)
-  return r
-}
-
-func auditEvents(_ c: PracticeConnection, _ account: String, method: String = "") async throws -> [Practice_V1_AuditEvent] {
-  var req = Practice_V1_ListAuditEventsRequest()
-  req.accountID = account
-  req.method = method
-  req.pageSize = 500
-  var out: [Practice_V1_AuditEvent] = []
-  repeat {
-    let page = try await c.audit.listAuditEvents(req)
-    out += page.events
-    req.pageToken = page.nextPageToken
-  } while !req.pageToken.isEmpty
-  return out
-}
-
-let updateBusinessMethod = "/practice.v1.BusinessService/UpdateBusinessInfo"
 
 @Suite("Business information and the mutation path", .serialized)
 struct BusinessTests {

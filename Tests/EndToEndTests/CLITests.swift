@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import PracticeProto
+import PracticeTestSupport
 import SwiftProtobuf
 import Testing
 

@@ -1,5 +1,6 @@
 import CTestSupport
 import Foundation
+import PracticeTestSupport
 import Glibc
 import PracticeCore
 import PracticeWire

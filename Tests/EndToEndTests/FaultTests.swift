@@ -3,6 +3,7 @@ import Glibc
 import PracticeClient
 import PracticeCore
 import PracticeProto
+import PracticeTestSupport
 import PracticeWire
 import Testing
 
@@ -137,9 +138,3 @@ struct FaultTests {
   }
 }
 
-func auditQuery(_ account: String) -> Practice_V1_ListAuditEventsRequest {
-  var q = Practice_V1_ListAuditEventsRequest()
-  q.accountID = account
-  q.pageSize = 200
-  return q
-}

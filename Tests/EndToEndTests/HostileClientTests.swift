@@ -4,6 +4,7 @@ import Glibc
 import PracticeClient
 import PracticeCore
 import PracticeProto
+import PracticeTestSupport
 import PracticeWire
 import Testing
 

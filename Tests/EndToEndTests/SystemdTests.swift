@@ -3,6 +3,7 @@ import Foundation
 import Glibc
 import PracticeClient
 import PracticeProto
+import PracticeTestSupport
 import Testing
 
 @Suite("systemd", .serialized)

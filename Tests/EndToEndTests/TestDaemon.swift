@@ -6,6 +6,7 @@ import NIOPosix
 import PracticeClient
 import PracticeCore
 import PracticeProto
+import PracticeTestSupport
 import PracticeWire
 import SwiftProtobuf
 import Synchronization
@@ -23,11 +24,6 @@ enum PeerKind {
     case .denied: []
     }
   }
-}
-
-struct TestFailure: Error, CustomStringConvertible {
-  var description: String
-  init(_ d: String) { description = d }
 }
 
 /// A real practiced process on a temporary socket with a temporary database.
@@ -211,14 +207,6 @@ struct RawSocket {
   func close() { Glibc.close(fd) }
 }
 
-/// State the tasks of a test share (the project's lock, `LockedState`, with a short name).
-typealias Shared = LockedState
-
-extension LockedState {
-  var value: Value { withLock { $0 } }
-  func update(_ body: (inout Value) -> Void) { withLock { body(&$0) } }
-}
-
 /// Runs `body` with a fresh daemon and always cleans up.
 func withDaemon<T>(
   _ args: [String] = [], stateDirectory: String? = nil, _ body: (TestDaemon) async throws -> T
@@ -232,58 +220,5 @@ func withDaemon<T>(
     print("daemon log:\n\(d.log.suffix(4000))")
     await d.cleanUp()
     throw error
-  }
-}
-
-/// Expects `body` to fail with an RPCError of this code and reason; returns it.
-@discardableResult
-func expectRPCError(
-  _ code: StatusCode, _ reason: Reason, sourceLocation: SourceLocation = #_sourceLocation,
-  _ body: () async throws -> Void
-) async -> RPCError? {
-  do {
-    try await body()
-    Issue.record("expected \(code.name) \(reason.rawValue), got success", sourceLocation: sourceLocation)
-    return nil
-  } catch let e as RPCError {
-    #expect(e.code == code && e.reason == reason, "got \(e)", sourceLocation: sourceLocation)
-    return e
-  } catch {
-    Issue.record("expected RPCError, got \(error)", sourceLocation: sourceLocation)
-    return nil
-  }
-}
-
-/// Helpers to build requests briefly.
-enum Make {
-  static func account(_ name: String = "Harbor Therapy", owner: String = "Dana Lee", email: String = "dana@harbor.example",
-                      ownerRoles: [Practice_V1_Role] = []) -> Practice_V1_CreateAccountRequest {
-    var r = Practice_V1_CreateAccountRequest()
-    r.practiceName = name
-    r.ownerName = owner
-    r.ownerEmail = email
-    r.ownerRoles = ownerRoles
-    return r
-  }
-
-  static func user(_ account: String, _ name: String, email: String = "", roles: [Practice_V1_Role]) -> Practice_V1_AddUserRequest {
-    var r = Practice_V1_AddUserRequest()
-    r.accountID = account
-    r.name = name
-    r.email = email
-    r.roles = roles
-    return r
-  }
-
-  static func get(_ account: String) -> Practice_V1_GetAccountRequest {
-    var r = Practice_V1_GetAccountRequest()
-    r.accountID = account
-    return r
-  }
-
-  static func sleep(_ ms: UInt32) -> Practice_Test_V1_SleepRequest {
-    var r = Practice_Test_V1_SleepRequest()
-    r.durationMs = ms
-    return r
   }
 }

@@ -1,109 +1,16 @@
 import Foundation
-import PracticeClient
 import PracticeCore
 import PracticeProto
-import PracticeWire
+import PracticeTestSupport
 import SwiftProtobuf
 import Synchronization
 import Testing
-
-func office(_ account: String, _ name: String = "Main Office", code: String = "11", isDefault: Bool = false) -> Practice_V1_CreateLocationRequest {
-  var r = Practice_V1_CreateLocationRequest()
-  r.accountID = account
-  r.location.name = name
-  r.location.posCode = code
-  r.location.isDefault = isDefault
-  var a = Practice_V1_Address()
-  a.line1 = "12 Harbor St"
-  a.city = "Boston"
-  a.state = "MA"
-  a.zip = "02134"
-  r.location.address = a
-  return r
-}
-
-func telehealth(_ account: String) -> Practice_V1_CreateLocationRequest {
-  var r = Practice_V1_CreateLocationRequest()
-  r.accountID = account
-  r.location.name = "Video visits"
-  r.location.telehealth = true
-  return r
-}
-
-func resolvePOS(_ account: String, _ location: String, payer: String = "", home: Bool, date: String) -> Practice_V1_ResolvePlaceOfServiceRequest {
-  var r = Practice_V1_ResolvePlaceOfServiceRequest()
-  r.accountID = account
-  r.locationID = location
-  r.payerID = payer
-  r.patientAtHome = home
-  r.dateOfService = date
-  return r
-}
-
-let hour: Int64 = 3_600_000
-/// 2030-01-07 15:00 UTC, a Monday.
-let monday: Int64 = 1_894_028_400_000
-
-func book(_ s: Staff, room: String, location: String, start: Int64, minutes: Int64 = 50, practitioner: String? = nil,
-          override: Bool = false, weekly: Int32? = nil, ref: String = "") -> Practice_V1_BookRoomRequest {
-  var r = Practice_V1_BookRoomRequest()
-  r.accountID = s.account
-  r.roomID = room
-  r.locationID = location
-  r.practitionerUserID = practitioner ?? s.practitioner
-  r.startMs = start
-  r.endMs = start + minutes * 60_000
-  r.override = override
-  r.appointmentRef = ref
-  if let weekly {
-    var w = Practice_V1_WeeklyRecurrence()
-    w.occurrences = weekly
-    r.weekly = w
-  }
-  return r
-}
-
-/// A one-occurrence availability check of the setup's room.
-func roomCheck(_ rs: RoomSetup, start: Int64, end: Int64) -> Practice_V1_CheckRoomAvailabilityRequest {
-  var check = Practice_V1_CheckRoomAvailabilityRequest()
-  check.accountID = rs.staff.account
-  check.roomID = rs.room
-  check.startMs = start
-  check.endMs = end
-  return check
-}
-
-/// An account with two practitioners, an office and a room in it.
-struct RoomSetup {
-  let staff: Staff
-  let location: String
-  let room: String
-  let secondPractitioner: String
-
-  static func make(_ c: PracticeConnection, timeZone: String = "UTC", policy: Practice_V1_RoomConflictPolicy = .warn) async throws -> RoomSetup {
-    let s = try await Staff.make(c)
-    let p2 = try await c.accounts.addUser(Make.user(s.account, "Pia", roles: [.practitioner])).user.userID
-    var settings = Practice_V1_UpdateAccountSettingsRequest()
-    settings.accountID = s.account
-    settings.updateMask = ["time_zone", "room_conflict_policy"]
-    settings.settings.timeZone = timeZone
-    settings.settings.roomConflictPolicy = policy
-    _ = try await c.accounts.updateAccountSettings(settings)
-    let loc = try await c.locations.createLocation(office(s.account)).location.locationID
-    var room = Practice_V1_CreateRoomRequest()
-    room.accountID = s.account
-    room.room.name = "Room 1"
-    room.room.locationIds = [loc]
-    let r = try await c.rooms.createRoom(room).room.roomID
-    return RoomSetup(staff: s, location: loc, room: r, secondPractitioner: p2)
-  }
-}
 
 @Suite("Locations and Place of Service", .serialized)
 struct LocationTests {
   @Test("defaults, archiving, codes, listing")
   func locations() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let s = try await Staff.make(c)
       let first = try await c.locations.createLocation(office(s.account, "First")).location
@@ -159,7 +66,7 @@ struct LocationTests {
 
   @Test("ResolvePlaceOfService: defaults, payer rules, POS_NOT_EFFECTIVE in New York")
   func resolve() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let s = try await Staff.make(c)
       var tz = Practice_V1_UpdateAccountSettingsRequest()
@@ -227,7 +134,7 @@ struct LocationTests {
 struct RoomTests {
   @Test("rooms need more than one active practitioner; a room applies to its locations only")
   func roomRules() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let created = try await c.accounts.createAccount(Make.account(ownerRoles: [.practitioner]))
       let acct = created.account.accountID
@@ -262,7 +169,7 @@ struct RoomTests {
 
   @Test("WARN: a conflict without override books nothing and names the conflicts; with override it books and audits")
   func warn() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let rs = try await RoomSetup.make(c)
       let s = rs.staff
@@ -297,7 +204,7 @@ struct RoomTests {
 
   @Test("a one-occurrence check, which passes the stored bookings on, answers byte for byte what the decoded path answers")
   func encodedCheck() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let rs = try await RoomSetup.make(c)
       let s = rs.staff
@@ -336,7 +243,7 @@ struct RoomTests {
 
   @Test("BLOCK: conflicts are refused even with override; back-to-back bookings do not conflict")
   func block() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let rs = try await RoomSetup.make(c, policy: .block)
       let s = rs.staff
@@ -353,7 +260,7 @@ struct RoomTests {
 
   @Test("a booking of up to 24 hours conflicts over its whole span, after shorter bookings of the room")
   func longBooking() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let rs = try await RoomSetup.make(c, policy: .block)
       let s = rs.staff
@@ -373,7 +280,7 @@ struct RoomTests {
 
   @Test("a series with one conflicting occurrence books nothing; a series keeps local time across DST; cancel one or the rest")
   func series() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let rs = try await RoomSetup.make(c, timeZone: "America/New_York")
       let s = rs.staff
@@ -425,7 +332,7 @@ struct RoomTests {
 
   @Test("concurrent bookings of the same room and time: exactly one succeeds without override")
   func concurrentDoubleBooking() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let setup = try await d.connect()
       let rs = try await RoomSetup.make(setup)
       let results = try await withThrowingTaskGroup(of: Bool.self) { group in
@@ -453,7 +360,7 @@ struct RoomTests {
 
   @Test("practitioners book for themselves; schedulers for anyone; archiving a room with future bookings is refused")
   func rolesAndArchive() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let op = try await d.connect()
       let rs = try await RoomSetup.make(op)
       let s = rs.staff

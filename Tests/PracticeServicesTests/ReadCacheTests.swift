@@ -1,8 +1,7 @@
 import Foundation
-import PracticeClient
 import PracticeCore
 import PracticeProto
-import PracticeWire
+import PracticeTestSupport
 import Synchronization
 import Testing
 
@@ -13,7 +12,7 @@ import Testing
 struct ReadCacheTests {
   @Test("read-your-writes across connections, and versions never go backwards for concurrent readers")
   func coherence() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let writer = try await d.connect()
       let s = try await Staff.make(writer)
       let get = { var r = Practice_V1_GetBusinessInfoRequest(); r.accountID = s.account; return r }()
@@ -60,7 +59,7 @@ struct ReadCacheTests {
 
   @Test("the cached masked business information follows a tax id change, and a full tax id read never reaches a masked reader")
   func maskedTaxID() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let op = try await d.connect()
       let s = try await Staff.make(op)
       let svc = try await d.connect(as: .service)
@@ -91,7 +90,7 @@ struct ReadCacheTests {
 
   @Test("a room read right after an acknowledged room change, and an availability check right after a booking, see them on another connection")
   func rooms() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let other = try await d.connect()
       let rs = try await RoomSetup.make(c)
@@ -131,10 +130,3 @@ struct ReadCacheTests {
   }
 }
 
-extension Sequence {
-  func asyncMap<T>(_ transform: (Element) async throws -> T) async rethrows -> [T] {
-    var out: [T] = []
-    for e in self { out.append(try await transform(e)) }
-    return out
-  }
-}

@@ -1,64 +1,16 @@
 import Foundation
-import PracticeClient
 import PracticeCore
 import PracticeProto
-import PracticeWire
+import PracticeTestSupport
 import SwiftProtobuf
 import Testing
 
-let day: Int64 = 86_400_000
-
-func advance(_ c: PracticeConnection, days: Double) async throws {
-  var r = Practice_Test_V1_AdvanceRequest()
-  r.byMs = Int64(days * Double(day))
-  _ = try await c.testClock.advance(r)
-}
-
-/// Moves the daemon's clock to `iso` (it only moves forward).
-func advance(_ c: PracticeConnection, to iso: String) async throws {
-  var r = Practice_Test_V1_AdvanceRequest()
-  r.byMs = 1
-  let now = try await c.testClock.advance(r).nowMs
-  let target = Int64(ISO8601DateFormatter().date(from: iso)!.timeIntervalSince1970 * 1000)
-  precondition(target > now, "the clock only moves forward")
-  r.byMs = target - now
-  _ = try await c.testClock.advance(r)
-}
-
-func card(_ account: String, token: String = "tok_live_abc123", brand: String = "Visa", expiry: String = "2040-12")
-  -> Practice_V1_SetPaymentMethodRequest
-{
-  var r = Practice_V1_SetPaymentMethodRequest()
-  r.accountID = account
-  r.paymentMethod.processorToken = token
-  r.paymentMethod.brand = brand
-  r.paymentMethod.last4 = "4242"
-  r.paymentMethod.expiry = expiry
-  r.paymentMethod.billingZip = "02134"
-  return r
-}
-
-func plan(_ account: String, _ p: Practice_V1_Plan) -> Practice_V1_ChangePlanRequest {
-  var r = Practice_V1_ChangePlanRequest()
-  r.accountID = account
-  r.plan = p
-  return r
-}
-
-func invoices(_ c: PracticeConnection, _ account: String) async throws -> [Practice_V1_Invoice] {
-  var r = Practice_V1_ListInvoicesRequest()
-  r.accountID = account
-  r.pageSize = 500
-  return try await c.billing.listInvoices(r).invoices
-}
-
-func state(_ c: PracticeConnection, _ account: String) async throws -> Practice_V1_Account {
-  try await c.accounts.getAccount(Make.get(account)).account
-}
-
-/// Rows left for an account, table by table, read from the database file itself.
-func rowCounts(_ d: TestDaemon, _ account: String) async throws -> [String: Int] {
-  let r = try await runCommand("python3", ["-c", """
+/// Rows left for an account, table by table, read from the database file itself (not through the
+/// store).
+func rowCounts(_ d: ServiceHarness, _ account: String) async throws -> [String: Int] {
+  let p = Process()
+  p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+  p.arguments = ["python3", "-c", """
     import sqlite3, sys, json
     c = sqlite3.connect(sys.argv[1])
     out = {}
@@ -70,15 +22,20 @@ func rowCounts(_ d: TestDaemon, _ account: String) async throws -> [String: Int]
             continue
         out[t] = c.execute("SELECT count(*) FROM %s WHERE %s = ?" % (t, col), (sys.argv[2],)).fetchone()[0]
     print(json.dumps(out))
-    """, d.stateDirectory + "/practiced.db", account])
-  return try JSONDecoder().decode([String: Int].self, from: Data(r.out.utf8))
+    """, d.stateDirectory + "/practiced.db", account]
+  let out = Pipe()
+  p.standardOutput = out
+  try p.run()
+  let data = out.fileHandleForReading.readDataToEndOfFile()
+  p.waitUntilExit()
+  return try JSONDecoder().decode([String: Int].self, from: data)
 }
 
 @Suite("Billing, driven by the clock", .serialized)
 struct BillingTests {
   @Test("a trial that ends without ChangePlan closes the account, with or without a card")
   func trialExpiry() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let bare = try await c.accounts.createAccount(Make.account("No Card", email: "")).account.accountID
       let carded = try await c.accounts.createAccount(Make.account("With Card", email: "")).account.accountID
@@ -123,7 +80,7 @@ struct BillingTests {
 
   @Test("FREEMIUM: 3 clients and no claims is a 0-amount PAID invoice; 4 clients or 1 e-claim is charged; usage keeps the maximum")
   func freemium() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       try await advance(c, to: "2030-03-10T12:00:00Z")
       let a = try await c.accounts.createAccount(Make.account(ownerRoles: [.practitioner])).account.accountID
@@ -170,7 +127,7 @@ struct BillingTests {
 
   @Test("an invoice on the anniversary day each month for 13 months, from a Jan 31 sign-up across a leap year")
   func anniversaries() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       try await advance(c, to: "2028-01-31T15:00:00Z")
       let a = try await c.accounts.createAccount(Make.account()).account.accountID
@@ -195,7 +152,7 @@ struct BillingTests {
 
   @Test("a failed payment gives 7 days of grace, then the account closes; a paid one ends the grace")
   func grace() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       try await advance(c, to: "2030-01-05T12:00:00Z")
       let a = try await c.accounts.createAccount(Make.account("Late Payer", email: "")).account.accountID
@@ -245,7 +202,7 @@ struct BillingTests {
 
   @Test("plans need a card; FREEMIUM needs one practitioner; an expired card is refused; a card can't be removed while needed")
   func planRules() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let a = try await c.accounts.createAccount(Make.account(ownerRoles: [.practitioner])).account.accountID
       await expectRPCError(.failedPrecondition, .paymentMethodRequired) { _ = try await c.billing.changePlan(plan(a, .professional)) }
@@ -283,7 +240,7 @@ struct BillingTests {
 struct ClosingTests {
   @Test("close needs the name typed back; a closed account is read-only except the listed calls; reopen on day 29")
   func closeAndReopen() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let s = try await Staff.make(c)
       _ = try await c.billing.setPaymentMethod(card(s.account))
@@ -330,7 +287,7 @@ struct ClosingTests {
 
   @Test("close, day 31: purged; only the tombstone, the invoices and the purge's audit event remain, table by table")
   func purge() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let s = try await Staff.make(c)
       _ = try await c.billing.setPaymentMethod(card(s.account))
@@ -376,7 +333,7 @@ struct ClosingTests {
 
   @Test("an archive subscription keeps a closed account's data; when it ends, retention starts again")
   func archive() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let a = try await c.accounts.createAccount(Make.account()).account.accountID
       _ = try await c.billing.setPaymentMethod(card(a))
@@ -407,7 +364,7 @@ struct ClosingTests {
 
   @Test("ownership moves to another active user; the old owner keeps ADMINISTRATOR")
   func transfer() async throws {
-    try await withDaemon { d in
+    try await withServices { d in
       let c = try await d.connect()
       let s = try await Staff.make(c)
       let svc = try await d.connect(as: .service)

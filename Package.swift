@@ -175,6 +175,15 @@ let package = Package(
     ),
     // One test target per library target; EndToEndTests drive real daemons.
     .testTarget(
+      name: "PracticeCoreTests",
+      dependencies: [
+        "PracticeCore", "PracticeProto", "PracticeTestSupport",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
       name: "PracticeProtoTests",
       dependencies: ["PracticeProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
       swiftSettings: swiftSettings

@@ -154,19 +154,23 @@ public struct Mutations: Sendable {
     let changes = env.changes
     let retention = env.changeRetention
 
-    let outcome: Result<Data, RPCError>
+    // The response is built once, as a message: encoded only for an idempotency record, and a
+    // replay decodes its recorded response once.
+    let outcome: Result<Resp, RPCError>
     do {
-      outcome = try await env.store.write { w -> Result<Data, RPCError> in
+      outcome = try await env.store.write { w -> Result<Resp, RPCError> in
         try ctx.control.beginCommit()
         if let key, let recorded = try w.idempotency(scope: scope, key: key) {
           guard recorded.method == path, recorded.payloadHash == payloadHash else {
             return .failure(.failedPrecondition(
               .idempotencyKeyReused, "the idempotency key was used with another request"))
           }
-          return try Mutations.decodeRecorded(recorded.response)
+          return try Mutations.decodeRecorded(recorded.response).flatMap { payload in
+            Result { try Resp(serializedBytes: payload) }.mapError { _ in .internal("a recorded response does not decode") }
+          }
         }
         var published: [(globalID: Int64, event: Practice_V1_ChangeEvent)] = []
-        let result: Result<Data, RPCError>
+        let result: Result<Resp, RPCError>
         do {
           result = .success(try w.savepoint {
             let actor = try Authorization.authorize(ctx, accountID: accountID, reader: w)
@@ -183,16 +187,21 @@ public struct Mutations: Sendable {
               changeRetention: retention)
             let response = try body(mc)
             published = mc.changes
-            return try response.serializedData()
+            return response
           })
         } catch let e as RPCError {
           result = .failure(e)
         }
         if case .failure(let e) = result, !Mutations.recordable.contains(e.code) { throw e }
         if let key {
+          let recorded: Result<Data, RPCError>
+          switch result {
+          case .success(let response): recorded = .success(try response.serializedData())
+          case .failure(let e): recorded = .failure(e)
+          }
           try w.putIdempotency(IdempotencyRecord(
             scope: scope, key: key, method: path, payloadHash: payloadHash,
-            response: try Mutations.encodeRecorded(result), createdAtMs: nowMs))
+            response: try Mutations.encodeRecorded(recorded), createdAtMs: nowMs))
         }
         let toPublish = published
         if !toPublish.isEmpty { w.afterCommit { changes.publish(toPublish) } }
@@ -207,10 +216,7 @@ public struct Mutations: Sendable {
       }
       throw status
     }
-    switch outcome {
-    case .success(let data): return try Resp(serializedBytes: data)
-    case .failure(let e): throw e
-    }
+    return try outcome.get()
   }
 
   static func encodeRecorded(_ result: Result<Data, RPCError>) throws -> Data {

@@ -71,7 +71,10 @@ struct SystemServices {
       -> Practice_Test_V1_SetStoreReadOnlyResponse
     {
       try requireOperator(ctx)
-      try await env.store.setReadOnly(req.readOnly)
+      guard let faults = env.store as? any StoreFaultInjection else {
+        throw RPCError(.unimplemented, .notImplemented, "this store has no fault injection")
+      }
+      try await faults.setReadOnly(req.readOnly)
       ctx.logger.warning("test hook: the store is \(req.readOnly ? "read-only" : "writable again")")
       return Practice_Test_V1_SetStoreReadOnlyResponse()
     }

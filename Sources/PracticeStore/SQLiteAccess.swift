@@ -395,14 +395,6 @@ struct SQLiteAccess: StoreWriter {
     ("audit_events", "account_id"), ("change_events", "account_id"), ("idempotency", "scope"),
   ]
 
-  func rowCounts(account: String) throws -> [String: Int] {
-    var out: [String: Int] = [:]
-    for (table, column) in Self.accountTables {
-      out[table] = try Int.fetchOne(try db.cachedStatement(sql: "SELECT count(*) FROM \(table) WHERE \(column) = ?"), arguments: [account]) ?? 0
-    }
-    return out
-  }
-
   func purgeAccountData(account: String) throws {
     for (table, column) in Self.accountTables where table != "accounts" && table != "invoices" {
       try db.cachedStatement(sql: "DELETE FROM \(table) WHERE \(column) = ?").execute(arguments: [account])

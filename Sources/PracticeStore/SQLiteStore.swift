@@ -6,7 +6,7 @@ import PracticeProto
 import SwiftProtobuf
 
 /// The SQLite backend (GRDB): WAL, `synchronous=FULL`, one writer, concurrent readers.
-public final class SQLiteStore: Store, Sendable {
+public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
   /// `PRAGMA application_id` of a practiced database ("PRAC").
   public static let applicationID: Int32 = 0x5052_4143
 

@@ -21,8 +21,12 @@ public protocol Store: Sendable {
   func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T
   /// Closes the store; later calls fail.
   func close() async throws
-  /// Fault injection for the `--test-hooks` method TestControl/SetStoreReadOnly: while on, every
-  /// write fails as it would on a read-only database file. Reads are unaffected.
+}
+
+/// Fault injection, for the `--test-hooks` method TestControl/SetStoreReadOnly; not part of the
+/// store's contract: a backend may offer it (SQLiteStore does).
+public protocol StoreFaultInjection: Sendable {
+  /// While on, every write fails as it would on a read-only database file. Reads are unaffected.
   func setReadOnly(_ on: Bool) async throws
 }
 
@@ -120,8 +124,6 @@ public protocol StoreReader {
   func unpaidInvoiceCount(account: String) throws -> Int
   /// Account ids in order, after a key, every state but purged (the scheduler's walk).
   func accountIDs(after: String?, limit: Int) throws -> [String]
-  /// Rows of an account per table, for checks after a purge.
-  func rowCounts(account: String) throws -> [String: Int]
 
   func auditEvents(_ query: AuditQuery) throws -> [Practice_V1_AuditEvent]
   /// Change events of an account (or of every account for `nil`) after a sequence, oldest first.

@@ -145,7 +145,9 @@ struct WatchTests {
       let s = try await Staff.make(op)
       let svc = try await d.connect(as: .service)
       let served = try await op.reflection.describe().methods.filter { $0.hasPrefix("/practice.v1.") }
-      #expect(served.count >= 10)
+      // Every practice.v1 method is served, and PRODUCT.md's table (ProductMatrix) names each.
+      #expect(Set(served) == Set(ProductMatrix.allowed.keys))
+      let denied = try await d.connect(as: .denied)
       let roles: [(Practice_V1_Role, String)] = [
         (.owner, s.owner), (.administrator, s.admin), (.practitioner, s.practitioner), (.biller, s.biller),
         (.scheduler, s.scheduler), (.supervisor, s.supervisor),
@@ -159,7 +161,7 @@ struct WatchTests {
       for path in served {
         let method = try #require(MethodCatalog.method(path))
         let payload = try method.requestType.init(jsonString: json, options: decoding).serializedData()
-        let requirement = AccessPolicy.requirement(path)
+        let allowed = try #require(ProductMatrix.allowed[path])
         for (role, actor) in roles {
           var outcome: RPCError?
           do {
@@ -171,11 +173,18 @@ struct WatchTests {
           } catch let e as RPCError {
             outcome = e
           }
-          if requirement.allows(RoleSet([role])) && requirement != .operatorOnly {
+          if allowed.contains(role) {
             #expect(outcome?.code != .permissionDenied, "\(path) should allow \(role): \(String(describing: outcome))")
           } else {
             #expect(outcome?.reason == .roleRequired, "\(path) should deny \(role): \(String(describing: outcome))")
           }
+        }
+        // A denied peer is refused every one of them.
+        do {
+          _ = try await denied.unary(method: path, payload: payload, options: .init(timeout: .seconds(5)))
+          Issue.record("\(path) served a denied peer")
+        } catch let e as RPCError {
+          #expect(e.reason == .peerNotAllowed, "\(path): \(e)")
         }
       }
     }

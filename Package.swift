@@ -169,7 +169,9 @@ let package = Package(
     // (in-process transport) and the end-to-end tests (socket), generic over the client transport.
     .target(
       name: "PracticeTestSupport",
-      dependencies: ["PracticeCore", "PracticeProto", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+      dependencies: [
+        "PracticeCore", "PracticeProto", "CTestSupport", .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
       path: "Tests/PracticeTestSupport",
       swiftSettings: swiftSettings
     ),

@@ -53,7 +53,7 @@ public enum FuzzEntries {
     guard let template = await DispatchTemplate.shared.store(),
       let store = try? SQLiteStore(inMemoryCopyOf: template)
     else { return }
-    let env = ServiceEnvironment(store: store, logger: quiet)
+    let env = ServiceEnvironment(store: CachingStore(store), logger: quiet)
     let dispatcher = Services.makeDispatcher(env: env, configuration: .init(testHooks: false))
     let methods = MethodCatalog.all
     let pick = Int(data.first ?? 0)

@@ -40,8 +40,9 @@ public struct Daemon {
       defer { extender?.stop() }
       store = try SQLiteStore(path: configuration.databasePath)
     }
+    // One daemon owns its database file: the read cache in front of it stays coherent with every write.
     let env = ServiceEnvironment(
-      store: store, changes: ChangeHub(bufferCapacity: configuration.watchBuffer),
+      store: CachingStore(store), changes: ChangeHub(bufferCapacity: configuration.watchBuffer),
       changeRetention: configuration.changeRetention, terms: configuration.terms,
       exportChunkBytes: max(4096, configuration.maxFrameSize / 2), logger: logger)
     let scheduler = Scheduler(env: env)

@@ -6,44 +6,10 @@ import SwiftProtobuf
 
 /// Store reads and writes on one GRDB connection inside a transaction. Every statement is
 /// parameterized.
-///
-/// A reader may carry the read cache: it answers the cached kinds of rows from it and fills it on a
-/// miss. Without a connection (`connection == nil`) it answers from the cache only and throws
-/// `CacheMiss` for anything else; the store then runs the read again on a connection.
 struct SQLiteAccess: StoreWriter {
-  private let connection: Database?
-  private let cache: ReadCache?
-  private let generation: UInt64
+  let db: Database
 
-  init(db: Database, cache: ReadCache? = nil, generation: UInt64 = 0) {
-    self.connection = db
-    self.cache = cache
-    self.generation = generation
-  }
-
-  /// A reader that answers from the cache only. It notes the generation too: a value derived from
-  /// what it found is cached only if no write began since.
-  init(cacheOnly cache: ReadCache) {
-    self.connection = nil
-    self.cache = cache
-    self.generation = cache.generation
-  }
-
-  var db: Database {
-    get throws {
-      guard let connection else { throw CacheMiss() }
-      return connection
-    }
-  }
-
-  /// The cached value for `key`, or the one `load` finds (then cached; a miss is not). Without a
-  /// connection, `load` can only succeed from what it read in the cache, under the noted generation.
-  private func cached<T: CacheableValue>(_ key: ReadCache.Key, _ load: () throws -> T?) throws -> T? {
-    if let cache, let hit = cache.get(key, as: T.self) { return hit }
-    let value = try load()
-    if let cache, let value { cache.fill(key, value.cached, generation: generation) }
-    return value
-  }
+  init(db: Database) { self.db = db }
 
   private func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ data: Data?) throws -> M {
     guard let data else { throw StoreError(.corrupt, "missing row body") }
@@ -61,14 +27,12 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func account(_ id: String) throws -> Practice_V1_Account? {
-    try cached(.account(id)) {
-      let s = try RawStatement(try db, "SELECT body, change_seq FROM accounts WHERE id = ?")
-      try s.bind(.text(id))
-      guard try s.step() else { return nil }
-      var a = try decode(Practice_V1_Account.self, s.data(0))
-      a.changeSequence = s.int64(1)
-      return a
-    }
+    let s = try RawStatement(db, "SELECT body, change_seq FROM accounts WHERE id = ?")
+    try s.bind(.text(id))
+    guard try s.step() else { return nil }
+    var a = try decode(Practice_V1_Account.self, s.data(0))
+    a.changeSequence = s.int64(1)
+    return a
   }
 
   func accounts(after: String?, limit: Int, includeClosed: Bool) throws -> [Practice_V1_Account] {
@@ -83,11 +47,11 @@ struct SQLiteAccess: StoreWriter {
   func nextChangeSequence(account: String) throws -> Int64 {
     // An UPDATE, then a SELECT of the row it wrote: SQLite runs `UPDATE ... RETURNING` through a
     // temporary table, which cost more than the second lookup.
-    let update = try RawStatement(try db, "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ?")
+    let update = try RawStatement(db, "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ?")
     try update.bind(.text(account))
     try update.run()
-    guard try db.changesCount == 1 else { throw StoreError(.notFound, "account") }
-    let read = try RawStatement(try db, "SELECT change_seq FROM accounts WHERE id = ?")
+    guard db.changesCount == 1 else { throw StoreError(.notFound, "account") }
+    let read = try RawStatement(db, "SELECT change_seq FROM accounts WHERE id = ?")
     try read.bind(.text(account))
     guard try read.step() else { throw StoreError(.notFound, "account") }
     let seq = read.int64(0)
@@ -107,16 +71,14 @@ struct SQLiteAccess: StoreWriter {
 
   func updateAccount(_ a: Practice_V1_Account) throws {
     try db.cachedStatement(sql: "UPDATE accounts SET state = ?, version = ?, body = ? WHERE id = ?").execute(arguments: [a.state.rawValue, a.version, try encode(a), a.accountID])
-    guard try db.changesCount == 1 else { throw StoreError(.notFound, "account") }
+    guard db.changesCount == 1 else { throw StoreError(.notFound, "account") }
   }
 
   // MARK: users
 
   func user(account: String, id: String) throws -> Practice_V1_User? {
-    try cached(.user(account: account, id: id)) {
-      try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM users WHERE account_id = ? AND id = ?"), arguments: [account, id]
-      ).map { try decode(Practice_V1_User.self, $0) }
-    }
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM users WHERE account_id = ? AND id = ?"), arguments: [account, id]
+    ).map { try decode(Practice_V1_User.self, $0) }
   }
 
   func users(account: String, after: String?, limit: Int, includeInactive: Bool) throws -> [Practice_V1_User] {
@@ -145,21 +107,19 @@ struct SQLiteAccess: StoreWriter {
 
   func updateUser(_ u: Practice_V1_User) throws {
     try db.cachedStatement(sql: "UPDATE users SET email_key = ?, active = ?, version = ?, body = ? WHERE account_id = ? AND id = ?").execute(arguments: [Self.emailKey(u), u.active, u.version, try encode(u), u.accountID, u.userID])
-    guard try db.changesCount == 1 else { throw StoreError(.notFound, "user") }
+    guard db.changesCount == 1 else { throw StoreError(.notFound, "user") }
   }
 
   // MARK: business information
 
   func businessInfo(account: String) throws -> Practice_V1_BusinessInfo? {
-    try cached(.business(account)) {
-      let s = try RawStatement(try db, "SELECT body FROM business_info WHERE account_id = ?")
-      try s.bind(.text(account))
-      return try s.step() ? try decode(Practice_V1_BusinessInfo.self, s.data(0)) : nil
-    }
+    let s = try RawStatement(db, "SELECT body FROM business_info WHERE account_id = ?")
+    try s.bind(.text(account))
+    return try s.step() ? try decode(Practice_V1_BusinessInfo.self, s.data(0)) : nil
   }
 
   func putBusinessInfo(_ b: Practice_V1_BusinessInfo) throws {
-    let s = try RawStatement(try db, """
+    let s = try RawStatement(db, """
       INSERT INTO business_info (account_id, version, body) VALUES (?, ?, ?)
       ON CONFLICT(account_id) DO UPDATE SET version = excluded.version, body = excluded.body
       """)
@@ -222,10 +182,8 @@ struct SQLiteAccess: StoreWriter {
   // MARK: rooms and bookings
 
   func room(account: String, id: String) throws -> Practice_V1_Room? {
-    try cached(.room(account: account, id: id)) {
-      try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM rooms WHERE account_id = ? AND id = ?"), arguments: [account, id])
-        .map { try decode(Practice_V1_Room.self, $0) }
-    }
+    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM rooms WHERE account_id = ? AND id = ?"), arguments: [account, id])
+      .map { try decode(Practice_V1_Room.self, $0) }
   }
 
   func rooms(account: String, after: String?, limit: Int, includeArchived: Bool, locationID: String?) throws -> [Practice_V1_Room] {
@@ -275,7 +233,7 @@ struct SQLiteAccess: StoreWriter {
 
   func conflicts(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking] {
     // On the availability check's path: RawStatement, as the mutation statements.
-    let s = try RawStatement(try db, Self.conflictSQL)
+    let s = try RawStatement(db, Self.conflictSQL)
     try s.bind(.text(account), .text(room), .int(startMs), .int(endMs))
     var found: [Practice_V1_RoomBooking] = []
     while try s.step() { found.append(try decode(Practice_V1_RoomBooking.self, s.data(0))) }
@@ -404,7 +362,7 @@ struct SQLiteAccess: StoreWriter {
   // MARK: audit
 
   func appendAudit(_ e: Practice_V1_AuditEvent, before: AuditSnapshot?, after: AuditSnapshot?) throws -> Int64 {
-    let s = try RawStatement(try db, """
+    let s = try RawStatement(db, """
       INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body, before_type, before_pb, after_type, after_pb)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
       """)
@@ -413,7 +371,7 @@ struct SQLiteAccess: StoreWriter {
       before.map { .text($0.typeName) } ?? .null, before.map { .blob($0.bytes) } ?? .null,
       after.map { .text($0.typeName) } ?? .null, after.map { .blob($0.bytes) } ?? .null)
     try s.run()
-    return try db.lastInsertedRowID
+    return db.lastInsertedRowID
   }
 
   func auditEvents(_ q: AuditQuery) throws -> [Practice_V1_AuditEvent] {
@@ -444,10 +402,10 @@ struct SQLiteAccess: StoreWriter {
   // MARK: changes
 
   func appendChange(_ e: Practice_V1_ChangeEvent) throws -> Int64 {
-    let s = try RawStatement(try db, "INSERT INTO change_events (account_id, sequence, body) VALUES (?, ?, ?)")
+    let s = try RawStatement(db, "INSERT INTO change_events (account_id, sequence, body) VALUES (?, ?, ?)")
     try s.bind(.text(e.accountID), .int(e.sequence), .blob(try encode(e)))
     try s.run()
-    return try db.lastInsertedRowID
+    return db.lastInsertedRowID
   }
 
   func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)] {
@@ -505,7 +463,7 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func afterCommit(_ body: @escaping @Sendable () -> Void) {
-    connection?.afterNextTransaction(onCommit: { _ in body() })
+    db.afterNextTransaction(onCommit: { _ in body() })
   }
 
   // MARK: health

@@ -12,7 +12,6 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
 
   private let writer: any DatabaseWriter
   public let path: String?
-  private let cache = ReadCache()
   /// The connections `readNow` uses on a database file (nil in memory: the queue reads itself).
   private let readers: ReadConnections?
 
@@ -40,7 +39,7 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
       throw StoreOpenError(path: path, problem: "cannot set synchronous=FULL: \(error)")
     }
     self.writer = pool
-    self.committer = GroupCommitter(writer: pool, cache: cache)
+    self.committer = GroupCommitter(writer: pool)
     self.path = path
     self.readers = ReadConnections(path: path)
     try SQLiteStore.checkAndMigrate(pool, path: path)
@@ -50,7 +49,7 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
   public init(inMemory: Void = ()) throws {
     let queue = try DatabaseQueue()
     self.writer = queue
-    self.committer = GroupCommitter(writer: queue, cache: cache)
+    self.committer = GroupCommitter(writer: queue)
     self.path = nil
     self.readers = nil
     try SQLiteStore.checkAndMigrate(queue, path: ":memory:")
@@ -62,7 +61,7 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
     let queue = try DatabaseQueue()
     try source.writer.backup(to: queue)
     self.writer = queue
-    self.committer = GroupCommitter(writer: queue, cache: cache)
+    self.committer = GroupCommitter(writer: queue)
     self.path = nil
     self.readers = nil
   }
@@ -308,20 +307,11 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
     try readNow(body)
   }
 
-  /// Reads run on the calling thread: first from the read cache alone (no connection, no
-  /// transaction); if the body needs anything the cache does not hold, again in a read transaction
-  /// on one of the store's read connections, filling the cache. Bodies are pure reads, so running
-  /// one twice is safe. With `needsDatabase` the cache-only pass, which could only fail, is skipped.
+  /// Reads run on the calling thread, in a read transaction on one of the store's read connections.
+  /// (`needsDatabase` is for a cache in front of the store, `CachingStore`: every read here does.)
   public func readNow<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) throws -> T {
-    if !needsDatabase {
-      do {
-        return try body(SQLiteAccess(cacheOnly: cache))
-      } catch is CacheMiss {
-      }
-    }
     do {
-      let generation = cache.generation
-      let read = { [cache] (db: Database) in try body(SQLiteAccess(db: db, cache: cache, generation: generation)) }
+      let read = { (db: Database) in try body(SQLiteAccess(db: db)) }
       if let readers { return try readers.read(read) }
       return try writer.read(read)
     } catch let e as DatabaseError {
@@ -412,7 +402,6 @@ final class GroupCommitter: Sendable {
   }
 
   private let writer: any DatabaseWriter
-  private let cache: ReadCache
   /// The bodies waiting for the next transaction, and whether a drain is running.
   private struct Queue {
     var pending: [Job] = []
@@ -424,9 +413,8 @@ final class GroupCommitter: Sendable {
   /// The most bodies one transaction takes.
   static let maxBatch = 256
 
-  init(writer: any DatabaseWriter, cache: ReadCache) {
+  init(writer: any DatabaseWriter) {
     self.writer = writer
-    self.cache = cache
   }
 
   func submit(_ body: @escaping Body) async throws -> any Sendable {
@@ -459,9 +447,6 @@ final class GroupCommitter: Sendable {
   private func run(_ batch: [Job]) {
     Self.batchSizes.record(batch.count)
     var results = [Result<any Sendable, Error>](repeating: .failure(CancellationError()), count: batch.count)
-    // Reads neither use nor fill the cache from before this transaction until its commit hooks ran.
-    cache.beginWrite()
-    defer { cache.endWrite() }
     do {
       try writer.writeWithoutTransaction { db in
         try db.inTransaction(.immediate) {

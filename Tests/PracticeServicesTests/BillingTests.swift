@@ -8,9 +8,7 @@ import Testing
 /// Rows left for an account, table by table, read from the database file itself (not through the
 /// store).
 func rowCounts(_ d: ServiceHarness, _ account: String) async throws -> [String: Int] {
-  let p = Process()
-  p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-  p.arguments = ["python3", "-c", """
+  let r = try await runCommand("python3", ["-c", """
     import sqlite3, sys, json
     c = sqlite3.connect(sys.argv[1])
     out = {}
@@ -22,13 +20,8 @@ func rowCounts(_ d: ServiceHarness, _ account: String) async throws -> [String: 
             continue
         out[t] = c.execute("SELECT count(*) FROM %s WHERE %s = ?" % (t, col), (sys.argv[2],)).fetchone()[0]
     print(json.dumps(out))
-    """, d.stateDirectory + "/practiced.db", account]
-  let out = Pipe()
-  p.standardOutput = out
-  try p.run()
-  let data = out.fileHandleForReading.readDataToEndOfFile()
-  p.waitUntilExit()
-  return try JSONDecoder().decode([String: Int].self, from: data)
+    """, d.stateDirectory + "/practiced.db", account])
+  return try JSONDecoder().decode([String: Int].self, from: Data(r.out.utf8))
 }
 
 @Suite("Billing, driven by the clock", .serialized)

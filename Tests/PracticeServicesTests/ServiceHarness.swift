@@ -37,7 +37,8 @@ final class ServiceHarness: Sendable {
     try FileManager.default.createDirectory(atPath: stateDirectory, withIntermediateDirectories: true)
     var logger = Logger(label: "practiced.test")
     logger.logLevel = .warning
-    let store = try SQLiteStore(path: stateDirectory + "/practiced.db")
+    // As the daemon has it: the read cache in front of the SQLite store.
+    let store = CachingStore(try SQLiteStore(path: stateDirectory + "/practiced.db"))
     env = changeRetention.map { ServiceEnvironment(store: store, changeRetention: $0, logger: logger) }
       ?? ServiceEnvironment(store: store, logger: logger)
     let scheduler = Scheduler(env: env)

@@ -1,19 +1,17 @@
 import CTestSupport
 import Foundation
-import PracticeTestSupport
 import Glibc
 import PracticeCore
-import PracticeWire
 
 /// A child process started with posix_spawn and reaped by polling: waiting never blocks a thread of
 /// Swift's cooperative pool (Foundation.Process could, and with many tests in parallel on 2 cores
 /// that starved the pool).
-final class Child: Sendable {
-  let pid: Int32
+public final class Child: Sendable {
+  public let pid: Int32
   private let status = LockedState<Int32?>(nil)
 
   /// Starts `executable` (a path, or a name looked up in PATH) with `arguments`.
-  init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+  public init(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
        stdin: Int32 = -1, stdout: Int32 = -1, stderr: Int32 = -1) throws {
     let path = executable.contains("/") ? executable : Child.which(executable)
     var argv: [UnsafeMutablePointer<CChar>?] = ([path] + arguments).map { strdup($0) } + [nil]
@@ -30,7 +28,7 @@ final class Child: Sendable {
     self.pid = pid
   }
 
-  static func which(_ name: String) -> String {
+  public static func which(_ name: String) -> String {
     for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
       let p = "\(dir)/\(name)"
       if FileManager.default.isExecutableFile(atPath: p) { return p }
@@ -39,7 +37,7 @@ final class Child: Sendable {
   }
 
   /// The exit status (the code, or 128 + the signal) once it has exited.
-  var exitStatus: Int32? {
+  public var exitStatus: Int32? {
     status.withLock { status in
       if status == nil {
         var st: Int32 = 0
@@ -49,13 +47,13 @@ final class Child: Sendable {
     }
   }
 
-  var isRunning: Bool { exitStatus == nil }
+  public var isRunning: Bool { exitStatus == nil }
 
-  func signal(_ s: Int32) { if isRunning { kill(pid, s) } }
+  public func signal(_ s: Int32) { if isRunning { kill(pid, s) } }
 
   /// Waits for the exit, polling.
   @discardableResult
-  func wait() async -> Int32 {
+  public func wait() async -> Int32 {
     while true {
       if let s = exitStatus { return s }
       try? await Task.sleep(for: .milliseconds(5))
@@ -64,7 +62,7 @@ final class Child: Sendable {
 }
 
 /// Runs a command to its end; standard output and error go through temporary files (no pipe to fill).
-func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                 input: String? = nil) async throws -> (status: Int32, out: String, err: String) {
   let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cmd-\(UUID().uuidString.prefix(8))")
   try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)

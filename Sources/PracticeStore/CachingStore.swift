@@ -1,0 +1,215 @@
+import Foundation
+import PracticeCore
+import PracticeProto
+
+/// A read cache in front of any store: the rows nearly every call asks for (an account, the actor's
+/// user, the business information, a room) are answered from memory, as the domain values the store
+/// returns. A decorator: the store behind it knows nothing of it, and a backend whose data other
+/// processes change (several instances on one database) can run without it.
+///
+/// `readNow` runs the body against the cache alone first (no transaction); if the body asks for
+/// anything the cache does not hold, it runs again on the store, filling the cache. Coherence is
+/// `ReadCache`'s: every write is bracketed by `beginWrite`/`endWrite`, so a caller that saw a write
+/// acknowledged never reads what was there before it.
+public final class CachingStore: Store, StoreFaultInjection {
+  private let base: any Store
+  private let cache: ReadCache
+
+  public init(_ base: any Store, capacity: Int = 20_000) {
+    self.base = base
+    self.cache = ReadCache(capacity: capacity)
+  }
+
+  public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T {
+    try readNow(needsDatabase: false, body)
+  }
+
+  public func readNow<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) throws -> T {
+    if !needsDatabase {
+      do {
+        return try body(CachingReader(base: nil, cache: cache, generation: cache.generation))
+      } catch is CacheMiss {
+      }
+    }
+    let generation = cache.generation
+    return try base.readNow(needsDatabase: true) { [cache] r in
+      try body(CachingReader(base: r, cache: cache, generation: generation))
+    }
+  }
+
+  public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T {
+    // Reads neither use nor fill the cache from before this write until it returned (committed, its
+    // commit hooks run).
+    cache.beginWrite()
+    defer { cache.endWrite() }
+    return try await base.write(body)
+  }
+
+  public func close() async throws { try await base.close() }
+
+  public func setReadOnly(_ on: Bool) async throws {
+    guard let faults = base as? any StoreFaultInjection else {
+      throw StoreError(.unavailable, "the store behind the cache has no fault injection")
+    }
+    try await faults.setReadOnly(on)
+  }
+}
+
+/// What a read sees through the cache: the cached kinds of rows from the cache, everything else from
+/// the store's reader (`base`); a row read from the store is cached unless a write began since
+/// `generation` was noted. Without a base (the cache-only pass), anything the cache does not hold
+/// throws `CacheMiss`.
+private struct CachingReader: StoreReader {
+  let base: (any StoreReader)?
+  let cache: ReadCache
+  let generation: UInt64
+
+  private func store() throws -> any StoreReader {
+    guard let base else { throw CacheMiss() }
+    return base
+  }
+
+  private func cached<T: CacheableValue>(_ key: ReadCache.Key, _ load: (any StoreReader) throws -> T?) throws -> T? {
+    if let hit = cache.get(key, as: T.self) { return hit }
+    let value = try load(try store())
+    if let value { cache.fill(key, value.cached, generation: generation) }
+    return value
+  }
+
+  func account(_ id: String) throws -> Practice_V1_Account? {
+    try cached(.account(id)) { try $0.account(id) }
+  }
+
+  func accounts(after: String?, limit: Int, includeClosed: Bool) throws -> [Practice_V1_Account] {
+    try store().accounts(after: after, limit: limit, includeClosed: includeClosed)
+  }
+
+  func accountCount() throws -> Int {
+    try store().accountCount()
+  }
+
+  func user(account: String, id: String) throws -> Practice_V1_User? {
+    try cached(.user(account: account, id: id)) { try $0.user(account: account, id: id) }
+  }
+
+  func users(account: String, after: String?, limit: Int, includeInactive: Bool) throws -> [Practice_V1_User] {
+    try store().users(account: account, after: after, limit: limit, includeInactive: includeInactive)
+  }
+
+  func activeUser(account: String, email: String) throws -> Practice_V1_User? {
+    try store().activeUser(account: account, email: email)
+  }
+
+  func businessInfo(account: String) throws -> Practice_V1_BusinessInfo? {
+    try cached(.business(account)) { try $0.businessInfo(account: account) }
+  }
+
+  func location(account: String, id: String) throws -> Practice_V1_Location? {
+    try store().location(account: account, id: id)
+  }
+
+  func locations(account: String, after: String?, limit: Int, includeArchived: Bool) throws -> [Practice_V1_Location] {
+    try store().locations(account: account, after: after, limit: limit, includeArchived: includeArchived)
+  }
+
+  func defaultLocation(account: String) throws -> Practice_V1_Location? {
+    try store().defaultLocation(account: account)
+  }
+
+  func payerRule(account: String, payerID: String) throws -> Practice_V1_PayerPosRule? {
+    try store().payerRule(account: account, payerID: payerID)
+  }
+
+  func payerRules(account: String, after: String?, limit: Int) throws -> [Practice_V1_PayerPosRule] {
+    try store().payerRules(account: account, after: after, limit: limit)
+  }
+
+  func room(account: String, id: String) throws -> Practice_V1_Room? {
+    try cached(.room(account: account, id: id)) { try $0.room(account: account, id: id) }
+  }
+
+  func rooms(account: String, after: String?, limit: Int, includeArchived: Bool, locationID: String?) throws -> [Practice_V1_Room] {
+    try store().rooms(account: account, after: after, limit: limit, includeArchived: includeArchived, locationID: locationID)
+  }
+
+  func booking(account: String, id: String) throws -> Practice_V1_RoomBooking? {
+    try store().booking(account: account, id: id)
+  }
+
+  func conflicts(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking] {
+    try store().conflicts(account: account, room: room, startMs: startMs, endMs: endMs)
+  }
+
+  func bookings(account: String, room: String, fromMs: Int64, toMs: Int64, after: (Int64, String)?, limit: Int, includeCancelled: Bool) throws -> [Practice_V1_RoomBooking] {
+    try store().bookings(account: account, room: room, fromMs: fromMs, toMs: toMs, after: after, limit: limit, includeCancelled: includeCancelled)
+  }
+
+  func series(_ seriesID: String, fromOccurrence: Int32) throws -> [Practice_V1_RoomBooking] {
+    try store().series(seriesID, fromOccurrence: fromOccurrence)
+  }
+
+  func activeBookingCount(account: String, room: String, endingAfterMs: Int64) throws -> Int {
+    try store().activeBookingCount(account: account, room: room, endingAfterMs: endingAfterMs)
+  }
+
+  func subscription(account: String) throws -> Practice_V1_Subscription? {
+    try store().subscription(account: account)
+  }
+
+  func usage(account: String, periodStart: String) throws -> (activeClients: Int64, electronicClaims: Int64)? {
+    try store().usage(account: account, periodStart: periodStart)
+  }
+
+  func invoice(account: String, id: String) throws -> Practice_V1_Invoice? {
+    try store().invoice(account: account, id: id)
+  }
+
+  func invoice(account: String, periodStart: String) throws -> Practice_V1_Invoice? {
+    try store().invoice(account: account, periodStart: periodStart)
+  }
+
+  func invoices(account: String, beforeNumber: Int64?, limit: Int) throws -> [Practice_V1_Invoice] {
+    try store().invoices(account: account, beforeNumber: beforeNumber, limit: limit)
+  }
+
+  func maxInvoiceNumber(account: String) throws -> Int64 {
+    try store().maxInvoiceNumber(account: account)
+  }
+
+  func unpaidInvoiceCount(account: String) throws -> Int {
+    try store().unpaidInvoiceCount(account: account)
+  }
+
+  func accountIDs(after: String?, limit: Int) throws -> [String] {
+    try store().accountIDs(after: after, limit: limit)
+  }
+
+  func auditEvents(_ query: AuditQuery) throws -> [Practice_V1_AuditEvent] {
+    try store().auditEvents(query)
+  }
+
+  func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)] {
+    try store().changes(account: account, afterGlobalID: afterGlobalID, limit: limit)
+  }
+
+  func oldestKeptSequence(account: String) throws -> Int64 {
+    try store().oldestKeptSequence(account: account)
+  }
+
+  func globalID(account: String, sequence: Int64) throws -> Int64? {
+    try store().globalID(account: account, sequence: sequence)
+  }
+
+  func latestGlobalChangeID() throws -> Int64 {
+    try store().latestGlobalChangeID()
+  }
+
+  func idempotency(scope: String, key: String) throws -> IdempotencyRecord? {
+    try store().idempotency(scope: scope, key: key)
+  }
+
+  func probe() throws {
+    try store().probe()
+  }
+
+}

@@ -2,13 +2,16 @@ import Foundation
 import GRDB
 import GRDBSQLite
 
-/// A statement bound and stepped through SQLite's C API. GRDB still prepares, caches and finalizes
-/// it (`cachedStatement`); this skips GRDB's per-call machinery (an argument array of existentials,
+/// A statement bound and stepped through SQLite's C API: the one way `SQLiteAccess` runs its
+/// statements. GRDB still prepares, caches and finalizes it (`cachedStatement`); this skips GRDB's
+/// per-call machinery (an argument array of existentials,
 /// validation, a cursor, a Row, observation callbacks), which costs more than SQLite's own work for
 /// the one-row statements every mutation runs (the account and business information reads, their
 /// write, the change sequence, the audit and change events) and for the room conflict search.
 /// Measured on the group-commit thread at 64 writers, GRDB's share was a fifth of its samples.
 ///
+/// GRDB hands out one cached statement per SQL text, reset when its `RawStatement` ends: a statement
+/// must end before the same SQL is run again (`SQLiteAccess`'s helpers each run one and end it).
 /// A statement run this way is only run this way: GRDB would not know what is bound. Only
 /// statements that neither begin nor end a transaction or savepoint (GRDB tracks those) belong here.
 /// Every value is a bound parameter.
@@ -33,7 +36,10 @@ struct RawStatement: ~Copyable {
   private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
   /// Binds the values to the parameters 1, 2, ... in order.
-  func bind(_ values: Value...) throws {
+  func bind(_ values: Value...) throws { try bind(values) }
+
+  /// Binds the values to the parameters 1, 2, ... in order.
+  func bind(_ values: [Value]) throws {
     for (i, value) in zip(Int32(1)..., values) {
       let code: Int32
       switch value {
@@ -79,6 +85,15 @@ struct RawStatement: ~Copyable {
     return Data(bytes: bytes, count: count)
   }
 
+  /// The column's text; nil when it is NULL.
+  func text(_ column: Int32) -> String? {
+    guard sqlite3_column_type(handle, column) != SQLITE_NULL, let bytes = sqlite3_column_text(handle, column) else {
+      return nil
+    }
+    let count = Int(sqlite3_column_bytes(handle, column))
+    return String(decoding: UnsafeRawBufferPointer(start: bytes, count: count), as: UTF8.self)
+  }
+
   private func failure(_ code: Int32) -> DatabaseError {
     DatabaseError(
       resultCode: ResultCode(rawValue: code),
@@ -90,5 +105,10 @@ struct RawStatement: ~Copyable {
     case text(String)
     case blob(Data)
     case null
+
+    static func integer(_ n: some BinaryInteger) -> Value { .int(Int64(n)) }
+    static func flag(_ b: Bool) -> Value { .int(b ? 1 : 0) }
+    /// NULL for nil.
+    static func optionalText(_ s: String?) -> Value { s.map { .text($0) } ?? .null }
   }
 }

@@ -4,12 +4,63 @@ import PracticeCore
 import PracticeProto
 import SwiftProtobuf
 
-/// Store reads and writes on one GRDB connection inside a transaction. Every statement is
-/// parameterized.
+/// Store reads and writes on one GRDB connection inside a transaction. Every statement runs one
+/// way: prepared and cached by GRDB, bound and stepped on SQLite's C API (`RawStatement`), every
+/// value a bound parameter. (Transaction and savepoint statements stay with GRDB, which tracks them.)
 struct SQLiteAccess: StoreWriter {
   let db: Database
 
   init(db: Database) { self.db = db }
+
+  /// Runs a statement that returns no row.
+  private func execute(_ sql: String, _ values: RawStatement.Value...) throws {
+    let s = try RawStatement(db, sql)
+    try s.bind(values)
+    try s.run()
+  }
+
+  /// Every row of a query, each read by `read`.
+  private func rows<T>(_ sql: String, _ values: [RawStatement.Value], _ read: (borrowing RawStatement) throws -> T)
+    throws -> [T]
+  {
+    let s = try RawStatement(db, sql)
+    try s.bind(values)
+    var out: [T] = []
+    while try s.step() { out.append(try read(s)) }
+    return out
+  }
+
+  /// The first row of a query, read by `read`; nil when there is none.
+  private func row<T>(_ sql: String, _ values: RawStatement.Value..., read: (borrowing RawStatement) throws -> T)
+    throws -> T?
+  {
+    let s = try RawStatement(db, sql)
+    try s.bind(values)
+    return try s.step() ? try read(s) : nil
+  }
+
+  /// The messages in the first column (`body`) of every row.
+  private func bodies<M: SwiftProtobuf.Message>(_ type: M.Type, _ sql: String, _ values: RawStatement.Value...) throws
+    -> [M]
+  {
+    try rows(sql, values) { try decode(M.self, $0.data(0)) }
+  }
+
+  /// The message in the first column (`body`) of the first row; nil when there is none.
+  private func body<M: SwiftProtobuf.Message>(_ type: M.Type, _ sql: String, _ values: RawStatement.Value...) throws
+    -> M?
+  {
+    let s = try RawStatement(db, sql)
+    try s.bind(values)
+    return try s.step() ? try decode(M.self, s.data(0)) : nil
+  }
+
+  /// A query's single integer (a count, a maximum); 0 for NULL.
+  private func integer(_ sql: String, _ values: RawStatement.Value...) throws -> Int64 {
+    let s = try RawStatement(db, sql)
+    try s.bind(values)
+    return try s.step() ? s.int64(0) : 0
+  }
 
   private func decode<M: SwiftProtobuf.Message>(_ type: M.Type, _ data: Data?) throws -> M {
     guard let data else { throw StoreError(.corrupt, "missing row body") }
@@ -20,19 +71,15 @@ struct SQLiteAccess: StoreWriter {
 
   // MARK: accounts
 
-  private func accountRow(_ row: Row) throws -> Practice_V1_Account {
-    var a = try decode(Practice_V1_Account.self, row["body"])
-    a.changeSequence = row["change_seq"]
+  /// An account from `SELECT body, change_seq`.
+  private func accountRow(_ s: borrowing RawStatement) throws -> Practice_V1_Account {
+    var a = try decode(Practice_V1_Account.self, s.data(0))
+    a.changeSequence = s.int64(1)
     return a
   }
 
   func account(_ id: String) throws -> Practice_V1_Account? {
-    let s = try RawStatement(db, "SELECT body, change_seq FROM accounts WHERE id = ?")
-    try s.bind(.text(id))
-    guard try s.step() else { return nil }
-    var a = try decode(Practice_V1_Account.self, s.data(0))
-    a.changeSequence = s.int64(1)
-    return a
+    try row("SELECT body, change_seq FROM accounts WHERE id = ?", .text(id), read: accountRow)
   }
 
   func accounts(after: String?, limit: Int, includeClosed: Bool) throws -> [Practice_V1_Account] {
@@ -41,21 +88,17 @@ struct SQLiteAccess: StoreWriter {
       \(includeClosed ? "" : "AND state = \(Practice_V1_AccountState.active.rawValue)")
       ORDER BY id LIMIT ?
       """
-    return try Row.fetchAll(try db.cachedStatement(sql: sql), arguments: [after ?? "", limit]).map(accountRow)
+    return try rows(sql, [.text(after ?? ""), .integer(limit)], accountRow)
   }
 
   func nextChangeSequence(account: String) throws -> Int64 {
     // An UPDATE, then a SELECT of the row it wrote: SQLite runs `UPDATE ... RETURNING` through a
     // temporary table, which cost more than the second lookup.
-    let update = try RawStatement(db, "UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ?")
-    try update.bind(.text(account))
-    try update.run()
+    try execute("UPDATE accounts SET change_seq = change_seq + 1 WHERE id = ?", .text(account))
     guard db.changesCount == 1 else { throw StoreError(.notFound, "account") }
-    let read = try RawStatement(db, "SELECT change_seq FROM accounts WHERE id = ?")
-    try read.bind(.text(account))
-    guard try read.step() else { throw StoreError(.notFound, "account") }
-    let seq = read.int64(0)
-    try read.run()
+    guard let seq = try row("SELECT change_seq FROM accounts WHERE id = ?", .text(account), read: { $0.int64(0) }) else {
+      throw StoreError(.notFound, "account")
+    }
     return seq
   }
 
@@ -63,22 +106,25 @@ struct SQLiteAccess: StoreWriter {
     try db.savepoint("body", body)
   }
 
-  func accountCount() throws -> Int { try Int.fetchOne(db, sql: "SELECT count(*) FROM accounts") ?? 0 }
+  func accountCount() throws -> Int { Int(try integer("SELECT count(*) FROM accounts")) }
 
   func insertAccount(_ a: Practice_V1_Account) throws {
-    try db.cachedStatement(sql: "INSERT INTO accounts (id, state, created_at_ms, version, body) VALUES (?, ?, ?, ?, ?)").execute(arguments: [a.accountID, a.state.rawValue, a.createdAtMs, a.version, try encode(a)])
+    try execute(
+      "INSERT INTO accounts (id, state, created_at_ms, version, body) VALUES (?, ?, ?, ?, ?)",
+      .text(a.accountID), .integer(a.state.rawValue), .int(a.createdAtMs), .int(a.version), .blob(try encode(a)))
   }
 
   func updateAccount(_ a: Practice_V1_Account) throws {
-    try db.cachedStatement(sql: "UPDATE accounts SET state = ?, version = ?, body = ? WHERE id = ?").execute(arguments: [a.state.rawValue, a.version, try encode(a), a.accountID])
+    try execute(
+      "UPDATE accounts SET state = ?, version = ?, body = ? WHERE id = ?",
+      .integer(a.state.rawValue), .int(a.version), .blob(try encode(a)), .text(a.accountID))
     guard db.changesCount == 1 else { throw StoreError(.notFound, "account") }
   }
 
   // MARK: users
 
   func user(account: String, id: String) throws -> Practice_V1_User? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM users WHERE account_id = ? AND id = ?"), arguments: [account, id]
-    ).map { try decode(Practice_V1_User.self, $0) }
+    try body(Practice_V1_User.self, "SELECT body FROM users WHERE account_id = ? AND id = ?", .text(account), .text(id))
   }
 
   func users(account: String, after: String?, limit: Int, includeInactive: Bool) throws -> [Practice_V1_User] {
@@ -86,15 +132,13 @@ struct SQLiteAccess: StoreWriter {
       SELECT body FROM users WHERE account_id = ? AND id > ? \(includeInactive ? "" : "AND active = 1")
       ORDER BY id LIMIT ?
       """
-    return try Data.fetchAll(try db.cachedStatement(sql: sql), arguments: [account, after ?? "", limit]).map {
-      try decode(Practice_V1_User.self, $0)
-    }
+    return try bodies(Practice_V1_User.self, sql, .text(account), .text(after ?? ""), .integer(limit))
   }
 
   func activeUser(account: String, email: String) throws -> Practice_V1_User? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM users WHERE account_id = ? AND email_key = ?"),
-      arguments: [account, email.lowercased()]
-    ).map { try decode(Practice_V1_User.self, $0) }
+    try body(
+      Practice_V1_User.self, "SELECT body FROM users WHERE account_id = ? AND email_key = ?", .text(account),
+      .text(email.lowercased()))
   }
 
   private static func emailKey(_ u: Practice_V1_User) -> String? {
@@ -102,36 +146,38 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func insertUser(_ u: Practice_V1_User) throws {
-    try db.cachedStatement(sql: "INSERT INTO users (account_id, id, email_key, active, version, body) VALUES (?, ?, ?, ?, ?, ?)").execute(arguments: [u.accountID, u.userID, Self.emailKey(u), u.active, u.version, try encode(u)])
+    try execute(
+      "INSERT INTO users (account_id, id, email_key, active, version, body) VALUES (?, ?, ?, ?, ?, ?)",
+      .text(u.accountID), .text(u.userID), .optionalText(Self.emailKey(u)), .flag(u.active), .int(u.version),
+      .blob(try encode(u)))
   }
 
   func updateUser(_ u: Practice_V1_User) throws {
-    try db.cachedStatement(sql: "UPDATE users SET email_key = ?, active = ?, version = ?, body = ? WHERE account_id = ? AND id = ?").execute(arguments: [Self.emailKey(u), u.active, u.version, try encode(u), u.accountID, u.userID])
+    try execute(
+      "UPDATE users SET email_key = ?, active = ?, version = ?, body = ? WHERE account_id = ? AND id = ?",
+      .optionalText(Self.emailKey(u)), .flag(u.active), .int(u.version), .blob(try encode(u)), .text(u.accountID),
+      .text(u.userID))
     guard db.changesCount == 1 else { throw StoreError(.notFound, "user") }
   }
 
   // MARK: business information
 
   func businessInfo(account: String) throws -> Practice_V1_BusinessInfo? {
-    let s = try RawStatement(db, "SELECT body FROM business_info WHERE account_id = ?")
-    try s.bind(.text(account))
-    return try s.step() ? try decode(Practice_V1_BusinessInfo.self, s.data(0)) : nil
+    try body(Practice_V1_BusinessInfo.self, "SELECT body FROM business_info WHERE account_id = ?", .text(account))
   }
 
   func putBusinessInfo(_ b: Practice_V1_BusinessInfo) throws {
-    let s = try RawStatement(db, """
+    try execute(
+      """
       INSERT INTO business_info (account_id, version, body) VALUES (?, ?, ?)
       ON CONFLICT(account_id) DO UPDATE SET version = excluded.version, body = excluded.body
-      """)
-    try s.bind(.text(b.accountID), .int(b.version), .blob(try encode(b)))
-    try s.run()
+      """, .text(b.accountID), .int(b.version), .blob(try encode(b)))
   }
 
   // MARK: locations and payer rules
 
   func location(account: String, id: String) throws -> Practice_V1_Location? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM locations WHERE account_id = ? AND id = ?"), arguments: [account, id])
-      .map { try decode(Practice_V1_Location.self, $0) }
+    try body(Practice_V1_Location.self, "SELECT body FROM locations WHERE account_id = ? AND id = ?", .text(account), .text(id))
   }
 
   func locations(account: String, after: String?, limit: Int, includeArchived: Bool) throws -> [Practice_V1_Location] {
@@ -139,51 +185,54 @@ struct SQLiteAccess: StoreWriter {
       SELECT body FROM locations WHERE account_id = ? AND id > ? \(includeArchived ? "" : "AND archived = 0")
       ORDER BY id LIMIT ?
       """
-    return try Data.fetchAll(try db.cachedStatement(sql: sql), arguments: [account, after ?? "", limit]).map {
-      try decode(Practice_V1_Location.self, $0)
-    }
+    return try bodies(Practice_V1_Location.self, sql, .text(account), .text(after ?? ""), .integer(limit))
   }
 
   func defaultLocation(account: String) throws -> Practice_V1_Location? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM locations WHERE account_id = ? AND is_default = 1 AND archived = 0"), arguments: [account]
-    ).map { try decode(Practice_V1_Location.self, $0) }
+    try body(
+      Practice_V1_Location.self, "SELECT body FROM locations WHERE account_id = ? AND is_default = 1 AND archived = 0",
+      .text(account))
   }
 
   func putLocation(_ l: Practice_V1_Location) throws {
-    try db.cachedStatement(sql: """
-        INSERT INTO locations (account_id, id, archived, is_default, version, body) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT(account_id, id) DO UPDATE SET archived = excluded.archived, is_default = excluded.is_default,
-          version = excluded.version, body = excluded.body
-        """).execute(arguments: [l.accountID, l.locationID, l.archived, l.isDefault, l.version, try encode(l)])
+    try execute(
+      """
+      INSERT INTO locations (account_id, id, archived, is_default, version, body) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT(account_id, id) DO UPDATE SET archived = excluded.archived, is_default = excluded.is_default,
+        version = excluded.version, body = excluded.body
+      """, .text(l.accountID), .text(l.locationID), .flag(l.archived), .flag(l.isDefault), .int(l.version),
+      .blob(try encode(l)))
   }
 
   func payerRule(account: String, payerID: String) throws -> Practice_V1_PayerPosRule? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM payer_pos_rules WHERE account_id = ? AND payer_id = ?"), arguments: [account, payerID]
-    ).map { try decode(Practice_V1_PayerPosRule.self, $0) }
+    try body(
+      Practice_V1_PayerPosRule.self, "SELECT body FROM payer_pos_rules WHERE account_id = ? AND payer_id = ?",
+      .text(account), .text(payerID))
   }
 
   func payerRules(account: String, after: String?, limit: Int) throws -> [Practice_V1_PayerPosRule] {
-    try Data.fetchAll(try db.cachedStatement(sql: "SELECT body FROM payer_pos_rules WHERE account_id = ? AND payer_id > ? ORDER BY payer_id LIMIT ?"),
-      arguments: [account, after ?? "", limit]
-    ).map { try decode(Practice_V1_PayerPosRule.self, $0) }
+    try bodies(
+      Practice_V1_PayerPosRule.self,
+      "SELECT body FROM payer_pos_rules WHERE account_id = ? AND payer_id > ? ORDER BY payer_id LIMIT ?",
+      .text(account), .text(after ?? ""), .integer(limit))
   }
 
   func putPayerRule(_ r: Practice_V1_PayerPosRule) throws {
-    try db.cachedStatement(sql: """
-        INSERT INTO payer_pos_rules (account_id, payer_id, version, body) VALUES (?, ?, ?, ?)
-        ON CONFLICT(account_id, payer_id) DO UPDATE SET version = excluded.version, body = excluded.body
-        """).execute(arguments: [r.accountID, r.payerID, r.version, try encode(r)])
+    try execute(
+      """
+      INSERT INTO payer_pos_rules (account_id, payer_id, version, body) VALUES (?, ?, ?, ?)
+      ON CONFLICT(account_id, payer_id) DO UPDATE SET version = excluded.version, body = excluded.body
+      """, .text(r.accountID), .text(r.payerID), .int(r.version), .blob(try encode(r)))
   }
 
   func deletePayerRule(account: String, payerID: String) throws {
-    try db.cachedStatement(sql: "DELETE FROM payer_pos_rules WHERE account_id = ? AND payer_id = ?").execute(arguments: [account, payerID])
+    try execute("DELETE FROM payer_pos_rules WHERE account_id = ? AND payer_id = ?", .text(account), .text(payerID))
   }
 
   // MARK: rooms and bookings
 
   func room(account: String, id: String) throws -> Practice_V1_Room? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM rooms WHERE account_id = ? AND id = ?"), arguments: [account, id])
-      .map { try decode(Practice_V1_Room.self, $0) }
+    try body(Practice_V1_Room.self, "SELECT body FROM rooms WHERE account_id = ? AND id = ?", .text(account), .text(id))
   }
 
   func rooms(account: String, after: String?, limit: Int, includeArchived: Bool, locationID: String?) throws -> [Practice_V1_Room] {
@@ -191,11 +240,12 @@ struct SQLiteAccess: StoreWriter {
     var out: [Practice_V1_Room] = []
     var cursor = after ?? ""
     while out.count < limit {
-      let batch = try Data.fetchAll(try db.cachedStatement(sql: """
-          SELECT body FROM rooms WHERE account_id = ? AND id > ? \(includeArchived ? "" : "AND archived = 0")
-          ORDER BY id LIMIT ?
-          """), arguments: [account, cursor, limit]
-      ).map { try decode(Practice_V1_Room.self, $0) }
+      let batch = try bodies(
+        Practice_V1_Room.self,
+        """
+        SELECT body FROM rooms WHERE account_id = ? AND id > ? \(includeArchived ? "" : "AND archived = 0")
+        ORDER BY id LIMIT ?
+        """, .text(account), .text(cursor), .integer(limit))
       guard let last = batch.last else { break }
       cursor = last.roomID
       out += batch.filter { locationID == nil || $0.locationIds.contains(locationID!) }
@@ -204,16 +254,18 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func putRoom(_ r: Practice_V1_Room) throws {
-    try db.cachedStatement(sql: """
-        INSERT INTO rooms (account_id, id, archived, version, body) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT(account_id, id) DO UPDATE SET archived = excluded.archived, version = excluded.version,
-          body = excluded.body
-        """).execute(arguments: [r.accountID, r.roomID, r.archived, r.version, try encode(r)])
+    try execute(
+      """
+      INSERT INTO rooms (account_id, id, archived, version, body) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT(account_id, id) DO UPDATE SET archived = excluded.archived, version = excluded.version,
+        body = excluded.body
+      """, .text(r.accountID), .text(r.roomID), .flag(r.archived), .int(r.version), .blob(try encode(r)))
   }
 
   func booking(account: String, id: String) throws -> Practice_V1_RoomBooking? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM room_bookings WHERE account_id = ? AND id = ?"), arguments: [account, id])
-      .map { try decode(Practice_V1_RoomBooking.self, $0) }
+    try body(
+      Practice_V1_RoomBooking.self, "SELECT body FROM room_bookings WHERE account_id = ? AND id = ?", .text(account),
+      .text(id))
   }
 
   /// The active bookings of a room that overlap [?3, ?4), by start (?1 account, ?2 room): a bounded
@@ -232,12 +284,7 @@ struct SQLiteAccess: StoreWriter {
     "coalesce((SELECT longest_booking_ms FROM rooms WHERE account_id = ?1 AND id = ?2), \(maxBookingMs))"
 
   func conflicts(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking] {
-    // On the availability check's path: RawStatement, as the mutation statements.
-    let s = try RawStatement(db, Self.conflictSQL)
-    try s.bind(.text(account), .text(room), .int(startMs), .int(endMs))
-    var found: [Practice_V1_RoomBooking] = []
-    while try s.step() { found.append(try decode(Practice_V1_RoomBooking.self, s.data(0))) }
-    return found
+    try bodies(Practice_V1_RoomBooking.self, Self.conflictSQL, .text(account), .text(room), .int(startMs), .int(endMs))
   }
 
   /// Bookings last at most 24 hours (PRODUCT.md).
@@ -252,97 +299,108 @@ struct SQLiteAccess: StoreWriter {
         AND (start_ms > ? OR (start_ms = ? AND id > ?)) \(includeCancelled ? "" : "AND status = 1")
       ORDER BY start_ms, id LIMIT ?
       """
-    return try Data.fetchAll(try db.cachedStatement(sql: sql),
-      arguments: [account, room, fromMs - Self.maxBookingMs, toMs, fromMs, afterStart, afterStart, afterID, limit]
-    ).map { try decode(Practice_V1_RoomBooking.self, $0) }
+    return try bodies(
+      Practice_V1_RoomBooking.self, sql, .text(account), .text(room), .int(fromMs - Self.maxBookingMs), .int(toMs),
+      .int(fromMs), .int(afterStart), .int(afterStart), .text(afterID), .integer(limit))
   }
 
   func series(_ seriesID: String, fromOccurrence: Int32) throws -> [Practice_V1_RoomBooking] {
-    try Data.fetchAll(try db.cachedStatement(sql: "SELECT body FROM room_bookings WHERE series_id = ? AND occurrence >= ? ORDER BY occurrence"),
-      arguments: [seriesID, fromOccurrence]
-    ).map { try decode(Practice_V1_RoomBooking.self, $0) }
+    try bodies(
+      Practice_V1_RoomBooking.self,
+      "SELECT body FROM room_bookings WHERE series_id = ? AND occurrence >= ? ORDER BY occurrence", .text(seriesID),
+      .integer(fromOccurrence))
   }
 
   func activeBookingCount(account: String, room: String, endingAfterMs: Int64) throws -> Int {
-    try Int.fetchOne(try db.cachedStatement(sql: """
+    Int(
+      try integer(
+        """
         SELECT count(*) FROM room_bookings
         WHERE room_id = ?2 AND start_ms > ?3 - \(Self.longestBookingSQL) AND end_ms > ?3 AND status = 1
-        """),
-      arguments: [account, room, endingAfterMs]) ?? 0
+        """, .text(account), .text(room), .int(endingAfterMs)))
   }
 
   func putBooking(_ b: Practice_V1_RoomBooking) throws {
-    try db.cachedStatement(sql: """
-        INSERT INTO room_bookings (id, account_id, room_id, start_ms, end_ms, status, series_id, occurrence, version, body)
-        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT(id) DO UPDATE SET status = excluded.status, version = excluded.version, body = excluded.body
-        """).execute(arguments: [b.bookingID, b.accountID, b.roomID, b.startMs, b.endMs, b.status.rawValue, b.seriesID, b.occurrence,
-                  b.version, try encode(b)])
+    try execute(
+      """
+      INSERT INTO room_bookings (id, account_id, room_id, start_ms, end_ms, status, series_id, occurrence, version, body)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT(id) DO UPDATE SET status = excluded.status, version = excluded.version, body = excluded.body
+      """, .text(b.bookingID), .text(b.accountID), .text(b.roomID), .int(b.startMs), .int(b.endMs),
+      .integer(b.status.rawValue), .text(b.seriesID), .integer(b.occurrence), .int(b.version), .blob(try encode(b)))
   }
 
   // MARK: billing
 
   func subscription(account: String) throws -> Practice_V1_Subscription? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM subscriptions WHERE account_id = ?"), arguments: [account])
-      .map { try decode(Practice_V1_Subscription.self, $0) }
+    try body(Practice_V1_Subscription.self, "SELECT body FROM subscriptions WHERE account_id = ?", .text(account))
   }
 
   func putSubscription(_ s: Practice_V1_Subscription) throws {
-    try db.cachedStatement(sql: """
-        INSERT INTO subscriptions (account_id, version, body) VALUES (?, ?, ?)
-        ON CONFLICT(account_id) DO UPDATE SET version = excluded.version, body = excluded.body
-        """).execute(arguments: [s.accountID, s.version, try encode(s)])
+    try execute(
+      """
+      INSERT INTO subscriptions (account_id, version, body) VALUES (?, ?, ?)
+      ON CONFLICT(account_id) DO UPDATE SET version = excluded.version, body = excluded.body
+      """, .text(s.accountID), .int(s.version), .blob(try encode(s)))
   }
 
   func usage(account: String, periodStart: String) throws -> (activeClients: Int64, electronicClaims: Int64)? {
-    try Row.fetchOne(try db.cachedStatement(sql: "SELECT active_clients, electronic_claims FROM usage WHERE account_id = ? AND period_start = ?"),
-      arguments: [account, periodStart]
-    ).map { (activeClients: $0["active_clients"], electronicClaims: $0["electronic_claims"]) }
+    try row(
+      "SELECT active_clients, electronic_claims FROM usage WHERE account_id = ? AND period_start = ?", .text(account),
+      .text(periodStart)
+    ) { (activeClients: $0.int64(0), electronicClaims: $0.int64(1)) }
   }
 
   func putUsage(account: String, periodStart: String, activeClients: Int64, electronicClaims: Int64) throws {
-    try db.cachedStatement(sql: """
-        INSERT INTO usage (account_id, period_start, active_clients, electronic_claims) VALUES (?, ?, ?, ?)
-        ON CONFLICT(account_id, period_start) DO UPDATE SET active_clients = excluded.active_clients,
-          electronic_claims = excluded.electronic_claims
-        """).execute(arguments: [account, periodStart, activeClients, electronicClaims])
+    try execute(
+      """
+      INSERT INTO usage (account_id, period_start, active_clients, electronic_claims) VALUES (?, ?, ?, ?)
+      ON CONFLICT(account_id, period_start) DO UPDATE SET active_clients = excluded.active_clients,
+        electronic_claims = excluded.electronic_claims
+      """, .text(account), .text(periodStart), .int(activeClients), .int(electronicClaims))
   }
 
   func invoice(account: String, id: String) throws -> Practice_V1_Invoice? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM invoices WHERE account_id = ? AND id = ?"), arguments: [account, id])
-      .map { try decode(Practice_V1_Invoice.self, $0) }
+    try body(Practice_V1_Invoice.self, "SELECT body FROM invoices WHERE account_id = ? AND id = ?", .text(account), .text(id))
   }
 
   func invoice(account: String, periodStart: String) throws -> Practice_V1_Invoice? {
-    try Data.fetchOne(try db.cachedStatement(sql: "SELECT body FROM invoices WHERE account_id = ? AND period_start = ?"), arguments: [account, periodStart]
-    ).map { try decode(Practice_V1_Invoice.self, $0) }
+    try body(
+      Practice_V1_Invoice.self, "SELECT body FROM invoices WHERE account_id = ? AND period_start = ?", .text(account),
+      .text(periodStart))
   }
 
   func invoices(account: String, beforeNumber: Int64?, limit: Int) throws -> [Practice_V1_Invoice] {
-    try Data.fetchAll(try db.cachedStatement(sql: "SELECT body FROM invoices WHERE account_id = ? AND number < ? ORDER BY number DESC LIMIT ?"),
-      arguments: [account, beforeNumber ?? Int64.max, limit]
-    ).map { try decode(Practice_V1_Invoice.self, $0) }
+    try bodies(
+      Practice_V1_Invoice.self, "SELECT body FROM invoices WHERE account_id = ? AND number < ? ORDER BY number DESC LIMIT ?",
+      .text(account), .int(beforeNumber ?? Int64.max), .integer(limit))
   }
 
   func maxInvoiceNumber(account: String) throws -> Int64 {
-    try Int64.fetchOne(try db.cachedStatement(sql: "SELECT max(number) FROM invoices WHERE account_id = ?"), arguments: [account]) ?? 0
+    try integer("SELECT max(number) FROM invoices WHERE account_id = ?", .text(account))
   }
 
   func unpaidInvoiceCount(account: String) throws -> Int {
-    try Int.fetchOne(try db.cachedStatement(sql: "SELECT count(*) FROM invoices WHERE account_id = ? AND status IN (?, ?)"),
-      arguments: [account, Practice_V1_InvoiceStatus.open.rawValue, Practice_V1_InvoiceStatus.failed.rawValue]) ?? 0
+    Int(
+      try integer(
+        "SELECT count(*) FROM invoices WHERE account_id = ? AND status IN (?, ?)", .text(account),
+        .integer(Practice_V1_InvoiceStatus.open.rawValue), .integer(Practice_V1_InvoiceStatus.failed.rawValue)))
   }
 
   func putInvoice(_ i: Practice_V1_Invoice) throws {
-    try db.cachedStatement(sql: """
-        INSERT INTO invoices (account_id, id, number, period_start, status, body) VALUES (?, ?, ?, ?, ?, ?)
-        ON CONFLICT(account_id, id) DO UPDATE SET status = excluded.status, body = excluded.body
-        """).execute(arguments: [i.accountID, i.invoiceID, i.number, i.periodStart, i.status.rawValue, try encode(i)])
+    try execute(
+      """
+      INSERT INTO invoices (account_id, id, number, period_start, status, body) VALUES (?, ?, ?, ?, ?, ?)
+      ON CONFLICT(account_id, id) DO UPDATE SET status = excluded.status, body = excluded.body
+      """, .text(i.accountID), .text(i.invoiceID), .int(i.number), .text(i.periodStart), .integer(i.status.rawValue),
+      .blob(try encode(i)))
   }
 
   func accountIDs(after: String?, limit: Int) throws -> [String] {
-    try String.fetchAll(try db.cachedStatement(sql: "SELECT id FROM accounts WHERE id > ? AND state != ? ORDER BY id LIMIT ?"),
-      arguments: [after ?? "", Practice_V1_AccountState.purged.rawValue, limit])
+    try rows(
+      "SELECT id FROM accounts WHERE id > ? AND state != ? ORDER BY id LIMIT ?",
+      [.text(after ?? ""), .integer(Practice_V1_AccountState.purged.rawValue), .integer(limit)]
+    ) { $0.text(0) ?? "" }
   }
 
   /// Every table with an account column, and the column.
@@ -355,45 +413,44 @@ struct SQLiteAccess: StoreWriter {
 
   func purgeAccountData(account: String) throws {
     for (table, column) in Self.accountTables where table != "accounts" && table != "invoices" {
-      try db.cachedStatement(sql: "DELETE FROM \(table) WHERE \(column) = ?").execute(arguments: [account])
+      try execute("DELETE FROM \(table) WHERE \(column) = ?", .text(account))
     }
   }
 
   // MARK: audit
 
   func appendAudit(_ e: Practice_V1_AuditEvent, before: AuditSnapshot?, after: AuditSnapshot?) throws -> Int64 {
-    let s = try RawStatement(db, """
+    try execute(
+      """
       INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body, before_type, before_pb, after_type, after_pb)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-      """)
-    try s.bind(
+      """,
       .text(e.accountID), .int(e.timeMs), .text(e.actorUserID), .text(e.method), .text(e.resourceID), .blob(try encode(e)),
-      before.map { .text($0.typeName) } ?? .null, before.map { .blob($0.bytes) } ?? .null,
-      after.map { .text($0.typeName) } ?? .null, after.map { .blob($0.bytes) } ?? .null)
-    try s.run()
+      .optionalText(before?.typeName), before.map { .blob($0.bytes) } ?? .null,
+      .optionalText(after?.typeName), after.map { .blob($0.bytes) } ?? .null)
     return db.lastInsertedRowID
   }
 
   func auditEvents(_ q: AuditQuery) throws -> [Practice_V1_AuditEvent] {
     var sql = "SELECT id, body, before_type, before_pb, after_type, after_pb FROM audit_events WHERE account_id = ?"
-    var args: StatementArguments = [q.accountID]
-    if q.fromMs > 0 { sql += " AND time_ms >= ?"; args += [q.fromMs] }
-    if q.toMs > 0 { sql += " AND time_ms < ?"; args += [q.toMs] }
-    if let a = q.actorUserID { sql += " AND actor_user_id = ?"; args += [a] }
-    if let r = q.resourceID { sql += " AND resource_id = ?"; args += [r] }
-    if let m = q.method { sql += " AND method = ?"; args += [m] }
-    if let after = q.afterID { sql += " AND id > ?"; args += [after] }
+    var args: [RawStatement.Value] = [.text(q.accountID)]
+    if q.fromMs > 0 { sql += " AND time_ms >= ?"; args.append(.int(q.fromMs)) }
+    if q.toMs > 0 { sql += " AND time_ms < ?"; args.append(.int(q.toMs)) }
+    if let a = q.actorUserID { sql += " AND actor_user_id = ?"; args.append(.text(a)) }
+    if let r = q.resourceID { sql += " AND resource_id = ?"; args.append(.text(r)) }
+    if let m = q.method { sql += " AND method = ?"; args.append(.text(m)) }
+    if let after = q.afterID { sql += " AND id > ?"; args.append(.int(after)) }
     sql += " ORDER BY id LIMIT ?"
-    args += [q.limit]
-    return try Row.fetchAll(try db.cachedStatement(sql: sql), arguments: args).map { row in
-      var e = try decode(Practice_V1_AuditEvent.self, row["body"])
-      e.eventID = row["id"]
+    args.append(.integer(q.limit))
+    return try rows(sql, args) { row in
+      var e = try decode(Practice_V1_AuditEvent.self, row.data(1))
+      e.eventID = row.int64(0)
       // Events written since v3 keep the resource in binary; earlier ones carry their JSON.
-      if let type: String = row["before_type"] {
-        e.beforeJson = AuditSnapshot(typeName: type, bytes: row["before_pb"] ?? Data()).json
+      if let type = row.text(2) {
+        e.beforeJson = AuditSnapshot(typeName: type, bytes: row.data(3) ?? Data()).json
       }
-      if let type: String = row["after_type"] {
-        e.afterJson = AuditSnapshot(typeName: type, bytes: row["after_pb"] ?? Data()).json
+      if let type = row.text(4) {
+        e.afterJson = AuditSnapshot(typeName: type, bytes: row.data(5) ?? Data()).json
       }
       return e
     }
@@ -402,64 +459,70 @@ struct SQLiteAccess: StoreWriter {
   // MARK: changes
 
   func appendChange(_ e: Practice_V1_ChangeEvent) throws -> Int64 {
-    let s = try RawStatement(db, "INSERT INTO change_events (account_id, sequence, body) VALUES (?, ?, ?)")
-    try s.bind(.text(e.accountID), .int(e.sequence), .blob(try encode(e)))
-    try s.run()
+    try execute(
+      "INSERT INTO change_events (account_id, sequence, body) VALUES (?, ?, ?)", .text(e.accountID), .int(e.sequence),
+      .blob(try encode(e)))
     return db.lastInsertedRowID
   }
 
   func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)] {
-    let rows: [Row]
-    if let account {
-      rows = try Row.fetchAll(try db.cachedStatement(sql: "SELECT id, body FROM change_events WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?"),
-        arguments: [account, afterGlobalID, limit])
-    } else {
-      rows = try Row.fetchAll(try db.cachedStatement(sql: "SELECT id, body FROM change_events WHERE id > ? ORDER BY id LIMIT ?"),
-        arguments: [afterGlobalID, limit])
+    let read = { (s: borrowing RawStatement) in
+      (globalID: s.int64(0), event: try decode(Practice_V1_ChangeEvent.self, s.data(1)))
     }
-    return try rows.map { (globalID: $0["id"], event: try decode(Practice_V1_ChangeEvent.self, $0["body"])) }
+    if let account {
+      return try rows(
+        "SELECT id, body FROM change_events WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
+        [.text(account), .int(afterGlobalID), .integer(limit)], read)
+    }
+    return try rows(
+      "SELECT id, body FROM change_events WHERE id > ? ORDER BY id LIMIT ?", [.int(afterGlobalID), .integer(limit)], read)
   }
 
   func oldestKeptSequence(account: String) throws -> Int64 {
-    try Int64.fetchOne(try db.cachedStatement(sql: "SELECT min(sequence) FROM change_events WHERE account_id = ?"), arguments: [account]) ?? 0
+    try integer("SELECT min(sequence) FROM change_events WHERE account_id = ?", .text(account))
   }
 
   func globalID(account: String, sequence: Int64) throws -> Int64? {
-    try Int64.fetchOne(try db.cachedStatement(sql: "SELECT id FROM change_events WHERE account_id = ? AND sequence = ?"),
-      arguments: [account, sequence])
+    try row("SELECT id FROM change_events WHERE account_id = ? AND sequence = ?", .text(account), .int(sequence)) {
+      $0.int64(0)
+    }
   }
 
   func latestGlobalChangeID() throws -> Int64 {
-    try Int64.fetchOne(db, sql: "SELECT max(id) FROM change_events") ?? 0
+    try integer("SELECT max(id) FROM change_events")
   }
 
   func trimChanges(account: String, keep: Int64) throws {
-    try db.cachedStatement(sql: """
-        DELETE FROM change_events WHERE account_id = ? AND sequence <=
-          (SELECT max(sequence) FROM change_events WHERE account_id = ?) - ?
-        """).execute(arguments: [account, account, keep])
+    try execute(
+      """
+      DELETE FROM change_events WHERE account_id = ? AND sequence <=
+        (SELECT max(sequence) FROM change_events WHERE account_id = ?) - ?
+      """, .text(account), .text(account), .int(keep))
   }
 
   // MARK: idempotency
 
   func idempotency(scope: String, key: String) throws -> IdempotencyRecord? {
-    try Row.fetchOne(try db.cachedStatement(sql: "SELECT * FROM idempotency WHERE scope = ? AND key = ?"), arguments: [scope, key]
-    ).map {
+    try row(
+      "SELECT method, payload_hash, response, created_at_ms FROM idempotency WHERE scope = ? AND key = ?", .text(scope),
+      .text(key)
+    ) {
       IdempotencyRecord(
-        scope: $0["scope"], key: $0["key"], method: $0["method"], payloadHash: $0["payload_hash"],
-        response: $0["response"], createdAtMs: $0["created_at_ms"])
+        scope: scope, key: key, method: $0.text(0) ?? "", payloadHash: $0.data(1) ?? Data(), response: $0.data(2) ?? Data(),
+        createdAtMs: $0.int64(3))
     }
   }
 
   func putIdempotency(_ r: IdempotencyRecord) throws {
-    try db.cachedStatement(sql: """
-        INSERT INTO idempotency (scope, key, method, payload_hash, response, created_at_ms)
-        VALUES (?, ?, ?, ?, ?, ?)
-        """).execute(arguments: [r.scope, r.key, r.method, r.payloadHash, r.response, r.createdAtMs])
+    try execute(
+      """
+      INSERT INTO idempotency (scope, key, method, payload_hash, response, created_at_ms)
+      VALUES (?, ?, ?, ?, ?, ?)
+      """, .text(r.scope), .text(r.key), .text(r.method), .blob(r.payloadHash), .blob(r.response), .int(r.createdAtMs))
   }
 
   func expireIdempotency(beforeMs: Int64) throws {
-    try db.cachedStatement(sql: "DELETE FROM idempotency WHERE created_at_ms < ?").execute(arguments: [beforeMs])
+    try execute("DELETE FROM idempotency WHERE created_at_ms < ?", .int(beforeMs))
   }
 
   func afterCommit(_ body: @escaping @Sendable () -> Void) {
@@ -468,10 +531,12 @@ struct SQLiteAccess: StoreWriter {
 
   // MARK: health
 
-  func probe() throws { _ = try Int.fetchOne(db, sql: "SELECT 1") }
+  func probe() throws { _ = try integer("SELECT 1") }
 
   func probeWrite() throws {
-    try db.cachedStatement(sql: "INSERT INTO health_probe (id, at_ms) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at_ms = excluded.at_ms").execute(arguments: [Int64(Date().timeIntervalSince1970 * 1000)])
+    try execute(
+      "INSERT INTO health_probe (id, at_ms) VALUES (1, ?) ON CONFLICT(id) DO UPDATE SET at_ms = excluded.at_ms",
+      .int(Int64(Date().timeIntervalSince1970 * 1000)))
   }
 }
 

@@ -33,6 +33,28 @@ struct RawStatementTests {
     }
   }
 
+  @Test("text columns read back as written (empty, multi-byte); NULL, a flag and an optional text bind as SQLite expects")
+  func textColumns() throws {
+    try queue().write { db in
+      // One statement at a time: GRDB hands out the same cached statement for the same SQL, and it is
+      // reset when its RawStatement ends.
+      for values: [RawStatement.Value] in [
+        [.text("Zoë 東京 🦀"), .flag(true), .blob(Data([1])), .optionalText(nil)],
+        [.text(""), .integer(Int32(7)), .blob(Data([2])), .optionalText("")],
+      ] {
+        let insert = try RawStatement(db, "INSERT INTO t (name, n, body, note) VALUES (?, ?, ?, ?)")
+        try insert.bind(values)
+        try insert.run()
+      }
+      let read = try RawStatement(db, "SELECT name, n, note FROM t ORDER BY id")
+      #expect(try read.step())
+      #expect(read.text(0) == "Zoë 東京 🦀" && read.int64(1) == 1 && read.text(2) == nil)
+      #expect(try read.step())
+      #expect(read.text(0) == "" && read.int64(1) == 7 && read.text(2) == "")
+      #expect(try read.step() == false)
+    }
+  }
+
   @Test("text and blobs round-trip byte for byte, multi-byte characters included")
   func roundTrip() throws {
     try queue().write { db in

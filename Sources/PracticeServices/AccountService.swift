@@ -56,11 +56,11 @@ struct AccountService: AccountServiceHandler {
     }
   }
 
-  func getAccount(_ req: Practice_V1_GetAccountRequest, context ctx: CallContext) throws
+  func getAccount(_ req: Practice_V1_GetAccountRequest, context ctx: CallContext) async throws
     -> Practice_V1_GetAccountResponse
   {
     try requireID(req.accountID, "account_id")
-    return try reads.runNow(ctx, accountID: req.accountID) { r, _ in
+    return try await reads.run(ctx, accountID: req.accountID) { r, _ in
       guard let a = try r.account(req.accountID) else { throw RPCError.notFound("account \(req.accountID)") }
       var resp = Practice_V1_GetAccountResponse()
       resp.account = a

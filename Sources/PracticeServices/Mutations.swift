@@ -242,21 +242,14 @@ public struct Mutations: Sendable {
 public struct Reads: Sendable {
   let env: ServiceEnvironment
 
-  public func run<T: Sendable>(
-    _ ctx: CallContext, accountID: String?, needsDatabase: Bool = false,
-    _ body: @escaping @Sendable (any StoreReader, Actor) throws -> T
-  ) async throws -> T {
-    try runNow(ctx, accountID: accountID, needsDatabase: needsDatabase, body)
-  }
-
-  /// `run` on the calling thread, for reads served inline. Either may run the body twice (a
-  /// cache-only pass, then a SQLite one): keep it pure. `needsDatabase`: the body always reads
-  /// past the cache (an index search), so the cache-only pass is skipped.
-  public func runNow<T>(
+  /// Runs `body` with the authorized actor, in the snapshot the actor was authorized in. The body
+  /// may run twice (the read cache first, then the store): keep it pure. `needsDatabase`: the body
+  /// always reads past the cache (an index search), so the cache-only pass is skipped.
+  public func run<T>(
     _ ctx: CallContext, accountID: String?, needsDatabase: Bool = false,
     _ body: (any StoreReader, Actor) throws -> T
-  ) throws -> T {
-    try env.store.readNow(needsDatabase: needsDatabase) { r in
+  ) async throws -> T {
+    try await env.store.read(needsDatabase: needsDatabase) { r in
       let actor = try Authorization.authorize(ctx, accountID: accountID, reader: r)
       return try body(r, actor)
     }

@@ -24,7 +24,9 @@ struct SystemServices {
   struct Reflection: ReflectionHandler {
     let servedMethods: @Sendable () -> [String]
 
-    func describe(_ req: Practice_Rpc_V1_DescribeRequest, context ctx: CallContext) -> Practice_Rpc_V1_DescribeResponse {
+    func describe(_ req: Practice_Rpc_V1_DescribeRequest, context ctx: CallContext) async throws
+      -> Practice_Rpc_V1_DescribeResponse
+    {
       var resp = Practice_Rpc_V1_DescribeResponse()
       resp.fileDescriptorSet = PracticeDescriptorSet.bytes
       resp.methods = servedMethods()
@@ -36,7 +38,9 @@ struct SystemServices {
   struct Health: HealthHandler {
     let env: ServiceEnvironment
 
-    func check(_ req: Practice_Rpc_V1_HealthCheckRequest, context ctx: CallContext) -> Practice_Rpc_V1_HealthCheckResponse {
+    func check(_ req: Practice_Rpc_V1_HealthCheckRequest, context ctx: CallContext) async throws
+      -> Practice_Rpc_V1_HealthCheckResponse
+    {
       var resp = Practice_Rpc_V1_HealthCheckResponse()
       resp.status = env.health.serving ? .serving : .notServing
       return resp

@@ -7,7 +7,7 @@ import PracticeProto
 /// returns. A decorator: the store behind it knows nothing of it, and a backend whose data other
 /// processes change (several instances on one database) can run without it.
 ///
-/// `readNow` runs the body against the cache alone first (no transaction); if the body asks for
+/// `read` runs the body against the cache alone first (no transaction); if the body asks for
 /// anything the cache does not hold, it runs again on the store, filling the cache. Coherence is
 /// `ReadCache`'s: every write is bracketed by `beginWrite`/`endWrite`, so a caller that saw a write
 /// acknowledged never reads what was there before it.
@@ -20,11 +20,7 @@ public final class CachingStore: Store, StoreFaultInjection {
     self.cache = ReadCache(capacity: capacity)
   }
 
-  public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T {
-    try readNow(needsDatabase: false, body)
-  }
-
-  public func readNow<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) throws -> T {
+  public func read<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) async throws -> T {
     if !needsDatabase {
       do {
         return try body(CachingReader(base: nil, cache: cache, generation: cache.generation))
@@ -32,7 +28,7 @@ public final class CachingStore: Store, StoreFaultInjection {
       }
     }
     let generation = cache.generation
-    return try base.readNow(needsDatabase: true) { [cache] r in
+    return try await base.read(needsDatabase: true) { [cache] r in
       try body(CachingReader(base: r, cache: cache, generation: generation))
     }
   }

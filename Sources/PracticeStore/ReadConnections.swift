@@ -2,7 +2,7 @@ import Foundation
 import GRDB
 import PracticeCore
 
-/// Read-only connections kept open for `SQLiteStore.readNow`, one handed to each reading thread at a
+/// Read-only connections kept open for `SQLiteStore.read`, one handed to each reading thread at a
 /// time (in practice one per event loop, since reads are served there).
 ///
 /// GRDB's `DatabasePool.read` is correct but costs more than a short indexed read itself: a

@@ -12,7 +12,7 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
 
   private let writer: any DatabaseWriter
   public let path: String?
-  /// The connections `readNow` uses on a database file (nil in memory: the queue reads itself).
+  /// The connections reads use on a database file (nil in memory: the queue reads itself).
   private let readers: ReadConnections?
 
   /// Opens (or creates) the database at `path` and migrates it.
@@ -301,15 +301,11 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
     return m
   }
 
-  /// Reads run on the calling thread: a snapshot read from the page cache takes microseconds, less
-  /// than a hop to another thread and back would cost.
-  public func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T {
-    try readNow(body)
-  }
-
-  /// Reads run on the calling thread, in a read transaction on one of the store's read connections.
-  /// (`needsDatabase` is for a cache in front of the store, `CachingStore`: every read here does.)
-  public func readNow<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) throws -> T {
+  /// Reads run on the calling thread, without suspending, in a read transaction on one of the store's
+  /// read connections: a snapshot read from the page cache takes microseconds, less than a hop to
+  /// another thread and back would cost. (`needsDatabase` is for a cache in front of the store,
+  /// `CachingStore`: every read here reads the database.)
+  public func read<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) async throws -> T {
     do {
       let read = { (db: Database) in try body(SQLiteAccess(db: db)) }
       if let readers { return try readers.read(read) }

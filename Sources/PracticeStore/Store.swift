@@ -12,12 +12,12 @@ import PracticeProto
 ///   and a locked or corrupt file as `.unavailable`; a uniqueness rule as `.conflict`. What a body
 ///   throws comes back as it was thrown.
 public protocol Store: Sendable {
-  func read<T: Sendable>(_ body: @escaping @Sendable (any StoreReader) throws -> T) async throws -> T
-  /// `read`, on the calling thread without suspending (reads served inline on an event loop). The
-  /// body may run twice (once against the read cache alone): it must be a pure read.
-  /// `needsDatabase`: the body always reads past the cache (an index search), so it runs once, in a
-  /// read transaction.
-  func readNow<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) throws -> T
+  /// Runs `body` on a consistent snapshot of committed data. A backend that can answer without
+  /// waiting (SQLite: a read on the calling thread) does not suspend, so a call started on the
+  /// connection's thread is answered there; one that waits for a server suspends. The body may run
+  /// twice (a cache in front of the store first tries it on the cache alone): it must be a pure read.
+  /// `needsDatabase`: the body always reads past a cache (an index search), so it runs once.
+  func read<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) async throws -> T
   func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T
   /// Closes the store; later calls fail.
   func close() async throws
@@ -31,8 +31,8 @@ public protocol StoreFaultInjection: Sendable {
 }
 
 extension Store {
-  public func readNow<T>(_ body: (any StoreReader) throws -> T) throws -> T {
-    try readNow(needsDatabase: false, body)
+  public func read<T>(_ body: (any StoreReader) throws -> T) async throws -> T {
+    try await read(needsDatabase: false, body)
   }
 }
 

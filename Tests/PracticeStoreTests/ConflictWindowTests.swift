@@ -33,8 +33,8 @@ struct ConflictWindowTests {
     }
   }
 
-  func conflicts(_ store: SQLiteStore, _ start: Int64, _ end: Int64) throws -> [String] {
-    try store.readNow(needsDatabase: true) { r in
+  func conflicts(_ store: SQLiteStore, _ start: Int64, _ end: Int64) async throws -> [String] {
+    try await store.read(needsDatabase: true) { r in
       try r.conflicts(account: "acct", room: "room", startMs: start, endMs: end).map(\.bookingID)
     }
   }
@@ -45,9 +45,9 @@ struct ConflictWindowTests {
     defer { file.remove() }
     let store = try SQLiteStore(path: file.path)
     #expect(try await store.pragma("SELECT longest_booking_ms FROM rooms WHERE id = 'room'") == "\(20 * Self.hour)")
-    #expect(try conflicts(store, Self.t0 + 21 * Self.hour, Self.t0 + 21 * Self.hour + 30 * 60_000) == ["long"])
-    #expect(try conflicts(store, Self.t0 + 30 * 60_000, Self.t0 + 3 * Self.hour) == ["short", "long"])
-    #expect(try conflicts(store, Self.t0 + 22 * Self.hour, Self.t0 + 23 * Self.hour).isEmpty)
+    #expect(try await conflicts(store, Self.t0 + 21 * Self.hour, Self.t0 + 21 * Self.hour + 30 * 60_000) == ["long"])
+    #expect(try await conflicts(store, Self.t0 + 30 * 60_000, Self.t0 + 3 * Self.hour) == ["short", "long"])
+    #expect(try await conflicts(store, Self.t0 + 22 * Self.hour, Self.t0 + 23 * Self.hour).isEmpty)
     try await store.close()
   }
 
@@ -82,11 +82,11 @@ struct ConflictWindowTests {
     #expect(try await longest() == "\(Self.hour)")
     try await put("day", Self.t0 + 2 * Self.hour, hours: 23)
     #expect(try await longest() == "\(23 * Self.hour)")
-    #expect(try conflicts(store, Self.t0 + 24 * Self.hour, Self.t0 + 24 * Self.hour + 1) == ["day"])
+    #expect(try await conflicts(store, Self.t0 + 24 * Self.hour, Self.t0 + 24 * Self.hour + 1) == ["day"])
     try await put("short", Self.t0 + 30 * Self.hour, hours: 1)
     try await put("day", Self.t0 + 2 * Self.hour, hours: 23, status: .cancelled)
     #expect(try await longest() == "\(23 * Self.hour)")
-    #expect(try conflicts(store, Self.t0 + 24 * Self.hour, Self.t0 + 24 * Self.hour + 1).isEmpty)
+    #expect(try await conflicts(store, Self.t0 + 24 * Self.hour, Self.t0 + 24 * Self.hour + 1).isEmpty)
     try await store.close()
   }
 }

@@ -28,7 +28,7 @@ public enum AccountRules {
   }
 
   /// Validates a CreateAccount request; returns the new account's settings.
-  public static func validateCreate(_ r: Practice_V1_CreateAccountRequest) throws(RPCError) -> Practice_V1_AccountSettings {
+  public static func validateCreate(_ r: Practice_V1_CreateAccountRequest) throws(DomainError) -> Practice_V1_AccountSettings {
     var v = Violations()
     if let p = TextRules.checkName(r.practiceName) { v.add("practice_name", p) }
     if let p = TextRules.checkName(r.ownerName) { v.add("owner_name", p) }
@@ -54,7 +54,7 @@ public enum AccountRules {
   /// Applies an UpdateAccountSettings request to the current settings and validates the result.
   public static func applySettings(
     _ current: Practice_V1_AccountSettings, mask: UpdateMask, _ new: Practice_V1_AccountSettings
-  ) throws(RPCError) -> Practice_V1_AccountSettings {
+  ) throws(DomainError) -> Practice_V1_AccountSettings {
     var s = current
     if mask.covers("time_zone") { s.timeZone = new.timeZone }
     if mask.covers("room_conflict_policy") { s.roomConflictPolicy = new.roomConflictPolicy }
@@ -65,7 +65,7 @@ public enum AccountRules {
   }
 
   /// Validates a new user's fields (AddUser).
-  public static func validateNewUser(name: String, email: String, roles: [Practice_V1_Role]) throws(RPCError) {
+  public static func validateNewUser(name: String, email: String, roles: [Practice_V1_Role]) throws(DomainError) {
     var v = Violations()
     if let p = TextRules.checkName(name) { v.add("name", p) }
     if !email.isEmpty && !TextRules.isValidEmail(email) { v.add("email", "is not a valid email address") }
@@ -78,7 +78,7 @@ public enum AccountRules {
   /// Applies an UpdateUser request. OWNER can be neither granted nor removed here: the owner keeps it.
   public static func applyUserUpdate(
     _ current: Practice_V1_User, mask: UpdateMask, _ new: Practice_V1_User
-  ) throws(RPCError) -> Practice_V1_User {
+  ) throws(DomainError) -> Practice_V1_User {
     var u = current
     var v = Violations()
     if mask.covers("name") {

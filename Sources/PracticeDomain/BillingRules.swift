@@ -114,7 +114,7 @@ public enum BillingRules {
   /// month (in the account's zone), a billing ZIP.
   public static func validatePaymentMethod(
     _ p: inout Practice_V1_PaymentMethod, nowMs: Int64, timeZone: String
-  ) throws(RPCError) {
+  ) throws(DomainError) {
     var v = Violations()
     let f = "payment_method."
     if p.processorToken.isEmpty || p.processorToken.utf8.count > 256 {

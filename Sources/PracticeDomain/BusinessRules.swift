@@ -135,7 +135,7 @@ public enum BusinessRules {
   /// record; every violation is reported at once. `current.tax_id` holds the stored digits.
   public static func apply(
     _ current: Practice_V1_BusinessInfo, mask: UpdateMask, _ new: Practice_V1_BusinessInfo
-  ) throws(RPCError) -> Practice_V1_BusinessInfo {
+  ) throws(DomainError) -> Practice_V1_BusinessInfo {
     var b = current
     let p = "business_info."
     var v = Violations()

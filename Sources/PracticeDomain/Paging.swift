@@ -13,7 +13,7 @@ public struct PageRequest: Sendable, Equatable {
 
   /// Validates the request's `page_size` and `page_token`. A size above the maximum is lowered to it.
   /// `scope` binds a token to the list it came from (a token of another list is refused).
-  public init(size: Int32, token: String, scope: String) throws(RPCError) {
+  public init(size: Int32, token: String, scope: String) throws(DomainError) {
     var violations = Violations()
     if size < 0 { violations.add("page_size", "must not be negative") }
     var after: String?

@@ -62,9 +62,9 @@ public enum PlaceOfService {
   /// code must be in effect on the date of service (`POS_NOT_EFFECTIVE`, no fallback).
   public static func resolve(
     location: Practice_V1_Location, payerRule: Practice_V1_PayerPosRule?, patientAtHome: Bool, dateOfService: String
-  ) throws(RPCError) -> (code: PosCode, decidedBy: Practice_V1_PosDecision) {
+  ) throws(DomainError) -> (code: PosCode, decidedBy: Practice_V1_PosDecision) {
     guard isValidDate(dateOfService) else {
-      throw RPCError.invalidArgument(field: "date_of_service", "must be a date YYYY-MM-DD")
+      throw DomainError.invalid(field: "date_of_service", "must be a date YYYY-MM-DD")
     }
     let chosen: String
     let decidedBy: Practice_V1_PosDecision
@@ -80,9 +80,9 @@ public enum PlaceOfService {
       chosen = location.posCode
       decidedBy = .locationCode
     }
-    guard let code = byCode[chosen] else { throw RPCError.internal("stored POS code \(chosen) is unknown") }
+    guard let code = byCode[chosen] else { throw DomainError.inconsistent("stored POS code \(chosen) is unknown") }
     guard code.inEffect(on: dateOfService) else {
-      throw RPCError.failedPrecondition(
+      throw DomainError.precondition(
         .posNotEffective, "POS \(chosen) is not in effect on \(dateOfService) (effective \(code.effectiveFrom))")
     }
     return (code, decidedBy)
@@ -98,7 +98,7 @@ public enum LocationRules {
   }()
 
   /// Validates a location as it would be stored (normalizing its ZIP). `prefix` is "location.".
-  public static func validate(_ l: inout Practice_V1_Location, prefix: String = "location.") throws(RPCError) {
+  public static func validate(_ l: inout Practice_V1_Location, prefix: String = "location.") throws(DomainError) {
     var v = Violations()
     if let p = TextRules.checkName(l.name) { v.add(prefix + "name", p) }
     if case .address(var a)? = l.addressPresence {
@@ -140,7 +140,7 @@ public enum LocationRules {
   }
 
   /// A payer rule: an id and a name chosen by the caller, and two assigned POS codes.
-  public static func validatePayerRule(_ r: Practice_V1_PayerPosRule) throws(RPCError) {
+  public static func validatePayerRule(_ r: Practice_V1_PayerPosRule) throws(DomainError) {
     var v = Violations()
     if r.payerID.isEmpty || r.payerID.utf8.count > 64 {
       v.add("rule.payer_id", "is required (at most 64 bytes)")

@@ -10,7 +10,7 @@ public enum RoomRules {
 
   public static let maskFields: Set<String> = ["name", "location_ids"]
 
-  public static func validateRoom(_ r: Practice_V1_Room, prefix: String = "room.") throws(RPCError) {
+  public static func validateRoom(_ r: Practice_V1_Room, prefix: String = "room.") throws(DomainError) {
     var v = Violations()
     if let p = TextRules.checkName(r.name) { v.add(prefix + "name", p) }
     if r.locationIds.isEmpty { v.add(prefix + "location_ids", "at least one location is required") }
@@ -21,7 +21,7 @@ public enum RoomRules {
   /// Checks a booking's interval and recurrence; returns the occurrences as [start, end) intervals.
   public static func occurrences(
     startMs: Int64, endMs: Int64, weekly: Int32?, timeZone: String
-  ) throws(RPCError) -> [(start: Int64, end: Int64)] {
+  ) throws(DomainError) -> [(start: Int64, end: Int64)] {
     var v = Violations()
     if startMs <= 0 { v.add("start_ms", "is required (Unix milliseconds)") }
     if endMs <= startMs {
@@ -35,7 +35,7 @@ public enum RoomRules {
     try v.check()
     let count = Int(weekly ?? 1)
     guard count > 1 else { return [(startMs, endMs)] }
-    guard let zone = TimeZone(identifier: timeZone) else { throw RPCError.internal("unknown account time zone") }
+    guard let zone = TimeZone(identifier: timeZone) else { throw DomainError.inconsistent("unknown account time zone") }
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = zone
     let start = Date(timeIntervalSince1970: Double(startMs) / 1000)
@@ -47,7 +47,7 @@ public enum RoomRules {
     for week in 0..<count {
       // The same local wall-clock times, 7 * week calendar days later.
       guard let s = shifted(startLocal, days: 7 * week, calendar), let e = shifted(endLocal, days: 7 * week, calendar)
-      else { throw RPCError.internal("cannot compute occurrence \(week + 1)") }
+      else { throw DomainError.inconsistent("cannot compute occurrence \(week + 1)") }
       out.append((s, e))
     }
     return out

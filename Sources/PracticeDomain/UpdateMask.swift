@@ -7,9 +7,9 @@ public struct UpdateMask: Sendable {
   /// Validates `paths` against the fields an update may change. An empty mask is refused
   /// (`INVALID_ARGUMENT`), and so is an unknown path. A path names a field or a nested field
   /// ("address" or "address.city"); `allowed` lists the leaves and the parents that may be named.
-  public init(_ paths: [String], allowed: Set<String>) throws(RPCError) {
+  public init(_ paths: [String], allowed: Set<String>) throws(DomainError) {
     guard !paths.isEmpty else {
-      throw RPCError.invalidArgument(field: "update_mask", "must name at least one field")
+      throw DomainError.invalid(field: "update_mask", "must name at least one field")
     }
     var violations = Violations()
     for p in paths where !allowed.contains(p) {

@@ -20,7 +20,7 @@ public struct Violations: Sendable {
   public var isEmpty: Bool { list.isEmpty }
 
   /// Throws `INVALID_ARGUMENT` / `VALIDATION_FAILED` with every violation, when there is any.
-  public func check() throws(RPCError) {
-    if !list.isEmpty { throw RPCError.invalidArgument(list) }
+  public func check() throws(DomainError) {
+    if !list.isEmpty { throw DomainError.invalid(list) }
   }
 }

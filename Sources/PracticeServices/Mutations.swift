@@ -191,6 +191,8 @@ public struct Mutations: Sendable {
           })
         } catch let e as RPCError {
           result = .failure(e)
+        } catch let e as DomainError {
+          result = .failure(e.rpcError)
         }
         if case .failure(let e) = result, !Mutations.recordable.contains(e.code) { throw e }
         if let key {

@@ -48,7 +48,7 @@ struct PagingTests {
     #expect(try PageRequest(size: 0, token: "", scope: "s").size == 50)
     #expect(try PageRequest(size: 10, token: "", scope: "s").size == 10)
     #expect(try PageRequest(size: 10_000, token: "", scope: "s").size == 500)
-    #expect(throws: RPCError.self) { try PageRequest(size: -1, token: "", scope: "s") }
+    #expect(throws: DomainError.self) { try PageRequest(size: -1, token: "", scope: "s") }
   }
 
   @Test("tokens round-trip and are bound to their list")
@@ -58,8 +58,8 @@ struct PagingTests {
     #expect(items == ["u1", "u2"])
     let again = try PageRequest(size: 2, token: next, scope: "users:a")
     #expect(again.after == "u2")
-    #expect(throws: RPCError.self) { try PageRequest(size: 2, token: next, scope: "users:b") }
-    #expect(throws: RPCError.self) { try PageRequest(size: 2, token: "!!not a token", scope: "users:a") }
+    #expect(throws: DomainError.self) { try PageRequest(size: 2, token: next, scope: "users:b") }
+    #expect(throws: DomainError.self) { try PageRequest(size: 2, token: "!!not a token", scope: "users:a") }
     #expect(page.page(["u1"], key: { $0 }, scope: "users:a").next == "")
   }
 }
@@ -68,12 +68,12 @@ struct PagingTests {
 struct UpdateMaskTests {
   @Test("empty and unknown masks are refused")
   func refused() {
-    #expect(throws: RPCError.self) { try UpdateMask([], allowed: ["name"]) }
+    #expect(throws: DomainError.self) { try UpdateMask([], allowed: ["name"]) }
     do {
       _ = try UpdateMask(["name", "version"], allowed: ["name"])
       Issue.record("expected an error")
     } catch {
-      #expect(error.code == .invalidArgument)
+      #expect(error.rpcError.code == .invalidArgument)
       #expect(error.violations.map(\.field) == ["update_mask"])
     }
   }
@@ -112,7 +112,7 @@ struct AccountRulesTests {
       _ = try AccountRules.validateCreate(r)
       Issue.record("expected an error")
     } catch {
-      #expect(error.reason == .validationFailed)
+      #expect(error.rpcError.reason == .validationFailed)
       #expect(Set(error.violations.map(\.field)) == ["practice_name", "owner_name", "owner_email", "settings.time_zone"])
     }
   }
@@ -140,7 +140,7 @@ struct AccountRulesTests {
     let updated = try AccountRules.applyUserUpdate(owner, mask: try UpdateMask(["roles"], allowed: AccountRules.userMaskFields), change)
     #expect(updated.roles == [.owner, .biller])
     change.roles = [.owner]
-    #expect(throws: RPCError.self) {
+    #expect(throws: DomainError.self) {
       try AccountRules.applyUserUpdate(owner, mask: try UpdateMask(["roles"], allowed: AccountRules.userMaskFields), change)
     }
   }
@@ -168,5 +168,19 @@ struct AccessPolicyTests {
     #expect(!practitioner.mayBook(for: "u2", selfUserID: "u1"))
     #expect(scheduler.mayBook(for: "u2", selfUserID: "u1"))
     #expect(!supervisor.mayBook(for: "u1", selfUserID: "u1"))
+  }
+}
+
+@Suite("Domain errors to statuses")
+struct DomainErrorTests {
+  @Test("each domain refusal becomes its documented status, in one place")
+  func mapping() {
+    let invalid = DomainError.invalid(field: "owner_email", "must be an email address").rpcError
+    #expect(invalid.code == .invalidArgument && invalid.reason == .validationFailed)
+    #expect(invalid.violations.map(\.field) == ["owner_email"])
+    let precondition = DomainError.precondition(.posNotEffective, "not yet").rpcError
+    #expect(precondition.code == .failedPrecondition && precondition.reason == .posNotEffective)
+    #expect(precondition.message == "not yet")
+    #expect(DomainError.inconsistent("unknown stored code").rpcError.code == .internal)
   }
 }

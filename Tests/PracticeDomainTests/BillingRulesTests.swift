@@ -84,12 +84,12 @@ struct BillingPeriodTests {
     try BillingRules.validatePaymentMethod(&p, nowMs: march2027, timeZone: "UTC")
     #expect(p.billingZip == "021341234")
     p.expiry = "2027-02"
-    #expect(throws: RPCError.self) { try BillingRules.validatePaymentMethod(&p, nowMs: march2027, timeZone: "UTC") }
+    #expect(throws: DomainError.self) { try BillingRules.validatePaymentMethod(&p, nowMs: march2027, timeZone: "UTC") }
     p.expiry = "2027-13"
-    #expect(throws: RPCError.self) { try BillingRules.validatePaymentMethod(&p, nowMs: march2027, timeZone: "UTC") }
+    #expect(throws: DomainError.self) { try BillingRules.validatePaymentMethod(&p, nowMs: march2027, timeZone: "UTC") }
     p.expiry = "2030-01"
     p.last4 = "42a2"
-    #expect(throws: RPCError.self) { try BillingRules.validatePaymentMethod(&p, nowMs: march2027, timeZone: "UTC") }
+    #expect(throws: DomainError.self) { try BillingRules.validatePaymentMethod(&p, nowMs: march2027, timeZone: "UTC") }
   }
 }
 

@@ -94,7 +94,7 @@ struct BusinessRulesTests {
     return a
   }
 
-  func apply(_ change: Practice_V1_BusinessInfo, _ mask: [String]) throws(RPCError) -> Practice_V1_BusinessInfo {
+  func apply(_ change: Practice_V1_BusinessInfo, _ mask: [String]) throws(DomainError) -> Practice_V1_BusinessInfo {
     try BusinessRules.apply(Self.base(), mask: try UpdateMask(mask, allowed: BusinessRules.maskFields), change)
   }
 

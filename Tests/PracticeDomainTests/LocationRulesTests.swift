@@ -82,10 +82,10 @@ struct PlaceOfServiceTests {
   @Test("a code not in effect on the date of service is POS_NOT_EFFECTIVE, with no fallback")
   func notEffective() {
     let tele = Self.location(telehealth: true)
-    #expect(throws: RPCError.failedPrecondition(.posNotEffective, "POS 10 is not in effect on 2021-12-31 (effective 2022-01-01)")) {
+    #expect(throws: DomainError.precondition(.posNotEffective, "POS 10 is not in effect on 2021-12-31 (effective 2022-01-01)")) {
       _ = try PlaceOfService.resolve(location: tele, payerRule: nil, patientAtHome: true, dateOfService: "2021-12-31")
     }
-    #expect(throws: RPCError.self) {
+    #expect(throws: DomainError.self) {
       _ = try PlaceOfService.resolve(location: tele, payerRule: nil, patientAtHome: true, dateOfService: "2021-02-30")
     }
     #expect((try? PlaceOfService.resolve(location: tele, payerRule: nil, patientAtHome: true, dateOfService: "2022-01-01")) != nil)
@@ -94,13 +94,13 @@ struct PlaceOfServiceTests {
   @Test("02 and 10 are refused on a location that is not telehealth; an office needs an address")
   func locationRules() {
     var office = Self.location(telehealth: false, code: "02")
-    #expect(throws: RPCError.self) { try LocationRules.validate(&office) }
+    #expect(throws: DomainError.self) { try LocationRules.validate(&office) }
     office.posCode = "10"
-    #expect(throws: RPCError.self) { try LocationRules.validate(&office) }
+    #expect(throws: DomainError.self) { try LocationRules.validate(&office) }
     office.posCode = "11"
     #expect(throws: Never.self) { try LocationRules.validate(&office) }
     office.addressPresence = nil
-    #expect(throws: RPCError.self) { try LocationRules.validate(&office) }
+    #expect(throws: DomainError.self) { try LocationRules.validate(&office) }
     var tele = Self.location(telehealth: true, code: "")
     #expect(throws: Never.self) { try LocationRules.validate(&tele) }
     #expect(tele.posCode == "02")
@@ -142,11 +142,11 @@ struct RoomRulesTests {
   @Test("lengths and counts")
   func limits() {
     let s: Int64 = 1_800_000_000_000
-    #expect(throws: RPCError.self) { try RoomRules.occurrences(startMs: s, endMs: s, weekly: nil, timeZone: "UTC") }
-    #expect(throws: RPCError.self) { try RoomRules.occurrences(startMs: s, endMs: s + 24 * 3600 * 1000 + 1, weekly: nil, timeZone: "UTC") }
+    #expect(throws: DomainError.self) { try RoomRules.occurrences(startMs: s, endMs: s, weekly: nil, timeZone: "UTC") }
+    #expect(throws: DomainError.self) { try RoomRules.occurrences(startMs: s, endMs: s + 24 * 3600 * 1000 + 1, weekly: nil, timeZone: "UTC") }
     #expect(throws: Never.self) { try RoomRules.occurrences(startMs: s, endMs: s + 24 * 3600 * 1000, weekly: nil, timeZone: "UTC") }
-    #expect(throws: RPCError.self) { try RoomRules.occurrences(startMs: s, endMs: s + 1000, weekly: 0, timeZone: "UTC") }
-    #expect(throws: RPCError.self) { try RoomRules.occurrences(startMs: s, endMs: s + 1000, weekly: 105, timeZone: "UTC") }
+    #expect(throws: DomainError.self) { try RoomRules.occurrences(startMs: s, endMs: s + 1000, weekly: 0, timeZone: "UTC") }
+    #expect(throws: DomainError.self) { try RoomRules.occurrences(startMs: s, endMs: s + 1000, weekly: 105, timeZone: "UTC") }
     #expect((try? RoomRules.occurrences(startMs: s, endMs: s + 1000, weekly: 104, timeZone: "UTC"))?.count == 104)
   }
 

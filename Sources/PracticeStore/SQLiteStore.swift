@@ -320,8 +320,7 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
   /// answers them all. A caller returns only after the commit that holds its write.
   public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T {
     do {
-      let value = try await committer.submit { db in try body(SQLiteAccess(db: db)) as any Sendable }
-      return value as! T
+      return try await committer.submit { db in try body(SQLiteAccess(db: db)) }
     } catch let e as DatabaseError {
       throw SQLiteStore.map(e)
     }
@@ -391,10 +390,12 @@ public struct StoreOpenError: Error, CustomStringConvertible {
 
 /// Batches concurrent write bodies into one transaction and one commit (group commit).
 final class GroupCommitter: Sendable {
-  typealias Body = (Database) throws -> any Sendable
+  /// One caller's write: `run` runs its body in the batch's transaction and returns what answers
+  /// the caller once the commit's outcome is known (the value stays typed inside it); `fail` answers
+  /// a body that threw.
   private struct Job {
-    let body: Body
-    let continuation: CheckedContinuation<any Sendable, Error>
+    let run: @Sendable (Database) throws -> @Sendable (_ commitFailure: Error?) -> Void
+    let fail: @Sendable (Error) -> Void
   }
 
   private let writer: any DatabaseWriter
@@ -413,10 +414,18 @@ final class GroupCommitter: Sendable {
     self.writer = writer
   }
 
-  func submit(_ body: @escaping Body) async throws -> any Sendable {
-    try await withCheckedThrowingContinuation { k in
+  func submit<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { (k: CheckedContinuation<T, Error>) in
+      let job = Job(
+        run: { db in
+          let value = try body(db)
+          return { commitFailure in
+            if let commitFailure { k.resume(throwing: commitFailure) } else { k.resume(returning: value) }
+          }
+        },
+        fail: { k.resume(throwing: $0) })
       let start = state.withLock { s in
-        s.pending.append(Job(body: body, continuation: k))
+        s.pending.append(job)
         defer { s.draining = true }
         return !s.draining
       }
@@ -442,15 +451,17 @@ final class GroupCommitter: Sendable {
 
   private func run(_ batch: [Job]) {
     Self.batchSizes.record(batch.count)
-    var results = [Result<any Sendable, Error>](repeating: .failure(CancellationError()), count: batch.count)
+    // Each body's outcome: what answers it after the commit, or the error it threw.
+    var outcomes = [Result<@Sendable (Error?) -> Void, Error>](repeating: .failure(CancellationError()), count: batch.count)
+    var commitFailure: Error?
     do {
       try writer.writeWithoutTransaction { db in
         try db.inTransaction(.immediate) {
           for (i, job) in batch.enumerated() {
             do {
-              results[i] = .success(try db.savepoint("job") { try job.body(db) })
+              outcomes[i] = .success(try db.savepoint("job") { try job.run(db) })
             } catch {
-              results[i] = .failure(error)
+              outcomes[i] = .failure(error)
               // SQLITE_FULL, IOERR, NOMEM and BUSY may roll the whole transaction back: the bodies
               // after this one must not run outside a transaction (each would commit on its own).
               if !db.isInsideTransaction { throw error }
@@ -461,8 +472,13 @@ final class GroupCommitter: Sendable {
       }
     } catch {
       // The commit itself failed: nothing of the batch was written.
-      for i in results.indices { results[i] = .failure(error) }
+      commitFailure = error
     }
-    for (job, result) in zip(batch, results) { job.continuation.resume(with: result) }
+    for (job, outcome) in zip(batch, outcomes) {
+      switch outcome {
+      case .success(let answer): answer(commitFailure)
+      case .failure(let error): job.fail(commitFailure ?? error)
+      }
+    }
   }
 }

@@ -32,4 +32,48 @@ struct MethodCatalogTests {
       #expect(m.serverStreaming == d.streaming, "\(d.path)")
     }
   }
+
+  @Test("every method of PRODUCT.md's table is declared")
+  func productMethods() {
+    let expected: [String: [String]] = [
+      "AccountService": ["CreateAccount", "GetAccount", "ListAccounts", "UpdateAccountSettings", "AddUser", "UpdateUser",
+                         "DeactivateUser", "ListUsers", "TransferOwnership", "CloseAccount", "ReopenAccount", "ExportAccount"],
+      "BusinessService": ["GetBusinessInfo", "UpdateBusinessInfo", "ResolveSenderEmail"],
+      "LocationService": ["CreateLocation", "GetLocation", "ListLocations", "UpdateLocation", "ArchiveLocation",
+                          "ListPlaceOfServiceCodes", "SetPayerPosRule", "ListPayerPosRules", "DeletePayerPosRule",
+                          "ResolvePlaceOfService"],
+      "RoomService": ["CreateRoom", "GetRoom", "ListRooms", "UpdateRoom", "ArchiveRoom", "BookRoom", "CancelRoomBooking",
+                      "ListRoomBookings", "CheckRoomAvailability"],
+      "BillingService": ["GetSubscription", "ChangePlan", "SetPaymentMethod", "RemovePaymentMethod", "ReportUsage",
+                         "PreviewInvoice", "ListInvoices", "GetInvoice", "RecordPayment", "SetArchiveSubscription",
+                         "GetTaxFormInfo"],
+      "AuditService": ["ListAuditEvents"],
+      "WatchService": ["Watch"],
+    ]
+    for (service, methods) in expected {
+      for m in methods {
+        #expect(MethodCatalog.method("/practice.v1.\(service)/\(m)") != nil, "\(service)/\(m)")
+      }
+    }
+    #expect(MethodCatalog.method("/practice.v1.WatchService/Watch")?.serverStreaming == true)
+    #expect(MethodCatalog.method("/practice.v1.AccountService/ExportAccount")?.serverStreaming == true)
+    #expect(MethodCatalog.lookup("GetAccount")?.path == "/practice.v1.AccountService/GetAccount")
+    #expect(MethodCatalog.lookup("AccountService/GetAccount")?.path == "/practice.v1.AccountService/GetAccount")
+  }
+
+  @Test("a method has side effects unless proto/ marks it NO_SIDE_EFFECTS (idempotency_level)")
+  func sideEffects() throws {
+    let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: PracticeDescriptorSet.bytes)
+    var reads: Set<String> = []
+    for file in set.file {
+      for service in file.service {
+        for m in service.method where m.options.idempotencyLevel == .noSideEffects {
+          reads.insert("/\(file.package).\(service.name)/\(m.name)")
+        }
+      }
+    }
+    #expect(reads.contains("/practice.v1.BusinessService/GetBusinessInfo"))
+    #expect(!reads.contains("/practice.v1.BusinessService/UpdateBusinessInfo"))
+    for m in MethodCatalog.all { #expect(m.hasSideEffects == !reads.contains(m.path), "\(m.path)") }
+  }
 }

@@ -34,6 +34,6 @@ public struct CallMetrics: Sendable {
     latency.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds &- start))
   }
 
-  /// Calls running as tasks (inline reads finish before the next is read, and are not counted).
+  /// Calls whose handlers are running (every call, while the dispatcher runs it).
   static let running = Meter(label: inFlight)
 }

@@ -75,7 +75,8 @@ public enum AccountRules {
 
   public static let userMaskFields: Set<String> = ["name", "email", "roles"]
 
-  /// Applies an UpdateUser request. OWNER can be neither granted nor removed here: the owner keeps it.
+  /// Applies an UpdateUser request. OWNER can be neither granted nor removed here: a change of roles
+  /// that would do either is refused (`OWNER_RULE`), never silently ignored.
   public static func applyUserUpdate(
     _ current: Practice_V1_User, mask: UpdateMask, _ new: Practice_V1_User
   ) throws(DomainError) -> Practice_V1_User {
@@ -90,8 +91,17 @@ public enum AccountRules {
       u.email = new.email
     }
     if mask.covers("roles") {
-      v.add(validateAssignableRoles(new.roles, field: "user.roles"))
-      u.roles = current.roleSet.isOwner ? ownerRoles(new.roles) : RoleSet(new.roles).sorted
+      let isOwner = current.roleSet.isOwner
+      if new.roles.contains(.owner) != isOwner {
+        throw DomainError.precondition(
+          .ownerRule,
+          isOwner
+            ? "the owner keeps OWNER; TransferOwnership moves it" : "OWNER is set only by CreateAccount and TransferOwnership")
+      }
+      // The owner may hold OWNER alone; anyone else needs a role.
+      let others = new.roles.filter { $0 != .owner }
+      if !(isOwner && others.isEmpty) { v.add(validateAssignableRoles(others, field: "user.roles")) }
+      u.roles = isOwner ? ownerRoles(new.roles) : RoleSet(new.roles).sorted
     }
     try v.check()
     return u

@@ -206,9 +206,11 @@ public enum CardNumbers {
     return sum % 10 == 0
   }
 
-  /// Whether a field holds free text (scanned) rather than an identifier (ids, refs, tokens, masks).
-  public static func isFreeText(fieldPath: String) -> Bool {
+  /// Whether a field is scanned for card numbers: free text, and the processor token (a card number is
+  /// never a token); not identifiers (ids, refs, other tokens, masks).
+  public static func isScanned(fieldPath: String) -> Bool {
     let leaf = fieldPath.split(separator: ".").last.map { String($0.split(separator: "[").first ?? "") } ?? fieldPath
+    if leaf == "processor_token" { return true }
     if leaf == "update_mask" || leaf == "page_token" || leaf.hasSuffix("token") { return false }
     return !(leaf.hasSuffix("_id") || leaf.hasSuffix("_ids") || leaf.hasSuffix("_ref"))
   }

@@ -280,8 +280,12 @@ struct AccountService: AccountServiceHandler {
     let terms = env.terms
     return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
       let account = mc.account!
-      let typed = req.confirmPracticeName.trimmingCharacters(in: .whitespacesAndNewlines)
-      guard typed == account.practiceName else {
+      // Both sides trimmed, both in NFC (PRODUCT.md): a stored name with surrounding spaces can be typed.
+      func normalized(_ s: String) -> String {
+        s.trimmingCharacters(in: .whitespacesAndNewlines).precomposedStringWithCanonicalMapping
+      }
+      guard normalized(req.confirmPracticeName).unicodeScalars.elementsEqual(normalized(account.practiceName).unicodeScalars)
+      else {
         throw RPCError.failedPrecondition(.confirmationMismatch, "type the practice name exactly to close the account")
       }
       try Closing.close(mc, account, reason: .ownerRequest, terms: terms)
@@ -310,11 +314,15 @@ struct AccountService: AccountServiceHandler {
         throw RPCError.failedPrecondition(.retentionOver, "the retention period is over")
       }
       let sub = try BillingService.load(mc.writer, req.accountID)
-      if account.closeReason == .trialExpired || account.closeReason == .nonPayment {
+      // An account its owner closed during its trial reopens on TRIAL with the same trial end; once that
+      // end has passed, it reopens as after trial expiry.
+      let onTrial = sub.plan == .trial && !sub.planChosen
+      let stillOnTrial = onTrial && account.closeReason == .ownerRequest && mc.nowMs < sub.trialEndsAtMs
+      if account.closeReason == .trialExpired || account.closeReason == .nonPayment || (onTrial && !stillOnTrial) {
         if sub.paymentMethodPresence == nil {
           throw RPCError.failedPrecondition(.paymentMethodRequired, "reopening needs a payment method on file")
         }
-        if try mc.writer.unpaidInvoiceCount(account: req.accountID) > 0 {
+        if try mc.writer.invoiceCount(account: req.accountID, statuses: [.open, .failed]) > 0 {
           throw RPCError.failedPrecondition(.unpaidInvoice, "reopening needs every invoice paid")
         }
       }
@@ -327,7 +335,7 @@ struct AccountService: AccountServiceHandler {
       // A trial that ended without a plan reopens on a paid plan: FREEMIUM for one practitioner, else PROFESSIONAL.
       var newSub = sub
       newSub.graceEndsAtMs = 0
-      if sub.plan == .trial {
+      if sub.plan == .trial && !stillOnTrial {
         let users = try mc.writer.users(account: a.accountID, after: nil, limit: Int.max, includeInactive: false)
         newSub.plan = AccountRules.activePractitioners(users) > 1 ? .professional : .freemium
         newSub.planChosen = true

@@ -186,6 +186,7 @@ struct BillingService: BillingServiceHandler {
                                electronicClaims: claims)
         try mc.audit(account: req.accountID, .subscription, id: req.accountID,
                      note: "usage for \(req.periodStart): \(clients) active clients, \(claims) electronic claims")
+        try mc.change(account: req.accountID, .usage, id: req.periodStart, version: 0, before == nil ? .created : .updated)
       }
       return resp
     }
@@ -258,13 +259,14 @@ struct BillingService: BillingServiceHandler {
       try mc.writer.putInvoice(updated)
       try mc.record(account: req.accountID, .invoice, id: updated.invoiceID, version: updated.version, .updated,
                     before: current, after: updated)
-      // A failed payment starts the grace period; a paid one ends it when nothing else is unpaid.
+      // A failed payment starts the grace period; a paid one ends it when no FAILED invoice is left (an
+      // invoice issued during grace and not yet charged does not extend it).
       let sub = try Self.load(mc.writer, req.accountID)
       var newSub = sub
-      let unpaid = try mc.writer.unpaidInvoiceCount(account: req.accountID)
+      let failed = try mc.writer.invoiceCount(account: req.accountID, statuses: [.failed])
       if !req.paid && sub.graceEndsAtMs == 0 {
         newSub.graceEndsAtMs = mc.nowMs + graceMs
-      } else if req.paid && sub.graceEndsAtMs != 0 && unpaid == 0 {
+      } else if req.paid && sub.graceEndsAtMs != 0 && failed == 0 {
         newSub.graceEndsAtMs = 0
       }
       if newSub != sub { _ = try Self.save(mc, before: sub, after: newSub) }

@@ -99,7 +99,15 @@ public final class MutationContext {
     audit.beforeJson = beforeJSON
     audit.afterJson = afterJSON
     try writer.appendAudit(audit, before: beforeSnapshot, after: afterSnapshot)
+    try self.change(account: accountID, kind, id: id, version: version, change)
+  }
 
+  /// A change event with the account's next change sequence, for a change whose audit event is
+  /// written apart (`audit`): every committed change moves the sequence.
+  public func change(
+    account accountID: String, _ kind: Practice_V1_ResourceKind, id: String, version: Int64,
+    _ change: Practice_V1_ChangeType
+  ) throws {
     var event = Practice_V1_ChangeEvent()
     event.accountID = accountID
     event.kind = kind

@@ -77,7 +77,8 @@ public struct Scheduler: Sendable {
     }) { ran += 1 }
     if try await job(.closeNonPayment, accountID, { mc in
       guard let a = mc.account, a.state == .active, let s = try mc.writer.subscription(account: a.accountID),
-        s.graceEndsAtMs != 0, mc.nowMs >= s.graceEndsAtMs, try mc.writer.unpaidInvoiceCount(account: a.accountID) > 0
+        s.graceEndsAtMs != 0, mc.nowMs >= s.graceEndsAtMs,
+        try mc.writer.invoiceCount(account: a.accountID, statuses: [.failed]) > 0
       else { return false }
       try Closing.close(mc, a, reason: .nonPayment, terms: terms)
       return true
@@ -177,5 +178,6 @@ enum Closing {
     tombstone.updatedAtMs = mc.nowMs
     try mc.writer.updateAccount(tombstone)
     try mc.audit(account: account.accountID, .account, id: account.accountID, note: "purged after retention")
+    try mc.change(account: account.accountID, .account, id: account.accountID, version: tombstone.version, .updated)
   }
 }

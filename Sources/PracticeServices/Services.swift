@@ -49,7 +49,7 @@ let refuseCardNumbers = RequestFilter(mayRefuse: CardNumbers.mayContain) { _, me
     StringFields.forEachLazily(in: m) { path, value in
       guard found == nil, CardNumbers.mayContain(value) else { return }
       let field = path()
-      if CardNumbers.isFreeText(fieldPath: field), CardNumbers.contains(value) {
+      if CardNumbers.isScanned(fieldPath: field), CardNumbers.contains(value) {
         found = FieldViolation(field: field, description: "looks like a card number; card numbers are never accepted")
       }
     }

@@ -172,8 +172,8 @@ private struct CachingReader: StoreReader {
     try store().maxInvoiceNumber(account: account)
   }
 
-  func unpaidInvoiceCount(account: String) throws -> Int {
-    try store().unpaidInvoiceCount(account: account)
+  func invoiceCount(account: String, statuses: [Practice_V1_InvoiceStatus]) throws -> Int {
+    try store().invoiceCount(account: account, statuses: statuses)
   }
 
   func accountIDs(after: String?, limit: Int) throws -> [String] {

@@ -380,11 +380,12 @@ struct SQLiteAccess: StoreWriter {
     try integer("SELECT max(number) FROM invoices WHERE account_id = ?", .text(account))
   }
 
-  func unpaidInvoiceCount(account: String) throws -> Int {
-    Int(
-      try integer(
-        "SELECT count(*) FROM invoices WHERE account_id = ? AND status IN (?, ?)", .text(account),
-        .integer(Practice_V1_InvoiceStatus.open.rawValue), .integer(Practice_V1_InvoiceStatus.failed.rawValue)))
+  func invoiceCount(account: String, statuses: [Practice_V1_InvoiceStatus]) throws -> Int {
+    guard !statuses.isEmpty else { return 0 }
+    let marks = Array(repeating: "?", count: statuses.count).joined(separator: ", ")
+    let s = try RawStatement(db, "SELECT count(*) FROM invoices WHERE account_id = ? AND status IN (\(marks))")
+    try s.bind([.text(account)] + statuses.map { .integer($0.rawValue) })
+    return try s.step() ? Int(s.int64(0)) : 0
   }
 
   func putInvoice(_ i: Practice_V1_Invoice) throws {

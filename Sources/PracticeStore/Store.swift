@@ -120,8 +120,8 @@ public protocol StoreReader {
   /// Invoices newest first (by number), before a number.
   func invoices(account: String, beforeNumber: Int64?, limit: Int) throws -> [Practice_V1_Invoice]
   func maxInvoiceNumber(account: String) throws -> Int64
-  /// Invoices OPEN or FAILED.
-  func unpaidInvoiceCount(account: String) throws -> Int
+  /// Invoices of the account in any of these statuses.
+  func invoiceCount(account: String, statuses: [Practice_V1_InvoiceStatus]) throws -> Int
   /// Account ids in order, after a key, every state but purged (the scheduler's walk).
   func accountIDs(after: String?, limit: Int) throws -> [String]
 

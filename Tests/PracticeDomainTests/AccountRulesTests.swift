@@ -128,20 +128,28 @@ struct AccountRulesTests {
     #expect(AccountRules.ownerRoles([.practitioner]) == [.owner, .practitioner])
   }
 
-  @Test("OWNER can't be granted, and an owner keeps it through a roles update")
+  @Test("OWNER is neither granted nor removed by a roles update: both are OWNER_RULE; the owner's other roles change")
   func ownerRole() throws {
     #expect(!validateAssignableRoles([.owner], field: "roles").isEmpty)
     #expect(!validateAssignableRoles([], field: "roles").isEmpty)
     #expect(validateAssignableRoles([.biller, .scheduler], field: "roles").isEmpty)
+    let mask = try UpdateMask(["roles"], allowed: AccountRules.userMaskFields)
     var owner = Practice_V1_User()
     owner.roles = [.owner, .practitioner]
     var change = Practice_V1_User()
     change.roles = [.biller]
-    let updated = try AccountRules.applyUserUpdate(owner, mask: try UpdateMask(["roles"], allowed: AccountRules.userMaskFields), change)
-    #expect(updated.roles == [.owner, .biller])
+    #expect(throws: DomainError.precondition(.ownerRule, "the owner keeps OWNER; TransferOwnership moves it")) {
+      try AccountRules.applyUserUpdate(owner, mask: mask, change)
+    }
+    change.roles = [.owner, .biller]
+    #expect(try AccountRules.applyUserUpdate(owner, mask: mask, change).roles == [.owner, .biller])
     change.roles = [.owner]
-    #expect(throws: DomainError.self) {
-      try AccountRules.applyUserUpdate(owner, mask: try UpdateMask(["roles"], allowed: AccountRules.userMaskFields), change)
+    #expect(try AccountRules.applyUserUpdate(owner, mask: mask, change).roles == [.owner])
+    var biller = Practice_V1_User()
+    biller.roles = [.biller]
+    change.roles = [.owner, .biller]
+    #expect(throws: DomainError.precondition(.ownerRule, "OWNER is set only by CreateAccount and TransferOwnership")) {
+      try AccountRules.applyUserUpdate(biller, mask: mask, change)
     }
   }
 }

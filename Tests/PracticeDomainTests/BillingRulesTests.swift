@@ -23,13 +23,14 @@ struct CardNumberTests {
 
   @Test("identifiers are not free text")
   func fields() {
-    #expect(!CardNumbers.isFreeText(fieldPath: "appointment_ref"))
-    #expect(!CardNumbers.isFreeText(fieldPath: "payment_method.processor_token"))
-    #expect(!CardNumbers.isFreeText(fieldPath: "room.location_ids[0]"))
-    #expect(!CardNumbers.isFreeText(fieldPath: "update_mask[1]"))
-    #expect(CardNumbers.isFreeText(fieldPath: "business_info.practice_name"))
-    #expect(CardNumbers.isFreeText(fieldPath: "payment_method.brand"))
-    #expect(CardNumbers.isFreeText(fieldPath: "name"))
+    #expect(!CardNumbers.isScanned(fieldPath: "appointment_ref"))
+    #expect(CardNumbers.isScanned(fieldPath: "payment_method.processor_token"))
+    #expect(!CardNumbers.isScanned(fieldPath: "page_token"))
+    #expect(!CardNumbers.isScanned(fieldPath: "room.location_ids[0]"))
+    #expect(!CardNumbers.isScanned(fieldPath: "update_mask[1]"))
+    #expect(CardNumbers.isScanned(fieldPath: "business_info.practice_name"))
+    #expect(CardNumbers.isScanned(fieldPath: "payment_method.brand"))
+    #expect(CardNumbers.isScanned(fieldPath: "name"))
   }
 }
 

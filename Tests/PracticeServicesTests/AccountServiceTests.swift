@@ -126,16 +126,20 @@ struct AccountServiceTests {
       await expectRPCError(.aborted, .versionMismatch) { _ = try await c.accounts.updateUser(update) }
       update.expectedVersion = 0
       #expect(try await c.accounts.updateUser(update).user.version == 2)  // no-op
+      // OWNER is neither granted nor removed by UpdateUser: both are refused, never silently ignored.
       update.user.roles = [.owner]
-      await expectRPCError(.invalidArgument, .validationFailed) { _ = try await c.accounts.updateUser(update) }
-
-      // The owner keeps OWNER through a roles update and can't be deactivated.
+      await expectRPCError(.failedPrecondition, .ownerRule) { _ = try await c.accounts.updateUser(update) }
       var ownerUpdate = Practice_V1_UpdateUserRequest()
       ownerUpdate.accountID = acct
       ownerUpdate.userID = created.owner.userID
       ownerUpdate.updateMask = ["roles"]
       ownerUpdate.user.roles = [.practitioner]
-      #expect(try await c.accounts.updateUser(ownerUpdate).user.roles == [.owner, .practitioner])
+      await expectRPCError(.failedPrecondition, .ownerRule) { _ = try await c.accounts.updateUser(ownerUpdate) }
+      // The owner's other roles change with OWNER kept in the request; the owner can't be deactivated.
+      ownerUpdate.user.roles = [.owner, .administrator]
+      #expect(try await c.accounts.updateUser(ownerUpdate).user.roles == [.owner, .administrator])
+      ownerUpdate.user.roles = [.owner]
+      #expect(try await c.accounts.updateUser(ownerUpdate).user.roles == [.owner])
       var deactivate = Practice_V1_DeactivateUserRequest()
       deactivate.accountID = acct
       deactivate.userID = created.owner.userID

@@ -278,7 +278,7 @@ struct ClosingTests {
     }
   }
 
-  @Test("close, day 31: purged; only the tombstone, the invoices and the purge's audit event remain, table by table")
+  @Test("close, day 31: purged; only the tombstone, the invoices and the purge's audit and change events remain, table by table")
   func purge() async throws {
     try await withServices { d in
       let c = try await d.connect()
@@ -311,6 +311,7 @@ struct ClosingTests {
         case "accounts": #expect(n == 1, "tombstone")
         case "invoices": #expect(n == 1, "invoices")
         case "audit_events": #expect(n == 1, "the purge's audit event")
+        case "change_events": #expect(n == 1, "the purge's change event")
         default: #expect(n == 0, "\(table) still has \(n) row(s)")
         }
       }

@@ -82,6 +82,9 @@ public nonisolated enum Practice_V1_ResourceKind: SwiftProtobuf.Enum, Swift.Case
   case roomBooking // = 7
   case subscription // = 8
   case invoice // = 9
+
+  /// a period's usage report; its id is the period start, unversioned
+  case usage // = 10
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -100,6 +103,7 @@ public nonisolated enum Practice_V1_ResourceKind: SwiftProtobuf.Enum, Swift.Case
     case 7: self = .roomBooking
     case 8: self = .subscription
     case 9: self = .invoice
+    case 10: self = .usage
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -116,6 +120,7 @@ public nonisolated enum Practice_V1_ResourceKind: SwiftProtobuf.Enum, Swift.Case
     case .roomBooking: return 7
     case .subscription: return 8
     case .invoice: return 9
+    case .usage: return 10
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -132,6 +137,7 @@ public nonisolated enum Practice_V1_ResourceKind: SwiftProtobuf.Enum, Swift.Case
     .roomBooking,
     .subscription,
     .invoice,
+    .usage,
   ]
 
 }
@@ -168,7 +174,7 @@ nonisolated extension Practice_V1_ChangeType: SwiftProtobuf._ProtoNameProviding 
 }
 
 nonisolated extension Practice_V1_ResourceKind: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RESOURCE_KIND_UNSPECIFIED\0\u{1}RESOURCE_KIND_ACCOUNT\0\u{1}RESOURCE_KIND_USER\0\u{1}RESOURCE_KIND_BUSINESS_INFO\0\u{1}RESOURCE_KIND_LOCATION\0\u{1}RESOURCE_KIND_PAYER_POS_RULE\0\u{1}RESOURCE_KIND_ROOM\0\u{1}RESOURCE_KIND_ROOM_BOOKING\0\u{1}RESOURCE_KIND_SUBSCRIPTION\0\u{1}RESOURCE_KIND_INVOICE\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0RESOURCE_KIND_UNSPECIFIED\0\u{1}RESOURCE_KIND_ACCOUNT\0\u{1}RESOURCE_KIND_USER\0\u{1}RESOURCE_KIND_BUSINESS_INFO\0\u{1}RESOURCE_KIND_LOCATION\0\u{1}RESOURCE_KIND_PAYER_POS_RULE\0\u{1}RESOURCE_KIND_ROOM\0\u{1}RESOURCE_KIND_ROOM_BOOKING\0\u{1}RESOURCE_KIND_SUBSCRIPTION\0\u{1}RESOURCE_KIND_INVOICE\0\u{1}RESOURCE_KIND_USAGE\0")
 }
 
 nonisolated extension Practice_V1_Address: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

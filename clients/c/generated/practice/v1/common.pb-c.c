@@ -174,7 +174,7 @@ const ProtobufCEnumDescriptor practice__v1__change_type__descriptor =
   practice__v1__change_type__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue practice__v1__resource_kind__enum_values_by_number[10] =
+static const ProtobufCEnumValue practice__v1__resource_kind__enum_values_by_number[11] =
 {
   { "RESOURCE_KIND_UNSPECIFIED", "PRACTICE__V1__RESOURCE_KIND__RESOURCE_KIND_UNSPECIFIED", 0 },
   { "RESOURCE_KIND_ACCOUNT", "PRACTICE__V1__RESOURCE_KIND__RESOURCE_KIND_ACCOUNT", 1 },
@@ -186,11 +186,12 @@ static const ProtobufCEnumValue practice__v1__resource_kind__enum_values_by_numb
   { "RESOURCE_KIND_ROOM_BOOKING", "PRACTICE__V1__RESOURCE_KIND__RESOURCE_KIND_ROOM_BOOKING", 7 },
   { "RESOURCE_KIND_SUBSCRIPTION", "PRACTICE__V1__RESOURCE_KIND__RESOURCE_KIND_SUBSCRIPTION", 8 },
   { "RESOURCE_KIND_INVOICE", "PRACTICE__V1__RESOURCE_KIND__RESOURCE_KIND_INVOICE", 9 },
+  { "RESOURCE_KIND_USAGE", "PRACTICE__V1__RESOURCE_KIND__RESOURCE_KIND_USAGE", 10 },
 };
 static const ProtobufCIntRange practice__v1__resource_kind__value_ranges[] = {
-{0, 0},{0, 10}
+{0, 0},{0, 11}
 };
-static const ProtobufCEnumValueIndex practice__v1__resource_kind__enum_values_by_name[10] =
+static const ProtobufCEnumValueIndex practice__v1__resource_kind__enum_values_by_name[11] =
 {
   { "RESOURCE_KIND_ACCOUNT", 1 },
   { "RESOURCE_KIND_BUSINESS_INFO", 3 },
@@ -201,6 +202,7 @@ static const ProtobufCEnumValueIndex practice__v1__resource_kind__enum_values_by
   { "RESOURCE_KIND_ROOM_BOOKING", 7 },
   { "RESOURCE_KIND_SUBSCRIPTION", 8 },
   { "RESOURCE_KIND_UNSPECIFIED", 0 },
+  { "RESOURCE_KIND_USAGE", 10 },
   { "RESOURCE_KIND_USER", 2 },
 };
 const ProtobufCEnumDescriptor practice__v1__resource_kind__descriptor =
@@ -210,9 +212,9 @@ const ProtobufCEnumDescriptor practice__v1__resource_kind__descriptor =
   "ResourceKind",
   "Practice__V1__ResourceKind",
   "practice.v1",
-  10,
+  11,
   practice__v1__resource_kind__enum_values_by_number,
-  10,
+  11,
   practice__v1__resource_kind__enum_values_by_name,
   1,
   practice__v1__resource_kind__value_ranges,

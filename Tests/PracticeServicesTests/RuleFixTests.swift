@@ -1,0 +1,173 @@
+import Foundation
+import PracticeCore
+import PracticeProto
+import PracticeTestSupport
+import SwiftProtobuf
+import Testing
+
+/// PRODUCT.md's rules that changed after the first release (issue 19's rule fixes), each a bug a
+/// practice could hit before.
+@Suite("Rule fixes", .serialized)
+struct RuleFixTests {
+  @Test("grace ends when no FAILED invoice is left: an invoice issued during grace does not extend it")
+  func graceEndsWithTheFailedInvoice() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      try await advance(c, to: "2030-01-05T12:00:00Z")
+      let a = try await c.accounts.createAccount(Make.account("Pays Late", email: "")).account.accountID
+      _ = try await c.billing.setPaymentMethod(card(a))
+      _ = try await c.billing.changePlan(plan(a, .professional))
+      // The first invoice fails on Mar 1 (grace until Mar 8); the next is issued on Mar 5, during grace.
+      try await advance(c, to: "2030-03-01T12:00:00Z")
+      let first = try #require(try await invoices(c, a).last)
+      var pay = Practice_V1_RecordPaymentRequest()
+      pay.accountID = a
+      pay.invoiceID = first.invoiceID
+      pay.paid = false
+      pay.processorReference = "ch_failed"
+      _ = try await c.billing.recordPayment(pay)
+      try await advance(c, to: "2030-03-06T12:00:00Z")
+      let all = try await invoices(c, a)
+      #expect(all.contains { $0.status == .open }, "an invoice issued during grace")
+      // Paying the failed invoice ends the grace, though the new invoice is still open.
+      pay.paid = true
+      pay.processorReference = "ch_ok"
+      _ = try await c.billing.recordPayment(pay)
+      var sub = Practice_V1_GetSubscriptionRequest()
+      sub.accountID = a
+      #expect(try await c.billing.getSubscription(sub).subscription.graceEndsAtMs == 0)
+      try await advance(c, to: "2030-03-10T12:00:00Z")
+      #expect(try await state(c, a).state == .active)
+    }
+  }
+
+  @Test("CloseAccount confirms a practice name stored with surrounding spaces, and compares in NFC")
+  func confirmationTrimsBothSides() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let id = try await c.accounts.createAccount(Make.account("  Cafe\u{301} Therapy ", email: "")).account.accountID
+      var close = Practice_V1_CloseAccountRequest()
+      close.accountID = id
+      close.confirmPracticeName = "Café Therapy"  // typed precomposed, stored decomposed and padded
+      #expect(try await c.accounts.closeAccount(close).account.state == .closed)
+      let other = try await c.accounts.createAccount(Make.account("Harbor Therapy", email: "")).account.accountID
+      close.accountID = other
+      close.confirmPracticeName = "Harbor  Therapy"
+      await expectRPCError(.failedPrecondition, .confirmationMismatch) { _ = try await c.accounts.closeAccount(close) }
+    }
+  }
+
+  @Test("an owner who closes during the trial and reopens is on TRIAL with the same trial end; after it, as after expiry")
+  func reopenDuringTrial() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      try await advance(c, to: "2030-01-05T12:00:00Z")
+      let a = try await c.accounts.createAccount(Make.account("Trying", email: "")).account.accountID
+      let b = try await c.accounts.createAccount(Make.account("Waits", email: "")).account.accountID
+      var sub = Practice_V1_GetSubscriptionRequest()
+      sub.accountID = a
+      let trialEnd = try await c.billing.getSubscription(sub).subscription.trialEndsAtMs
+      // Both close during the trial, 20 days in (the trial is 30 days, retention 30 days).
+      try await advance(c, days: 20)
+      for id in [a, b] {
+        var close = Practice_V1_CloseAccountRequest()
+        close.accountID = id
+        close.confirmPracticeName = id == a ? "Trying" : "Waits"
+        _ = try await c.accounts.closeAccount(close)
+      }
+      try await advance(c, days: 2)
+      var reopen = Practice_V1_ReopenAccountRequest()
+      reopen.accountID = a
+      #expect(try await c.accounts.reopenAccount(reopen).account.state == .active)
+      let after = try await c.billing.getSubscription(sub).subscription
+      #expect(after.plan == .trial && after.trialEndsAtMs == trialEnd)
+      // Past the trial's end (and inside retention), reopening needs what reopening after trial expiry
+      // needs: a card.
+      try await advance(c, days: 15)
+      reopen.accountID = b
+      await expectRPCError(.failedPrecondition, .paymentMethodRequired) { _ = try await c.accounts.reopenAccount(reopen) }
+      _ = try await c.billing.setPaymentMethod(card(b))
+      #expect(try await c.accounts.reopenAccount(reopen).account.state == .active)
+      sub.accountID = b
+      #expect(try await c.billing.getSubscription(sub).subscription.plan != .trial)
+    }
+  }
+
+  @Test("a card number sent as processor_token is refused like any card number, and never stored")
+  func cardNumberAsToken() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let id = try await c.accounts.createAccount(Make.account("Tokens", email: "")).account.accountID
+      let refused = await expectRPCError(.invalidArgument, .cardNumberRefused) {
+        _ = try await c.billing.setPaymentMethod(card(id, token: "4242 4242 4242 4242"))
+      }
+      #expect(refused?.violations.map(\.field) == ["payment_method.processor_token"])
+      #expect(!(refused?.message.contains("4242") ?? true))
+      var sub = Practice_V1_GetSubscriptionRequest()
+      sub.accountID = id
+      #expect(try await c.billing.getSubscription(sub).subscription.paymentMethodPresence == nil)
+      _ = try await c.billing.setPaymentMethod(card(id, token: "tok_live_9f8e7d"))
+    }
+  }
+
+  @Test("ReportUsage and the purge move the change sequence: a watcher sees both")
+  func everyChangeMovesTheSequence() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      try await advance(c, to: "2030-01-05T12:00:00Z")
+      let s = try await Staff.make(c)
+      _ = try await c.billing.setPaymentMethod(card(s.account))
+      _ = try await c.billing.changePlan(plan(s.account, .freemium))
+      let before = try await state(c, s.account).changeSequence
+      var usage = Practice_V1_ReportUsageRequest()
+      usage.accountID = s.account
+      usage.periodStart = "2030-01-05"
+      usage.activeClients = 3
+      _ = try await c.billing.reportUsage(usage)
+      #expect(try await state(c, s.account).changeSequence == before + 1)
+      var watch = Practice_V1_WatchRequest()
+      watch.accountID = s.account
+      watch.afterSequence = before
+      var seen: [Practice_V1_ChangeEvent] = []
+      for try await e in try c.watch.watch(watch) {
+        if e.synced { break }
+        seen.append(e.change)
+      }
+      #expect(seen.map(\.kind) == [.usage] && seen.first?.resourceID == "2030-01-05")
+
+      // Closed, then purged after retention: the purge is a change too.
+      var close = Practice_V1_CloseAccountRequest()
+      close.accountID = s.account
+      close.confirmPracticeName = "Harbor Therapy"
+      _ = try await c.accounts.closeAccount(close)
+      let closedAt = try await state(c, s.account).changeSequence
+      try await advance(c, days: 31)
+      let purged = try await state(c, s.account)
+      #expect(purged.state == .purged && purged.changeSequence == closedAt + 1)
+    }
+  }
+
+  @Test("Watch sends the replay, then SYNCED, then live changes, in that order")
+  func watchOrder() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let s = try await Staff.make(c)
+      let start = try await state(c, s.account).changeSequence
+      _ = try await c.accounts.updateAccountSettings(settingsChange(s.account, zones[0]))
+      _ = try await c.accounts.updateAccountSettings(settingsChange(s.account, zones[1]))
+      var watch = Practice_V1_WatchRequest()
+      watch.accountID = s.account
+      watch.afterSequence = start
+      var order: [String] = []
+      var it = try c.watch.watch(watch).makeAsyncIterator()
+      for _ in 0..<3 {
+        let e = try #require(try await it.next())
+        order.append(e.synced ? "SYNCED" : "replay \(e.change.sequence - start)")
+      }
+      _ = try await c.accounts.updateAccountSettings(settingsChange(s.account, zones[2]))
+      let live = try #require(try await it.next())
+      order.append(live.synced ? "SYNCED" : "live \(live.change.sequence - start)")
+      #expect(order == ["replay 1", "replay 2", "SYNCED", "live 3"])
+    }
+  }
+}

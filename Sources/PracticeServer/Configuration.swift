@@ -32,6 +32,8 @@ public struct DaemonConfiguration: Sendable {
   public var watchBuffer: Int = 1024
   /// Change events kept per account for Watch's after_sequence.
   public var changeRetention: Int64 = 10_000
+  /// How long an idempotency record is kept before the scheduler expires it.
+  public var idempotencyRetention: Duration = .seconds(24 * 3600)
   public var logLevel: Logger.Level = .info
 
   /// Prices, trial, retention and grace (the configuration file's `billing.*` keys).
@@ -89,6 +91,7 @@ public struct DaemonConfiguration: Sendable {
       case "billing.retention_days": terms.retentionDays = try int()
       case "billing.grace_days": terms.graceDays = try int()
       case "scheduler.interval_seconds": schedulerInterval = .seconds(max(1, try int()))
+      case "idempotency.retention_hours": idempotencyRetention = .seconds(max(1, try int()) * 3600)
       case "metrics.listen":
         guard let address = ListenAddress(value) else { throw ConfigError(path, n + 1, "metrics.listen must be HOST:PORT") }
         metricsListen = address

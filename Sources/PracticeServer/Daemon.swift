@@ -43,7 +43,8 @@ public struct Daemon {
     // One daemon owns its database file: the read cache in front of it stays coherent with every write.
     let env = ServiceEnvironment(
       store: CachingStore(store), changes: ChangeHub(bufferCapacity: configuration.watchBuffer),
-      changeRetention: configuration.changeRetention, terms: configuration.terms,
+      changeRetention: configuration.changeRetention,
+      idempotencyRetentionMs: configuration.idempotencyRetention.components.seconds * 1000, terms: configuration.terms,
       exportChunkBytes: max(4096, configuration.maxFrameSize / 2), logger: logger)
     let scheduler = Scheduler(env: env)
     let metricsText: @Sendable () async -> String = { [metrics, databasePath = configuration.databasePath] in

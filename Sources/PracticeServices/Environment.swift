@@ -43,6 +43,8 @@ public final class ServiceEnvironment: Sendable {
   public let logger: Logger
   /// Change events kept per account for Watch's `after_sequence`.
   public let changeRetention: Int64
+  /// How long an idempotency record is kept; the scheduler expires older ones.
+  public let idempotencyRetentionMs: Int64
   /// Prices, trial, retention and grace.
   public let terms: BillingTerms
   /// The largest ExportAccount chunk, in bytes (under the frame limit).
@@ -52,8 +54,10 @@ public final class ServiceEnvironment: Sendable {
 
   public init(store: any Store, clock: DaemonClock = DaemonClock(), changes: ChangeHub = ChangeHub(),
               health: HealthState = HealthState(), changeRetention: Int64 = 10_000,
+              idempotencyRetentionMs: Int64 = 24 * 3_600_000,
               terms: BillingTerms = BillingTerms(), exportChunkBytes: Int = 1 << 20, logger: Logger) {
-    precondition(changeRetention > 0)
+    precondition(changeRetention > 0 && idempotencyRetentionMs > 0)
+    self.idempotencyRetentionMs = idempotencyRetentionMs
     self.terms = terms
     self.exportChunkBytes = exportChunkBytes
     self.changeRetention = changeRetention

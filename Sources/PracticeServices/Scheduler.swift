@@ -25,6 +25,9 @@ public struct Scheduler: Sendable {
 
   /// Runs whatever is due now for every account; returns how many jobs ran.
   public func runDue() async throws -> UInt32 {
+    // Idempotency records past their retention go first (PRODUCT.md: kept 24 hours by default).
+    let expireBefore = env.clock.nowMs() - env.idempotencyRetentionMs
+    try await env.store.write { w in try w.expireIdempotency(beforeMs: expireBefore) }
     var ran: UInt32 = 0
     var after: String?
     while true {

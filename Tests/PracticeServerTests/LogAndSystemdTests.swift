@@ -82,11 +82,13 @@ struct DaemonSettingsTests {
   func configFile() throws {
     let path = NSTemporaryDirectory() + "practiced-conf-\(UUID().uuidString.prefix(6))"
     defer { try? FileManager.default.removeItem(atPath: path) }
-    try "state_directory_mode = 0750\nhealth.probe_interval_ms = 250\nmetrics.listen = 127.0.0.1:9464\n"
+    try "state_directory_mode = 0750\nhealth.probe_interval_ms = 250\nmetrics.listen = 127.0.0.1:9464\nidempotency.retention_hours = 48\n"
       .write(toFile: path, atomically: true, encoding: .utf8)
     var c = DaemonConfiguration()
+    #expect(c.idempotencyRetention == .seconds(24 * 3600))
     try c.load(file: path)
     #expect(c.stateDirectoryMode == 0o750 && c.healthProbeInterval == .milliseconds(250))
+    #expect(c.idempotencyRetention == .seconds(48 * 3600))
     #expect(c.metricsListen == DaemonConfiguration.ListenAddress("127.0.0.1:9464"))
     for bad in ["state_directory_mode = 999\n", "metrics.listen = nowhere\n"] {
       try bad.write(toFile: path, atomically: true, encoding: .utf8)

@@ -171,3 +171,27 @@ struct RuleFixTests {
     }
   }
 }
+
+@Suite("Idempotency records expire")
+struct IdempotencyExpiryTests {
+  @Test("a key is remembered for 24 hours, then the scheduler expires its record and the key is free again")
+  func expiry() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let s = try await Staff.make(c)
+      let key = CallOptions(idempotencyKey: "settings-1")
+      _ = try await c.accounts.updateAccountSettings(settingsChange(s.account, zones[0]), options: key)
+      // The same key with another request is refused while the record is kept.
+      await expectRPCError(.failedPrecondition, .idempotencyKeyReused) {
+        _ = try await c.accounts.updateAccountSettings(settingsChange(s.account, zones[1]), options: key)
+      }
+      try await advance(c, days: 0.9)
+      await expectRPCError(.failedPrecondition, .idempotencyKeyReused) {
+        _ = try await c.accounts.updateAccountSettings(settingsChange(s.account, zones[1]), options: key)
+      }
+      try await advance(c, days: 0.2)
+      let applied = try await c.accounts.updateAccountSettings(settingsChange(s.account, zones[1]), options: key)
+      #expect(applied.account.settings.timeZone == zones[1])
+    }
+  }
+}

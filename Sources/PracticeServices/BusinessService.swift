@@ -112,10 +112,12 @@ struct BusinessService: BusinessServiceHandler {
         resp.source = .businessEmail
         return resp
       }
-      let candidates: [(String, Practice_V1_SenderEmailSource)] = [
-        (req.initiatorUserID, .initiator), (req.billCreatorUserID, .billCreator),
-        (req.notePractitionerUserID, .notePractitioner),
-      ]
+      // The initiator, the bill's creator, then the notes' practitioners in the order given.
+      let notePractitioners = ([req.notePractitionerUserID] + req.notePractitionerUserIds).map {
+        ($0, Practice_V1_SenderEmailSource.notePractitioner)
+      }
+      let candidates: [(String, Practice_V1_SenderEmailSource)] =
+        [(req.initiatorUserID, .initiator), (req.billCreatorUserID, .billCreator)] + notePractitioners
       for (userID, source) in candidates where !userID.isEmpty {
         if let u = try r.user(account: req.accountID, id: userID), u.active, !u.email.isEmpty {
           resp.email = u.email

@@ -128,14 +128,15 @@ struct BusinessCommand: AsyncParsableCommand {
     @Argument(help: "The account id.") var accountID: String
     @Option(help: "The user who started the sending.") var initiator: String?
     @Option(help: "The user who created the bill.") var billCreator: String?
-    @Option(help: "The practitioner of the note.") var notePractitioner: String?
+    @Option(help: "A practitioner of the document's session notes; repeat it for several, tried in order.")
+    var notePractitioner: [String] = []
 
     func run() async throws {
       var req = Practice_V1_ResolveSenderEmailRequest()
       req.accountID = accountID
       req.initiatorUserID = initiator ?? ""
       req.billCreatorUserID = billCreator ?? ""
-      req.notePractitionerUserID = notePractitioner ?? ""
+      req.notePractitionerUserIds = notePractitioner
       let resp = try await connection.run { c, o in try await c.business.resolveSenderEmail(req, options: o) }
       if connection.json { print(Output.json(resp)); return }
       Output.fields([("email", resp.email), ("source", Names.senderSource(resp.source)),

@@ -86,7 +86,8 @@ struct BusinessServiceTests {
       req.accountID = s.account
       req.initiatorUserID = s.scheduler
       req.billCreatorUserID = s.biller
-      req.notePractitionerUserID = s.practitioner
+      // Two note practitioners, tried in order: the first has no email yet.
+      req.notePractitionerUserIds = [s.supervisor, s.practitioner]
       await expectRPCError(.failedPrecondition, .noSenderEmail) { _ = try await c.business.resolveSenderEmail(req) }
 
       func setEmail(_ user: String, _ email: String) async throws {
@@ -100,6 +101,14 @@ struct BusinessServiceTests {
       try await setEmail(s.practitioner, "pat@harbor.example")
       var r = try await c.business.resolveSenderEmail(req)
       #expect(r.source == .notePractitioner && r.email == "pat@harbor.example" && r.userID == s.practitioner)
+      try await setEmail(s.supervisor, "sue@harbor.example")
+      r = try await c.business.resolveSenderEmail(req)
+      #expect(r.source == .notePractitioner && r.userID == s.supervisor)
+      // The first release's single field still counts, as the first note practitioner.
+      var single = req
+      single.notePractitionerUserIds = []
+      single.notePractitionerUserID = s.practitioner
+      #expect(try await c.business.resolveSenderEmail(single).userID == s.practitioner)
       try await setEmail(s.biller, "bill@harbor.example")
       r = try await c.business.resolveSenderEmail(req)
       #expect(r.source == .billCreator && r.email == "bill@harbor.example")

@@ -422,6 +422,11 @@ public nonisolated struct Practice_V1_ResolveSenderEmailRequest: Sendable {
 
   public var billCreatorUserID: String = String()
 
+  /// The practitioners of the document's session notes, tried in this order. (note_practitioner_user_id,
+  /// from the first release, counts as the first of them when set.)
+  public var notePractitionerUserIds: [String] = []
+
+  /// NOTE: This field was marked as deprecated in the .proto file.
   public var notePractitionerUserID: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
@@ -840,7 +845,7 @@ nonisolated extension Practice_V1_UpdateBusinessInfoResponse: SwiftProtobuf.Mess
 
 nonisolated extension Practice_V1_ResolveSenderEmailRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ResolveSenderEmailRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}initiator_user_id\0\u{3}bill_creator_user_id\0\u{3}note_practitioner_user_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}initiator_user_id\0\u{3}bill_creator_user_id\0\u{3}note_practitioner_user_id\0\u{3}note_practitioner_user_ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -852,6 +857,7 @@ nonisolated extension Practice_V1_ResolveSenderEmailRequest: SwiftProtobuf.Messa
       case 2: try { try decoder.decodeSingularStringField(value: &self.initiatorUserID) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.billCreatorUserID) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.notePractitionerUserID) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.notePractitionerUserIds) }()
       default: break
       }
     }
@@ -870,6 +876,9 @@ nonisolated extension Practice_V1_ResolveSenderEmailRequest: SwiftProtobuf.Messa
     if !self.notePractitionerUserID.isEmpty {
       try visitor.visitSingularStringField(value: self.notePractitionerUserID, fieldNumber: 4)
     }
+    if !self.notePractitionerUserIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.notePractitionerUserIds, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -877,6 +886,7 @@ nonisolated extension Practice_V1_ResolveSenderEmailRequest: SwiftProtobuf.Messa
     if lhs.accountID != rhs.accountID {return false}
     if lhs.initiatorUserID != rhs.initiatorUserID {return false}
     if lhs.billCreatorUserID != rhs.billCreatorUserID {return false}
+    if lhs.notePractitionerUserIds != rhs.notePractitionerUserIds {return false}
     if lhs.notePractitionerUserID != rhs.notePractitionerUserID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

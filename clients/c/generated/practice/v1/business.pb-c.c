@@ -798,7 +798,7 @@ const ProtobufCMessageDescriptor practice__v1__update_business_info_response__de
   (ProtobufCMessageInit) practice__v1__update_business_info_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__resolve_sender_email_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor practice__v1__resolve_sender_email_request__field_descriptors[5] =
 {
   {
     "account_id",
@@ -845,6 +845,18 @@ static const ProtobufCFieldDescriptor practice__v1__resolve_sender_email_request
     offsetof(Practice__V1__ResolveSenderEmailRequest, note_practitioner_user_id),
     NULL,
     &protobuf_c_empty_string,
+    0 | PROTOBUF_C_FIELD_FLAG_DEPRECATED,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "note_practitioner_user_ids",
+    5,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Practice__V1__ResolveSenderEmailRequest, n_note_practitioner_user_ids),
+    offsetof(Practice__V1__ResolveSenderEmailRequest, note_practitioner_user_ids),
+    NULL,
+    &protobuf_c_empty_string,
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
@@ -854,11 +866,12 @@ static const unsigned practice__v1__resolve_sender_email_request__field_indices_
   2,   /* field[2] = bill_creator_user_id */
   1,   /* field[1] = initiator_user_id */
   3,   /* field[3] = note_practitioner_user_id */
+  4,   /* field[4] = note_practitioner_user_ids */
 };
 static const ProtobufCIntRange practice__v1__resolve_sender_email_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 5 }
 };
 const ProtobufCMessageDescriptor practice__v1__resolve_sender_email_request__descriptor =
 {
@@ -868,7 +881,7 @@ const ProtobufCMessageDescriptor practice__v1__resolve_sender_email_request__des
   "Practice__V1__ResolveSenderEmailRequest",
   "practice.v1",
   sizeof(Practice__V1__ResolveSenderEmailRequest),
-  4,
+  5,
   practice__v1__resolve_sender_email_request__field_descriptors,
   practice__v1__resolve_sender_email_request__field_indices_by_name,
   1,  practice__v1__resolve_sender_email_request__number_ranges,

@@ -180,11 +180,17 @@ struct  Practice__V1__ResolveSenderEmailRequest
    */
   char *initiator_user_id;
   char *bill_creator_user_id;
-  char *note_practitioner_user_id;
+  /*
+   * The practitioners of the document's session notes, tried in this order. (note_practitioner_user_id,
+   * from the first release, counts as the first of them when set.)
+   */
+  size_t n_note_practitioner_user_ids;
+  char **note_practitioner_user_ids;
+  char *note_practitioner_user_id PROTOBUF_C__DEPRECATED;
 };
 #define PRACTICE__V1__RESOLVE_SENDER_EMAIL_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__resolve_sender_email_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Practice__V1__ResolveSenderEmailResponse

@@ -117,6 +117,7 @@ public enum AccessPolicy {
     "/practice.v1.BillingService/ListInvoices": .biller,
     "/practice.v1.BillingService/GetInvoice": .biller,
     "/practice.v1.BillingService/RecordPayment": .operatorOnly,
+    "/practice.v1.BillingService/VoidInvoice": .operatorOnly,
     "/practice.v1.BillingService/SetArchiveSubscription": .administrator,
     "/practice.v1.BillingService/GetTaxFormInfo": .biller,
 
@@ -131,6 +132,8 @@ public enum AccessPolicy {
     "/practice.v1.BillingService/SetPaymentMethod",
     "/practice.v1.BillingService/RemovePaymentMethod",
     "/practice.v1.BillingService/RecordPayment",
+    // An operator's billing correction: voiding the invoice that closed an account lets it reopen.
+    "/practice.v1.BillingService/VoidInvoice",
   ]
 
   /// The requirement of a method; a method missing from the table is refused to service peers.

@@ -275,6 +275,45 @@ struct BillingService: BillingServiceHandler {
     }
   }
 
+  func voidInvoice(_ req: Practice_V1_VoidInvoiceRequest, context ctx: CallContext) async throws
+    -> Practice_V1_VoidInvoiceResponse
+  {
+    try requireID(req.accountID, "account_id")
+    try requireID(req.invoiceID, "invoice_id")
+    let reason = req.reason.trimmingCharacters(in: .whitespacesAndNewlines)
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      if reason.isEmpty { throw RPCError.invalidArgument(field: "reason", "is required") }
+      if reason.count > 500 { throw RPCError.invalidArgument(field: "reason", "must be at most 500 characters") }
+      guard let current = try mc.writer.invoice(account: req.accountID, id: req.invoiceID) else {
+        throw RPCError.notFound("invoice \(req.invoiceID)")
+      }
+      var resp = Practice_V1_VoidInvoiceResponse()
+      if current.status == .void && current.voidReason == reason {
+        resp.invoice = current
+        return resp
+      }
+      guard current.status == .open || current.status == .failed else {
+        throw RPCError.failedPrecondition(.invoiceSettled, "the invoice is \(current.status) and can't be voided")
+      }
+      var updated = current
+      updated.status = .void
+      updated.voidReason = reason
+      updated.version += 1
+      try mc.writer.putInvoice(updated)
+      try mc.record(account: req.accountID, .invoice, id: updated.invoiceID, version: updated.version, .updated,
+                    before: current, after: updated, note: "voided")
+      // Grace ends when no FAILED invoice is left.
+      let sub = try Self.load(mc.writer, req.accountID)
+      if sub.graceEndsAtMs != 0, try mc.writer.invoiceCount(account: req.accountID, statuses: [.failed]) == 0 {
+        var newSub = sub
+        newSub.graceEndsAtMs = 0
+        _ = try Self.save(mc, before: sub, after: newSub)
+      }
+      resp.invoice = updated
+      return resp
+    }
+  }
+
   func setArchiveSubscription(_ req: Practice_V1_SetArchiveSubscriptionRequest, context ctx: CallContext) async throws
     -> Practice_V1_SetArchiveSubscriptionResponse
   {

@@ -187,7 +187,8 @@ struct BillingCommand: AsyncParsableCommand {
 }
 
 struct InvoiceCommand: AsyncParsableCommand {
-  static let configuration = CommandConfiguration(commandName: "invoice", abstract: "Invoices.", subcommands: [List.self, Show.self])
+  static let configuration = CommandConfiguration(
+    commandName: "invoice", abstract: "Invoices.", subcommands: [List.self, Show.self, VoidInvoice.self])
 
   static func show(_ i: Practice_V1_Invoice) {
     Output.fields([
@@ -195,7 +196,7 @@ struct InvoiceCommand: AsyncParsableCommand {
       ("period", "\(i.periodStart) .. \(i.periodEnd)"), ("amount", Names.money(i.amountMinor, i.currency)),
       ("status", Names.invoiceStatus(i.status)), ("issued_at", Output.time(i.issuedAtMs)),
       ("payment_reference", i.paymentReference.isEmpty ? "-" : i.paymentReference),
-    ])
+    ] + (i.voidReason.isEmpty ? [] : [("void_reason", i.voidReason)]))
     for line in i.lines { print("  \(line.description_p): \(Names.money(line.amountMinor, i.currency))") }
   }
 
@@ -226,6 +227,24 @@ struct InvoiceCommand: AsyncParsableCommand {
       req.accountID = accountID
       req.invoiceID = invoiceID
       let resp = try await connection.run { c, o in try await c.billing.getInvoice(req, options: o) }
+      if connection.json { print(Output.json(resp)); return }
+      InvoiceCommand.show(resp.invoice)
+    }
+  }
+
+  struct VoidInvoice: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      commandName: "void", abstract: "Void an OPEN or FAILED invoice, with a reason (operators).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var accountID: String
+    @Argument var invoiceID: String
+    @Option(help: "Why the invoice is voided (kept in the invoice and the audit log).") var reason: String
+    func run() async throws {
+      var req = Practice_V1_VoidInvoiceRequest()
+      req.accountID = accountID
+      req.invoiceID = invoiceID
+      req.reason = reason
+      let resp = try await connection.run { c, o in try await c.billing.voidInvoice(req, options: o) }
       if connection.json { print(Output.json(resp)); return }
       InvoiceCommand.show(resp.invoice)
     }

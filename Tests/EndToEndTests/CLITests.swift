@@ -191,6 +191,9 @@ struct CLIBillingTests {
       let list = try await practicectl(["invoice", "list", a], socket: s)
       #expect(list.out.contains("USD 59.00") && list.out.contains("OPEN"))
       #expect(try await practicectl(["billing", "tax-forms", a], socket: s).out.contains("1099"))
+      let invoiceID = try #require(try await invoices(c, a).first).invoiceID
+      let voided = try await practicectl(["invoice", "void", a, invoiceID, "--reason", "duplicate charge"], socket: s)
+      #expect(voided.status == 0 && voided.out.contains("VOID") && voided.out.contains("duplicate charge"), "\(voided.err)")
 
       // Close: the prompt reads the practice name from standard input.
       let closed = try await practicectl(["account", "close", a], socket: s, input: "Harbor Therapy\n")
@@ -229,7 +232,7 @@ struct CLIHelpTests {
       #expect(r.status == 0, "\(path.joined(separator: " ")) --help: \(r.err)")
       #expect(r.out.contains("USAGE: practicectl \(path.joined(separator: " "))"), "\(path)")
     }
-    // The named subcommands cover all 48 methods of PRODUCT.md (plus describe, health and call).
+    // The named subcommands cover the methods of PRODUCT.md (plus describe, health and call).
     let leaves = Set(paths.filter { p in !paths.contains { $0.count > p.count && Array($0.prefix(p.count)) == p } }
       .map { $0.joined(separator: " ") })
     let expected: Set<String> = [
@@ -240,7 +243,7 @@ struct CLIHelpTests {
       "payer-rule delete", "room create", "room get", "room list", "room update", "room archive", "booking create",
       "booking cancel", "booking list", "booking check", "billing show", "billing plan", "billing set-card",
       "billing remove-card", "billing usage", "billing preview", "billing record-payment", "billing archive",
-      "billing tax-forms", "invoice list", "invoice show", "audit list", "watch", "call", "describe", "health",
+      "billing tax-forms", "invoice list", "invoice show", "invoice void", "audit list", "watch", "call", "describe", "health",
     ]
     #expect(expected.isSubset(of: leaves), "missing: \(expected.subtracting(leaves))")
   }

@@ -47,7 +47,7 @@ enum ProductMatrix {
       m[name] = [.owner]
     }
     for name in ["AccountService/CreateAccount", "AccountService/ListAccounts", "BillingService/ReportUsage",
-                 "BillingService/RecordPayment"] {
+                 "BillingService/RecordPayment", "BillingService/VoidInvoice"] {
       m[name] = []
     }
     return Dictionary(uniqueKeysWithValues: m.map { ("/practice.v1." + $0.key, $0.value) })

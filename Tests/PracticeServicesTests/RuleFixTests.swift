@@ -195,3 +195,57 @@ struct IdempotencyExpiryTests {
     }
   }
 }
+
+@Suite("VoidInvoice")
+struct VoidInvoiceTests {
+  @Test("an operator voids an OPEN or FAILED invoice with a reason (audited); PAID can't be; a void invoice no longer blocks reopening")
+  func void() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      try await advance(c, to: "2030-01-05T12:00:00Z")
+      let s = try await Staff.make(c)
+      _ = try await c.billing.setPaymentMethod(card(s.account))
+      _ = try await c.billing.changePlan(plan(s.account, .professional))
+      try await advance(c, to: "2030-02-05T12:00:00Z")
+      let invoice = try #require(try await invoices(c, s.account).first)
+      var pay = Practice_V1_RecordPaymentRequest()
+      pay.accountID = s.account
+      pay.invoiceID = invoice.invoiceID
+      pay.paid = false
+      pay.processorReference = "ch_failed"
+      _ = try await c.billing.recordPayment(pay)
+      try await advance(c, days: 8)
+      #expect(try await state(c, s.account).closeReason == .nonPayment)
+      var reopen = Practice_V1_ReopenAccountRequest()
+      reopen.accountID = s.account
+      await expectRPCError(.failedPrecondition, .unpaidInvoice) { _ = try await c.accounts.reopenAccount(reopen) }
+
+      var void = Practice_V1_VoidInvoiceRequest()
+      void.accountID = s.account
+      void.invoiceID = invoice.invoiceID
+      await expectRPCError(.invalidArgument, .validationFailed) { _ = try await c.billing.voidInvoice(void) }
+      void.reason = "charged twice by the processor; refunded"
+      let svc = try await d.connect(as: .service)
+      await expectRPCError(.permissionDenied, .roleRequired) {
+        _ = try await svc.billing.voidInvoice(void, options: .init(actor: s.owner))
+      }
+      let voided = try await c.billing.voidInvoice(void).invoice
+      #expect(voided.status == .void && voided.voidReason == void.reason && voided.version == invoice.version + 2)
+      #expect(try await c.billing.voidInvoice(void).invoice.version == voided.version)  // no-op
+      let audited = try await auditEvents(c, s.account, method: "/practice.v1.BillingService/VoidInvoice")
+      // The invoice's change, and the subscription's: its grace ended with the last FAILED invoice.
+      #expect(audited.map(\.resourceKind) == [.invoice, .subscription] && audited.first?.note == "voided")
+      #expect(try await c.accounts.reopenAccount(reopen).account.state == .active)
+
+      // A PAID invoice can't be voided.
+      try await advance(c, to: "2030-03-05T12:00:00Z")
+      let next = try #require(try await invoices(c, s.account).first { $0.status == .open })
+      pay.invoiceID = next.invoiceID
+      pay.paid = true
+      pay.processorReference = "ch_ok"
+      _ = try await c.billing.recordPayment(pay)
+      void.invoiceID = next.invoiceID
+      await expectRPCError(.failedPrecondition, .invoiceSettled) { _ = try await c.billing.voidInvoice(void) }
+    }
+  }
+}

@@ -174,6 +174,9 @@ extension MethodCatalog {
     public static let recordPayment = MethodDescriptor(
       "/practice.v1.BillingService/RecordPayment", Practice_V1_RecordPaymentRequest.self, Practice_V1_RecordPaymentResponse.self,
       serverStreaming: false, hasSideEffects: true)
+    public static let voidInvoice = MethodDescriptor(
+      "/practice.v1.BillingService/VoidInvoice", Practice_V1_VoidInvoiceRequest.self, Practice_V1_VoidInvoiceResponse.self,
+      serverStreaming: false, hasSideEffects: true)
     public static let setArchiveSubscription = MethodDescriptor(
       "/practice.v1.BillingService/SetArchiveSubscription", Practice_V1_SetArchiveSubscriptionRequest.self, Practice_V1_SetArchiveSubscriptionResponse.self,
       serverStreaming: false, hasSideEffects: true)
@@ -297,6 +300,7 @@ extension MethodCatalog {
     BillingService.listInvoices,
     BillingService.getInvoice,
     BillingService.recordPayment,
+    BillingService.voidInvoice,
     BillingService.setArchiveSubscription,
     BillingService.getTaxFormInfo,
     BusinessService.getBusinessInfo,

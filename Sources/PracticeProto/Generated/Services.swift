@@ -352,6 +352,7 @@ public protocol BillingServiceHandler: Sendable {
   func listInvoices(_ request: Practice_V1_ListInvoicesRequest, context: Context) async throws -> Practice_V1_ListInvoicesResponse
   func getInvoice(_ request: Practice_V1_GetInvoiceRequest, context: Context) async throws -> Practice_V1_GetInvoiceResponse
   func recordPayment(_ request: Practice_V1_RecordPaymentRequest, context: Context) async throws -> Practice_V1_RecordPaymentResponse
+  func voidInvoice(_ request: Practice_V1_VoidInvoiceRequest, context: Context) async throws -> Practice_V1_VoidInvoiceResponse
   func setArchiveSubscription(_ request: Practice_V1_SetArchiveSubscriptionRequest, context: Context) async throws -> Practice_V1_SetArchiveSubscriptionResponse
   func getTaxFormInfo(_ request: Practice_V1_GetTaxFormInfoRequest, context: Context) async throws -> Practice_V1_GetTaxFormInfoResponse
 }
@@ -369,6 +370,7 @@ extension BillingServiceHandler {
     registrar.unary(MethodCatalog.BillingService.listInvoices) { try await self.listInvoices($0, context: $1) }
     registrar.unary(MethodCatalog.BillingService.getInvoice) { try await self.getInvoice($0, context: $1) }
     registrar.unary(MethodCatalog.BillingService.recordPayment) { try await self.recordPayment($0, context: $1) }
+    registrar.unary(MethodCatalog.BillingService.voidInvoice) { try await self.voidInvoice($0, context: $1) }
     registrar.unary(MethodCatalog.BillingService.setArchiveSubscription) { try await self.setArchiveSubscription($0, context: $1) }
     registrar.unary(MethodCatalog.BillingService.getTaxFormInfo) { try await self.getTaxFormInfo($0, context: $1) }
   }
@@ -422,6 +424,11 @@ public struct BillingServiceClient<Transport: ClientTransport>: Sendable {
   public func recordPayment(_ request: Practice_V1_RecordPaymentRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_RecordPaymentResponse {
     let payload = try await transport.unary(method: "/practice.v1.BillingService/RecordPayment", payload: try request.serializedData(), options: options)
     return try Practice_V1_RecordPaymentResponse(serializedBytes: payload)
+  }
+  @inlinable
+  public func voidInvoice(_ request: Practice_V1_VoidInvoiceRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_VoidInvoiceResponse {
+    let payload = try await transport.unary(method: "/practice.v1.BillingService/VoidInvoice", payload: try request.serializedData(), options: options)
+    return try Practice_V1_VoidInvoiceResponse(serializedBytes: payload)
   }
   @inlinable
   public func setArchiveSubscription(_ request: Practice_V1_SetArchiveSubscriptionRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_SetArchiveSubscriptionResponse {

@@ -454,6 +454,9 @@ public nonisolated struct Practice_V1_Invoice: Sendable {
 
   public var version: Int64 = 0
 
+  /// why an operator voided it (status VOID)
+  public var voidReason: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -577,6 +580,45 @@ public nonisolated struct Practice_V1_RecordPaymentRequest: Sendable {
 }
 
 public nonisolated struct Practice_V1_RecordPaymentResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var invoice: Practice_V1_Invoice {
+    get {_invoice ?? Practice_V1_Invoice()}
+    set {_invoice = newValue}
+  }
+  /// Returns true if `invoice` has been explicitly set.
+  public var hasInvoice: Bool {self._invoice != nil}
+  /// Clears the value of `invoice`. Subsequent reads from it will return its default value.
+  public mutating func clearInvoice() {self._invoice = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _invoice: Practice_V1_Invoice? = nil
+}
+
+/// Voids an OPEN or FAILED invoice (operators): it is then neither owed nor unpaid.
+public nonisolated struct Practice_V1_VoidInvoiceRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var accountID: String = String()
+
+  public var invoiceID: String = String()
+
+  /// required, free text (recorded in the invoice and the audit log)
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Practice_V1_VoidInvoiceResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
@@ -1279,7 +1321,7 @@ nonisolated extension Practice_V1_InvoiceLine: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Practice_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Invoice"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}invoice_id\0\u{3}account_id\0\u{1}number\0\u{3}period_start\0\u{3}period_end\0\u{1}lines\0\u{3}amount_minor\0\u{1}currency\0\u{1}status\0\u{3}issued_at_ms\0\u{3}payment_reference\0\u{1}version\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}invoice_id\0\u{3}account_id\0\u{1}number\0\u{3}period_start\0\u{3}period_end\0\u{1}lines\0\u{3}amount_minor\0\u{1}currency\0\u{1}status\0\u{3}issued_at_ms\0\u{3}payment_reference\0\u{1}version\0\u{3}void_reason\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1299,6 +1341,7 @@ nonisolated extension Practice_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf.
       case 10: try { try decoder.decodeSingularInt64Field(value: &self.issuedAtMs) }()
       case 11: try { try decoder.decodeSingularStringField(value: &self.paymentReference) }()
       case 12: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
+      case 13: try { try decoder.decodeSingularStringField(value: &self.voidReason) }()
       default: break
       }
     }
@@ -1341,6 +1384,9 @@ nonisolated extension Practice_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf.
     if self.version != 0 {
       try visitor.visitSingularInt64Field(value: self.version, fieldNumber: 12)
     }
+    if !self.voidReason.isEmpty {
+      try visitor.visitSingularStringField(value: self.voidReason, fieldNumber: 13)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1357,6 +1403,7 @@ nonisolated extension Practice_V1_Invoice: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.issuedAtMs != rhs.issuedAtMs {return false}
     if lhs.paymentReference != rhs.paymentReference {return false}
     if lhs.version != rhs.version {return false}
+    if lhs.voidReason != rhs.voidReason {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1643,6 +1690,80 @@ nonisolated extension Practice_V1_RecordPaymentResponse: SwiftProtobuf.Message, 
   }
 
   public static func ==(lhs: Practice_V1_RecordPaymentResponse, rhs: Practice_V1_RecordPaymentResponse) -> Bool {
+    if lhs._invoice != rhs._invoice {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Practice_V1_VoidInvoiceRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VoidInvoiceRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}invoice_id\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.accountID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.invoiceID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.accountID.isEmpty {
+      try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
+    }
+    if !self.invoiceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.invoiceID, fieldNumber: 2)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Practice_V1_VoidInvoiceRequest, rhs: Practice_V1_VoidInvoiceRequest) -> Bool {
+    if lhs.accountID != rhs.accountID {return false}
+    if lhs.invoiceID != rhs.invoiceID {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Practice_V1_VoidInvoiceResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VoidInvoiceResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}invoice\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._invoice) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._invoice {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Practice_V1_VoidInvoiceResponse, rhs: Practice_V1_VoidInvoiceResponse) -> Bool {
     if lhs._invoice != rhs._invoice {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true

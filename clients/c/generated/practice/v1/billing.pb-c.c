@@ -997,6 +997,96 @@ void   practice__v1__record_payment_response__free_unpacked
   assert(message->base.descriptor == &practice__v1__record_payment_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   practice__v1__void_invoice_request__init
+                     (Practice__V1__VoidInvoiceRequest         *message)
+{
+  static const Practice__V1__VoidInvoiceRequest init_value = PRACTICE__V1__VOID_INVOICE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t practice__v1__void_invoice_request__get_packed_size
+                     (const Practice__V1__VoidInvoiceRequest *message)
+{
+  assert(message->base.descriptor == &practice__v1__void_invoice_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__void_invoice_request__pack
+                     (const Practice__V1__VoidInvoiceRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__void_invoice_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__void_invoice_request__pack_to_buffer
+                     (const Practice__V1__VoidInvoiceRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__void_invoice_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__VoidInvoiceRequest *
+       practice__v1__void_invoice_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__VoidInvoiceRequest *)
+     protobuf_c_message_unpack (&practice__v1__void_invoice_request__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__void_invoice_request__free_unpacked
+                     (Practice__V1__VoidInvoiceRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__void_invoice_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   practice__v1__void_invoice_response__init
+                     (Practice__V1__VoidInvoiceResponse         *message)
+{
+  static const Practice__V1__VoidInvoiceResponse init_value = PRACTICE__V1__VOID_INVOICE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t practice__v1__void_invoice_response__get_packed_size
+                     (const Practice__V1__VoidInvoiceResponse *message)
+{
+  assert(message->base.descriptor == &practice__v1__void_invoice_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__void_invoice_response__pack
+                     (const Practice__V1__VoidInvoiceResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__void_invoice_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__void_invoice_response__pack_to_buffer
+                     (const Practice__V1__VoidInvoiceResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__void_invoice_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__VoidInvoiceResponse *
+       practice__v1__void_invoice_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__VoidInvoiceResponse *)
+     protobuf_c_message_unpack (&practice__v1__void_invoice_response__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__void_invoice_response__free_unpacked
+                     (Practice__V1__VoidInvoiceResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__void_invoice_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   practice__v1__set_archive_subscription_request__init
                      (Practice__V1__SetArchiveSubscriptionRequest         *message)
 {
@@ -1983,7 +2073,7 @@ const ProtobufCMessageDescriptor practice__v1__invoice_line__descriptor =
   (ProtobufCMessageInit) practice__v1__invoice_line__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__invoice__field_descriptors[12] =
+static const ProtobufCFieldDescriptor practice__v1__invoice__field_descriptors[13] =
 {
   {
     "invoice_id",
@@ -2129,6 +2219,18 @@ static const ProtobufCFieldDescriptor practice__v1__invoice__field_descriptors[1
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "void_reason",
+    13,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__Invoice, void_reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__invoice__field_indices_by_name[] = {
   1,   /* field[1] = account_id */
@@ -2143,11 +2245,12 @@ static const unsigned practice__v1__invoice__field_indices_by_name[] = {
   3,   /* field[3] = period_start */
   8,   /* field[8] = status */
   11,   /* field[11] = version */
+  12,   /* field[12] = void_reason */
 };
 static const ProtobufCIntRange practice__v1__invoice__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor practice__v1__invoice__descriptor =
 {
@@ -2157,7 +2260,7 @@ const ProtobufCMessageDescriptor practice__v1__invoice__descriptor =
   "Practice__V1__Invoice",
   "practice.v1",
   sizeof(Practice__V1__Invoice),
-  12,
+  13,
   practice__v1__invoice__field_descriptors,
   practice__v1__invoice__field_indices_by_name,
   1,  practice__v1__invoice__number_ranges,
@@ -2559,6 +2662,108 @@ const ProtobufCMessageDescriptor practice__v1__record_payment_response__descript
   (ProtobufCMessageInit) practice__v1__record_payment_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor practice__v1__void_invoice_request__field_descriptors[3] =
+{
+  {
+    "account_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__VoidInvoiceRequest, account_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "invoice_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__VoidInvoiceRequest, invoice_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__VoidInvoiceRequest, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__void_invoice_request__field_indices_by_name[] = {
+  0,   /* field[0] = account_id */
+  1,   /* field[1] = invoice_id */
+  2,   /* field[2] = reason */
+};
+static const ProtobufCIntRange practice__v1__void_invoice_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor practice__v1__void_invoice_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.VoidInvoiceRequest",
+  "VoidInvoiceRequest",
+  "Practice__V1__VoidInvoiceRequest",
+  "practice.v1",
+  sizeof(Practice__V1__VoidInvoiceRequest),
+  3,
+  practice__v1__void_invoice_request__field_descriptors,
+  practice__v1__void_invoice_request__field_indices_by_name,
+  1,  practice__v1__void_invoice_request__number_ranges,
+  (ProtobufCMessageInit) practice__v1__void_invoice_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor practice__v1__void_invoice_response__field_descriptors[1] =
+{
+  {
+    "invoice",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__VoidInvoiceResponse, invoice),
+    &practice__v1__invoice__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__void_invoice_response__field_indices_by_name[] = {
+  0,   /* field[0] = invoice */
+};
+static const ProtobufCIntRange practice__v1__void_invoice_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor practice__v1__void_invoice_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.VoidInvoiceResponse",
+  "VoidInvoiceResponse",
+  "Practice__V1__VoidInvoiceResponse",
+  "practice.v1",
+  sizeof(Practice__V1__VoidInvoiceResponse),
+  1,
+  practice__v1__void_invoice_response__field_descriptors,
+  practice__v1__void_invoice_response__field_indices_by_name,
+  1,  practice__v1__void_invoice_response__number_ranges,
+  (ProtobufCMessageInit) practice__v1__void_invoice_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor practice__v1__set_archive_subscription_request__field_descriptors[2] =
 {
   {
@@ -2803,7 +3008,7 @@ const ProtobufCEnumDescriptor practice__v1__invoice_status__descriptor =
   practice__v1__invoice_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor practice__v1__billing_service__method_descriptors[11] =
+static const ProtobufCMethodDescriptor practice__v1__billing_service__method_descriptors[12] =
 {
   { "GetSubscription", &practice__v1__get_subscription_request__descriptor, &practice__v1__get_subscription_response__descriptor },
   { "ChangePlan", &practice__v1__change_plan_request__descriptor, &practice__v1__change_plan_response__descriptor },
@@ -2814,6 +3019,7 @@ static const ProtobufCMethodDescriptor practice__v1__billing_service__method_des
   { "ListInvoices", &practice__v1__list_invoices_request__descriptor, &practice__v1__list_invoices_response__descriptor },
   { "GetInvoice", &practice__v1__get_invoice_request__descriptor, &practice__v1__get_invoice_response__descriptor },
   { "RecordPayment", &practice__v1__record_payment_request__descriptor, &practice__v1__record_payment_response__descriptor },
+  { "VoidInvoice", &practice__v1__void_invoice_request__descriptor, &practice__v1__void_invoice_response__descriptor },
   { "SetArchiveSubscription", &practice__v1__set_archive_subscription_request__descriptor, &practice__v1__set_archive_subscription_response__descriptor },
   { "GetTaxFormInfo", &practice__v1__get_tax_form_info_request__descriptor, &practice__v1__get_tax_form_info_response__descriptor },
 };
@@ -2821,14 +3027,15 @@ const unsigned practice__v1__billing_service__method_indices_by_name[] = {
   1,        /* ChangePlan */
   7,        /* GetInvoice */
   0,        /* GetSubscription */
-  10,        /* GetTaxFormInfo */
+  11,        /* GetTaxFormInfo */
   6,        /* ListInvoices */
   5,        /* PreviewInvoice */
   8,        /* RecordPayment */
   3,        /* RemovePaymentMethod */
   4,        /* ReportUsage */
-  9,        /* SetArchiveSubscription */
-  2         /* SetPaymentMethod */
+  10,        /* SetArchiveSubscription */
+  2,        /* SetPaymentMethod */
+  9         /* VoidInvoice */
 };
 const ProtobufCServiceDescriptor practice__v1__billing_service__descriptor =
 {
@@ -2837,7 +3044,7 @@ const ProtobufCServiceDescriptor practice__v1__billing_service__descriptor =
   "BillingService",
   "Practice__V1__BillingService",
   "practice.v1",
-  11,
+  12,
   practice__v1__billing_service__method_descriptors,
   practice__v1__billing_service__method_indices_by_name
 };
@@ -2913,13 +3120,21 @@ void practice__v1__billing_service__record_payment(ProtobufCService *service,
   assert(service->descriptor == &practice__v1__billing_service__descriptor);
   service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void practice__v1__billing_service__void_invoice(ProtobufCService *service,
+                                                 const Practice__V1__VoidInvoiceRequest *input,
+                                                 Practice__V1__VoidInvoiceResponse_Closure closure,
+                                                 void *closure_data)
+{
+  assert(service->descriptor == &practice__v1__billing_service__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void practice__v1__billing_service__set_archive_subscription(ProtobufCService *service,
                                                              const Practice__V1__SetArchiveSubscriptionRequest *input,
                                                              Practice__V1__SetArchiveSubscriptionResponse_Closure closure,
                                                              void *closure_data)
 {
   assert(service->descriptor == &practice__v1__billing_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__billing_service__get_tax_form_info(ProtobufCService *service,
                                                       const Practice__V1__GetTaxFormInfoRequest *input,
@@ -2927,7 +3142,7 @@ void practice__v1__billing_service__get_tax_form_info(ProtobufCService *service,
                                                       void *closure_data)
 {
   assert(service->descriptor == &practice__v1__billing_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__billing_service__init (Practice__V1__BillingService_Service *service,
                                           Practice__V1__BillingService_ServiceDestroy destroy)

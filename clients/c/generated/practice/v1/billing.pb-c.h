@@ -37,6 +37,8 @@ typedef struct Practice__V1__GetInvoiceRequest Practice__V1__GetInvoiceRequest;
 typedef struct Practice__V1__GetInvoiceResponse Practice__V1__GetInvoiceResponse;
 typedef struct Practice__V1__RecordPaymentRequest Practice__V1__RecordPaymentRequest;
 typedef struct Practice__V1__RecordPaymentResponse Practice__V1__RecordPaymentResponse;
+typedef struct Practice__V1__VoidInvoiceRequest Practice__V1__VoidInvoiceRequest;
+typedef struct Practice__V1__VoidInvoiceResponse Practice__V1__VoidInvoiceResponse;
 typedef struct Practice__V1__SetArchiveSubscriptionRequest Practice__V1__SetArchiveSubscriptionRequest;
 typedef struct Practice__V1__SetArchiveSubscriptionResponse Practice__V1__SetArchiveSubscriptionResponse;
 typedef struct Practice__V1__GetTaxFormInfoRequest Practice__V1__GetTaxFormInfoRequest;
@@ -281,10 +283,14 @@ struct  Practice__V1__Invoice
   int64_t issued_at_ms;
   char *payment_reference;
   int64_t version;
+  /*
+   * why an operator voided it (status VOID)
+   */
+  char *void_reason;
 };
 #define PRACTICE__V1__INVOICE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__invoice__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string, PRACTICE__V1__INVOICE_STATUS__INVOICE_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, (char *)protobuf_c_empty_string, PRACTICE__V1__INVOICE_STATUS__INVOICE_STATUS_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
 
 
 struct  Practice__V1__PreviewInvoiceRequest
@@ -375,6 +381,34 @@ struct  Practice__V1__RecordPaymentResponse
 };
 #define PRACTICE__V1__RECORD_PAYMENT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__record_payment_response__descriptor) \
+    , NULL }
+
+
+/*
+ * Voids an OPEN or FAILED invoice (operators): it is then neither owed nor unpaid.
+ */
+struct  Practice__V1__VoidInvoiceRequest
+{
+  ProtobufCMessage base;
+  char *account_id;
+  char *invoice_id;
+  /*
+   * required, free text (recorded in the invoice and the audit log)
+   */
+  char *reason;
+};
+#define PRACTICE__V1__VOID_INVOICE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__void_invoice_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Practice__V1__VoidInvoiceResponse
+{
+  ProtobufCMessage base;
+  Practice__V1__Invoice *invoice;
+};
+#define PRACTICE__V1__VOID_INVOICE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__void_invoice_response__descriptor) \
     , NULL }
 
 
@@ -841,6 +875,44 @@ Practice__V1__RecordPaymentResponse *
 void   practice__v1__record_payment_response__free_unpacked
                      (Practice__V1__RecordPaymentResponse *message,
                       ProtobufCAllocator *allocator);
+/* Practice__V1__VoidInvoiceRequest methods */
+void   practice__v1__void_invoice_request__init
+                     (Practice__V1__VoidInvoiceRequest         *message);
+size_t practice__v1__void_invoice_request__get_packed_size
+                     (const Practice__V1__VoidInvoiceRequest   *message);
+size_t practice__v1__void_invoice_request__pack
+                     (const Practice__V1__VoidInvoiceRequest   *message,
+                      uint8_t             *out);
+size_t practice__v1__void_invoice_request__pack_to_buffer
+                     (const Practice__V1__VoidInvoiceRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__VoidInvoiceRequest *
+       practice__v1__void_invoice_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__void_invoice_request__free_unpacked
+                     (Practice__V1__VoidInvoiceRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Practice__V1__VoidInvoiceResponse methods */
+void   practice__v1__void_invoice_response__init
+                     (Practice__V1__VoidInvoiceResponse         *message);
+size_t practice__v1__void_invoice_response__get_packed_size
+                     (const Practice__V1__VoidInvoiceResponse   *message);
+size_t practice__v1__void_invoice_response__pack
+                     (const Practice__V1__VoidInvoiceResponse   *message,
+                      uint8_t             *out);
+size_t practice__v1__void_invoice_response__pack_to_buffer
+                     (const Practice__V1__VoidInvoiceResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__VoidInvoiceResponse *
+       practice__v1__void_invoice_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__void_invoice_response__free_unpacked
+                     (Practice__V1__VoidInvoiceResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Practice__V1__SetArchiveSubscriptionRequest methods */
 void   practice__v1__set_archive_subscription_request__init
                      (Practice__V1__SetArchiveSubscriptionRequest         *message);
@@ -985,6 +1057,12 @@ typedef void (*Practice__V1__RecordPaymentRequest_Closure)
 typedef void (*Practice__V1__RecordPaymentResponse_Closure)
                  (const Practice__V1__RecordPaymentResponse *message,
                   void *closure_data);
+typedef void (*Practice__V1__VoidInvoiceRequest_Closure)
+                 (const Practice__V1__VoidInvoiceRequest *message,
+                  void *closure_data);
+typedef void (*Practice__V1__VoidInvoiceResponse_Closure)
+                 (const Practice__V1__VoidInvoiceResponse *message,
+                  void *closure_data);
 typedef void (*Practice__V1__SetArchiveSubscriptionRequest_Closure)
                  (const Practice__V1__SetArchiveSubscriptionRequest *message,
                   void *closure_data);
@@ -1040,6 +1118,10 @@ struct Practice__V1__BillingService_Service
                          const Practice__V1__RecordPaymentRequest *input,
                          Practice__V1__RecordPaymentResponse_Closure closure,
                          void *closure_data);
+  void (*void_invoice)(Practice__V1__BillingService_Service *service,
+                       const Practice__V1__VoidInvoiceRequest *input,
+                       Practice__V1__VoidInvoiceResponse_Closure closure,
+                       void *closure_data);
   void (*set_archive_subscription)(Practice__V1__BillingService_Service *service,
                                    const Practice__V1__SetArchiveSubscriptionRequest *input,
                                    Practice__V1__SetArchiveSubscriptionResponse_Closure closure,
@@ -1065,6 +1147,7 @@ void practice__v1__billing_service__init (Practice__V1__BillingService_Service *
       function_prefix__ ## list_invoices,\
       function_prefix__ ## get_invoice,\
       function_prefix__ ## record_payment,\
+      function_prefix__ ## void_invoice,\
       function_prefix__ ## set_archive_subscription,\
       function_prefix__ ## get_tax_form_info  }
 void practice__v1__billing_service__get_subscription(ProtobufCService *service,
@@ -1103,6 +1186,10 @@ void practice__v1__billing_service__record_payment(ProtobufCService *service,
                                                    const Practice__V1__RecordPaymentRequest *input,
                                                    Practice__V1__RecordPaymentResponse_Closure closure,
                                                    void *closure_data);
+void practice__v1__billing_service__void_invoice(ProtobufCService *service,
+                                                 const Practice__V1__VoidInvoiceRequest *input,
+                                                 Practice__V1__VoidInvoiceResponse_Closure closure,
+                                                 void *closure_data);
 void practice__v1__billing_service__set_archive_subscription(ProtobufCService *service,
                                                              const Practice__V1__SetArchiveSubscriptionRequest *input,
                                                              Practice__V1__SetArchiveSubscriptionResponse_Closure closure,
@@ -1138,6 +1225,8 @@ extern const ProtobufCMessageDescriptor practice__v1__get_invoice_request__descr
 extern const ProtobufCMessageDescriptor practice__v1__get_invoice_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__record_payment_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__record_payment_response__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__void_invoice_request__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__void_invoice_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__set_archive_subscription_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__set_archive_subscription_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__get_tax_form_info_request__descriptor;

@@ -118,6 +118,9 @@ public enum AccessPolicy {
     "/practice.v1.BillingService/GetInvoice": .biller,
     "/practice.v1.BillingService/RecordPayment": .operatorOnly,
     "/practice.v1.BillingService/VoidInvoice": .operatorOnly,
+    "/practice.v1.AccountService/ReactivateUser": .administrator,
+    "/practice.v1.LocationService/UnarchiveLocation": .administrator,
+    "/practice.v1.RoomService/UnarchiveRoom": .administrator,
     "/practice.v1.BillingService/SetArchiveSubscription": .administrator,
     "/practice.v1.BillingService/GetTaxFormInfo": .biller,
 

@@ -219,6 +219,35 @@ struct AccountService: AccountServiceHandler {
     }
   }
 
+  /// Undoes DeactivateUser: the same user, active again, under the limits of adding one (the plan's
+  /// practitioners, an email unique among active users).
+  func reactivateUser(_ req: Practice_V1_ReactivateUserRequest, context ctx: CallContext) async throws
+    -> Practice_V1_ReactivateUserResponse
+  {
+    try requireID(req.accountID, "account_id")
+    try requireID(req.userID, "user_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      guard let current = try mc.writer.user(account: req.accountID, id: req.userID) else {
+        throw RPCError.notFound("user \(req.userID)")
+      }
+      try checkVersion(req.expectedVersion, current: current.version, what: "the user")
+      var resp = Practice_V1_ReactivateUserResponse()
+      guard !current.active else {
+        resp.user = current
+        return resp
+      }
+      if !current.email.isEmpty, try mc.writer.activeUser(account: req.accountID, email: current.email) != nil {
+        throw RPCError(.alreadyExists, .alreadyExists, "an active user of the account has this email",
+                       violations: [FieldViolation(field: "user.email", description: "already used by an active user")])
+      }
+      if current.roleSet.contains(.practitioner) { try Self.checkPractitionerLimit(mc, adding: 1) }
+      var updated = current
+      updated.active = true
+      resp.user = try Self.save(mc, before: current, after: updated)
+      return resp
+    }
+  }
+
   func listUsers(_ req: Practice_V1_ListUsersRequest, context ctx: CallContext) async throws
     -> Practice_V1_ListUsersResponse
   {

@@ -138,6 +138,28 @@ struct LocationService: LocationServiceHandler {
     }
   }
 
+  /// Undoes ArchiveLocation: the same location, active again (not the default, unless the account has
+  /// none).
+  func unarchiveLocation(_ req: Practice_V1_UnarchiveLocationRequest, context ctx: CallContext) async throws
+    -> Practice_V1_UnarchiveLocationResponse
+  {
+    try requireID(req.accountID, "account_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      let current = try Self.load(mc.writer, req.accountID, req.locationID)
+      try checkVersion(req.expectedVersion, current: current.version, what: "the location")
+      var resp = Practice_V1_UnarchiveLocationResponse()
+      guard current.archived else {
+        resp.location = current
+        return resp
+      }
+      var updated = current
+      updated.archived = false
+      updated.isDefault = try mc.writer.defaultLocation(account: req.accountID) == nil
+      resp.location = try Self.save(mc, before: current, after: updated)
+      return resp
+    }
+  }
+
   func listPlaceOfServiceCodes(_ req: Practice_V1_ListPlaceOfServiceCodesRequest, context ctx: CallContext) async throws
     -> Practice_V1_ListPlaceOfServiceCodesResponse
   {

@@ -140,6 +140,33 @@ struct RoomService: RoomServiceHandler {
     }
   }
 
+  /// Undoes ArchiveRoom: the same room, bookable again, under the limits of creating one (more than one
+  /// active practitioner; its locations active).
+  func unarchiveRoom(_ req: Practice_V1_UnarchiveRoomRequest, context ctx: CallContext) async throws
+    -> Practice_V1_UnarchiveRoomResponse
+  {
+    try requireID(req.accountID, "account_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      let current = try Self.load(mc.writer, req.accountID, req.roomID)
+      try checkVersion(req.expectedVersion, current: current.version, what: "the room")
+      var resp = Practice_V1_UnarchiveRoomResponse()
+      guard current.archived else {
+        resp.room = current
+        return resp
+      }
+      let users = try mc.writer.users(account: req.accountID, after: nil, limit: Int.max, includeInactive: false)
+      guard AccountRules.activePractitioners(users) > 1 else {
+        throw RPCError.failedPrecondition(
+          .roomsNeedTwoPractitioners, "rooms need an account with more than one active practitioner")
+      }
+      try Self.checkLocations(mc.writer, req.accountID, current.locationIds)
+      var updated = current
+      updated.archived = false
+      resp.room = try Self.save(mc, before: current, after: updated)
+      return resp
+    }
+  }
+
   /// The conflicts of each proposed occurrence, in occurrence order, without duplicates.
   static func conflicts(_ r: any StoreReader, room: Practice_V1_Room, _ occurrences: [(start: Int64, end: Int64)]) throws
     -> [Practice_V1_RoomBooking]

@@ -36,7 +36,7 @@ struct PlainAddressOptions: ParsableArguments {
 struct LocationCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "location", abstract: "Service locations.",
-    subcommands: [Create.self, Get.self, List.self, Update.self, Archive.self])
+    subcommands: [Create.self, Get.self, List.self, Update.self, Archive.self, Unarchive.self])
 
   static func table(_ ls: [Practice_V1_Location]) {
     Output.table(["LOCATION", "NAME", "POS", "TELEHEALTH", "DEFAULT", "ARCHIVED", "ADDRESS", "VERSION"], ls.map { l in
@@ -171,6 +171,24 @@ struct LocationCommand: AsyncParsableCommand {
       LocationCommand.table([resp.location])
     }
   }
+
+  struct Unarchive: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Make an archived location active again.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var accountID: String
+    @Argument var locationID: String
+    @Option var expectedVersion: Int64 = 0
+
+    func run() async throws {
+      var req = Practice_V1_UnarchiveLocationRequest()
+      req.accountID = accountID
+      req.locationID = locationID
+      req.expectedVersion = expectedVersion
+      let resp = try await connection.run { c, o in try await c.locations.unarchiveLocation(req, options: o) }
+      if connection.json { print(Output.json(resp)); return }
+      LocationCommand.table([resp.location])
+    }
+  }
 }
 
 struct PosCommand: AsyncParsableCommand {
@@ -292,7 +310,8 @@ struct PayerRuleCommand: AsyncParsableCommand {
 
 struct RoomCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "room", abstract: "Rooms.", subcommands: [Create.self, Get.self, List.self, Update.self, Archive.self])
+    commandName: "room", abstract: "Rooms.",
+    subcommands: [Create.self, Get.self, List.self, Update.self, Archive.self, Unarchive.self])
 
   static func table(_ rooms: [Practice_V1_Room]) {
     Output.table(["ROOM", "NAME", "LOCATIONS", "ARCHIVED", "VERSION"], rooms.map {
@@ -387,6 +406,22 @@ struct RoomCommand: AsyncParsableCommand {
       req.accountID = accountID
       req.roomID = roomID
       let resp = try await connection.run { c, o in try await c.rooms.archiveRoom(req, options: o) }
+      if connection.json { print(Output.json(resp)); return }
+      RoomCommand.table([resp.room])
+    }
+  }
+
+  struct Unarchive: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Make an archived room bookable again.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var accountID: String
+    @Argument var roomID: String
+
+    func run() async throws {
+      var req = Practice_V1_UnarchiveRoomRequest()
+      req.accountID = accountID
+      req.roomID = roomID
+      let resp = try await connection.run { c, o in try await c.rooms.unarchiveRoom(req, options: o) }
       if connection.json { print(Output.json(resp)); return }
       RoomCommand.table([resp.room])
     }

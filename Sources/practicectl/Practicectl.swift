@@ -149,7 +149,7 @@ struct AccountCommand: AsyncParsableCommand {
 struct UserCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "user", abstract: "Add, change, deactivate and list an account's users.",
-    subcommands: [Add.self, Update.self, Deactivate.self, List.self])
+    subcommands: [Add.self, Update.self, Deactivate.self, Reactivate.self, List.self])
 
   static func table(_ users: [Practice_V1_User]) {
     Output.table(["USER", "NAME", "EMAIL", "ROLES", "ACTIVE", "VERSION"], users.map {
@@ -218,6 +218,24 @@ struct UserCommand: AsyncParsableCommand {
       req.userID = userID
       req.expectedVersion = expectedVersion
       let resp = try await connection.run { c, o in try await c.accounts.deactivateUser(req, options: o) }
+      if connection.json { print(Output.json(resp)); return }
+      UserCommand.table([resp.user])
+    }
+  }
+
+  struct Reactivate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Make a deactivated user active again (same id and history).")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The user id.") var userID: String
+    @Option(help: "Fail unless the user is at this version (0: unconditional).") var expectedVersion: Int64 = 0
+
+    func run() async throws {
+      var req = Practice_V1_ReactivateUserRequest()
+      req.accountID = accountID
+      req.userID = userID
+      req.expectedVersion = expectedVersion
+      let resp = try await connection.run { c, o in try await c.accounts.reactivateUser(req, options: o) }
       if connection.json { print(Output.json(resp)); return }
       UserCommand.table([resp.user])
     }

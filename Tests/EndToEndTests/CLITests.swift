@@ -237,10 +237,11 @@ struct CLIHelpTests {
       .map { $0.joined(separator: " ") })
     let expected: Set<String> = [
       "account create", "account get", "account list", "account settings", "account close", "account reopen",
-      "account export", "account transfer-owner", "user add", "user update", "user deactivate", "user list",
+      "account export", "account transfer-owner", "user add", "user update", "user deactivate", "user reactivate",
+      "user list",
       "business show", "business set", "business sender-email", "location create", "location get", "location list",
-      "location update", "location archive", "pos list", "pos resolve", "payer-rule set", "payer-rule list",
-      "payer-rule delete", "room create", "room get", "room list", "room update", "room archive", "booking create",
+      "location update", "location archive", "location unarchive", "pos list", "pos resolve", "payer-rule set", "payer-rule list",
+      "payer-rule delete", "room create", "room get", "room list", "room update", "room archive", "room unarchive", "booking create",
       "booking cancel", "booking list", "booking check", "billing show", "billing plan", "billing set-card",
       "billing remove-card", "billing usage", "billing preview", "billing record-payment", "billing archive",
       "billing tax-forms", "invoice list", "invoice show", "invoice void", "audit list", "watch", "call", "describe", "health",

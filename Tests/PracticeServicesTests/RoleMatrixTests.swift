@@ -28,6 +28,7 @@ enum ProductMatrix {
     }
     for name in ["AccountService/UpdateAccountSettings", "BusinessService/UpdateBusinessInfo",
                  "LocationService/CreateLocation", "LocationService/UpdateLocation", "LocationService/ArchiveLocation",
+                 "LocationService/UnarchiveLocation", "RoomService/UnarchiveRoom", "AccountService/ReactivateUser",
                  "RoomService/CreateRoom", "RoomService/UpdateRoom", "RoomService/ArchiveRoom",
                  "LocationService/SetPayerPosRule", "LocationService/DeletePayerPosRule", "AccountService/AddUser",
                  "AccountService/UpdateUser", "AccountService/DeactivateUser", "BillingService/ChangePlan",

@@ -249,3 +249,103 @@ struct VoidInvoiceTests {
     }
   }
 }
+
+@Suite("Undo: ReactivateUser, UnarchiveLocation, UnarchiveRoom")
+struct UndoTests {
+  @Test("a deactivated user comes back with the same id and history, within the plan's limit and the email rule")
+  func reactivateUser() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let s = try await Staff.make(c)
+      _ = try await c.billing.setPaymentMethod(card(s.account))
+      func setEmail(_ user: String, _ email: String) async throws {
+        var u = Practice_V1_UpdateUserRequest()
+        u.accountID = s.account
+        u.userID = user
+        u.updateMask = ["email"]
+        u.user.email = email
+        _ = try await c.accounts.updateUser(u)
+      }
+      try await setEmail(s.biller, "bill@harbor.example")
+      var deactivate = Practice_V1_DeactivateUserRequest()
+      deactivate.accountID = s.account
+      deactivate.userID = s.biller
+      let gone = try await c.accounts.deactivateUser(deactivate).user
+      // Someone else took the email meanwhile: refused until it is free again.
+      let other = try await c.accounts.addUser(Make.user(s.account, "Billie", email: "bill@harbor.example", roles: [.biller])).user
+      var reactivate = Practice_V1_ReactivateUserRequest()
+      reactivate.accountID = s.account
+      reactivate.userID = s.biller
+      await expectRPCError(.alreadyExists, .alreadyExists) { _ = try await c.accounts.reactivateUser(reactivate) }
+      try await setEmail(other.userID, "billie@harbor.example")
+      reactivate.expectedVersion = gone.version
+      let back = try await c.accounts.reactivateUser(reactivate).user
+      #expect(back.userID == s.biller && back.active && back.version == gone.version + 1)
+      reactivate.expectedVersion = 0
+      #expect(try await c.accounts.reactivateUser(reactivate).user.version == back.version)  // no-op
+      let history = try await auditEvents(c, s.account).filter { $0.resourceID == s.biller }
+      #expect(history.count >= 3)
+
+      // FREEMIUM allows one active practitioner: a second one can't come back.
+      var deactivatePractitioner = deactivate
+      deactivatePractitioner.userID = s.practitioner
+      _ = try await c.accounts.deactivateUser(deactivatePractitioner)
+      _ = try await c.billing.changePlan(plan(s.account, .freemium))
+      _ = try await c.accounts.addUser(Make.user(s.account, "Quinn", roles: [.practitioner]))  // the one allowed
+      reactivate.userID = s.practitioner
+      reactivate.expectedVersion = 0
+      await expectRPCError(.failedPrecondition, .planLimit) { _ = try await c.accounts.reactivateUser(reactivate) }
+    }
+  }
+
+  @Test("an archived location is active again, not the default; an archived room is bookable again under the rules of creating one")
+  func unarchive() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let rs = try await RoomSetup.make(c)
+      let second = try await c.locations.createLocation(office(rs.staff.account, "Annex")).location
+      var archiveLocation = Practice_V1_ArchiveLocationRequest()
+      archiveLocation.accountID = rs.staff.account
+      archiveLocation.locationID = second.locationID
+      _ = try await c.locations.archiveLocation(archiveLocation)
+      var unarchiveLocation = Practice_V1_UnarchiveLocationRequest()
+      unarchiveLocation.accountID = rs.staff.account
+      unarchiveLocation.locationID = second.locationID
+      let back = try await c.locations.unarchiveLocation(unarchiveLocation).location
+      #expect(!back.archived && !back.isDefault && back.locationID == second.locationID)
+
+      var archiveRoom = Practice_V1_ArchiveRoomRequest()
+      archiveRoom.accountID = rs.staff.account
+      archiveRoom.roomID = rs.room
+      _ = try await c.rooms.archiveRoom(archiveRoom)
+      await expectRPCError(.failedPrecondition, .roomArchived) {
+        _ = try await c.rooms.bookRoom(book(rs.staff, room: rs.room, location: rs.location, start: monday))
+      }
+      // Rooms need more than one active practitioner: with one left, the room stays archived.
+      var deactivate = Practice_V1_DeactivateUserRequest()
+      deactivate.accountID = rs.staff.account
+      deactivate.userID = rs.secondPractitioner
+      _ = try await c.accounts.deactivateUser(deactivate)
+      deactivate.userID = rs.staff.practitioner
+      _ = try await c.accounts.deactivateUser(deactivate)
+      var unarchiveRoom = Practice_V1_UnarchiveRoomRequest()
+      unarchiveRoom.accountID = rs.staff.account
+      unarchiveRoom.roomID = rs.room
+      await expectRPCError(.failedPrecondition, .roomsNeedTwoPractitioners) {
+        _ = try await c.rooms.unarchiveRoom(unarchiveRoom)
+      }
+      var reactivate = Practice_V1_ReactivateUserRequest()
+      reactivate.accountID = rs.staff.account
+      reactivate.userID = rs.secondPractitioner
+      _ = try await c.accounts.reactivateUser(reactivate)
+      await expectRPCError(.failedPrecondition, .roomsNeedTwoPractitioners) {
+        _ = try await c.rooms.unarchiveRoom(unarchiveRoom)
+      }
+      reactivate.userID = rs.staff.practitioner
+      _ = try await c.accounts.reactivateUser(reactivate)
+      #expect(try await c.rooms.unarchiveRoom(unarchiveRoom).room.archived == false)
+      _ = try await c.rooms.bookRoom(book(rs.staff, room: rs.room, location: rs.location, start: monday,
+                                          practitioner: rs.secondPractitioner))
+    }
+  }
+}

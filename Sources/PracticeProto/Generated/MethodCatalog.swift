@@ -121,6 +121,9 @@ extension MethodCatalog {
     public static let deactivateUser = MethodDescriptor(
       "/practice.v1.AccountService/DeactivateUser", Practice_V1_DeactivateUserRequest.self, Practice_V1_DeactivateUserResponse.self,
       serverStreaming: false, hasSideEffects: true)
+    public static let reactivateUser = MethodDescriptor(
+      "/practice.v1.AccountService/ReactivateUser", Practice_V1_ReactivateUserRequest.self, Practice_V1_ReactivateUserResponse.self,
+      serverStreaming: false, hasSideEffects: true)
     public static let listUsers = MethodDescriptor(
       "/practice.v1.AccountService/ListUsers", Practice_V1_ListUsersRequest.self, Practice_V1_ListUsersResponse.self,
       serverStreaming: false, hasSideEffects: false)
@@ -215,6 +218,9 @@ extension MethodCatalog {
     public static let archiveLocation = MethodDescriptor(
       "/practice.v1.LocationService/ArchiveLocation", Practice_V1_ArchiveLocationRequest.self, Practice_V1_ArchiveLocationResponse.self,
       serverStreaming: false, hasSideEffects: true)
+    public static let unarchiveLocation = MethodDescriptor(
+      "/practice.v1.LocationService/UnarchiveLocation", Practice_V1_UnarchiveLocationRequest.self, Practice_V1_UnarchiveLocationResponse.self,
+      serverStreaming: false, hasSideEffects: true)
     public static let listPlaceOfServiceCodes = MethodDescriptor(
       "/practice.v1.LocationService/ListPlaceOfServiceCodes", Practice_V1_ListPlaceOfServiceCodesRequest.self, Practice_V1_ListPlaceOfServiceCodesResponse.self,
       serverStreaming: false, hasSideEffects: false)
@@ -248,6 +254,9 @@ extension MethodCatalog {
       serverStreaming: false, hasSideEffects: true)
     public static let archiveRoom = MethodDescriptor(
       "/practice.v1.RoomService/ArchiveRoom", Practice_V1_ArchiveRoomRequest.self, Practice_V1_ArchiveRoomResponse.self,
+      serverStreaming: false, hasSideEffects: true)
+    public static let unarchiveRoom = MethodDescriptor(
+      "/practice.v1.RoomService/UnarchiveRoom", Practice_V1_UnarchiveRoomRequest.self, Practice_V1_UnarchiveRoomResponse.self,
       serverStreaming: false, hasSideEffects: true)
     public static let bookRoom = MethodDescriptor(
       "/practice.v1.RoomService/BookRoom", Practice_V1_BookRoomRequest.self, Practice_V1_BookRoomResponse.self,
@@ -285,6 +294,7 @@ extension MethodCatalog {
     AccountService.addUser,
     AccountService.updateUser,
     AccountService.deactivateUser,
+    AccountService.reactivateUser,
     AccountService.listUsers,
     AccountService.transferOwnership,
     AccountService.closeAccount,
@@ -311,6 +321,7 @@ extension MethodCatalog {
     LocationService.listLocations,
     LocationService.updateLocation,
     LocationService.archiveLocation,
+    LocationService.unarchiveLocation,
     LocationService.listPlaceOfServiceCodes,
     LocationService.setPayerPosRule,
     LocationService.listPayerPosRules,
@@ -321,6 +332,7 @@ extension MethodCatalog {
     RoomService.listRooms,
     RoomService.updateRoom,
     RoomService.archiveRoom,
+    RoomService.unarchiveRoom,
     RoomService.bookRoom,
     RoomService.cancelRoomBooking,
     RoomService.listRoomBookings,

@@ -223,6 +223,7 @@ public protocol AccountServiceHandler: Sendable {
   func addUser(_ request: Practice_V1_AddUserRequest, context: Context) async throws -> Practice_V1_AddUserResponse
   func updateUser(_ request: Practice_V1_UpdateUserRequest, context: Context) async throws -> Practice_V1_UpdateUserResponse
   func deactivateUser(_ request: Practice_V1_DeactivateUserRequest, context: Context) async throws -> Practice_V1_DeactivateUserResponse
+  func reactivateUser(_ request: Practice_V1_ReactivateUserRequest, context: Context) async throws -> Practice_V1_ReactivateUserResponse
   func listUsers(_ request: Practice_V1_ListUsersRequest, context: Context) async throws -> Practice_V1_ListUsersResponse
   func transferOwnership(_ request: Practice_V1_TransferOwnershipRequest, context: Context) async throws -> Practice_V1_TransferOwnershipResponse
   func closeAccount(_ request: Practice_V1_CloseAccountRequest, context: Context) async throws -> Practice_V1_CloseAccountResponse
@@ -241,6 +242,7 @@ extension AccountServiceHandler {
     registrar.unary(MethodCatalog.AccountService.addUser) { try await self.addUser($0, context: $1) }
     registrar.unary(MethodCatalog.AccountService.updateUser) { try await self.updateUser($0, context: $1) }
     registrar.unary(MethodCatalog.AccountService.deactivateUser) { try await self.deactivateUser($0, context: $1) }
+    registrar.unary(MethodCatalog.AccountService.reactivateUser) { try await self.reactivateUser($0, context: $1) }
     registrar.unary(MethodCatalog.AccountService.listUsers) { try await self.listUsers($0, context: $1) }
     registrar.unary(MethodCatalog.AccountService.transferOwnership) { try await self.transferOwnership($0, context: $1) }
     registrar.unary(MethodCatalog.AccountService.closeAccount) { try await self.closeAccount($0, context: $1) }
@@ -287,6 +289,11 @@ public struct AccountServiceClient<Transport: ClientTransport>: Sendable {
   public func deactivateUser(_ request: Practice_V1_DeactivateUserRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_DeactivateUserResponse {
     let payload = try await transport.unary(method: "/practice.v1.AccountService/DeactivateUser", payload: try request.serializedData(), options: options)
     return try Practice_V1_DeactivateUserResponse(serializedBytes: payload)
+  }
+  @inlinable
+  public func reactivateUser(_ request: Practice_V1_ReactivateUserRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_ReactivateUserResponse {
+    let payload = try await transport.unary(method: "/practice.v1.AccountService/ReactivateUser", payload: try request.serializedData(), options: options)
+    return try Practice_V1_ReactivateUserResponse(serializedBytes: payload)
   }
   @inlinable
   public func listUsers(_ request: Practice_V1_ListUsersRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_ListUsersResponse {
@@ -489,6 +496,7 @@ public protocol LocationServiceHandler: Sendable {
   func listLocations(_ request: Practice_V1_ListLocationsRequest, context: Context) async throws -> Practice_V1_ListLocationsResponse
   func updateLocation(_ request: Practice_V1_UpdateLocationRequest, context: Context) async throws -> Practice_V1_UpdateLocationResponse
   func archiveLocation(_ request: Practice_V1_ArchiveLocationRequest, context: Context) async throws -> Practice_V1_ArchiveLocationResponse
+  func unarchiveLocation(_ request: Practice_V1_UnarchiveLocationRequest, context: Context) async throws -> Practice_V1_UnarchiveLocationResponse
   func listPlaceOfServiceCodes(_ request: Practice_V1_ListPlaceOfServiceCodesRequest, context: Context) async throws -> Practice_V1_ListPlaceOfServiceCodesResponse
   func setPayerPosRule(_ request: Practice_V1_SetPayerPosRuleRequest, context: Context) async throws -> Practice_V1_SetPayerPosRuleResponse
   func listPayerPosRules(_ request: Practice_V1_ListPayerPosRulesRequest, context: Context) async throws -> Practice_V1_ListPayerPosRulesResponse
@@ -505,6 +513,7 @@ extension LocationServiceHandler {
     registrar.unary(MethodCatalog.LocationService.listLocations) { try await self.listLocations($0, context: $1) }
     registrar.unary(MethodCatalog.LocationService.updateLocation) { try await self.updateLocation($0, context: $1) }
     registrar.unary(MethodCatalog.LocationService.archiveLocation) { try await self.archiveLocation($0, context: $1) }
+    registrar.unary(MethodCatalog.LocationService.unarchiveLocation) { try await self.unarchiveLocation($0, context: $1) }
     registrar.unary(MethodCatalog.LocationService.listPlaceOfServiceCodes) { try await self.listPlaceOfServiceCodes($0, context: $1) }
     registrar.unary(MethodCatalog.LocationService.setPayerPosRule) { try await self.setPayerPosRule($0, context: $1) }
     registrar.unary(MethodCatalog.LocationService.listPayerPosRules) { try await self.listPayerPosRules($0, context: $1) }
@@ -543,6 +552,11 @@ public struct LocationServiceClient<Transport: ClientTransport>: Sendable {
     return try Practice_V1_ArchiveLocationResponse(serializedBytes: payload)
   }
   @inlinable
+  public func unarchiveLocation(_ request: Practice_V1_UnarchiveLocationRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_UnarchiveLocationResponse {
+    let payload = try await transport.unary(method: "/practice.v1.LocationService/UnarchiveLocation", payload: try request.serializedData(), options: options)
+    return try Practice_V1_UnarchiveLocationResponse(serializedBytes: payload)
+  }
+  @inlinable
   public func listPlaceOfServiceCodes(_ request: Practice_V1_ListPlaceOfServiceCodesRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_ListPlaceOfServiceCodesResponse {
     let payload = try await transport.unary(method: "/practice.v1.LocationService/ListPlaceOfServiceCodes", payload: try request.serializedData(), options: options)
     return try Practice_V1_ListPlaceOfServiceCodesResponse(serializedBytes: payload)
@@ -577,6 +591,7 @@ public protocol RoomServiceHandler: Sendable {
   func listRooms(_ request: Practice_V1_ListRoomsRequest, context: Context) async throws -> Practice_V1_ListRoomsResponse
   func updateRoom(_ request: Practice_V1_UpdateRoomRequest, context: Context) async throws -> Practice_V1_UpdateRoomResponse
   func archiveRoom(_ request: Practice_V1_ArchiveRoomRequest, context: Context) async throws -> Practice_V1_ArchiveRoomResponse
+  func unarchiveRoom(_ request: Practice_V1_UnarchiveRoomRequest, context: Context) async throws -> Practice_V1_UnarchiveRoomResponse
   func bookRoom(_ request: Practice_V1_BookRoomRequest, context: Context) async throws -> Practice_V1_BookRoomResponse
   func cancelRoomBooking(_ request: Practice_V1_CancelRoomBookingRequest, context: Context) async throws -> Practice_V1_CancelRoomBookingResponse
   func listRoomBookings(_ request: Practice_V1_ListRoomBookingsRequest, context: Context) async throws -> Practice_V1_ListRoomBookingsResponse
@@ -592,6 +607,7 @@ extension RoomServiceHandler {
     registrar.unary(MethodCatalog.RoomService.listRooms) { try await self.listRooms($0, context: $1) }
     registrar.unary(MethodCatalog.RoomService.updateRoom) { try await self.updateRoom($0, context: $1) }
     registrar.unary(MethodCatalog.RoomService.archiveRoom) { try await self.archiveRoom($0, context: $1) }
+    registrar.unary(MethodCatalog.RoomService.unarchiveRoom) { try await self.unarchiveRoom($0, context: $1) }
     registrar.unary(MethodCatalog.RoomService.bookRoom) { try await self.bookRoom($0, context: $1) }
     registrar.unary(MethodCatalog.RoomService.cancelRoomBooking) { try await self.cancelRoomBooking($0, context: $1) }
     registrar.unary(MethodCatalog.RoomService.listRoomBookings) { try await self.listRoomBookings($0, context: $1) }
@@ -627,6 +643,11 @@ public struct RoomServiceClient<Transport: ClientTransport>: Sendable {
   public func archiveRoom(_ request: Practice_V1_ArchiveRoomRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_ArchiveRoomResponse {
     let payload = try await transport.unary(method: "/practice.v1.RoomService/ArchiveRoom", payload: try request.serializedData(), options: options)
     return try Practice_V1_ArchiveRoomResponse(serializedBytes: payload)
+  }
+  @inlinable
+  public func unarchiveRoom(_ request: Practice_V1_UnarchiveRoomRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_UnarchiveRoomResponse {
+    let payload = try await transport.unary(method: "/practice.v1.RoomService/UnarchiveRoom", payload: try request.serializedData(), options: options)
+    return try Practice_V1_UnarchiveRoomResponse(serializedBytes: payload)
   }
   @inlinable
   public func bookRoom(_ request: Practice_V1_BookRoomRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_BookRoomResponse {

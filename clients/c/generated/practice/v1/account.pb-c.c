@@ -772,6 +772,96 @@ void   practice__v1__deactivate_user_response__free_unpacked
   assert(message->base.descriptor == &practice__v1__deactivate_user_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   practice__v1__reactivate_user_request__init
+                     (Practice__V1__ReactivateUserRequest         *message)
+{
+  static const Practice__V1__ReactivateUserRequest init_value = PRACTICE__V1__REACTIVATE_USER_REQUEST__INIT;
+  *message = init_value;
+}
+size_t practice__v1__reactivate_user_request__get_packed_size
+                     (const Practice__V1__ReactivateUserRequest *message)
+{
+  assert(message->base.descriptor == &practice__v1__reactivate_user_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__reactivate_user_request__pack
+                     (const Practice__V1__ReactivateUserRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__reactivate_user_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__reactivate_user_request__pack_to_buffer
+                     (const Practice__V1__ReactivateUserRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__reactivate_user_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__ReactivateUserRequest *
+       practice__v1__reactivate_user_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__ReactivateUserRequest *)
+     protobuf_c_message_unpack (&practice__v1__reactivate_user_request__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__reactivate_user_request__free_unpacked
+                     (Practice__V1__ReactivateUserRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__reactivate_user_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   practice__v1__reactivate_user_response__init
+                     (Practice__V1__ReactivateUserResponse         *message)
+{
+  static const Practice__V1__ReactivateUserResponse init_value = PRACTICE__V1__REACTIVATE_USER_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t practice__v1__reactivate_user_response__get_packed_size
+                     (const Practice__V1__ReactivateUserResponse *message)
+{
+  assert(message->base.descriptor == &practice__v1__reactivate_user_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__reactivate_user_response__pack
+                     (const Practice__V1__ReactivateUserResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__reactivate_user_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__reactivate_user_response__pack_to_buffer
+                     (const Practice__V1__ReactivateUserResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__reactivate_user_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__ReactivateUserResponse *
+       practice__v1__reactivate_user_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__ReactivateUserResponse *)
+     protobuf_c_message_unpack (&practice__v1__reactivate_user_response__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__reactivate_user_response__free_unpacked
+                     (Practice__V1__ReactivateUserResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__reactivate_user_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   practice__v1__list_users_request__init
                      (Practice__V1__ListUsersRequest         *message)
 {
@@ -2446,6 +2536,108 @@ const ProtobufCMessageDescriptor practice__v1__deactivate_user_response__descrip
   (ProtobufCMessageInit) practice__v1__deactivate_user_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor practice__v1__reactivate_user_request__field_descriptors[3] =
+{
+  {
+    "account_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__ReactivateUserRequest, account_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "user_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__ReactivateUserRequest, user_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expected_version",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__ReactivateUserRequest, expected_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__reactivate_user_request__field_indices_by_name[] = {
+  0,   /* field[0] = account_id */
+  2,   /* field[2] = expected_version */
+  1,   /* field[1] = user_id */
+};
+static const ProtobufCIntRange practice__v1__reactivate_user_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor practice__v1__reactivate_user_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.ReactivateUserRequest",
+  "ReactivateUserRequest",
+  "Practice__V1__ReactivateUserRequest",
+  "practice.v1",
+  sizeof(Practice__V1__ReactivateUserRequest),
+  3,
+  practice__v1__reactivate_user_request__field_descriptors,
+  practice__v1__reactivate_user_request__field_indices_by_name,
+  1,  practice__v1__reactivate_user_request__number_ranges,
+  (ProtobufCMessageInit) practice__v1__reactivate_user_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor practice__v1__reactivate_user_response__field_descriptors[1] =
+{
+  {
+    "user",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__ReactivateUserResponse, user),
+    &practice__v1__user__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__reactivate_user_response__field_indices_by_name[] = {
+  0,   /* field[0] = user */
+};
+static const ProtobufCIntRange practice__v1__reactivate_user_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor practice__v1__reactivate_user_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.ReactivateUserResponse",
+  "ReactivateUserResponse",
+  "Practice__V1__ReactivateUserResponse",
+  "practice.v1",
+  sizeof(Practice__V1__ReactivateUserResponse),
+  1,
+  practice__v1__reactivate_user_response__field_descriptors,
+  practice__v1__reactivate_user_response__field_indices_by_name,
+  1,  practice__v1__reactivate_user_response__number_ranges,
+  (ProtobufCMessageInit) practice__v1__reactivate_user_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor practice__v1__list_users_request__field_descriptors[4] =
 {
   {
@@ -3256,7 +3448,7 @@ const ProtobufCEnumDescriptor practice__v1__close_reason__descriptor =
   practice__v1__close_reason__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor practice__v1__account_service__method_descriptors[12] =
+static const ProtobufCMethodDescriptor practice__v1__account_service__method_descriptors[13] =
 {
   { "CreateAccount", &practice__v1__create_account_request__descriptor, &practice__v1__create_account_response__descriptor },
   { "GetAccount", &practice__v1__get_account_request__descriptor, &practice__v1__get_account_response__descriptor },
@@ -3265,6 +3457,7 @@ static const ProtobufCMethodDescriptor practice__v1__account_service__method_des
   { "AddUser", &practice__v1__add_user_request__descriptor, &practice__v1__add_user_response__descriptor },
   { "UpdateUser", &practice__v1__update_user_request__descriptor, &practice__v1__update_user_response__descriptor },
   { "DeactivateUser", &practice__v1__deactivate_user_request__descriptor, &practice__v1__deactivate_user_response__descriptor },
+  { "ReactivateUser", &practice__v1__reactivate_user_request__descriptor, &practice__v1__reactivate_user_response__descriptor },
   { "ListUsers", &practice__v1__list_users_request__descriptor, &practice__v1__list_users_response__descriptor },
   { "TransferOwnership", &practice__v1__transfer_ownership_request__descriptor, &practice__v1__transfer_ownership_response__descriptor },
   { "CloseAccount", &practice__v1__close_account_request__descriptor, &practice__v1__close_account_response__descriptor },
@@ -3273,15 +3466,16 @@ static const ProtobufCMethodDescriptor practice__v1__account_service__method_des
 };
 const unsigned practice__v1__account_service__method_indices_by_name[] = {
   4,        /* AddUser */
-  9,        /* CloseAccount */
+  10,        /* CloseAccount */
   0,        /* CreateAccount */
   6,        /* DeactivateUser */
-  11,        /* ExportAccount */
+  12,        /* ExportAccount */
   1,        /* GetAccount */
   2,        /* ListAccounts */
-  7,        /* ListUsers */
-  10,        /* ReopenAccount */
-  8,        /* TransferOwnership */
+  8,        /* ListUsers */
+  7,        /* ReactivateUser */
+  11,        /* ReopenAccount */
+  9,        /* TransferOwnership */
   3,        /* UpdateAccountSettings */
   5         /* UpdateUser */
 };
@@ -3292,7 +3486,7 @@ const ProtobufCServiceDescriptor practice__v1__account_service__descriptor =
   "AccountService",
   "Practice__V1__AccountService",
   "practice.v1",
-  12,
+  13,
   practice__v1__account_service__method_descriptors,
   practice__v1__account_service__method_indices_by_name
 };
@@ -3352,13 +3546,21 @@ void practice__v1__account_service__deactivate_user(ProtobufCService *service,
   assert(service->descriptor == &practice__v1__account_service__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void practice__v1__account_service__reactivate_user(ProtobufCService *service,
+                                                    const Practice__V1__ReactivateUserRequest *input,
+                                                    Practice__V1__ReactivateUserResponse_Closure closure,
+                                                    void *closure_data)
+{
+  assert(service->descriptor == &practice__v1__account_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void practice__v1__account_service__list_users(ProtobufCService *service,
                                                const Practice__V1__ListUsersRequest *input,
                                                Practice__V1__ListUsersResponse_Closure closure,
                                                void *closure_data)
 {
   assert(service->descriptor == &practice__v1__account_service__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__account_service__transfer_ownership(ProtobufCService *service,
                                                        const Practice__V1__TransferOwnershipRequest *input,
@@ -3366,7 +3568,7 @@ void practice__v1__account_service__transfer_ownership(ProtobufCService *service
                                                        void *closure_data)
 {
   assert(service->descriptor == &practice__v1__account_service__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__account_service__close_account(ProtobufCService *service,
                                                   const Practice__V1__CloseAccountRequest *input,
@@ -3374,7 +3576,7 @@ void practice__v1__account_service__close_account(ProtobufCService *service,
                                                   void *closure_data)
 {
   assert(service->descriptor == &practice__v1__account_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__account_service__reopen_account(ProtobufCService *service,
                                                    const Practice__V1__ReopenAccountRequest *input,
@@ -3382,7 +3584,7 @@ void practice__v1__account_service__reopen_account(ProtobufCService *service,
                                                    void *closure_data)
 {
   assert(service->descriptor == &practice__v1__account_service__descriptor);
-  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__account_service__export_account(ProtobufCService *service,
                                                    const Practice__V1__ExportAccountRequest *input,
@@ -3390,7 +3592,7 @@ void practice__v1__account_service__export_account(ProtobufCService *service,
                                                    void *closure_data)
 {
   assert(service->descriptor == &practice__v1__account_service__descriptor);
-  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__account_service__init (Practice__V1__AccountService_Service *service,
                                           Practice__V1__AccountService_ServiceDestroy destroy)

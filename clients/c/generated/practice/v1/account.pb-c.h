@@ -37,6 +37,8 @@ typedef struct Practice__V1__UpdateUserRequest Practice__V1__UpdateUserRequest;
 typedef struct Practice__V1__UpdateUserResponse Practice__V1__UpdateUserResponse;
 typedef struct Practice__V1__DeactivateUserRequest Practice__V1__DeactivateUserRequest;
 typedef struct Practice__V1__DeactivateUserResponse Practice__V1__DeactivateUserResponse;
+typedef struct Practice__V1__ReactivateUserRequest Practice__V1__ReactivateUserRequest;
+typedef struct Practice__V1__ReactivateUserResponse Practice__V1__ReactivateUserResponse;
 typedef struct Practice__V1__ListUsersRequest Practice__V1__ListUsersRequest;
 typedef struct Practice__V1__ListUsersResponse Practice__V1__ListUsersResponse;
 typedef struct Practice__V1__TransferOwnershipRequest Practice__V1__TransferOwnershipRequest;
@@ -371,6 +373,31 @@ struct  Practice__V1__DeactivateUserResponse
 };
 #define PRACTICE__V1__DEACTIVATE_USER_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__deactivate_user_response__descriptor) \
+    , NULL }
+
+
+/*
+ * Makes a deactivated user active again: same id, same history.
+ */
+struct  Practice__V1__ReactivateUserRequest
+{
+  ProtobufCMessage base;
+  char *account_id;
+  char *user_id;
+  int64_t expected_version;
+};
+#define PRACTICE__V1__REACTIVATE_USER_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__reactivate_user_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Practice__V1__ReactivateUserResponse
+{
+  ProtobufCMessage base;
+  Practice__V1__User *user;
+};
+#define PRACTICE__V1__REACTIVATE_USER_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__reactivate_user_response__descriptor) \
     , NULL }
 
 
@@ -866,6 +893,44 @@ Practice__V1__DeactivateUserResponse *
 void   practice__v1__deactivate_user_response__free_unpacked
                      (Practice__V1__DeactivateUserResponse *message,
                       ProtobufCAllocator *allocator);
+/* Practice__V1__ReactivateUserRequest methods */
+void   practice__v1__reactivate_user_request__init
+                     (Practice__V1__ReactivateUserRequest         *message);
+size_t practice__v1__reactivate_user_request__get_packed_size
+                     (const Practice__V1__ReactivateUserRequest   *message);
+size_t practice__v1__reactivate_user_request__pack
+                     (const Practice__V1__ReactivateUserRequest   *message,
+                      uint8_t             *out);
+size_t practice__v1__reactivate_user_request__pack_to_buffer
+                     (const Practice__V1__ReactivateUserRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__ReactivateUserRequest *
+       practice__v1__reactivate_user_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__reactivate_user_request__free_unpacked
+                     (Practice__V1__ReactivateUserRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Practice__V1__ReactivateUserResponse methods */
+void   practice__v1__reactivate_user_response__init
+                     (Practice__V1__ReactivateUserResponse         *message);
+size_t practice__v1__reactivate_user_response__get_packed_size
+                     (const Practice__V1__ReactivateUserResponse   *message);
+size_t practice__v1__reactivate_user_response__pack
+                     (const Practice__V1__ReactivateUserResponse   *message,
+                      uint8_t             *out);
+size_t practice__v1__reactivate_user_response__pack_to_buffer
+                     (const Practice__V1__ReactivateUserResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__ReactivateUserResponse *
+       practice__v1__reactivate_user_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__reactivate_user_response__free_unpacked
+                     (Practice__V1__ReactivateUserResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Practice__V1__ListUsersRequest methods */
 void   practice__v1__list_users_request__init
                      (Practice__V1__ListUsersRequest         *message);
@@ -1128,6 +1193,12 @@ typedef void (*Practice__V1__DeactivateUserRequest_Closure)
 typedef void (*Practice__V1__DeactivateUserResponse_Closure)
                  (const Practice__V1__DeactivateUserResponse *message,
                   void *closure_data);
+typedef void (*Practice__V1__ReactivateUserRequest_Closure)
+                 (const Practice__V1__ReactivateUserRequest *message,
+                  void *closure_data);
+typedef void (*Practice__V1__ReactivateUserResponse_Closure)
+                 (const Practice__V1__ReactivateUserResponse *message,
+                  void *closure_data);
 typedef void (*Practice__V1__ListUsersRequest_Closure)
                  (const Practice__V1__ListUsersRequest *message,
                   void *closure_data);
@@ -1196,6 +1267,10 @@ struct Practice__V1__AccountService_Service
                           const Practice__V1__DeactivateUserRequest *input,
                           Practice__V1__DeactivateUserResponse_Closure closure,
                           void *closure_data);
+  void (*reactivate_user)(Practice__V1__AccountService_Service *service,
+                          const Practice__V1__ReactivateUserRequest *input,
+                          Practice__V1__ReactivateUserResponse_Closure closure,
+                          void *closure_data);
   void (*list_users)(Practice__V1__AccountService_Service *service,
                      const Practice__V1__ListUsersRequest *input,
                      Practice__V1__ListUsersResponse_Closure closure,
@@ -1231,6 +1306,7 @@ void practice__v1__account_service__init (Practice__V1__AccountService_Service *
       function_prefix__ ## add_user,\
       function_prefix__ ## update_user,\
       function_prefix__ ## deactivate_user,\
+      function_prefix__ ## reactivate_user,\
       function_prefix__ ## list_users,\
       function_prefix__ ## transfer_ownership,\
       function_prefix__ ## close_account,\
@@ -1263,6 +1339,10 @@ void practice__v1__account_service__update_user(ProtobufCService *service,
 void practice__v1__account_service__deactivate_user(ProtobufCService *service,
                                                     const Practice__V1__DeactivateUserRequest *input,
                                                     Practice__V1__DeactivateUserResponse_Closure closure,
+                                                    void *closure_data);
+void practice__v1__account_service__reactivate_user(ProtobufCService *service,
+                                                    const Practice__V1__ReactivateUserRequest *input,
+                                                    Practice__V1__ReactivateUserResponse_Closure closure,
                                                     void *closure_data);
 void practice__v1__account_service__list_users(ProtobufCService *service,
                                                const Practice__V1__ListUsersRequest *input,
@@ -1308,6 +1388,8 @@ extern const ProtobufCMessageDescriptor practice__v1__update_user_request__descr
 extern const ProtobufCMessageDescriptor practice__v1__update_user_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__deactivate_user_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__deactivate_user_response__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__reactivate_user_request__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__reactivate_user_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__list_users_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__list_users_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__transfer_ownership_request__descriptor;

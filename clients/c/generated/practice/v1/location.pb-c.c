@@ -502,6 +502,96 @@ void   practice__v1__archive_location_response__free_unpacked
   assert(message->base.descriptor == &practice__v1__archive_location_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   practice__v1__unarchive_location_request__init
+                     (Practice__V1__UnarchiveLocationRequest         *message)
+{
+  static const Practice__V1__UnarchiveLocationRequest init_value = PRACTICE__V1__UNARCHIVE_LOCATION_REQUEST__INIT;
+  *message = init_value;
+}
+size_t practice__v1__unarchive_location_request__get_packed_size
+                     (const Practice__V1__UnarchiveLocationRequest *message)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_location_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__unarchive_location_request__pack
+                     (const Practice__V1__UnarchiveLocationRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_location_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__unarchive_location_request__pack_to_buffer
+                     (const Practice__V1__UnarchiveLocationRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_location_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__UnarchiveLocationRequest *
+       practice__v1__unarchive_location_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__UnarchiveLocationRequest *)
+     protobuf_c_message_unpack (&practice__v1__unarchive_location_request__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__unarchive_location_request__free_unpacked
+                     (Practice__V1__UnarchiveLocationRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__unarchive_location_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   practice__v1__unarchive_location_response__init
+                     (Practice__V1__UnarchiveLocationResponse         *message)
+{
+  static const Practice__V1__UnarchiveLocationResponse init_value = PRACTICE__V1__UNARCHIVE_LOCATION_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t practice__v1__unarchive_location_response__get_packed_size
+                     (const Practice__V1__UnarchiveLocationResponse *message)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_location_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__unarchive_location_response__pack
+                     (const Practice__V1__UnarchiveLocationResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_location_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__unarchive_location_response__pack_to_buffer
+                     (const Practice__V1__UnarchiveLocationResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_location_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__UnarchiveLocationResponse *
+       practice__v1__unarchive_location_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__UnarchiveLocationResponse *)
+     protobuf_c_message_unpack (&practice__v1__unarchive_location_response__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__unarchive_location_response__free_unpacked
+                     (Practice__V1__UnarchiveLocationResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__unarchive_location_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   practice__v1__place_of_service_code__init
                      (Practice__V1__PlaceOfServiceCode         *message)
 {
@@ -1746,6 +1836,108 @@ const ProtobufCMessageDescriptor practice__v1__archive_location_response__descri
   (ProtobufCMessageInit) practice__v1__archive_location_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor practice__v1__unarchive_location_request__field_descriptors[3] =
+{
+  {
+    "account_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__UnarchiveLocationRequest, account_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "location_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__UnarchiveLocationRequest, location_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expected_version",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__UnarchiveLocationRequest, expected_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__unarchive_location_request__field_indices_by_name[] = {
+  0,   /* field[0] = account_id */
+  2,   /* field[2] = expected_version */
+  1,   /* field[1] = location_id */
+};
+static const ProtobufCIntRange practice__v1__unarchive_location_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor practice__v1__unarchive_location_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.UnarchiveLocationRequest",
+  "UnarchiveLocationRequest",
+  "Practice__V1__UnarchiveLocationRequest",
+  "practice.v1",
+  sizeof(Practice__V1__UnarchiveLocationRequest),
+  3,
+  practice__v1__unarchive_location_request__field_descriptors,
+  practice__v1__unarchive_location_request__field_indices_by_name,
+  1,  practice__v1__unarchive_location_request__number_ranges,
+  (ProtobufCMessageInit) practice__v1__unarchive_location_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor practice__v1__unarchive_location_response__field_descriptors[1] =
+{
+  {
+    "location",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__UnarchiveLocationResponse, location),
+    &practice__v1__location__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__unarchive_location_response__field_indices_by_name[] = {
+  0,   /* field[0] = location */
+};
+static const ProtobufCIntRange practice__v1__unarchive_location_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor practice__v1__unarchive_location_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.UnarchiveLocationResponse",
+  "UnarchiveLocationResponse",
+  "Practice__V1__UnarchiveLocationResponse",
+  "practice.v1",
+  sizeof(Practice__V1__UnarchiveLocationResponse),
+  1,
+  practice__v1__unarchive_location_response__field_descriptors,
+  practice__v1__unarchive_location_response__field_indices_by_name,
+  1,  practice__v1__unarchive_location_response__number_ranges,
+  (ProtobufCMessageInit) practice__v1__unarchive_location_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor practice__v1__place_of_service_code__field_descriptors[6] =
 {
   {
@@ -2552,13 +2744,14 @@ const ProtobufCEnumDescriptor practice__v1__pos_decision__descriptor =
   practice__v1__pos_decision__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor practice__v1__location_service__method_descriptors[10] =
+static const ProtobufCMethodDescriptor practice__v1__location_service__method_descriptors[11] =
 {
   { "CreateLocation", &practice__v1__create_location_request__descriptor, &practice__v1__create_location_response__descriptor },
   { "GetLocation", &practice__v1__get_location_request__descriptor, &practice__v1__get_location_response__descriptor },
   { "ListLocations", &practice__v1__list_locations_request__descriptor, &practice__v1__list_locations_response__descriptor },
   { "UpdateLocation", &practice__v1__update_location_request__descriptor, &practice__v1__update_location_response__descriptor },
   { "ArchiveLocation", &practice__v1__archive_location_request__descriptor, &practice__v1__archive_location_response__descriptor },
+  { "UnarchiveLocation", &practice__v1__unarchive_location_request__descriptor, &practice__v1__unarchive_location_response__descriptor },
   { "ListPlaceOfServiceCodes", &practice__v1__list_place_of_service_codes_request__descriptor, &practice__v1__list_place_of_service_codes_response__descriptor },
   { "SetPayerPosRule", &practice__v1__set_payer_pos_rule_request__descriptor, &practice__v1__set_payer_pos_rule_response__descriptor },
   { "ListPayerPosRules", &practice__v1__list_payer_pos_rules_request__descriptor, &practice__v1__list_payer_pos_rules_response__descriptor },
@@ -2568,13 +2761,14 @@ static const ProtobufCMethodDescriptor practice__v1__location_service__method_de
 const unsigned practice__v1__location_service__method_indices_by_name[] = {
   4,        /* ArchiveLocation */
   0,        /* CreateLocation */
-  8,        /* DeletePayerPosRule */
+  9,        /* DeletePayerPosRule */
   1,        /* GetLocation */
   2,        /* ListLocations */
-  7,        /* ListPayerPosRules */
-  5,        /* ListPlaceOfServiceCodes */
-  9,        /* ResolvePlaceOfService */
-  6,        /* SetPayerPosRule */
+  8,        /* ListPayerPosRules */
+  6,        /* ListPlaceOfServiceCodes */
+  10,        /* ResolvePlaceOfService */
+  7,        /* SetPayerPosRule */
+  5,        /* UnarchiveLocation */
   3         /* UpdateLocation */
 };
 const ProtobufCServiceDescriptor practice__v1__location_service__descriptor =
@@ -2584,7 +2778,7 @@ const ProtobufCServiceDescriptor practice__v1__location_service__descriptor =
   "LocationService",
   "Practice__V1__LocationService",
   "practice.v1",
-  10,
+  11,
   practice__v1__location_service__method_descriptors,
   practice__v1__location_service__method_indices_by_name
 };
@@ -2628,13 +2822,21 @@ void practice__v1__location_service__archive_location(ProtobufCService *service,
   assert(service->descriptor == &practice__v1__location_service__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void practice__v1__location_service__unarchive_location(ProtobufCService *service,
+                                                        const Practice__V1__UnarchiveLocationRequest *input,
+                                                        Practice__V1__UnarchiveLocationResponse_Closure closure,
+                                                        void *closure_data)
+{
+  assert(service->descriptor == &practice__v1__location_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void practice__v1__location_service__list_place_of_service_codes(ProtobufCService *service,
                                                                  const Practice__V1__ListPlaceOfServiceCodesRequest *input,
                                                                  Practice__V1__ListPlaceOfServiceCodesResponse_Closure closure,
                                                                  void *closure_data)
 {
   assert(service->descriptor == &practice__v1__location_service__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__location_service__set_payer_pos_rule(ProtobufCService *service,
                                                         const Practice__V1__SetPayerPosRuleRequest *input,
@@ -2642,7 +2844,7 @@ void practice__v1__location_service__set_payer_pos_rule(ProtobufCService *servic
                                                         void *closure_data)
 {
   assert(service->descriptor == &practice__v1__location_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__location_service__list_payer_pos_rules(ProtobufCService *service,
                                                           const Practice__V1__ListPayerPosRulesRequest *input,
@@ -2650,7 +2852,7 @@ void practice__v1__location_service__list_payer_pos_rules(ProtobufCService *serv
                                                           void *closure_data)
 {
   assert(service->descriptor == &practice__v1__location_service__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__location_service__delete_payer_pos_rule(ProtobufCService *service,
                                                            const Practice__V1__DeletePayerPosRuleRequest *input,
@@ -2658,7 +2860,7 @@ void practice__v1__location_service__delete_payer_pos_rule(ProtobufCService *ser
                                                            void *closure_data)
 {
   assert(service->descriptor == &practice__v1__location_service__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__location_service__resolve_place_of_service(ProtobufCService *service,
                                                               const Practice__V1__ResolvePlaceOfServiceRequest *input,
@@ -2666,7 +2868,7 @@ void practice__v1__location_service__resolve_place_of_service(ProtobufCService *
                                                               void *closure_data)
 {
   assert(service->descriptor == &practice__v1__location_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__location_service__init (Practice__V1__LocationService_Service *service,
                                            Practice__V1__LocationService_ServiceDestroy destroy)

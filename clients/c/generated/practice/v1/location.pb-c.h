@@ -27,6 +27,8 @@ typedef struct Practice__V1__UpdateLocationRequest Practice__V1__UpdateLocationR
 typedef struct Practice__V1__UpdateLocationResponse Practice__V1__UpdateLocationResponse;
 typedef struct Practice__V1__ArchiveLocationRequest Practice__V1__ArchiveLocationRequest;
 typedef struct Practice__V1__ArchiveLocationResponse Practice__V1__ArchiveLocationResponse;
+typedef struct Practice__V1__UnarchiveLocationRequest Practice__V1__UnarchiveLocationRequest;
+typedef struct Practice__V1__UnarchiveLocationResponse Practice__V1__UnarchiveLocationResponse;
 typedef struct Practice__V1__PlaceOfServiceCode Practice__V1__PlaceOfServiceCode;
 typedef struct Practice__V1__ListPlaceOfServiceCodesRequest Practice__V1__ListPlaceOfServiceCodesRequest;
 typedef struct Practice__V1__ListPlaceOfServiceCodesResponse Practice__V1__ListPlaceOfServiceCodesResponse;
@@ -211,6 +213,28 @@ struct  Practice__V1__ArchiveLocationResponse
 };
 #define PRACTICE__V1__ARCHIVE_LOCATION_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__archive_location_response__descriptor) \
+    , NULL }
+
+
+struct  Practice__V1__UnarchiveLocationRequest
+{
+  ProtobufCMessage base;
+  char *account_id;
+  char *location_id;
+  int64_t expected_version;
+};
+#define PRACTICE__V1__UNARCHIVE_LOCATION_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__unarchive_location_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Practice__V1__UnarchiveLocationResponse
+{
+  ProtobufCMessage base;
+  Practice__V1__Location *location;
+};
+#define PRACTICE__V1__UNARCHIVE_LOCATION_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__unarchive_location_response__descriptor) \
     , NULL }
 
 
@@ -597,6 +621,44 @@ Practice__V1__ArchiveLocationResponse *
 void   practice__v1__archive_location_response__free_unpacked
                      (Practice__V1__ArchiveLocationResponse *message,
                       ProtobufCAllocator *allocator);
+/* Practice__V1__UnarchiveLocationRequest methods */
+void   practice__v1__unarchive_location_request__init
+                     (Practice__V1__UnarchiveLocationRequest         *message);
+size_t practice__v1__unarchive_location_request__get_packed_size
+                     (const Practice__V1__UnarchiveLocationRequest   *message);
+size_t practice__v1__unarchive_location_request__pack
+                     (const Practice__V1__UnarchiveLocationRequest   *message,
+                      uint8_t             *out);
+size_t practice__v1__unarchive_location_request__pack_to_buffer
+                     (const Practice__V1__UnarchiveLocationRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__UnarchiveLocationRequest *
+       practice__v1__unarchive_location_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__unarchive_location_request__free_unpacked
+                     (Practice__V1__UnarchiveLocationRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Practice__V1__UnarchiveLocationResponse methods */
+void   practice__v1__unarchive_location_response__init
+                     (Practice__V1__UnarchiveLocationResponse         *message);
+size_t practice__v1__unarchive_location_response__get_packed_size
+                     (const Practice__V1__UnarchiveLocationResponse   *message);
+size_t practice__v1__unarchive_location_response__pack
+                     (const Practice__V1__UnarchiveLocationResponse   *message,
+                      uint8_t             *out);
+size_t practice__v1__unarchive_location_response__pack_to_buffer
+                     (const Practice__V1__UnarchiveLocationResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__UnarchiveLocationResponse *
+       practice__v1__unarchive_location_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__unarchive_location_response__free_unpacked
+                     (Practice__V1__UnarchiveLocationResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Practice__V1__PlaceOfServiceCode methods */
 void   practice__v1__place_of_service_code__init
                      (Practice__V1__PlaceOfServiceCode         *message);
@@ -860,6 +922,12 @@ typedef void (*Practice__V1__ArchiveLocationRequest_Closure)
 typedef void (*Practice__V1__ArchiveLocationResponse_Closure)
                  (const Practice__V1__ArchiveLocationResponse *message,
                   void *closure_data);
+typedef void (*Practice__V1__UnarchiveLocationRequest_Closure)
+                 (const Practice__V1__UnarchiveLocationRequest *message,
+                  void *closure_data);
+typedef void (*Practice__V1__UnarchiveLocationResponse_Closure)
+                 (const Practice__V1__UnarchiveLocationResponse *message,
+                  void *closure_data);
 typedef void (*Practice__V1__PlaceOfServiceCode_Closure)
                  (const Practice__V1__PlaceOfServiceCode *message,
                   void *closure_data);
@@ -923,6 +991,10 @@ struct Practice__V1__LocationService_Service
                            const Practice__V1__ArchiveLocationRequest *input,
                            Practice__V1__ArchiveLocationResponse_Closure closure,
                            void *closure_data);
+  void (*unarchive_location)(Practice__V1__LocationService_Service *service,
+                             const Practice__V1__UnarchiveLocationRequest *input,
+                             Practice__V1__UnarchiveLocationResponse_Closure closure,
+                             void *closure_data);
   void (*list_place_of_service_codes)(Practice__V1__LocationService_Service *service,
                                       const Practice__V1__ListPlaceOfServiceCodesRequest *input,
                                       Practice__V1__ListPlaceOfServiceCodesResponse_Closure closure,
@@ -956,6 +1028,7 @@ void practice__v1__location_service__init (Practice__V1__LocationService_Service
       function_prefix__ ## list_locations,\
       function_prefix__ ## update_location,\
       function_prefix__ ## archive_location,\
+      function_prefix__ ## unarchive_location,\
       function_prefix__ ## list_place_of_service_codes,\
       function_prefix__ ## set_payer_pos_rule,\
       function_prefix__ ## list_payer_pos_rules,\
@@ -981,6 +1054,10 @@ void practice__v1__location_service__archive_location(ProtobufCService *service,
                                                       const Practice__V1__ArchiveLocationRequest *input,
                                                       Practice__V1__ArchiveLocationResponse_Closure closure,
                                                       void *closure_data);
+void practice__v1__location_service__unarchive_location(ProtobufCService *service,
+                                                        const Practice__V1__UnarchiveLocationRequest *input,
+                                                        Practice__V1__UnarchiveLocationResponse_Closure closure,
+                                                        void *closure_data);
 void practice__v1__location_service__list_place_of_service_codes(ProtobufCService *service,
                                                                  const Practice__V1__ListPlaceOfServiceCodesRequest *input,
                                                                  Practice__V1__ListPlaceOfServiceCodesResponse_Closure closure,
@@ -1016,6 +1093,8 @@ extern const ProtobufCMessageDescriptor practice__v1__update_location_request__d
 extern const ProtobufCMessageDescriptor practice__v1__update_location_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__archive_location_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__archive_location_response__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__unarchive_location_request__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__unarchive_location_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__place_of_service_code__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__list_place_of_service_codes_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__list_place_of_service_codes_response__descriptor;

@@ -502,6 +502,96 @@ void   practice__v1__archive_room_response__free_unpacked
   assert(message->base.descriptor == &practice__v1__archive_room_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   practice__v1__unarchive_room_request__init
+                     (Practice__V1__UnarchiveRoomRequest         *message)
+{
+  static const Practice__V1__UnarchiveRoomRequest init_value = PRACTICE__V1__UNARCHIVE_ROOM_REQUEST__INIT;
+  *message = init_value;
+}
+size_t practice__v1__unarchive_room_request__get_packed_size
+                     (const Practice__V1__UnarchiveRoomRequest *message)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_room_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__unarchive_room_request__pack
+                     (const Practice__V1__UnarchiveRoomRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_room_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__unarchive_room_request__pack_to_buffer
+                     (const Practice__V1__UnarchiveRoomRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_room_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__UnarchiveRoomRequest *
+       practice__v1__unarchive_room_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__UnarchiveRoomRequest *)
+     protobuf_c_message_unpack (&practice__v1__unarchive_room_request__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__unarchive_room_request__free_unpacked
+                     (Practice__V1__UnarchiveRoomRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__unarchive_room_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   practice__v1__unarchive_room_response__init
+                     (Practice__V1__UnarchiveRoomResponse         *message)
+{
+  static const Practice__V1__UnarchiveRoomResponse init_value = PRACTICE__V1__UNARCHIVE_ROOM_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t practice__v1__unarchive_room_response__get_packed_size
+                     (const Practice__V1__UnarchiveRoomResponse *message)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_room_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__unarchive_room_response__pack
+                     (const Practice__V1__UnarchiveRoomResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_room_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__unarchive_room_response__pack_to_buffer
+                     (const Practice__V1__UnarchiveRoomResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__unarchive_room_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__UnarchiveRoomResponse *
+       practice__v1__unarchive_room_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__UnarchiveRoomResponse *)
+     protobuf_c_message_unpack (&practice__v1__unarchive_room_response__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__unarchive_room_response__free_unpacked
+                     (Practice__V1__UnarchiveRoomResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__unarchive_room_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   practice__v1__room_booking__init
                      (Practice__V1__RoomBooking         *message)
 {
@@ -1675,6 +1765,108 @@ const ProtobufCMessageDescriptor practice__v1__archive_room_response__descriptor
   (ProtobufCMessageInit) practice__v1__archive_room_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor practice__v1__unarchive_room_request__field_descriptors[3] =
+{
+  {
+    "account_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__UnarchiveRoomRequest, account_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "room_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__UnarchiveRoomRequest, room_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "expected_version",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__UnarchiveRoomRequest, expected_version),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__unarchive_room_request__field_indices_by_name[] = {
+  0,   /* field[0] = account_id */
+  2,   /* field[2] = expected_version */
+  1,   /* field[1] = room_id */
+};
+static const ProtobufCIntRange practice__v1__unarchive_room_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor practice__v1__unarchive_room_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.UnarchiveRoomRequest",
+  "UnarchiveRoomRequest",
+  "Practice__V1__UnarchiveRoomRequest",
+  "practice.v1",
+  sizeof(Practice__V1__UnarchiveRoomRequest),
+  3,
+  practice__v1__unarchive_room_request__field_descriptors,
+  practice__v1__unarchive_room_request__field_indices_by_name,
+  1,  practice__v1__unarchive_room_request__number_ranges,
+  (ProtobufCMessageInit) practice__v1__unarchive_room_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor practice__v1__unarchive_room_response__field_descriptors[1] =
+{
+  {
+    "room",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__UnarchiveRoomResponse, room),
+    &practice__v1__room__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__unarchive_room_response__field_indices_by_name[] = {
+  0,   /* field[0] = room */
+};
+static const ProtobufCIntRange practice__v1__unarchive_room_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor practice__v1__unarchive_room_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.UnarchiveRoomResponse",
+  "UnarchiveRoomResponse",
+  "Practice__V1__UnarchiveRoomResponse",
+  "practice.v1",
+  sizeof(Practice__V1__UnarchiveRoomResponse),
+  1,
+  practice__v1__unarchive_room_response__field_descriptors,
+  practice__v1__unarchive_room_response__field_indices_by_name,
+  1,  practice__v1__unarchive_room_response__number_ranges,
+  (ProtobufCMessageInit) practice__v1__unarchive_room_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor practice__v1__room_booking__field_descriptors[14] =
 {
   {
@@ -2591,13 +2783,14 @@ const ProtobufCEnumDescriptor practice__v1__booking_status__descriptor =
   practice__v1__booking_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor practice__v1__room_service__method_descriptors[9] =
+static const ProtobufCMethodDescriptor practice__v1__room_service__method_descriptors[10] =
 {
   { "CreateRoom", &practice__v1__create_room_request__descriptor, &practice__v1__create_room_response__descriptor },
   { "GetRoom", &practice__v1__get_room_request__descriptor, &practice__v1__get_room_response__descriptor },
   { "ListRooms", &practice__v1__list_rooms_request__descriptor, &practice__v1__list_rooms_response__descriptor },
   { "UpdateRoom", &practice__v1__update_room_request__descriptor, &practice__v1__update_room_response__descriptor },
   { "ArchiveRoom", &practice__v1__archive_room_request__descriptor, &practice__v1__archive_room_response__descriptor },
+  { "UnarchiveRoom", &practice__v1__unarchive_room_request__descriptor, &practice__v1__unarchive_room_response__descriptor },
   { "BookRoom", &practice__v1__book_room_request__descriptor, &practice__v1__book_room_response__descriptor },
   { "CancelRoomBooking", &practice__v1__cancel_room_booking_request__descriptor, &practice__v1__cancel_room_booking_response__descriptor },
   { "ListRoomBookings", &practice__v1__list_room_bookings_request__descriptor, &practice__v1__list_room_bookings_response__descriptor },
@@ -2605,13 +2798,14 @@ static const ProtobufCMethodDescriptor practice__v1__room_service__method_descri
 };
 const unsigned practice__v1__room_service__method_indices_by_name[] = {
   4,        /* ArchiveRoom */
-  5,        /* BookRoom */
-  6,        /* CancelRoomBooking */
-  8,        /* CheckRoomAvailability */
+  6,        /* BookRoom */
+  7,        /* CancelRoomBooking */
+  9,        /* CheckRoomAvailability */
   0,        /* CreateRoom */
   1,        /* GetRoom */
-  7,        /* ListRoomBookings */
+  8,        /* ListRoomBookings */
   2,        /* ListRooms */
+  5,        /* UnarchiveRoom */
   3         /* UpdateRoom */
 };
 const ProtobufCServiceDescriptor practice__v1__room_service__descriptor =
@@ -2621,7 +2815,7 @@ const ProtobufCServiceDescriptor practice__v1__room_service__descriptor =
   "RoomService",
   "Practice__V1__RoomService",
   "practice.v1",
-  9,
+  10,
   practice__v1__room_service__method_descriptors,
   practice__v1__room_service__method_indices_by_name
 };
@@ -2665,13 +2859,21 @@ void practice__v1__room_service__archive_room(ProtobufCService *service,
   assert(service->descriptor == &practice__v1__room_service__descriptor);
   service->invoke(service, 4, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void practice__v1__room_service__unarchive_room(ProtobufCService *service,
+                                                const Practice__V1__UnarchiveRoomRequest *input,
+                                                Practice__V1__UnarchiveRoomResponse_Closure closure,
+                                                void *closure_data)
+{
+  assert(service->descriptor == &practice__v1__room_service__descriptor);
+  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void practice__v1__room_service__book_room(ProtobufCService *service,
                                            const Practice__V1__BookRoomRequest *input,
                                            Practice__V1__BookRoomResponse_Closure closure,
                                            void *closure_data)
 {
   assert(service->descriptor == &practice__v1__room_service__descriptor);
-  service->invoke(service, 5, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__room_service__cancel_room_booking(ProtobufCService *service,
                                                      const Practice__V1__CancelRoomBookingRequest *input,
@@ -2679,7 +2881,7 @@ void practice__v1__room_service__cancel_room_booking(ProtobufCService *service,
                                                      void *closure_data)
 {
   assert(service->descriptor == &practice__v1__room_service__descriptor);
-  service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__room_service__list_room_bookings(ProtobufCService *service,
                                                     const Practice__V1__ListRoomBookingsRequest *input,
@@ -2687,7 +2889,7 @@ void practice__v1__room_service__list_room_bookings(ProtobufCService *service,
                                                     void *closure_data)
 {
   assert(service->descriptor == &practice__v1__room_service__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__room_service__check_room_availability(ProtobufCService *service,
                                                          const Practice__V1__CheckRoomAvailabilityRequest *input,
@@ -2695,7 +2897,7 @@ void practice__v1__room_service__check_room_availability(ProtobufCService *servi
                                                          void *closure_data)
 {
   assert(service->descriptor == &practice__v1__room_service__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__room_service__init (Practice__V1__RoomService_Service *service,
                                        Practice__V1__RoomService_ServiceDestroy destroy)

@@ -26,6 +26,8 @@ typedef struct Practice__V1__UpdateRoomRequest Practice__V1__UpdateRoomRequest;
 typedef struct Practice__V1__UpdateRoomResponse Practice__V1__UpdateRoomResponse;
 typedef struct Practice__V1__ArchiveRoomRequest Practice__V1__ArchiveRoomRequest;
 typedef struct Practice__V1__ArchiveRoomResponse Practice__V1__ArchiveRoomResponse;
+typedef struct Practice__V1__UnarchiveRoomRequest Practice__V1__UnarchiveRoomRequest;
+typedef struct Practice__V1__UnarchiveRoomResponse Practice__V1__UnarchiveRoomResponse;
 typedef struct Practice__V1__RoomBooking Practice__V1__RoomBooking;
 typedef struct Practice__V1__WeeklyRecurrence Practice__V1__WeeklyRecurrence;
 typedef struct Practice__V1__BookRoomRequest Practice__V1__BookRoomRequest;
@@ -189,6 +191,28 @@ struct  Practice__V1__ArchiveRoomResponse
 };
 #define PRACTICE__V1__ARCHIVE_ROOM_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__archive_room_response__descriptor) \
+    , NULL }
+
+
+struct  Practice__V1__UnarchiveRoomRequest
+{
+  ProtobufCMessage base;
+  char *account_id;
+  char *room_id;
+  int64_t expected_version;
+};
+#define PRACTICE__V1__UNARCHIVE_ROOM_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__unarchive_room_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Practice__V1__UnarchiveRoomResponse
+{
+  ProtobufCMessage base;
+  Practice__V1__Room *room;
+};
+#define PRACTICE__V1__UNARCHIVE_ROOM_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__unarchive_room_response__descriptor) \
     , NULL }
 
 
@@ -601,6 +625,44 @@ Practice__V1__ArchiveRoomResponse *
 void   practice__v1__archive_room_response__free_unpacked
                      (Practice__V1__ArchiveRoomResponse *message,
                       ProtobufCAllocator *allocator);
+/* Practice__V1__UnarchiveRoomRequest methods */
+void   practice__v1__unarchive_room_request__init
+                     (Practice__V1__UnarchiveRoomRequest         *message);
+size_t practice__v1__unarchive_room_request__get_packed_size
+                     (const Practice__V1__UnarchiveRoomRequest   *message);
+size_t practice__v1__unarchive_room_request__pack
+                     (const Practice__V1__UnarchiveRoomRequest   *message,
+                      uint8_t             *out);
+size_t practice__v1__unarchive_room_request__pack_to_buffer
+                     (const Practice__V1__UnarchiveRoomRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__UnarchiveRoomRequest *
+       practice__v1__unarchive_room_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__unarchive_room_request__free_unpacked
+                     (Practice__V1__UnarchiveRoomRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Practice__V1__UnarchiveRoomResponse methods */
+void   practice__v1__unarchive_room_response__init
+                     (Practice__V1__UnarchiveRoomResponse         *message);
+size_t practice__v1__unarchive_room_response__get_packed_size
+                     (const Practice__V1__UnarchiveRoomResponse   *message);
+size_t practice__v1__unarchive_room_response__pack
+                     (const Practice__V1__UnarchiveRoomResponse   *message,
+                      uint8_t             *out);
+size_t practice__v1__unarchive_room_response__pack_to_buffer
+                     (const Practice__V1__UnarchiveRoomResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__UnarchiveRoomResponse *
+       practice__v1__unarchive_room_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__unarchive_room_response__free_unpacked
+                     (Practice__V1__UnarchiveRoomResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Practice__V1__RoomBooking methods */
 void   practice__v1__room_booking__init
                      (Practice__V1__RoomBooking         *message);
@@ -845,6 +907,12 @@ typedef void (*Practice__V1__ArchiveRoomRequest_Closure)
 typedef void (*Practice__V1__ArchiveRoomResponse_Closure)
                  (const Practice__V1__ArchiveRoomResponse *message,
                   void *closure_data);
+typedef void (*Practice__V1__UnarchiveRoomRequest_Closure)
+                 (const Practice__V1__UnarchiveRoomRequest *message,
+                  void *closure_data);
+typedef void (*Practice__V1__UnarchiveRoomResponse_Closure)
+                 (const Practice__V1__UnarchiveRoomResponse *message,
+                  void *closure_data);
 typedef void (*Practice__V1__RoomBooking_Closure)
                  (const Practice__V1__RoomBooking *message,
                   void *closure_data);
@@ -905,6 +973,10 @@ struct Practice__V1__RoomService_Service
                        const Practice__V1__ArchiveRoomRequest *input,
                        Practice__V1__ArchiveRoomResponse_Closure closure,
                        void *closure_data);
+  void (*unarchive_room)(Practice__V1__RoomService_Service *service,
+                         const Practice__V1__UnarchiveRoomRequest *input,
+                         Practice__V1__UnarchiveRoomResponse_Closure closure,
+                         void *closure_data);
   void (*book_room)(Practice__V1__RoomService_Service *service,
                     const Practice__V1__BookRoomRequest *input,
                     Practice__V1__BookRoomResponse_Closure closure,
@@ -934,6 +1006,7 @@ void practice__v1__room_service__init (Practice__V1__RoomService_Service *servic
       function_prefix__ ## list_rooms,\
       function_prefix__ ## update_room,\
       function_prefix__ ## archive_room,\
+      function_prefix__ ## unarchive_room,\
       function_prefix__ ## book_room,\
       function_prefix__ ## cancel_room_booking,\
       function_prefix__ ## list_room_bookings,\
@@ -958,6 +1031,10 @@ void practice__v1__room_service__archive_room(ProtobufCService *service,
                                               const Practice__V1__ArchiveRoomRequest *input,
                                               Practice__V1__ArchiveRoomResponse_Closure closure,
                                               void *closure_data);
+void practice__v1__room_service__unarchive_room(ProtobufCService *service,
+                                                const Practice__V1__UnarchiveRoomRequest *input,
+                                                Practice__V1__UnarchiveRoomResponse_Closure closure,
+                                                void *closure_data);
 void practice__v1__room_service__book_room(ProtobufCService *service,
                                            const Practice__V1__BookRoomRequest *input,
                                            Practice__V1__BookRoomResponse_Closure closure,
@@ -989,6 +1066,8 @@ extern const ProtobufCMessageDescriptor practice__v1__update_room_request__descr
 extern const ProtobufCMessageDescriptor practice__v1__update_room_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__archive_room_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__archive_room_response__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__unarchive_room_request__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__unarchive_room_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__room_booking__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__weekly_recurrence__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__book_room_request__descriptor;

@@ -7,6 +7,7 @@ public enum RoomRules {
   /// A booking lasts more than 0 and at most 24 hours.
   public static let maxBookingMs: Int64 = 24 * 60 * 60 * 1000
   public static let maxOccurrences = 104
+  public static let maxIntervalWeeks = 4
 
   public static let maskFields: Set<String> = ["name", "location_ids"]
 
@@ -19,8 +20,10 @@ public enum RoomRules {
   }
 
   /// Checks a booking's interval and recurrence; returns the occurrences as [start, end) intervals.
+  /// A series repeats the same local wall-clock times every `weekly.intervalWeeks` weeks; each of its
+  /// occurrences must last at most 24 hours, which a daylight-saving change can break for one of them.
   public static func occurrences(
-    startMs: Int64, endMs: Int64, weekly: Int32?, timeZone: String
+    startMs: Int64, endMs: Int64, weekly: Practice_V1_WeeklyRecurrence?, timeZone: String
   ) throws(DomainError) -> [(start: Int64, end: Int64)] {
     var v = Violations()
     if startMs <= 0 { v.add("start_ms", "is required (Unix milliseconds)") }
@@ -29,11 +32,15 @@ public enum RoomRules {
     } else if endMs - startMs > maxBookingMs {
       v.add("end_ms", "a booking lasts at most 24 hours")
     }
-    if let weekly, !(1...Int32(maxOccurrences)).contains(weekly) {
+    if let weekly, !(1...Int32(maxOccurrences)).contains(weekly.occurrences) {
       v.add("weekly.occurrences", "must be 1 to \(maxOccurrences)")
     }
+    if let weekly, !(0...Int32(maxIntervalWeeks)).contains(weekly.intervalWeeks) {
+      v.add("weekly.interval_weeks", "must be 1 to \(maxIntervalWeeks)")
+    }
     try v.check()
-    let count = Int(weekly ?? 1)
+    let count = Int(weekly?.occurrences ?? 1)
+    let interval = max(1, Int(weekly?.intervalWeeks ?? 1))
     guard count > 1 else { return [(startMs, endMs)] }
     guard let zone = TimeZone(identifier: timeZone) else { throw DomainError.inconsistent("unknown account time zone") }
     var calendar = Calendar(identifier: .gregorian)
@@ -44,12 +51,17 @@ public enum RoomRules {
     let startLocal = calendar.dateComponents(wanted, from: start)
     let endLocal = calendar.dateComponents(wanted, from: end)
     var out: [(Int64, Int64)] = []
-    for week in 0..<count {
-      // The same local wall-clock times, 7 * week calendar days later.
-      guard let s = shifted(startLocal, days: 7 * week, calendar), let e = shifted(endLocal, days: 7 * week, calendar)
-      else { throw DomainError.inconsistent("cannot compute occurrence \(week + 1)") }
+    for n in 0..<count {
+      // The same local wall-clock times, 7 * interval * n calendar days later.
+      let days = 7 * interval * n
+      guard let s = shifted(startLocal, days: days, calendar), let e = shifted(endLocal, days: days, calendar)
+      else { throw DomainError.inconsistent("cannot compute occurrence \(n + 1)") }
+      if e <= s || e - s > maxBookingMs {
+        v.add("end_ms", "occurrence \(n + 1) would last \(e <= s ? "no time" : "more than 24 hours") across a daylight-saving change")
+      }
       out.append((s, e))
     }
+    try v.check()
     return out
   }
 

@@ -213,8 +213,8 @@ struct RoomService: RoomServiceHandler {
       if !mc.actor.isOperator && !mc.actor.roles.mayBook(for: req.practitionerUserID, selfUserID: mc.actor.userID) {
         throw RPCError.permissionDenied(.roleRequired, "a PRACTITIONER books rooms only for themselves")
       }
-      let weekly: Int32? = {
-        if case .weekly(let w)? = req.recurrencePresence { return w.occurrences }
+      let weekly: Practice_V1_WeeklyRecurrence? = {
+        if case .weekly(let w)? = req.recurrencePresence { return w }
         return nil
       }()
       let occurrences = try RoomRules.occurrences(
@@ -328,8 +328,8 @@ struct RoomService: RoomServiceHandler {
   {
     guard let account = try r.account(req.accountID) else { throw RPCError.notFound("account \(req.accountID)") }
     let room = try load(r, req.accountID, req.roomID)
-    let weekly: Int32? = {
-      if case .weekly(let w)? = req.recurrencePresence { return w.occurrences }
+    let weekly: Practice_V1_WeeklyRecurrence? = {
+      if case .weekly(let w)? = req.recurrencePresence { return w }
       return nil
     }()
     let occurrences = try RoomRules.occurrences(

@@ -450,6 +450,7 @@ struct BookingCommand: AsyncParsableCommand {
     @Option(help: "Start: ISO 8601 or Unix ms.") var start: String
     @Option(help: "End: ISO 8601 or Unix ms.") var end: String
     @Option(help: "Weekly occurrences (1-104).") var weekly: Int32?
+    @Option(help: "With --weekly: every N weeks (1-4; 2 is every other week).") var everyWeeks: Int32?
     @Option var appointmentRef: String = ""
     @Flag var override = false
 
@@ -466,6 +467,7 @@ struct BookingCommand: AsyncParsableCommand {
       if let weekly {
         var w = Practice_V1_WeeklyRecurrence()
         w.occurrences = weekly
+        w.intervalWeeks = everyWeeks ?? 0
         req.weekly = w
       }
       let resp = try await connection.run { c, o in try await c.rooms.bookRoom(req, options: o) }
@@ -526,7 +528,8 @@ struct BookingCommand: AsyncParsableCommand {
     @Argument var roomID: String
     @Option var start: String
     @Option var end: String
-    @Option var weekly: Int32?
+    @Option(help: "Weekly occurrences (1-104).") var weekly: Int32?
+    @Option(help: "With --weekly: every N weeks (1-4).") var everyWeeks: Int32?
 
     func run() async throws {
       var req = Practice_V1_CheckRoomAvailabilityRequest()
@@ -537,6 +540,7 @@ struct BookingCommand: AsyncParsableCommand {
       if let weekly {
         var w = Practice_V1_WeeklyRecurrence()
         w.occurrences = weekly
+        w.intervalWeeks = everyWeeks ?? 0
         req.weekly = w
       }
       let resp = try await connection.run { c, o in try await c.rooms.checkRoomAvailability(req, options: o) }

@@ -121,11 +121,18 @@ struct RoomRulesTests {
     Int64(ISO8601DateFormatter().date(from: iso)!.timeIntervalSince1970 * 1000)
   }
 
+  static func weekly(_ n: Int32, every interval: Int32 = 0) -> Practice_V1_WeeklyRecurrence {
+    var w = Practice_V1_WeeklyRecurrence()
+    w.occurrences = n
+    w.intervalWeeks = interval
+    return w
+  }
+
   @Test("a weekly series across a daylight-saving change keeps its local wall-clock time")
   func dst() throws {
     // 10:00-10:50 in New York, weekly from 2026-02-26 across 2026-03-08 (clocks go forward).
     let start = Self.ms("2026-02-26T15:00:00Z"), end = Self.ms("2026-02-26T15:50:00Z")
-    let occ = try RoomRules.occurrences(startMs: start, endMs: end, weekly: 4, timeZone: "America/New_York")
+    let occ = try RoomRules.occurrences(startMs: start, endMs: end, weekly: Self.weekly(4), timeZone: "America/New_York")
     #expect(occ.count == 4)
     var cal = Calendar(identifier: .gregorian)
     cal.timeZone = TimeZone(identifier: "America/New_York")!
@@ -145,9 +152,47 @@ struct RoomRulesTests {
     #expect(throws: DomainError.self) { try RoomRules.occurrences(startMs: s, endMs: s, weekly: nil, timeZone: "UTC") }
     #expect(throws: DomainError.self) { try RoomRules.occurrences(startMs: s, endMs: s + 24 * 3600 * 1000 + 1, weekly: nil, timeZone: "UTC") }
     #expect(throws: Never.self) { try RoomRules.occurrences(startMs: s, endMs: s + 24 * 3600 * 1000, weekly: nil, timeZone: "UTC") }
-    #expect(throws: DomainError.self) { try RoomRules.occurrences(startMs: s, endMs: s + 1000, weekly: 0, timeZone: "UTC") }
-    #expect(throws: DomainError.self) { try RoomRules.occurrences(startMs: s, endMs: s + 1000, weekly: 105, timeZone: "UTC") }
-    #expect((try? RoomRules.occurrences(startMs: s, endMs: s + 1000, weekly: 104, timeZone: "UTC"))?.count == 104)
+    #expect(throws: DomainError.self) { try RoomRules.occurrences(startMs: s, endMs: s + 1000, weekly: Self.weekly(0), timeZone: "UTC") }
+    #expect(throws: DomainError.self) { try RoomRules.occurrences(startMs: s, endMs: s + 1000, weekly: Self.weekly(105), timeZone: "UTC") }
+    #expect((try? RoomRules.occurrences(startMs: s, endMs: s + 1000, weekly: Self.weekly(104), timeZone: "UTC"))?.count == 104)
+  }
+
+  @Test("every other week across both daylight-saving changes: 10:00 local each time, 14 days apart in local dates")
+  func biweekly() throws {
+    // 10:00-10:50 in New York, every 2 weeks from Monday 2030-02-25, 20 times: across 2030-03-10 and
+    // 2030-11-03.
+    let start = Self.ms("2030-02-25T15:00:00Z"), end = Self.ms("2030-02-25T15:50:00Z")
+    let occ = try RoomRules.occurrences(startMs: start, endMs: end, weekly: Self.weekly(20, every: 2), timeZone: "America/New_York")
+    #expect(occ.count == 20)
+    var cal = Calendar(identifier: .gregorian)
+    cal.timeZone = TimeZone(identifier: "America/New_York")!
+    let days = occ.map { cal.dateComponents([.year, .month, .day, .hour, .minute, .weekday], from: Date(timeIntervalSince1970: Double($0.start) / 1000)) }
+    #expect(days.allSatisfy { $0.hour == 10 && $0.minute == 0 && $0.weekday == 2 })
+    for i in 1..<occ.count {
+      let a = cal.date(from: DateComponents(year: days[i - 1].year, month: days[i - 1].month, day: days[i - 1].day))!
+      let b = cal.date(from: DateComponents(year: days[i].year, month: days[i].month, day: days[i].day))!
+      #expect(cal.dateComponents([.day], from: a, to: b).day == 14)
+    }
+    let utcHours = occ.map { ($0.start / 3_600_000) % 24 }
+    #expect(utcHours.first == 15 && utcHours.contains(14) && utcHours.last == 15)
+    #expect(occ.allSatisfy { $0.end - $0.start == 50 * 60 * 1000 })
+    #expect(throws: DomainError.self) {
+      try RoomRules.occurrences(startMs: start, endMs: end, weekly: Self.weekly(2, every: 5), timeZone: "UTC")
+    }
+  }
+
+  @Test("an occurrence stretched past 24 hours by the fall-back change is refused, naming it")
+  func dstStretch() {
+    // Saturday 02:30 to Sunday 02:00 in New York is 23.5 hours, but 24.5 on the weekend of 2030-11-03.
+    let start = Self.ms("2030-10-26T06:30:00Z"), end = Self.ms("2030-10-27T06:00:00Z")
+    #expect(end - start == 23 * 3_600_000 + 30 * 60_000)
+    do {
+      _ = try RoomRules.occurrences(startMs: start, endMs: end, weekly: Self.weekly(2), timeZone: "America/New_York")
+      Issue.record("the stretched occurrence was accepted")
+    } catch {
+      #expect(error.violations.map(\.field) == ["end_ms"])
+      #expect(error.violations.first?.description.contains("occurrence 2") == true)
+    }
   }
 
   @Test("[start, end): back to back is no overlap")

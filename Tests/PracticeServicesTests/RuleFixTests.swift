@@ -349,3 +349,25 @@ struct UndoTests {
     }
   }
 }
+
+@Suite("Series every N weeks")
+struct SeriesIntervalTests {
+  @Test("a biweekly series books every other week, and the weeks between stay free")
+  func biweekly() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let rs = try await RoomSetup.make(c)
+      var req = book(rs.staff, room: rs.room, location: rs.location, start: monday, weekly: 3)
+      req.weekly.intervalWeeks = 2
+      let booked = try await c.rooms.bookRoom(req).bookings
+      let week: Int64 = 7 * 24 * hour
+      #expect(booked.map { $0.startMs - monday } == [0, 2 * week, 4 * week])
+      // The week in between is free for another booking.
+      let between = book(rs.staff, room: rs.room, location: rs.location, start: monday + week,
+                         practitioner: rs.secondPractitioner)
+      #expect(try await c.rooms.bookRoom(between).overriddenConflicts.isEmpty)
+      req.weekly.intervalWeeks = 5
+      await expectRPCError(.invalidArgument, .validationFailed) { _ = try await c.rooms.bookRoom(req) }
+    }
+  }
+}

@@ -374,6 +374,9 @@ public nonisolated struct Practice_V1_WeeklyRecurrence: Sendable {
   /// 1-104, at the same local wall-clock time in the account's zone
   public var occurrences: Int32 = 0
 
+  /// 1-4: every week, every other week, ...; 0 means 1
+  public var intervalWeeks: Int32 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -1197,7 +1200,7 @@ nonisolated extension Practice_V1_RoomBooking: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Practice_V1_WeeklyRecurrence: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".WeeklyRecurrence"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}occurrences\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}occurrences\0\u{3}interval_weeks\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1206,6 +1209,7 @@ nonisolated extension Practice_V1_WeeklyRecurrence: SwiftProtobuf.Message, Swift
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularInt32Field(value: &self.occurrences) }()
+      case 2: try { try decoder.decodeSingularInt32Field(value: &self.intervalWeeks) }()
       default: break
       }
     }
@@ -1215,11 +1219,15 @@ nonisolated extension Practice_V1_WeeklyRecurrence: SwiftProtobuf.Message, Swift
     if self.occurrences != 0 {
       try visitor.visitSingularInt32Field(value: self.occurrences, fieldNumber: 1)
     }
+    if self.intervalWeeks != 0 {
+      try visitor.visitSingularInt32Field(value: self.intervalWeeks, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Practice_V1_WeeklyRecurrence, rhs: Practice_V1_WeeklyRecurrence) -> Bool {
     if lhs.occurrences != rhs.occurrences {return false}
+    if lhs.intervalWeeks != rhs.intervalWeeks {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

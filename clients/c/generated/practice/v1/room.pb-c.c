@@ -2074,7 +2074,7 @@ const ProtobufCMessageDescriptor practice__v1__room_booking__descriptor =
   (ProtobufCMessageInit) practice__v1__room_booking__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__weekly_recurrence__field_descriptors[1] =
+static const ProtobufCFieldDescriptor practice__v1__weekly_recurrence__field_descriptors[2] =
 {
   {
     "occurrences",
@@ -2088,14 +2088,27 @@ static const ProtobufCFieldDescriptor practice__v1__weekly_recurrence__field_des
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "interval_weeks",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__WeeklyRecurrence, interval_weeks),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__weekly_recurrence__field_indices_by_name[] = {
+  1,   /* field[1] = interval_weeks */
   0,   /* field[0] = occurrences */
 };
 static const ProtobufCIntRange practice__v1__weekly_recurrence__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor practice__v1__weekly_recurrence__descriptor =
 {
@@ -2105,7 +2118,7 @@ const ProtobufCMessageDescriptor practice__v1__weekly_recurrence__descriptor =
   "Practice__V1__WeeklyRecurrence",
   "practice.v1",
   sizeof(Practice__V1__WeeklyRecurrence),
-  1,
+  2,
   practice__v1__weekly_recurrence__field_descriptors,
   practice__v1__weekly_recurrence__field_indices_by_name,
   1,  practice__v1__weekly_recurrence__number_ranges,

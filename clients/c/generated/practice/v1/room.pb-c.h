@@ -258,10 +258,14 @@ struct  Practice__V1__WeeklyRecurrence
    * 1-104, at the same local wall-clock time in the account's zone
    */
   int32_t occurrences;
+  /*
+   * 1-4: every week, every other week, ...; 0 means 1
+   */
+  int32_t interval_weeks;
 };
 #define PRACTICE__V1__WEEKLY_RECURRENCE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__weekly_recurrence__descriptor) \
-    , 0 }
+    , 0, 0 }
 
 
 typedef enum {

@@ -53,6 +53,7 @@ public struct Reason: RawRepresentable, Hashable, Sendable, CustomStringConverti
   public static let locationArchived: Reason = "LOCATION_ARCHIVED"
   public static let roomArchived: Reason = "ROOM_ARCHIVED"
   public static let roomHasFutureBookings: Reason = "ROOM_HAS_FUTURE_BOOKINGS"
+  public static let bookingCancelled: Reason = "BOOKING_CANCELLED"
   public static let cardNumberRefused: Reason = "CARD_NUMBER_REFUSED"
   // Watch.
   public static let watchOverflow: Reason = "WATCH_OVERFLOW"

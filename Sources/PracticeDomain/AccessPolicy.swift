@@ -104,6 +104,7 @@ public enum AccessPolicy {
     "/practice.v1.RoomService/UpdateRoom": .administrator,
     "/practice.v1.RoomService/ArchiveRoom": .administrator,
     "/practice.v1.RoomService/BookRoom": .booking,
+    "/practice.v1.RoomService/MoveRoomBooking": .booking,
     "/practice.v1.RoomService/CancelRoomBooking": .booking,
     "/practice.v1.RoomService/ListRoomBookings": .anyUser,
     "/practice.v1.RoomService/CheckRoomAvailability": .anyUser,

@@ -65,6 +65,43 @@ public enum RoomRules {
     return out
   }
 
+  /// Where bookings go when the first of them moves to [newStart, newEnd): each keeps its distance in
+  /// local calendar days from the first, at the new local wall-clock times, and each is checked for the
+  /// 24-hour limit. `bookings` are in occurrence order, the moved one first.
+  public static func moved(
+    _ bookings: [(start: Int64, end: Int64)], newStartMs: Int64, newEndMs: Int64, timeZone: String
+  ) throws(DomainError) -> [(start: Int64, end: Int64)] {
+    var v = Violations()
+    if newStartMs <= 0 { v.add("start_ms", "is required (Unix milliseconds)") }
+    if newEndMs <= newStartMs {
+      v.add("end_ms", "must be after start_ms")
+    } else if newEndMs - newStartMs > maxBookingMs {
+      v.add("end_ms", "a booking lasts at most 24 hours")
+    }
+    try v.check()
+    guard let first = bookings.first, bookings.count > 1 else { return [(newStartMs, newEndMs)] }
+    guard let zone = TimeZone(identifier: timeZone) else { throw DomainError.inconsistent("unknown account time zone") }
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = zone
+    func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
+    let wanted: Set<Calendar.Component> = [.year, .month, .day, .hour, .minute, .second, .nanosecond]
+    let startLocal = calendar.dateComponents(wanted, from: date(newStartMs))
+    let endLocal = calendar.dateComponents(wanted, from: date(newEndMs))
+    let firstDay = calendar.startOfDay(for: date(first.start))
+    var out: [(Int64, Int64)] = []
+    for (n, b) in bookings.enumerated() {
+      guard let days = calendar.dateComponents([.day], from: firstDay, to: calendar.startOfDay(for: date(b.start))).day,
+        let s = shifted(startLocal, days: days, calendar), let e = shifted(endLocal, days: days, calendar)
+      else { throw DomainError.inconsistent("cannot compute occurrence \(n + 1)") }
+      if e <= s || e - s > maxBookingMs {
+        v.add("end_ms", "occurrence \(n + 1) would last \(e <= s ? "no time" : "more than 24 hours") across a daylight-saving change")
+      }
+      out.append((s, e))
+    }
+    try v.check()
+    return out
+  }
+
   private static func shifted(_ c: DateComponents, days: Int, _ calendar: Calendar) -> Int64? {
     var c = c
     c.day = (c.day ?? 1) + days

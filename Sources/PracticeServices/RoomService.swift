@@ -254,6 +254,69 @@ struct RoomService: RoomServiceHandler {
     }
   }
 
+  func moveRoomBooking(_ req: Practice_V1_MoveRoomBookingRequest, context ctx: CallContext) async throws
+    -> Practice_V1_MoveRoomBookingResponse
+  {
+    try requireID(req.accountID, "account_id")
+    try requireID(req.bookingID, "booking_id")
+    return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
+      let account = mc.account!
+      guard let booking = try mc.writer.booking(account: req.accountID, id: req.bookingID) else {
+        throw RPCError.notFound("booking \(req.bookingID)")
+      }
+      if !mc.actor.isOperator && !mc.actor.roles.mayBook(for: booking.practitionerUserID, selfUserID: mc.actor.userID) {
+        throw RPCError.permissionDenied(.roleRequired, "a PRACTITIONER moves only their own bookings")
+      }
+      guard booking.status == .active else {
+        throw RPCError.failedPrecondition(.bookingCancelled, "a cancelled booking can't be moved")
+      }
+      // The bookings that move: this one, or it and the later active ones of its series.
+      let moving = (req.restOfSeries && !booking.seriesID.isEmpty
+        ? try mc.writer.series(booking.seriesID, fromOccurrence: booking.occurrence) : [booking])
+        .filter { $0.status == .active }
+      let room = try Self.load(mc.writer, req.accountID, req.roomID.isEmpty ? booking.roomID : req.roomID)
+      if room.archived { throw RPCError.failedPrecondition(.roomArchived, "the room is archived") }
+      let locationID = req.locationID.isEmpty ? booking.locationID : req.locationID
+      var v = Violations()
+      if !room.locationIds.contains(locationID) {
+        v.add(req.locationID.isEmpty ? "room_id" : "location_id", "the room does not apply to the location \(locationID)")
+      } else if let l = try mc.writer.location(account: req.accountID, id: locationID), l.archived {
+        v.add("location_id", "the location is archived")
+      }
+      try v.check()
+      let newStart = req.startMs == 0 ? booking.startMs : req.startMs
+      let newEnd = req.endMs == 0 ? newStart + (booking.endMs - booking.startMs) : req.endMs
+      let targets = try RoomRules.moved(
+        moving.map { ($0.startMs, $0.endMs) }, newStartMs: newStart, newEndMs: newEnd,
+        timeZone: account.settings.timeZone)
+      // Checked like a new booking, ignoring the bookings being moved.
+      let movingIDs = Set(moving.map(\.bookingID))
+      let conflicts = try Self.conflicts(mc.writer, room: room, targets).filter { !movingIDs.contains($0.bookingID) }
+      if !conflicts.isEmpty {
+        let blocked = account.settings.roomConflictPolicy == .block
+        if blocked || !req.override { throw Self.conflictError(conflicts, blocked: blocked) }
+      }
+      var resp = Practice_V1_MoveRoomBookingResponse()
+      for (before, target) in zip(moving, targets) {
+        var b = before
+        b.roomID = room.roomID
+        b.locationID = locationID
+        b.startMs = target.start
+        b.endMs = target.end
+        let own = conflicts.filter { RoomRules.overlaps(($0.startMs, $0.endMs), target) }
+        b.overridden = !own.isEmpty
+        b.version += 1
+        try mc.writer.putBooking(b)
+        let note = own.isEmpty ? "moved" : "moved, override of conflicting booking(s) " + own.map(\.bookingID).joined(separator: ", ")
+        try mc.record(account: req.accountID, .roomBooking, id: b.bookingID, version: b.version, .updated,
+                      before: before, after: b, note: note)
+        resp.bookings.append(b)
+      }
+      resp.overriddenConflicts = conflicts
+      return resp
+    }
+  }
+
   func cancelRoomBooking(_ req: Practice_V1_CancelRoomBookingRequest, context ctx: CallContext) async throws
     -> Practice_V1_CancelRoomBookingResponse
   {

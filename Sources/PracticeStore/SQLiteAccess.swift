@@ -320,12 +320,16 @@ struct SQLiteAccess: StoreWriter {
         """, .text(account), .text(room), .int(endingAfterMs)))
   }
 
+  /// Inserts or updates a booking; an update may move it (MoveRoomBooking). `start_ms` and `end_ms` are
+  /// in the update's SET list, so the trigger that keeps `rooms.longest_booking_ms` fires for the room
+  /// the booking is in afterwards, a room it moved to included.
   func putBooking(_ b: Practice_V1_RoomBooking) throws {
     try execute(
       """
       INSERT INTO room_bookings (id, account_id, room_id, start_ms, end_ms, status, series_id, occurrence, version, body)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT(id) DO UPDATE SET status = excluded.status, version = excluded.version, body = excluded.body
+      ON CONFLICT(id) DO UPDATE SET room_id = excluded.room_id, start_ms = excluded.start_ms, end_ms = excluded.end_ms,
+        status = excluded.status, version = excluded.version, body = excluded.body
       """, .text(b.bookingID), .text(b.accountID), .text(b.roomID), .int(b.startMs), .int(b.endMs),
       .integer(b.status.rawValue), .text(b.seriesID), .integer(b.occurrence), .int(b.version), .blob(try encode(b)))
   }

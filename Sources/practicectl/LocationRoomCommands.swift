@@ -430,7 +430,8 @@ struct RoomCommand: AsyncParsableCommand {
 
 struct BookingCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "booking", abstract: "Room bookings.", subcommands: [Create.self, Cancel.self, List.self, Check.self])
+    commandName: "booking", abstract: "Room bookings.",
+    subcommands: [Create.self, Move.self, Cancel.self, List.self, Check.self])
 
   static func table(_ bs: [Practice_V1_RoomBooking]) {
     Output.table(["BOOKING", "START", "END", "PRACTITIONER", "STATUS", "SERIES", "OVERRIDDEN"], bs.map {
@@ -471,6 +472,39 @@ struct BookingCommand: AsyncParsableCommand {
         req.weekly = w
       }
       let resp = try await connection.run { c, o in try await c.rooms.bookRoom(req, options: o) }
+      if connection.json { print(Output.json(resp)); return }
+      BookingCommand.table(resp.bookings)
+      if !resp.overriddenConflicts.isEmpty {
+        print("overrode \(resp.overriddenConflicts.count) conflicting booking(s):")
+        BookingCommand.table(resp.overriddenConflicts)
+      }
+    }
+  }
+
+  struct Move: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+      abstract: "Move a booking, or it and the rest of its series, to another time and/or room in one step.")
+    @OptionGroup var connection: ConnectionOptions
+    @Argument var accountID: String
+    @Argument var bookingID: String
+    @Option(help: "New start: ISO 8601 or Unix ms (default: unchanged).") var start: String?
+    @Option(help: "New end: ISO 8601 or Unix ms (default: the same length).") var end: String?
+    @Option(help: "Another room.") var room: String?
+    @Option(help: "Another location of the room.") var location: String?
+    @Flag(help: "Move this occurrence and every later one of its series.") var restOfSeries = false
+    @Flag var override = false
+
+    func run() async throws {
+      var req = Practice_V1_MoveRoomBookingRequest()
+      req.accountID = accountID
+      req.bookingID = bookingID
+      if let start { req.startMs = try parseTime(start, "start") }
+      if let end { req.endMs = try parseTime(end, "end") }
+      req.roomID = room ?? ""
+      req.locationID = location ?? ""
+      req.restOfSeries = restOfSeries
+      req.override = override
+      let resp = try await connection.run { c, o in try await c.rooms.moveRoomBooking(req, options: o) }
       if connection.json { print(Output.json(resp)); return }
       BookingCommand.table(resp.bookings)
       if !resp.overriddenConflicts.isEmpty {

@@ -241,7 +241,7 @@ struct CLIHelpTests {
       "user list",
       "business show", "business set", "business sender-email", "location create", "location get", "location list",
       "location update", "location archive", "location unarchive", "pos list", "pos resolve", "payer-rule set", "payer-rule list",
-      "payer-rule delete", "room create", "room get", "room list", "room update", "room archive", "room unarchive", "booking create",
+      "payer-rule delete", "room create", "room get", "room list", "room update", "room archive", "room unarchive", "booking create", "booking move",
       "booking cancel", "booking list", "booking check", "billing show", "billing plan", "billing set-card",
       "billing remove-card", "billing usage", "billing preview", "billing record-payment", "billing archive",
       "billing tax-forms", "invoice list", "invoice show", "invoice void", "audit list", "watch", "call", "describe", "health",

@@ -36,7 +36,7 @@ enum ProductMatrix {
                  "BillingService/SetArchiveSubscription", "AuditService/ListAuditEvents"] {
       m[name] = admin
     }
-    for name in ["RoomService/BookRoom", "RoomService/CancelRoomBooking"] {
+    for name in ["RoomService/BookRoom", "RoomService/MoveRoomBooking", "RoomService/CancelRoomBooking"] {
       m[name] = admin.union([.practitioner, .scheduler])
     }
     for name in ["BillingService/GetSubscription", "BillingService/PreviewInvoice", "BillingService/ListInvoices",

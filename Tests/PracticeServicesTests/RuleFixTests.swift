@@ -371,3 +371,136 @@ struct SeriesIntervalTests {
     }
   }
 }
+
+@Suite("MoveRoomBooking")
+struct MoveRoomBookingTests {
+  @Test("one occurrence moves in time and room, keeping its id and reference; checked like a booking but ignoring itself")
+  func moveOne() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let rs = try await RoomSetup.make(c)
+      var room2 = Practice_V1_CreateRoomRequest()
+      room2.accountID = rs.staff.account
+      room2.room.name = "Room 2"
+      room2.room.locationIds = [rs.location]
+      let other = try await c.rooms.createRoom(room2).room.roomID
+      let a = try await c.rooms.bookRoom(book(rs.staff, room: rs.room, location: rs.location, start: monday, ref: "appt-1"))
+        .bookings[0]
+      // Overlapping itself is no conflict: 10:00-10:50 to 10:30-11:20.
+      var move = Practice_V1_MoveRoomBookingRequest()
+      move.accountID = rs.staff.account
+      move.bookingID = a.bookingID
+      move.startMs = monday + 30 * 60_000
+      let shifted = try await c.rooms.moveRoomBooking(move).bookings
+      #expect(shifted.count == 1 && shifted[0].bookingID == a.bookingID && shifted[0].appointmentRef == "appt-1")
+      #expect(shifted[0].startMs == monday + 30 * 60_000 && shifted[0].endMs == monday + 80 * 60_000)
+      #expect(shifted[0].version == a.version + 1)
+      // Onto another booking: refused (WARN without override), nothing changes; with override it moves.
+      let b = try await c.rooms.bookRoom(book(rs.staff, room: other, location: rs.location, start: monday + 2 * hour,
+                                              practitioner: rs.secondPractitioner)).bookings[0]
+      move.roomID = other
+      move.startMs = monday + 2 * hour
+      await expectRPCError(.failedPrecondition, .roomConflict) { _ = try await c.rooms.moveRoomBooking(move) }
+      var get = Practice_V1_ListRoomBookingsRequest()
+      get.accountID = rs.staff.account
+      get.roomID = rs.room
+      #expect(try await c.rooms.listRoomBookings(get).bookings.map(\.startMs) == [monday + 30 * 60_000])
+      move.override = true
+      let over = try await c.rooms.moveRoomBooking(move)
+      #expect(over.bookings[0].roomID == other && over.bookings[0].overridden && over.overriddenConflicts.map(\.bookingID) == [b.bookingID])
+      #expect(try await c.rooms.listRoomBookings(get).bookings.isEmpty)
+
+      // A practitioner moves only their own bookings.
+      let svc = try await d.connect(as: .service)
+      move.override = false
+      move.startMs = monday + 5 * hour
+      await expectRPCError(.permissionDenied, .roleRequired) {
+        _ = try await svc.rooms.moveRoomBooking(move, options: .init(actor: rs.secondPractitioner))
+      }
+    }
+  }
+
+  @Test("a long booking moved to another room is found by that room's conflict search (the room learns its length)")
+  func longBookingChangesRoom() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let rs = try await RoomSetup.make(c)
+      var room2 = Practice_V1_CreateRoomRequest()
+      room2.accountID = rs.staff.account
+      room2.room.name = "Room 2"
+      room2.room.locationIds = [rs.location]
+      let other = try await c.rooms.createRoom(room2).room.roomID
+      // Room 2 has only had a 50-minute booking; a 20-hour one moves in from room 1.
+      _ = try await c.rooms.bookRoom(book(rs.staff, room: other, location: rs.location, start: monday - 48 * hour))
+      let long = try await c.rooms.bookRoom(book(rs.staff, room: rs.room, location: rs.location, start: monday,
+                                                 minutes: 20 * 60)).bookings[0]
+      var move = Practice_V1_MoveRoomBookingRequest()
+      move.accountID = rs.staff.account
+      move.bookingID = long.bookingID
+      move.roomID = other
+      _ = try await c.rooms.moveRoomBooking(move)
+      var check = Practice_V1_CheckRoomAvailabilityRequest()
+      check.accountID = rs.staff.account
+      check.roomID = other
+      check.startMs = monday + 19 * hour
+      check.endMs = monday + 19 * hour + 30 * 60_000
+      #expect(try await c.rooms.checkRoomAvailability(check).conflicts.map(\.bookingID) == [long.bookingID])
+    }
+  }
+
+  @Test("an occurrence and the rest of its series move together, all or nothing")
+  func moveSeries() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let rs = try await RoomSetup.make(c, timeZone: "America/New_York")
+      let series = try await c.rooms.bookRoom(book(rs.staff, room: rs.room, location: rs.location, start: monday, weekly: 4))
+        .bookings
+      // A booking in the way of the fourth occurrence, one hour later.
+      let week: Int64 = 7 * 24 * hour
+      _ = try await c.rooms.bookRoom(book(rs.staff, room: rs.room, location: rs.location, start: monday + 3 * week + hour,
+                                          practitioner: rs.secondPractitioner))
+      var move = Practice_V1_MoveRoomBookingRequest()
+      move.accountID = rs.staff.account
+      move.bookingID = series[1].bookingID
+      move.restOfSeries = true
+      move.startMs = series[1].startMs + hour
+      await expectRPCError(.failedPrecondition, .roomConflict) { _ = try await c.rooms.moveRoomBooking(move) }
+      var list = Practice_V1_ListRoomBookingsRequest()
+      list.accountID = rs.staff.account
+      list.roomID = rs.room
+      let untouched = try await c.rooms.listRoomBookings(list).bookings.filter { $0.seriesID == series[0].seriesID }
+      #expect(untouched.map(\.startMs) == series.map(\.startMs))
+      move.startMs = series[1].startMs + 2 * hour
+      let moved = try await c.rooms.moveRoomBooking(move).bookings
+      #expect(moved.map(\.bookingID) == series[1...].map(\.bookingID))
+      #expect(zip(moved, series[1...]).allSatisfy { $0.startMs - $1.startMs == 2 * hour })
+    }
+  }
+
+  @Test("a move racing a BookRoom for the same target slot: exactly one of them gets it; the freed slot is free")
+  func race() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let rs = try await RoomSetup.make(c)
+      for round in 0..<10 {
+        let base = monday + Int64(round) * 24 * hour
+        let a = try await c.rooms.bookRoom(book(rs.staff, room: rs.room, location: rs.location, start: base)).bookings[0]
+        var move = Practice_V1_MoveRoomBookingRequest()
+        move.accountID = rs.staff.account
+        move.bookingID = a.bookingID
+        move.startMs = base + 2 * hour
+        let competitor = book(rs.staff, room: rs.room, location: rs.location, start: base + 2 * hour,
+                              practitioner: rs.secondPractitioner)
+        async let moved: Bool = { (try? await c.rooms.moveRoomBooking(move)) != nil }()
+        async let booked: Bool = { (try? await c.rooms.bookRoom(competitor)) != nil }()
+        let (m, b) = await (moved, booked)
+        #expect(m != b, "round \(round): move \(m), book \(b)")
+        // The slot the booking left (when it moved) takes a new booking.
+        if m {
+          _ = try await c.rooms.bookRoom(book(rs.staff, room: rs.room, location: rs.location, start: base,
+                                              practitioner: rs.secondPractitioner))
+        }
+      }
+    }
+  }
+}

@@ -261,6 +261,9 @@ extension MethodCatalog {
     public static let bookRoom = MethodDescriptor(
       "/practice.v1.RoomService/BookRoom", Practice_V1_BookRoomRequest.self, Practice_V1_BookRoomResponse.self,
       serverStreaming: false, hasSideEffects: true)
+    public static let moveRoomBooking = MethodDescriptor(
+      "/practice.v1.RoomService/MoveRoomBooking", Practice_V1_MoveRoomBookingRequest.self, Practice_V1_MoveRoomBookingResponse.self,
+      serverStreaming: false, hasSideEffects: true)
     public static let cancelRoomBooking = MethodDescriptor(
       "/practice.v1.RoomService/CancelRoomBooking", Practice_V1_CancelRoomBookingRequest.self, Practice_V1_CancelRoomBookingResponse.self,
       serverStreaming: false, hasSideEffects: true)
@@ -334,6 +337,7 @@ extension MethodCatalog {
     RoomService.archiveRoom,
     RoomService.unarchiveRoom,
     RoomService.bookRoom,
+    RoomService.moveRoomBooking,
     RoomService.cancelRoomBooking,
     RoomService.listRoomBookings,
     RoomService.checkRoomAvailability,

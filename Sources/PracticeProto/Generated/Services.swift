@@ -593,6 +593,7 @@ public protocol RoomServiceHandler: Sendable {
   func archiveRoom(_ request: Practice_V1_ArchiveRoomRequest, context: Context) async throws -> Practice_V1_ArchiveRoomResponse
   func unarchiveRoom(_ request: Practice_V1_UnarchiveRoomRequest, context: Context) async throws -> Practice_V1_UnarchiveRoomResponse
   func bookRoom(_ request: Practice_V1_BookRoomRequest, context: Context) async throws -> Practice_V1_BookRoomResponse
+  func moveRoomBooking(_ request: Practice_V1_MoveRoomBookingRequest, context: Context) async throws -> Practice_V1_MoveRoomBookingResponse
   func cancelRoomBooking(_ request: Practice_V1_CancelRoomBookingRequest, context: Context) async throws -> Practice_V1_CancelRoomBookingResponse
   func listRoomBookings(_ request: Practice_V1_ListRoomBookingsRequest, context: Context) async throws -> Practice_V1_ListRoomBookingsResponse
   func checkRoomAvailability(_ request: Practice_V1_CheckRoomAvailabilityRequest, context: Context) async throws -> Practice_V1_CheckRoomAvailabilityResponse
@@ -609,6 +610,7 @@ extension RoomServiceHandler {
     registrar.unary(MethodCatalog.RoomService.archiveRoom) { try await self.archiveRoom($0, context: $1) }
     registrar.unary(MethodCatalog.RoomService.unarchiveRoom) { try await self.unarchiveRoom($0, context: $1) }
     registrar.unary(MethodCatalog.RoomService.bookRoom) { try await self.bookRoom($0, context: $1) }
+    registrar.unary(MethodCatalog.RoomService.moveRoomBooking) { try await self.moveRoomBooking($0, context: $1) }
     registrar.unary(MethodCatalog.RoomService.cancelRoomBooking) { try await self.cancelRoomBooking($0, context: $1) }
     registrar.unary(MethodCatalog.RoomService.listRoomBookings) { try await self.listRoomBookings($0, context: $1) }
     registrar.unary(MethodCatalog.RoomService.checkRoomAvailability) { try await self.checkRoomAvailability($0, context: $1) }
@@ -653,6 +655,11 @@ public struct RoomServiceClient<Transport: ClientTransport>: Sendable {
   public func bookRoom(_ request: Practice_V1_BookRoomRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_BookRoomResponse {
     let payload = try await transport.unary(method: "/practice.v1.RoomService/BookRoom", payload: try request.serializedData(), options: options)
     return try Practice_V1_BookRoomResponse(serializedBytes: payload)
+  }
+  @inlinable
+  public func moveRoomBooking(_ request: Practice_V1_MoveRoomBookingRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_MoveRoomBookingResponse {
+    let payload = try await transport.unary(method: "/practice.v1.RoomService/MoveRoomBooking", payload: try request.serializedData(), options: options)
+    return try Practice_V1_MoveRoomBookingResponse(serializedBytes: payload)
   }
   @inlinable
   public func cancelRoomBooking(_ request: Practice_V1_CancelRoomBookingRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_CancelRoomBookingResponse {

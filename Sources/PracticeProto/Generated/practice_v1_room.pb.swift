@@ -482,6 +482,55 @@ public nonisolated struct Practice_V1_CancelRoomBookingResponse: Sendable {
   public init() {}
 }
 
+/// Moves one occurrence, or it and the rest of its series, in one step: checked like a new booking
+/// (ignoring the bookings being moved), all or nothing. Each booking keeps its id and appointment_ref.
+public nonisolated struct Practice_V1_MoveRoomBookingRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var accountID: String = String()
+
+  public var bookingID: String = String()
+
+  /// this occurrence and every later active one, by the same local shift
+  public var restOfSeries: Bool = false
+
+  /// the occurrence's new start (0: unchanged)
+  public var startMs: Int64 = 0
+
+  /// its new end (0: the same length as before)
+  public var endMs: Int64 = 0
+
+  /// empty: the same room
+  public var roomID: String = String()
+
+  /// empty: the same location
+  public var locationID: String = String()
+
+  /// move despite conflicts (policy WARN only)
+  public var override: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Practice_V1_MoveRoomBookingResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// as moved
+  public var bookings: [Practice_V1_RoomBooking] = []
+
+  public var overriddenConflicts: [Practice_V1_RoomBooking] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Practice_V1_ListRoomBookingsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1449,6 +1498,106 @@ nonisolated extension Practice_V1_CancelRoomBookingResponse: SwiftProtobuf.Messa
 
   public static func ==(lhs: Practice_V1_CancelRoomBookingResponse, rhs: Practice_V1_CancelRoomBookingResponse) -> Bool {
     if lhs.cancelled != rhs.cancelled {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Practice_V1_MoveRoomBookingRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MoveRoomBookingRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{3}booking_id\0\u{3}rest_of_series\0\u{3}start_ms\0\u{3}end_ms\0\u{3}room_id\0\u{3}location_id\0\u{1}override\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.accountID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.bookingID) }()
+      case 3: try { try decoder.decodeSingularBoolField(value: &self.restOfSeries) }()
+      case 4: try { try decoder.decodeSingularInt64Field(value: &self.startMs) }()
+      case 5: try { try decoder.decodeSingularInt64Field(value: &self.endMs) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.roomID) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.locationID) }()
+      case 8: try { try decoder.decodeSingularBoolField(value: &self.override) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.accountID.isEmpty {
+      try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
+    }
+    if !self.bookingID.isEmpty {
+      try visitor.visitSingularStringField(value: self.bookingID, fieldNumber: 2)
+    }
+    if self.restOfSeries != false {
+      try visitor.visitSingularBoolField(value: self.restOfSeries, fieldNumber: 3)
+    }
+    if self.startMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.startMs, fieldNumber: 4)
+    }
+    if self.endMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.endMs, fieldNumber: 5)
+    }
+    if !self.roomID.isEmpty {
+      try visitor.visitSingularStringField(value: self.roomID, fieldNumber: 6)
+    }
+    if !self.locationID.isEmpty {
+      try visitor.visitSingularStringField(value: self.locationID, fieldNumber: 7)
+    }
+    if self.override != false {
+      try visitor.visitSingularBoolField(value: self.override, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Practice_V1_MoveRoomBookingRequest, rhs: Practice_V1_MoveRoomBookingRequest) -> Bool {
+    if lhs.accountID != rhs.accountID {return false}
+    if lhs.bookingID != rhs.bookingID {return false}
+    if lhs.restOfSeries != rhs.restOfSeries {return false}
+    if lhs.startMs != rhs.startMs {return false}
+    if lhs.endMs != rhs.endMs {return false}
+    if lhs.roomID != rhs.roomID {return false}
+    if lhs.locationID != rhs.locationID {return false}
+    if lhs.override != rhs.override {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Practice_V1_MoveRoomBookingResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".MoveRoomBookingResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}bookings\0\u{3}overridden_conflicts\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.bookings) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.overriddenConflicts) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.bookings.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.bookings, fieldNumber: 1)
+    }
+    if !self.overriddenConflicts.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.overriddenConflicts, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Practice_V1_MoveRoomBookingResponse, rhs: Practice_V1_MoveRoomBookingResponse) -> Bool {
+    if lhs.bookings != rhs.bookings {return false}
+    if lhs.overriddenConflicts != rhs.overriddenConflicts {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

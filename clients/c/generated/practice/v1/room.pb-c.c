@@ -907,6 +907,96 @@ void   practice__v1__cancel_room_booking_response__free_unpacked
   assert(message->base.descriptor == &practice__v1__cancel_room_booking_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   practice__v1__move_room_booking_request__init
+                     (Practice__V1__MoveRoomBookingRequest         *message)
+{
+  static const Practice__V1__MoveRoomBookingRequest init_value = PRACTICE__V1__MOVE_ROOM_BOOKING_REQUEST__INIT;
+  *message = init_value;
+}
+size_t practice__v1__move_room_booking_request__get_packed_size
+                     (const Practice__V1__MoveRoomBookingRequest *message)
+{
+  assert(message->base.descriptor == &practice__v1__move_room_booking_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__move_room_booking_request__pack
+                     (const Practice__V1__MoveRoomBookingRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__move_room_booking_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__move_room_booking_request__pack_to_buffer
+                     (const Practice__V1__MoveRoomBookingRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__move_room_booking_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__MoveRoomBookingRequest *
+       practice__v1__move_room_booking_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__MoveRoomBookingRequest *)
+     protobuf_c_message_unpack (&practice__v1__move_room_booking_request__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__move_room_booking_request__free_unpacked
+                     (Practice__V1__MoveRoomBookingRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__move_room_booking_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   practice__v1__move_room_booking_response__init
+                     (Practice__V1__MoveRoomBookingResponse         *message)
+{
+  static const Practice__V1__MoveRoomBookingResponse init_value = PRACTICE__V1__MOVE_ROOM_BOOKING_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t practice__v1__move_room_booking_response__get_packed_size
+                     (const Practice__V1__MoveRoomBookingResponse *message)
+{
+  assert(message->base.descriptor == &practice__v1__move_room_booking_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__move_room_booking_response__pack
+                     (const Practice__V1__MoveRoomBookingResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__move_room_booking_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__move_room_booking_response__pack_to_buffer
+                     (const Practice__V1__MoveRoomBookingResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__move_room_booking_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__MoveRoomBookingResponse *
+       practice__v1__move_room_booking_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__MoveRoomBookingResponse *)
+     protobuf_c_message_unpack (&practice__v1__move_room_booking_response__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__move_room_booking_response__free_unpacked
+                     (Practice__V1__MoveRoomBookingResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__move_room_booking_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   practice__v1__list_room_bookings_request__init
                      (Practice__V1__ListRoomBookingsRequest         *message)
 {
@@ -2458,6 +2548,186 @@ const ProtobufCMessageDescriptor practice__v1__cancel_room_booking_response__des
   (ProtobufCMessageInit) practice__v1__cancel_room_booking_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor practice__v1__move_room_booking_request__field_descriptors[8] =
+{
+  {
+    "account_id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__MoveRoomBookingRequest, account_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "booking_id",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__MoveRoomBookingRequest, booking_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "rest_of_series",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__MoveRoomBookingRequest, rest_of_series),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "start_ms",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__MoveRoomBookingRequest, start_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "end_ms",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__MoveRoomBookingRequest, end_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "room_id",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__MoveRoomBookingRequest, room_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "location_id",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__MoveRoomBookingRequest, location_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "override",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__MoveRoomBookingRequest, override),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__move_room_booking_request__field_indices_by_name[] = {
+  0,   /* field[0] = account_id */
+  1,   /* field[1] = booking_id */
+  4,   /* field[4] = end_ms */
+  6,   /* field[6] = location_id */
+  7,   /* field[7] = override */
+  2,   /* field[2] = rest_of_series */
+  5,   /* field[5] = room_id */
+  3,   /* field[3] = start_ms */
+};
+static const ProtobufCIntRange practice__v1__move_room_booking_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor practice__v1__move_room_booking_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.MoveRoomBookingRequest",
+  "MoveRoomBookingRequest",
+  "Practice__V1__MoveRoomBookingRequest",
+  "practice.v1",
+  sizeof(Practice__V1__MoveRoomBookingRequest),
+  8,
+  practice__v1__move_room_booking_request__field_descriptors,
+  practice__v1__move_room_booking_request__field_indices_by_name,
+  1,  practice__v1__move_room_booking_request__number_ranges,
+  (ProtobufCMessageInit) practice__v1__move_room_booking_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor practice__v1__move_room_booking_response__field_descriptors[2] =
+{
+  {
+    "bookings",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Practice__V1__MoveRoomBookingResponse, n_bookings),
+    offsetof(Practice__V1__MoveRoomBookingResponse, bookings),
+    &practice__v1__room_booking__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "overridden_conflicts",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Practice__V1__MoveRoomBookingResponse, n_overridden_conflicts),
+    offsetof(Practice__V1__MoveRoomBookingResponse, overridden_conflicts),
+    &practice__v1__room_booking__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__move_room_booking_response__field_indices_by_name[] = {
+  0,   /* field[0] = bookings */
+  1,   /* field[1] = overridden_conflicts */
+};
+static const ProtobufCIntRange practice__v1__move_room_booking_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor practice__v1__move_room_booking_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.MoveRoomBookingResponse",
+  "MoveRoomBookingResponse",
+  "Practice__V1__MoveRoomBookingResponse",
+  "practice.v1",
+  sizeof(Practice__V1__MoveRoomBookingResponse),
+  2,
+  practice__v1__move_room_booking_response__field_descriptors,
+  practice__v1__move_room_booking_response__field_indices_by_name,
+  1,  practice__v1__move_room_booking_response__number_ranges,
+  (ProtobufCMessageInit) practice__v1__move_room_booking_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCFieldDescriptor practice__v1__list_room_bookings_request__field_descriptors[7] =
 {
   {
@@ -2796,7 +3066,7 @@ const ProtobufCEnumDescriptor practice__v1__booking_status__descriptor =
   practice__v1__booking_status__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor practice__v1__room_service__method_descriptors[10] =
+static const ProtobufCMethodDescriptor practice__v1__room_service__method_descriptors[11] =
 {
   { "CreateRoom", &practice__v1__create_room_request__descriptor, &practice__v1__create_room_response__descriptor },
   { "GetRoom", &practice__v1__get_room_request__descriptor, &practice__v1__get_room_response__descriptor },
@@ -2805,6 +3075,7 @@ static const ProtobufCMethodDescriptor practice__v1__room_service__method_descri
   { "ArchiveRoom", &practice__v1__archive_room_request__descriptor, &practice__v1__archive_room_response__descriptor },
   { "UnarchiveRoom", &practice__v1__unarchive_room_request__descriptor, &practice__v1__unarchive_room_response__descriptor },
   { "BookRoom", &practice__v1__book_room_request__descriptor, &practice__v1__book_room_response__descriptor },
+  { "MoveRoomBooking", &practice__v1__move_room_booking_request__descriptor, &practice__v1__move_room_booking_response__descriptor },
   { "CancelRoomBooking", &practice__v1__cancel_room_booking_request__descriptor, &practice__v1__cancel_room_booking_response__descriptor },
   { "ListRoomBookings", &practice__v1__list_room_bookings_request__descriptor, &practice__v1__list_room_bookings_response__descriptor },
   { "CheckRoomAvailability", &practice__v1__check_room_availability_request__descriptor, &practice__v1__check_room_availability_response__descriptor },
@@ -2812,12 +3083,13 @@ static const ProtobufCMethodDescriptor practice__v1__room_service__method_descri
 const unsigned practice__v1__room_service__method_indices_by_name[] = {
   4,        /* ArchiveRoom */
   6,        /* BookRoom */
-  7,        /* CancelRoomBooking */
-  9,        /* CheckRoomAvailability */
+  8,        /* CancelRoomBooking */
+  10,        /* CheckRoomAvailability */
   0,        /* CreateRoom */
   1,        /* GetRoom */
-  8,        /* ListRoomBookings */
+  9,        /* ListRoomBookings */
   2,        /* ListRooms */
+  7,        /* MoveRoomBooking */
   5,        /* UnarchiveRoom */
   3         /* UpdateRoom */
 };
@@ -2828,7 +3100,7 @@ const ProtobufCServiceDescriptor practice__v1__room_service__descriptor =
   "RoomService",
   "Practice__V1__RoomService",
   "practice.v1",
-  10,
+  11,
   practice__v1__room_service__method_descriptors,
   practice__v1__room_service__method_indices_by_name
 };
@@ -2888,13 +3160,21 @@ void practice__v1__room_service__book_room(ProtobufCService *service,
   assert(service->descriptor == &practice__v1__room_service__descriptor);
   service->invoke(service, 6, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
+void practice__v1__room_service__move_room_booking(ProtobufCService *service,
+                                                   const Practice__V1__MoveRoomBookingRequest *input,
+                                                   Practice__V1__MoveRoomBookingResponse_Closure closure,
+                                                   void *closure_data)
+{
+  assert(service->descriptor == &practice__v1__room_service__descriptor);
+  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
 void practice__v1__room_service__cancel_room_booking(ProtobufCService *service,
                                                      const Practice__V1__CancelRoomBookingRequest *input,
                                                      Practice__V1__CancelRoomBookingResponse_Closure closure,
                                                      void *closure_data)
 {
   assert(service->descriptor == &practice__v1__room_service__descriptor);
-  service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__room_service__list_room_bookings(ProtobufCService *service,
                                                     const Practice__V1__ListRoomBookingsRequest *input,
@@ -2902,7 +3182,7 @@ void practice__v1__room_service__list_room_bookings(ProtobufCService *service,
                                                     void *closure_data)
 {
   assert(service->descriptor == &practice__v1__room_service__descriptor);
-  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__room_service__check_room_availability(ProtobufCService *service,
                                                          const Practice__V1__CheckRoomAvailabilityRequest *input,
@@ -2910,7 +3190,7 @@ void practice__v1__room_service__check_room_availability(ProtobufCService *servi
                                                          void *closure_data)
 {
   assert(service->descriptor == &practice__v1__room_service__descriptor);
-  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void practice__v1__room_service__init (Practice__V1__RoomService_Service *service,
                                        Practice__V1__RoomService_ServiceDestroy destroy)

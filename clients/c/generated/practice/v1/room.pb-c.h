@@ -35,6 +35,8 @@ typedef struct Practice__V1__BookRoomResponse Practice__V1__BookRoomResponse;
 typedef struct Practice__V1__RoomConflictDetail Practice__V1__RoomConflictDetail;
 typedef struct Practice__V1__CancelRoomBookingRequest Practice__V1__CancelRoomBookingRequest;
 typedef struct Practice__V1__CancelRoomBookingResponse Practice__V1__CancelRoomBookingResponse;
+typedef struct Practice__V1__MoveRoomBookingRequest Practice__V1__MoveRoomBookingRequest;
+typedef struct Practice__V1__MoveRoomBookingResponse Practice__V1__MoveRoomBookingResponse;
 typedef struct Practice__V1__ListRoomBookingsRequest Practice__V1__ListRoomBookingsRequest;
 typedef struct Practice__V1__ListRoomBookingsResponse Practice__V1__ListRoomBookingsResponse;
 typedef struct Practice__V1__CheckRoomAvailabilityRequest Practice__V1__CheckRoomAvailabilityRequest;
@@ -355,6 +357,61 @@ struct  Practice__V1__CancelRoomBookingResponse
 #define PRACTICE__V1__CANCEL_ROOM_BOOKING_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__cancel_room_booking_response__descriptor) \
     , 0,NULL }
+
+
+/*
+ * Moves one occurrence, or it and the rest of its series, in one step: checked like a new booking
+ * (ignoring the bookings being moved), all or nothing. Each booking keeps its id and appointment_ref.
+ */
+struct  Practice__V1__MoveRoomBookingRequest
+{
+  ProtobufCMessage base;
+  char *account_id;
+  char *booking_id;
+  /*
+   * this occurrence and every later active one, by the same local shift
+   */
+  protobuf_c_boolean rest_of_series;
+  /*
+   * the occurrence's new start (0: unchanged)
+   */
+  int64_t start_ms;
+  /*
+   * its new end (0: the same length as before)
+   */
+  int64_t end_ms;
+  /*
+   * empty: the same room
+   */
+  char *room_id;
+  /*
+   * empty: the same location
+   */
+  char *location_id;
+  /*
+   * move despite conflicts (policy WARN only)
+   */
+  protobuf_c_boolean override;
+};
+#define PRACTICE__V1__MOVE_ROOM_BOOKING_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__move_room_booking_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0 }
+
+
+struct  Practice__V1__MoveRoomBookingResponse
+{
+  ProtobufCMessage base;
+  /*
+   * as moved
+   */
+  size_t n_bookings;
+  Practice__V1__RoomBooking **bookings;
+  size_t n_overridden_conflicts;
+  Practice__V1__RoomBooking **overridden_conflicts;
+};
+#define PRACTICE__V1__MOVE_ROOM_BOOKING_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__move_room_booking_response__descriptor) \
+    , 0,NULL, 0,NULL }
 
 
 struct  Practice__V1__ListRoomBookingsRequest
@@ -800,6 +857,44 @@ Practice__V1__CancelRoomBookingResponse *
 void   practice__v1__cancel_room_booking_response__free_unpacked
                      (Practice__V1__CancelRoomBookingResponse *message,
                       ProtobufCAllocator *allocator);
+/* Practice__V1__MoveRoomBookingRequest methods */
+void   practice__v1__move_room_booking_request__init
+                     (Practice__V1__MoveRoomBookingRequest         *message);
+size_t practice__v1__move_room_booking_request__get_packed_size
+                     (const Practice__V1__MoveRoomBookingRequest   *message);
+size_t practice__v1__move_room_booking_request__pack
+                     (const Practice__V1__MoveRoomBookingRequest   *message,
+                      uint8_t             *out);
+size_t practice__v1__move_room_booking_request__pack_to_buffer
+                     (const Practice__V1__MoveRoomBookingRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__MoveRoomBookingRequest *
+       practice__v1__move_room_booking_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__move_room_booking_request__free_unpacked
+                     (Practice__V1__MoveRoomBookingRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Practice__V1__MoveRoomBookingResponse methods */
+void   practice__v1__move_room_booking_response__init
+                     (Practice__V1__MoveRoomBookingResponse         *message);
+size_t practice__v1__move_room_booking_response__get_packed_size
+                     (const Practice__V1__MoveRoomBookingResponse   *message);
+size_t practice__v1__move_room_booking_response__pack
+                     (const Practice__V1__MoveRoomBookingResponse   *message,
+                      uint8_t             *out);
+size_t practice__v1__move_room_booking_response__pack_to_buffer
+                     (const Practice__V1__MoveRoomBookingResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__MoveRoomBookingResponse *
+       practice__v1__move_room_booking_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__move_room_booking_response__free_unpacked
+                     (Practice__V1__MoveRoomBookingResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Practice__V1__ListRoomBookingsRequest methods */
 void   practice__v1__list_room_bookings_request__init
                      (Practice__V1__ListRoomBookingsRequest         *message);
@@ -938,6 +1033,12 @@ typedef void (*Practice__V1__CancelRoomBookingRequest_Closure)
 typedef void (*Practice__V1__CancelRoomBookingResponse_Closure)
                  (const Practice__V1__CancelRoomBookingResponse *message,
                   void *closure_data);
+typedef void (*Practice__V1__MoveRoomBookingRequest_Closure)
+                 (const Practice__V1__MoveRoomBookingRequest *message,
+                  void *closure_data);
+typedef void (*Practice__V1__MoveRoomBookingResponse_Closure)
+                 (const Practice__V1__MoveRoomBookingResponse *message,
+                  void *closure_data);
 typedef void (*Practice__V1__ListRoomBookingsRequest_Closure)
                  (const Practice__V1__ListRoomBookingsRequest *message,
                   void *closure_data);
@@ -985,6 +1086,10 @@ struct Practice__V1__RoomService_Service
                     const Practice__V1__BookRoomRequest *input,
                     Practice__V1__BookRoomResponse_Closure closure,
                     void *closure_data);
+  void (*move_room_booking)(Practice__V1__RoomService_Service *service,
+                            const Practice__V1__MoveRoomBookingRequest *input,
+                            Practice__V1__MoveRoomBookingResponse_Closure closure,
+                            void *closure_data);
   void (*cancel_room_booking)(Practice__V1__RoomService_Service *service,
                               const Practice__V1__CancelRoomBookingRequest *input,
                               Practice__V1__CancelRoomBookingResponse_Closure closure,
@@ -1012,6 +1117,7 @@ void practice__v1__room_service__init (Practice__V1__RoomService_Service *servic
       function_prefix__ ## archive_room,\
       function_prefix__ ## unarchive_room,\
       function_prefix__ ## book_room,\
+      function_prefix__ ## move_room_booking,\
       function_prefix__ ## cancel_room_booking,\
       function_prefix__ ## list_room_bookings,\
       function_prefix__ ## check_room_availability  }
@@ -1043,6 +1149,10 @@ void practice__v1__room_service__book_room(ProtobufCService *service,
                                            const Practice__V1__BookRoomRequest *input,
                                            Practice__V1__BookRoomResponse_Closure closure,
                                            void *closure_data);
+void practice__v1__room_service__move_room_booking(ProtobufCService *service,
+                                                   const Practice__V1__MoveRoomBookingRequest *input,
+                                                   Practice__V1__MoveRoomBookingResponse_Closure closure,
+                                                   void *closure_data);
 void practice__v1__room_service__cancel_room_booking(ProtobufCService *service,
                                                      const Practice__V1__CancelRoomBookingRequest *input,
                                                      Practice__V1__CancelRoomBookingResponse_Closure closure,
@@ -1079,6 +1189,8 @@ extern const ProtobufCMessageDescriptor practice__v1__book_room_response__descri
 extern const ProtobufCMessageDescriptor practice__v1__room_conflict_detail__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__cancel_room_booking_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__cancel_room_booking_response__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__move_room_booking_request__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__move_room_booking_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__list_room_bookings_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__list_room_bookings_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__check_room_availability_request__descriptor;

@@ -64,6 +64,7 @@ struct AccountService: AccountServiceHandler {
       guard let a = try r.account(req.accountID) else { throw RPCError.notFound("account \(req.accountID)") }
       var resp = Practice_V1_GetAccountResponse()
       resp.account = a
+      resp.lifecycle = BillingService.lifecycle(a, try r.subscription(account: req.accountID))
       return resp
     }
   }

@@ -75,9 +75,23 @@ struct BillingService: BillingServiceHandler {
     return try await reads.run(ctx, accountID: req.accountID) { r, _ in
       guard let account = try r.account(req.accountID) else { throw RPCError.notFound("account \(req.accountID)") }
       var resp = Practice_V1_GetSubscriptionResponse()
-      resp.subscription = try Self.view(try Self.load(r, req.accountID), account: account, nowMs: now, reader: r)
+      let sub = try Self.load(r, req.accountID)
+      resp.subscription = try Self.view(sub, account: account, nowMs: now, reader: r)
+      resp.lifecycle = Self.lifecycle(account, sub)
       return resp
     }
+  }
+
+  /// When the account's next lifecycle steps fall (PRODUCT.md): the trial's end while on a trial with
+  /// no plan chosen, a failed payment's grace end, a closed account's purge.
+  static func lifecycle(_ account: Practice_V1_Account, _ sub: Practice_V1_Subscription?) -> Practice_V1_LifecycleDates {
+    var l = Practice_V1_LifecycleDates()
+    if account.state == .active, let sub {
+      if sub.plan == .trial && !sub.planChosen { l.trialEndsAtMs = sub.trialEndsAtMs }
+      l.graceEndsAtMs = sub.graceEndsAtMs
+    }
+    if account.state == .closed { l.retentionEndsAtMs = account.retentionEndsAtMs }
+    return l
   }
 
   /// Writes a changed subscription with its audit and change events.

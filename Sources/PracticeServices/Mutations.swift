@@ -106,9 +106,10 @@ public final class MutationContext {
   /// written apart (`audit`): every committed change moves the sequence.
   public func change(
     account accountID: String, _ kind: Practice_V1_ResourceKind, id: String, version: Int64,
-    _ change: Practice_V1_ChangeType
+    _ change: Practice_V1_ChangeType, notice: Practice_V1_LifecycleNotice? = nil
   ) throws {
     var event = Practice_V1_ChangeEvent()
+    if let notice { event.notice = notice }
     event.accountID = accountID
     event.kind = kind
     event.resourceID = id

@@ -21,6 +21,7 @@ public struct Scheduler: Sendable {
     case closeTrialExpired = "CloseTrialExpired"
     case closeNonPayment = "CloseNonPayment"
     case purge = "Purge"
+    case notices = "LifecycleNotices"
   }
 
   /// Runs whatever is due now for every account; returns how many jobs ran.
@@ -93,7 +94,38 @@ public struct Scheduler: Sendable {
       try Closing.purge(mc, a)
       return true
     }) { ran += 1 }
+    if try await job(.notices, accountID, { mc in try Self.sendNotices(mc) }) { ran += 1 }
     return ran
+  }
+
+  /// The NOTICE change events due now (PRODUCT.md): 7 days before each lifecycle step (while more
+  /// than a day is left) and 1 day before it, each once (`lifecycle_notices` remembers what went out, in
+  /// the same transaction as its change event). Not audited: nothing changed.
+  static func sendNotices(_ mc: MutationContext) throws -> Bool {
+    guard let account = mc.account, account.state != .purged else { return false }
+    let dates = BillingService.lifecycle(account, try mc.writer.subscription(account: account.accountID))
+    let steps: [(Practice_V1_LifecycleStep, Int64)] = [
+      (.trialEnd, dates.trialEndsAtMs), (.graceEnd, dates.graceEndsAtMs), (.retentionEnd, dates.retentionEndsAtMs),
+    ]
+    var sent = false
+    for (step, at) in steps where at > mc.nowMs {
+      for days: Int32 in [7, 1] {
+        let from = at - Int64(days) * BillingRules.dayMs
+        let until = days == 7 ? at - BillingRules.dayMs : at
+        guard mc.nowMs >= from, mc.nowMs < until,
+          try !mc.writer.noticeSent(account: account.accountID, step: step, atMs: at, daysBefore: days)
+        else { continue }
+        try mc.writer.putNotice(account: account.accountID, step: step, atMs: at, daysBefore: days, sentAtMs: mc.nowMs)
+        var notice = Practice_V1_LifecycleNotice()
+        notice.step = step
+        notice.atMs = at
+        notice.daysBefore = days
+        try mc.change(account: account.accountID, .account, id: account.accountID, version: account.version, .notice,
+                      notice: notice)
+        sent = true
+      }
+    }
+    return sent
   }
 
   /// The invoice for period `k` as it stands (PreviewInvoice shows the current one).

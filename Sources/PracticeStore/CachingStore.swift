@@ -3,7 +3,7 @@ import PracticeCore
 import PracticeProto
 
 /// A read cache in front of any store: the rows nearly every call asks for (an account, the actor's
-/// user, the business information, a room) are answered from memory, as the domain values the store
+/// user, the business information, a room, a subscription) are answered from memory, as the domain values the store
 /// returns. A decorator: the store behind it knows nothing of it, and a backend whose data other
 /// processes change (several instances on one database) can run without it.
 ///
@@ -149,7 +149,11 @@ private struct CachingReader: StoreReader {
   }
 
   func subscription(account: String) throws -> Practice_V1_Subscription? {
-    try store().subscription(account: account)
+    try cached(.subscription(account)) { try $0.subscription(account: account) }
+  }
+
+  func noticeSent(account: String, step: Practice_V1_LifecycleStep, atMs: Int64, daysBefore: Int32) throws -> Bool {
+    try store().noticeSent(account: account, step: step, atMs: atMs, daysBefore: daysBefore)
   }
 
   func usage(account: String, periodStart: String) throws -> (activeClients: Int64, electronicClaims: Int64)? {

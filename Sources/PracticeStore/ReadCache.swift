@@ -3,7 +3,7 @@ import PracticeCore
 import PracticeProto
 
 /// Committed rows that reads ask for on every call (an account, a user for authorization, the
-/// business information, a room for an availability check), kept in memory as the domain values the
+/// business information, a room for an availability check, a subscription for the lifecycle dates), kept in memory as the domain values the
 /// store returns, so a read that finds them touches no SQLite connection.
 ///
 /// Coherence with writes: every write batch calls `beginWrite()` before its transaction and
@@ -18,6 +18,7 @@ final class ReadCache: Sendable {
     case user(account: String, id: String)
     case business(String)
     case room(account: String, id: String)
+    case subscription(String)
 
     func hash(into h: inout Hasher) {
       switch self {
@@ -35,6 +36,9 @@ final class ReadCache: Sendable {
         h.combine(3 as UInt8)
         h.combine(account)
         h.combine(id)
+      case .subscription(let account):
+        h.combine(4 as UInt8)
+        h.combine(account)
       }
     }
   }
@@ -45,6 +49,7 @@ final class ReadCache: Sendable {
     case user(Practice_V1_User)
     case business(Practice_V1_BusinessInfo)
     case room(Practice_V1_Room)
+    case subscription(Practice_V1_Subscription)
   }
 
   private struct State {
@@ -136,3 +141,10 @@ extension Practice_V1_Room: CacheableValue {
   var cached: ReadCache.Value { .room(self) }
 }
 
+extension Practice_V1_Subscription: CacheableValue {
+  init?(cached: ReadCache.Value) {
+    guard case .subscription(let v) = cached else { return nil }
+    self = v
+  }
+  var cached: ReadCache.Value { .subscription(self) }
+}

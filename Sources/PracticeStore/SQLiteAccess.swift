@@ -414,6 +414,7 @@ struct SQLiteAccess: StoreWriter {
     ("payer_pos_rules", "account_id"), ("rooms", "account_id"), ("room_bookings", "account_id"),
     ("subscriptions", "account_id"), ("usage", "account_id"), ("invoices", "account_id"),
     ("audit_events", "account_id"), ("change_events", "account_id"), ("idempotency", "scope"),
+    ("lifecycle_notices", "account_id"),
   ]
 
   func purgeAccountData(account: String) throws {
@@ -524,6 +525,18 @@ struct SQLiteAccess: StoreWriter {
       INSERT INTO idempotency (scope, key, method, payload_hash, response, created_at_ms)
       VALUES (?, ?, ?, ?, ?, ?)
       """, .text(r.scope), .text(r.key), .text(r.method), .blob(r.payloadHash), .blob(r.response), .int(r.createdAtMs))
+  }
+
+  func noticeSent(account: String, step: Practice_V1_LifecycleStep, atMs: Int64, daysBefore: Int32) throws -> Bool {
+    try integer(
+      "SELECT count(*) FROM lifecycle_notices WHERE account_id = ? AND step = ? AND at_ms = ? AND days_before = ?",
+      .text(account), .integer(step.rawValue), .int(atMs), .integer(daysBefore)) > 0
+  }
+
+  func putNotice(account: String, step: Practice_V1_LifecycleStep, atMs: Int64, daysBefore: Int32, sentAtMs: Int64) throws {
+    try execute(
+      "INSERT INTO lifecycle_notices (account_id, step, at_ms, days_before, sent_at_ms) VALUES (?, ?, ?, ?, ?)",
+      .text(account), .integer(step.rawValue), .int(atMs), .integer(daysBefore), .int(sentAtMs))
   }
 
   func expireIdempotency(beforeMs: Int64) throws {

@@ -298,6 +298,20 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
         ALTER TABLE audit_events ADD COLUMN after_pb BLOB;
         """)
     }
+    // Lifecycle notices sent (NOTICE change events 7 days and 1 day before a trial, grace or
+    // retention end): the key makes each go out once, whatever the scheduler retries.
+    m.registerMigration("v4-lifecycle-notices") { db in
+      try db.execute(sql: """
+        CREATE TABLE lifecycle_notices (
+          account_id TEXT NOT NULL,
+          step INTEGER NOT NULL,
+          at_ms INTEGER NOT NULL,
+          days_before INTEGER NOT NULL,
+          sent_at_ms INTEGER NOT NULL,
+          PRIMARY KEY (account_id, step, at_ms, days_before)
+        ) WITHOUT ROWID;
+        """)
+    }
     return m
   }
 

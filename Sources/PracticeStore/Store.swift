@@ -135,6 +135,9 @@ public protocol StoreReader {
 
   func idempotency(scope: String, key: String) throws -> IdempotencyRecord?
 
+  /// Whether the lifecycle notice (step at `atMs`, `daysBefore` days ahead) went out already.
+  func noticeSent(account: String, step: Practice_V1_LifecycleStep, atMs: Int64, daysBefore: Int32) throws -> Bool
+
   /// A cheap read that proves the store answers (health probes, the watchdog).
   func probe() throws
 }
@@ -142,6 +145,8 @@ public protocol StoreReader {
 /// Writes within a transaction.
 public protocol StoreWriter: StoreReader {
   func insertAccount(_ account: Practice_V1_Account) throws
+  /// Notes a lifecycle notice as sent (once: a second note of the same notice is refused by the key).
+  func putNotice(account: String, step: Practice_V1_LifecycleStep, atMs: Int64, daysBefore: Int32, sentAtMs: Int64) throws
   func updateAccount(_ account: Practice_V1_Account) throws
   /// Adds one to the account's change sequence and returns the new value.
   func nextChangeSequence(account: String) throws -> Int64

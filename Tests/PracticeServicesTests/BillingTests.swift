@@ -315,7 +315,7 @@ struct ClosingTests {
         default: #expect(n == 0, "\(table) still has \(n) row(s)")
         }
       }
-      #expect(counts.count == 13 && !counts.values.contains(-1))
+      #expect(counts.count == 14 && !counts.values.contains(-1))
       var reopen = Practice_V1_ReopenAccountRequest()
       reopen.accountID = s.account
       await expectRPCError(.failedPrecondition, .retentionOver) { _ = try await c.accounts.reopenAccount(reopen) }

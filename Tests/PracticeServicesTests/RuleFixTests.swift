@@ -504,3 +504,77 @@ struct MoveRoomBookingTests {
     }
   }
 }
+
+@Suite("Lifecycle dates and notices")
+struct LifecycleNoticeTests {
+  @Test("GetAccount and GetSubscription tell the trial end; NOTICE events come 7 days and 1 day before it, once each, across scheduler runs")
+  func trialNotices() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      try await advance(c, to: "2030-01-05T12:00:00Z")
+      let a = try await c.accounts.createAccount(Make.account("Trying", email: "")).account.accountID
+      let got = try await c.accounts.getAccount(Make.get(a))
+      var subReq = Practice_V1_GetSubscriptionRequest()
+      subReq.accountID = a
+      let sub = try await c.billing.getSubscription(subReq)
+      let trialEnd = sub.subscription.trialEndsAtMs
+      #expect(trialEnd > 0 && got.lifecycle.trialEndsAtMs == trialEnd && sub.lifecycle.trialEndsAtMs == trialEnd)
+      #expect(got.lifecycle.graceEndsAtMs == 0 && got.lifecycle.retentionEndsAtMs == 0)
+      let start = got.account.changeSequence
+
+      // The scheduler runs many times (each advance runs it): 22 days, then the last 8 a few hours at a time.
+      try await advance(c, days: 22)
+      for _ in 0..<((8 * 24 - 2) / 6) { try await advance(c, days: 0.25) }
+      var watch = Practice_V1_WatchRequest()
+      watch.accountID = a
+      watch.afterSequence = start
+      var notices: [Practice_V1_LifecycleNotice] = []
+      for try await e in try c.watch.watch(watch) {
+        if e.synced { break }
+        if e.change.changeType == .notice { notices.append(e.change.notice) }
+      }
+      #expect(notices.map(\.daysBefore) == [7, 1])
+      #expect(notices.allSatisfy { $0.step == .trialEnd && $0.atMs == trialEnd })
+      // Notices are not audited: nothing changed.
+      #expect(try await auditEvents(c, a).allSatisfy { !$0.method.contains("LifecycleNotices") })
+    }
+  }
+
+  @Test("a closed account's retention end is told and noticed 7 days and 1 day ahead; a 7-day notice the scheduler missed is not sent late")
+  func retentionAndGrace() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      try await advance(c, to: "2030-01-05T12:00:00Z")
+      let a = try await c.accounts.createAccount(Make.account("Closing", email: "")).account.accountID
+      var close = Practice_V1_CloseAccountRequest()
+      close.accountID = a
+      close.confirmPracticeName = "Closing"
+      let closed = try await c.accounts.closeAccount(close).account
+      let got = try await c.accounts.getAccount(Make.get(a))
+      #expect(got.lifecycle.retentionEndsAtMs == closed.retentionEndsAtMs && got.lifecycle.trialEndsAtMs == 0)
+      func notices(_ id: String, after: Int64) async throws -> [(Practice_V1_LifecycleStep, Int32)] {
+        var watch = Practice_V1_WatchRequest()
+        watch.accountID = id
+        watch.afterSequence = after
+        var out: [(Practice_V1_LifecycleStep, Int32)] = []
+        for try await e in try c.watch.watch(watch) {
+          if e.synced { break }
+          if e.change.changeType == .notice { out.append((e.change.notice.step, e.change.notice.daysBefore)) }
+        }
+        return out
+      }
+      try await advance(c, days: 24)
+      try await advance(c, days: 5.5)
+      let first = try await notices(a, after: closed.changeSequence)
+      #expect(first.map(\.0) == [.retentionEnd, .retentionEnd] && first.map(\.1) == [7, 1], "\(first)")
+      // Another account the scheduler first sees a day before its purge gets the 1-day notice only.
+      let b = try await c.accounts.createAccount(Make.account("Late", email: "")).account.accountID
+      close.accountID = b
+      close.confirmPracticeName = "Late"
+      let closedB = try await c.accounts.closeAccount(close).account
+      try await advance(c, days: 29.5)
+      let late = try await notices(b, after: closedB.changeSequence)
+      #expect(late.map(\.0) == [.retentionEnd] && late.map(\.1) == [1])
+    }
+  }
+}

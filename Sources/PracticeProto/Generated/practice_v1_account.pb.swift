@@ -373,25 +373,35 @@ public nonisolated struct Practice_V1_GetAccountRequest: Sendable {
   public init() {}
 }
 
-public nonisolated struct Practice_V1_GetAccountResponse: Sendable {
+public nonisolated struct Practice_V1_GetAccountResponse: @unchecked Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
 
   public var account: Practice_V1_Account {
-    get {_account ?? Practice_V1_Account()}
-    set {_account = newValue}
+    get {_storage._account ?? Practice_V1_Account()}
+    set {_uniqueStorage()._account = newValue}
   }
   /// Returns true if `account` has been explicitly set.
-  public var hasAccount: Bool {self._account != nil}
+  public var hasAccount: Bool {_storage._account != nil}
   /// Clears the value of `account`. Subsequent reads from it will return its default value.
-  public mutating func clearAccount() {self._account = nil}
+  public mutating func clearAccount() {_uniqueStorage()._account = nil}
+
+  /// the trial, grace and retention ends still ahead
+  public var lifecycle: Practice_V1_LifecycleDates {
+    get {_storage._lifecycle ?? Practice_V1_LifecycleDates()}
+    set {_uniqueStorage()._lifecycle = newValue}
+  }
+  /// Returns true if `lifecycle` has been explicitly set.
+  public var hasLifecycle: Bool {_storage._lifecycle != nil}
+  /// Clears the value of `lifecycle`. Subsequent reads from it will return its default value.
+  public mutating func clearLifecycle() {_uniqueStorage()._lifecycle = nil}
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
-  fileprivate var _account: Practice_V1_Account? = nil
+  fileprivate var _storage = _StorageClass.defaultInstance
 }
 
 /// Operator only.
@@ -1298,33 +1308,76 @@ nonisolated extension Practice_V1_GetAccountRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Practice_V1_GetAccountResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetAccountResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}account\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}account\0\u{1}lifecycle\0")
+
+  fileprivate class _StorageClass {
+    var _account: Practice_V1_Account? = nil
+    var _lifecycle: Practice_V1_LifecycleDates? = nil
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _account = source._account
+      _lifecycle = source._lifecycle
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    while let fieldNumber = try decoder.nextFieldNumber() {
-      // The use of inline closures is to circumvent an issue where the compiler
-      // allocates stack space for every case branch when no optimizations are
-      // enabled. https://github.com/apple/swift-protobuf/issues/1034
-      switch fieldNumber {
-      case 1: try { try decoder.decodeSingularMessageField(value: &self._account) }()
-      default: break
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularMessageField(value: &_storage._account) }()
+        case 2: try { try decoder.decodeSingularMessageField(value: &_storage._lifecycle) }()
+        default: break
+        }
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
-    // The use of inline closures is to circumvent an issue where the compiler
-    // allocates stack space for every if/case branch local when no optimizations
-    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
-    // https://github.com/apple/swift-protobuf/issues/1182
-    try { if let v = self._account {
-      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
-    } }()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every if/case branch local when no optimizations
+      // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+      // https://github.com/apple/swift-protobuf/issues/1182
+      try { if let v = _storage._account {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+      } }()
+      try { if let v = _storage._lifecycle {
+        try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+      } }()
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Practice_V1_GetAccountResponse, rhs: Practice_V1_GetAccountResponse) -> Bool {
-    if lhs._account != rhs._account {return false}
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._account != rhs_storage._account {return false}
+        if _storage._lifecycle != rhs_storage._lifecycle {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -255,11 +255,22 @@ public nonisolated struct Practice_V1_GetSubscriptionResponse: Sendable {
   /// Clears the value of `subscription`. Subsequent reads from it will return its default value.
   public mutating func clearSubscription() {self._subscription = nil}
 
+  /// the trial, grace and retention ends still ahead
+  public var lifecycle: Practice_V1_LifecycleDates {
+    get {_lifecycle ?? Practice_V1_LifecycleDates()}
+    set {_lifecycle = newValue}
+  }
+  /// Returns true if `lifecycle` has been explicitly set.
+  public var hasLifecycle: Bool {self._lifecycle != nil}
+  /// Clears the value of `lifecycle`. Subsequent reads from it will return its default value.
+  public mutating func clearLifecycle() {self._lifecycle = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _subscription: Practice_V1_Subscription? = nil
+  fileprivate var _lifecycle: Practice_V1_LifecycleDates? = nil
 }
 
 public nonisolated struct Practice_V1_ChangePlanRequest: Sendable {
@@ -961,7 +972,7 @@ nonisolated extension Practice_V1_GetSubscriptionRequest: SwiftProtobuf.Message,
 
 nonisolated extension Practice_V1_GetSubscriptionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetSubscriptionResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}subscription\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}subscription\0\u{1}lifecycle\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -970,6 +981,7 @@ nonisolated extension Practice_V1_GetSubscriptionResponse: SwiftProtobuf.Message
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._subscription) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._lifecycle) }()
       default: break
       }
     }
@@ -983,11 +995,15 @@ nonisolated extension Practice_V1_GetSubscriptionResponse: SwiftProtobuf.Message
     try { if let v = self._subscription {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
     } }()
+    try { if let v = self._lifecycle {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Practice_V1_GetSubscriptionResponse, rhs: Practice_V1_GetSubscriptionResponse) -> Bool {
     if lhs._subscription != rhs._subscription {return false}
+    if lhs._lifecycle != rhs._lifecycle {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

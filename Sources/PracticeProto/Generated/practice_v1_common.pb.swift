@@ -33,6 +33,9 @@ public nonisolated enum Practice_V1_ChangeType: SwiftProtobuf.Enum, Swift.CaseIt
   case created // = 1
   case updated // = 2
   case deleted // = 3
+
+  /// nothing changed: a lifecycle step is near (ChangeEvent.notice)
+  case notice // = 4
   case UNRECOGNIZED(Int)
 
   public init() {
@@ -45,6 +48,7 @@ public nonisolated enum Practice_V1_ChangeType: SwiftProtobuf.Enum, Swift.CaseIt
     case 1: self = .created
     case 2: self = .updated
     case 3: self = .deleted
+    case 4: self = .notice
     default: self = .UNRECOGNIZED(rawValue)
     }
   }
@@ -55,6 +59,7 @@ public nonisolated enum Practice_V1_ChangeType: SwiftProtobuf.Enum, Swift.CaseIt
     case .created: return 1
     case .updated: return 2
     case .deleted: return 3
+    case .notice: return 4
     case .UNRECOGNIZED(let i): return i
     }
   }
@@ -65,6 +70,56 @@ public nonisolated enum Practice_V1_ChangeType: SwiftProtobuf.Enum, Swift.CaseIt
     .created,
     .updated,
     .deleted,
+    .notice,
+  ]
+
+}
+
+/// The steps of an account's life that a practice should hear of before they happen.
+public nonisolated enum Practice_V1_LifecycleStep: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+
+  /// the trial ends: without a plan, the account closes
+  case trialEnd // = 1
+
+  /// a failed payment's grace ends: unpaid, the account closes
+  case graceEnd // = 2
+
+  /// a closed account's data is purged
+  case retentionEnd // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .trialEnd
+    case 2: self = .graceEnd
+    case 3: self = .retentionEnd
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .trialEnd: return 1
+    case .graceEnd: return 2
+    case .retentionEnd: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Practice_V1_LifecycleStep] = [
+    .unspecified,
+    .trialEnd,
+    .graceEnd,
+    .retentionEnd,
   ]
 
 }
@@ -165,12 +220,51 @@ public nonisolated struct Practice_V1_Address: Sendable {
   public init() {}
 }
 
+/// When the account's next lifecycle steps fall (0: not pending).
+public nonisolated struct Practice_V1_LifecycleDates: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var trialEndsAtMs: Int64 = 0
+
+  public var graceEndsAtMs: Int64 = 0
+
+  public var retentionEndsAtMs: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A NOTICE change event's subject: which step falls when, and how many days ahead this notice is.
+public nonisolated struct Practice_V1_LifecycleNotice: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var step: Practice_V1_LifecycleStep = .unspecified
+
+  public var atMs: Int64 = 0
+
+  /// 7 or 1
+  public var daysBefore: Int32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "practice.v1"
 
 nonisolated extension Practice_V1_ChangeType: SwiftProtobuf._ProtoNameProviding {
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CHANGE_TYPE_UNSPECIFIED\0\u{1}CHANGE_TYPE_CREATED\0\u{1}CHANGE_TYPE_UPDATED\0\u{1}CHANGE_TYPE_DELETED\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CHANGE_TYPE_UNSPECIFIED\0\u{1}CHANGE_TYPE_CREATED\0\u{1}CHANGE_TYPE_UPDATED\0\u{1}CHANGE_TYPE_DELETED\0\u{1}CHANGE_TYPE_NOTICE\0")
+}
+
+nonisolated extension Practice_V1_LifecycleStep: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0LIFECYCLE_STEP_UNSPECIFIED\0\u{1}LIFECYCLE_STEP_TRIAL_END\0\u{1}LIFECYCLE_STEP_GRACE_END\0\u{1}LIFECYCLE_STEP_RETENTION_END\0")
 }
 
 nonisolated extension Practice_V1_ResourceKind: SwiftProtobuf._ProtoNameProviding {
@@ -222,6 +316,86 @@ nonisolated extension Practice_V1_Address: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.city != rhs.city {return false}
     if lhs.state != rhs.state {return false}
     if lhs.zip != rhs.zip {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Practice_V1_LifecycleDates: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LifecycleDates"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}trial_ends_at_ms\0\u{3}grace_ends_at_ms\0\u{3}retention_ends_at_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.trialEndsAtMs) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.graceEndsAtMs) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.retentionEndsAtMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.trialEndsAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.trialEndsAtMs, fieldNumber: 1)
+    }
+    if self.graceEndsAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.graceEndsAtMs, fieldNumber: 2)
+    }
+    if self.retentionEndsAtMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.retentionEndsAtMs, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Practice_V1_LifecycleDates, rhs: Practice_V1_LifecycleDates) -> Bool {
+    if lhs.trialEndsAtMs != rhs.trialEndsAtMs {return false}
+    if lhs.graceEndsAtMs != rhs.graceEndsAtMs {return false}
+    if lhs.retentionEndsAtMs != rhs.retentionEndsAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Practice_V1_LifecycleNotice: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".LifecycleNotice"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}step\0\u{3}at_ms\0\u{3}days_before\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.step) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.atMs) }()
+      case 3: try { try decoder.decodeSingularInt32Field(value: &self.daysBefore) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.step != .unspecified {
+      try visitor.visitSingularEnumField(value: self.step, fieldNumber: 1)
+    }
+    if self.atMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.atMs, fieldNumber: 2)
+    }
+    if self.daysBefore != 0 {
+      try visitor.visitSingularInt32Field(value: self.daysBefore, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Practice_V1_LifecycleNotice, rhs: Practice_V1_LifecycleNotice) -> Bool {
+    if lhs.step != rhs.step {return false}
+    if lhs.atMs != rhs.atMs {return false}
+    if lhs.daysBefore != rhs.daysBefore {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -59,9 +59,21 @@ public nonisolated struct Practice_V1_ChangeEvent: Sendable {
 
   public var timeMs: Int64 = 0
 
+  /// set for CHANGE_TYPE_NOTICE
+  public var notice: Practice_V1_LifecycleNotice {
+    get {_notice ?? Practice_V1_LifecycleNotice()}
+    set {_notice = newValue}
+  }
+  /// Returns true if `notice` has been explicitly set.
+  public var hasNotice: Bool {self._notice != nil}
+  /// Clears the value of `notice`. Subsequent reads from it will return its default value.
+  public mutating func clearNotice() {self._notice = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _notice: Practice_V1_LifecycleNotice? = nil
 }
 
 public nonisolated struct Practice_V1_WatchEvent: Sendable {
@@ -146,7 +158,7 @@ nonisolated extension Practice_V1_WatchRequest: SwiftProtobuf.Message, SwiftProt
 
 nonisolated extension Practice_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChangeEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}kind\0\u{3}resource_id\0\u{1}version\0\u{3}change_type\0\u{1}sequence\0\u{3}time_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}kind\0\u{3}resource_id\0\u{1}version\0\u{3}change_type\0\u{1}sequence\0\u{3}time_ms\0\u{1}notice\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -161,12 +173,17 @@ nonisolated extension Practice_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProto
       case 5: try { try decoder.decodeSingularEnumField(value: &self.changeType) }()
       case 6: try { try decoder.decodeSingularInt64Field(value: &self.sequence) }()
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.timeMs) }()
+      case 8: try { try decoder.decodeSingularMessageField(value: &self._notice) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.accountID.isEmpty {
       try visitor.visitSingularStringField(value: self.accountID, fieldNumber: 1)
     }
@@ -188,6 +205,9 @@ nonisolated extension Practice_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProto
     if self.timeMs != 0 {
       try visitor.visitSingularInt64Field(value: self.timeMs, fieldNumber: 7)
     }
+    try { if let v = self._notice {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -199,6 +219,7 @@ nonisolated extension Practice_V1_ChangeEvent: SwiftProtobuf.Message, SwiftProto
     if lhs.changeType != rhs.changeType {return false}
     if lhs.sequence != rhs.sequence {return false}
     if lhs.timeMs != rhs.timeMs {return false}
+    if lhs._notice != rhs._notice {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1923,7 +1923,7 @@ const ProtobufCMessageDescriptor practice__v1__get_account_request__descriptor =
   (ProtobufCMessageInit) practice__v1__get_account_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__get_account_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor practice__v1__get_account_response__field_descriptors[2] =
 {
   {
     "account",
@@ -1937,14 +1937,27 @@ static const ProtobufCFieldDescriptor practice__v1__get_account_response__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "lifecycle",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__GetAccountResponse, lifecycle),
+    &practice__v1__lifecycle_dates__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__get_account_response__field_indices_by_name[] = {
   0,   /* field[0] = account */
+  1,   /* field[1] = lifecycle */
 };
 static const ProtobufCIntRange practice__v1__get_account_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor practice__v1__get_account_response__descriptor =
 {
@@ -1954,7 +1967,7 @@ const ProtobufCMessageDescriptor practice__v1__get_account_response__descriptor 
   "Practice__V1__GetAccountResponse",
   "practice.v1",
   sizeof(Practice__V1__GetAccountResponse),
-  1,
+  2,
   practice__v1__get_account_response__field_descriptors,
   practice__v1__get_account_response__field_indices_by_name,
   1,  practice__v1__get_account_response__number_ranges,

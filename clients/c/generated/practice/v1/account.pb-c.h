@@ -19,6 +19,7 @@ PROTOBUF_C__BEGIN_DECLS
 #include "practice/v1/room.pb-c.h"
 #include "practice/v1/billing.pb-c.h"
 #include "practice/v1/audit.pb-c.h"
+#include "practice/v1/common.pb-c.h"
 
 typedef struct Practice__V1__AccountSettings Practice__V1__AccountSettings;
 typedef struct Practice__V1__Account Practice__V1__Account;
@@ -221,10 +222,14 @@ struct  Practice__V1__GetAccountResponse
 {
   ProtobufCMessage base;
   Practice__V1__Account *account;
+  /*
+   * the trial, grace and retention ends still ahead
+   */
+  Practice__V1__LifecycleDates *lifecycle;
 };
 #define PRACTICE__V1__GET_ACCOUNT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__get_account_response__descriptor) \
-    , NULL }
+    , NULL, NULL }
 
 
 /*

@@ -1589,7 +1589,7 @@ const ProtobufCMessageDescriptor practice__v1__get_subscription_request__descrip
   (ProtobufCMessageInit) practice__v1__get_subscription_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__get_subscription_response__field_descriptors[1] =
+static const ProtobufCFieldDescriptor practice__v1__get_subscription_response__field_descriptors[2] =
 {
   {
     "subscription",
@@ -1603,14 +1603,27 @@ static const ProtobufCFieldDescriptor practice__v1__get_subscription_response__f
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "lifecycle",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__GetSubscriptionResponse, lifecycle),
+    &practice__v1__lifecycle_dates__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__get_subscription_response__field_indices_by_name[] = {
+  1,   /* field[1] = lifecycle */
   0,   /* field[0] = subscription */
 };
 static const ProtobufCIntRange practice__v1__get_subscription_response__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 1 }
+  { 0, 2 }
 };
 const ProtobufCMessageDescriptor practice__v1__get_subscription_response__descriptor =
 {
@@ -1620,7 +1633,7 @@ const ProtobufCMessageDescriptor practice__v1__get_subscription_response__descri
   "Practice__V1__GetSubscriptionResponse",
   "practice.v1",
   sizeof(Practice__V1__GetSubscriptionResponse),
-  1,
+  2,
   practice__v1__get_subscription_response__field_descriptors,
   practice__v1__get_subscription_response__field_indices_by_name,
   1,  practice__v1__get_subscription_response__number_ranges,

@@ -52,6 +52,96 @@ void   practice__v1__address__free_unpacked
   assert(message->base.descriptor == &practice__v1__address__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   practice__v1__lifecycle_dates__init
+                     (Practice__V1__LifecycleDates         *message)
+{
+  static const Practice__V1__LifecycleDates init_value = PRACTICE__V1__LIFECYCLE_DATES__INIT;
+  *message = init_value;
+}
+size_t practice__v1__lifecycle_dates__get_packed_size
+                     (const Practice__V1__LifecycleDates *message)
+{
+  assert(message->base.descriptor == &practice__v1__lifecycle_dates__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__lifecycle_dates__pack
+                     (const Practice__V1__LifecycleDates *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__lifecycle_dates__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__lifecycle_dates__pack_to_buffer
+                     (const Practice__V1__LifecycleDates *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__lifecycle_dates__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__LifecycleDates *
+       practice__v1__lifecycle_dates__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__LifecycleDates *)
+     protobuf_c_message_unpack (&practice__v1__lifecycle_dates__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__lifecycle_dates__free_unpacked
+                     (Practice__V1__LifecycleDates *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__lifecycle_dates__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   practice__v1__lifecycle_notice__init
+                     (Practice__V1__LifecycleNotice         *message)
+{
+  static const Practice__V1__LifecycleNotice init_value = PRACTICE__V1__LIFECYCLE_NOTICE__INIT;
+  *message = init_value;
+}
+size_t practice__v1__lifecycle_notice__get_packed_size
+                     (const Practice__V1__LifecycleNotice *message)
+{
+  assert(message->base.descriptor == &practice__v1__lifecycle_notice__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__lifecycle_notice__pack
+                     (const Practice__V1__LifecycleNotice *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__lifecycle_notice__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__lifecycle_notice__pack_to_buffer
+                     (const Practice__V1__LifecycleNotice *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__lifecycle_notice__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__LifecycleNotice *
+       practice__v1__lifecycle_notice__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__LifecycleNotice *)
+     protobuf_c_message_unpack (&practice__v1__lifecycle_notice__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__lifecycle_notice__free_unpacked
+                     (Practice__V1__LifecycleNotice *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__lifecycle_notice__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor practice__v1__address__field_descriptors[5] =
 {
   {
@@ -142,20 +232,150 @@ const ProtobufCMessageDescriptor practice__v1__address__descriptor =
   (ProtobufCMessageInit) practice__v1__address__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCEnumValue practice__v1__change_type__enum_values_by_number[4] =
+static const ProtobufCFieldDescriptor practice__v1__lifecycle_dates__field_descriptors[3] =
+{
+  {
+    "trial_ends_at_ms",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__LifecycleDates, trial_ends_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "grace_ends_at_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__LifecycleDates, grace_ends_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "retention_ends_at_ms",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__LifecycleDates, retention_ends_at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__lifecycle_dates__field_indices_by_name[] = {
+  1,   /* field[1] = grace_ends_at_ms */
+  2,   /* field[2] = retention_ends_at_ms */
+  0,   /* field[0] = trial_ends_at_ms */
+};
+static const ProtobufCIntRange practice__v1__lifecycle_dates__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor practice__v1__lifecycle_dates__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.LifecycleDates",
+  "LifecycleDates",
+  "Practice__V1__LifecycleDates",
+  "practice.v1",
+  sizeof(Practice__V1__LifecycleDates),
+  3,
+  practice__v1__lifecycle_dates__field_descriptors,
+  practice__v1__lifecycle_dates__field_indices_by_name,
+  1,  practice__v1__lifecycle_dates__number_ranges,
+  (ProtobufCMessageInit) practice__v1__lifecycle_dates__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor practice__v1__lifecycle_notice__field_descriptors[3] =
+{
+  {
+    "step",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__LifecycleNotice, step),
+    &practice__v1__lifecycle_step__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "at_ms",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__LifecycleNotice, at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "days_before",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__LifecycleNotice, days_before),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__lifecycle_notice__field_indices_by_name[] = {
+  1,   /* field[1] = at_ms */
+  2,   /* field[2] = days_before */
+  0,   /* field[0] = step */
+};
+static const ProtobufCIntRange practice__v1__lifecycle_notice__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor practice__v1__lifecycle_notice__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.LifecycleNotice",
+  "LifecycleNotice",
+  "Practice__V1__LifecycleNotice",
+  "practice.v1",
+  sizeof(Practice__V1__LifecycleNotice),
+  3,
+  practice__v1__lifecycle_notice__field_descriptors,
+  practice__v1__lifecycle_notice__field_indices_by_name,
+  1,  practice__v1__lifecycle_notice__number_ranges,
+  (ProtobufCMessageInit) practice__v1__lifecycle_notice__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCEnumValue practice__v1__change_type__enum_values_by_number[5] =
 {
   { "CHANGE_TYPE_UNSPECIFIED", "PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_UNSPECIFIED", 0 },
   { "CHANGE_TYPE_CREATED", "PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_CREATED", 1 },
   { "CHANGE_TYPE_UPDATED", "PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_UPDATED", 2 },
   { "CHANGE_TYPE_DELETED", "PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_DELETED", 3 },
+  { "CHANGE_TYPE_NOTICE", "PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_NOTICE", 4 },
 };
 static const ProtobufCIntRange practice__v1__change_type__value_ranges[] = {
-{0, 0},{0, 4}
+{0, 0},{0, 5}
 };
-static const ProtobufCEnumValueIndex practice__v1__change_type__enum_values_by_name[4] =
+static const ProtobufCEnumValueIndex practice__v1__change_type__enum_values_by_name[5] =
 {
   { "CHANGE_TYPE_CREATED", 1 },
   { "CHANGE_TYPE_DELETED", 3 },
+  { "CHANGE_TYPE_NOTICE", 4 },
   { "CHANGE_TYPE_UNSPECIFIED", 0 },
   { "CHANGE_TYPE_UPDATED", 2 },
 };
@@ -166,12 +386,44 @@ const ProtobufCEnumDescriptor practice__v1__change_type__descriptor =
   "ChangeType",
   "Practice__V1__ChangeType",
   "practice.v1",
-  4,
+  5,
   practice__v1__change_type__enum_values_by_number,
-  4,
+  5,
   practice__v1__change_type__enum_values_by_name,
   1,
   practice__v1__change_type__value_ranges,
+  NULL,NULL,NULL,NULL   /* reserved[1234] */
+};
+static const ProtobufCEnumValue practice__v1__lifecycle_step__enum_values_by_number[4] =
+{
+  { "LIFECYCLE_STEP_UNSPECIFIED", "PRACTICE__V1__LIFECYCLE_STEP__LIFECYCLE_STEP_UNSPECIFIED", 0 },
+  { "LIFECYCLE_STEP_TRIAL_END", "PRACTICE__V1__LIFECYCLE_STEP__LIFECYCLE_STEP_TRIAL_END", 1 },
+  { "LIFECYCLE_STEP_GRACE_END", "PRACTICE__V1__LIFECYCLE_STEP__LIFECYCLE_STEP_GRACE_END", 2 },
+  { "LIFECYCLE_STEP_RETENTION_END", "PRACTICE__V1__LIFECYCLE_STEP__LIFECYCLE_STEP_RETENTION_END", 3 },
+};
+static const ProtobufCIntRange practice__v1__lifecycle_step__value_ranges[] = {
+{0, 0},{0, 4}
+};
+static const ProtobufCEnumValueIndex practice__v1__lifecycle_step__enum_values_by_name[4] =
+{
+  { "LIFECYCLE_STEP_GRACE_END", 2 },
+  { "LIFECYCLE_STEP_RETENTION_END", 3 },
+  { "LIFECYCLE_STEP_TRIAL_END", 1 },
+  { "LIFECYCLE_STEP_UNSPECIFIED", 0 },
+};
+const ProtobufCEnumDescriptor practice__v1__lifecycle_step__descriptor =
+{
+  PROTOBUF_C__ENUM_DESCRIPTOR_MAGIC,
+  "practice.v1.LifecycleStep",
+  "LifecycleStep",
+  "Practice__V1__LifecycleStep",
+  "practice.v1",
+  4,
+  practice__v1__lifecycle_step__enum_values_by_number,
+  4,
+  practice__v1__lifecycle_step__enum_values_by_name,
+  1,
+  practice__v1__lifecycle_step__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
 static const ProtobufCEnumValue practice__v1__resource_kind__enum_values_by_number[11] =

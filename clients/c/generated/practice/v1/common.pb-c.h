@@ -16,6 +16,8 @@ PROTOBUF_C__BEGIN_DECLS
 
 
 typedef struct Practice__V1__Address Practice__V1__Address;
+typedef struct Practice__V1__LifecycleDates Practice__V1__LifecycleDates;
+typedef struct Practice__V1__LifecycleNotice Practice__V1__LifecycleNotice;
 
 
 /* --- enums --- */
@@ -27,9 +29,32 @@ typedef enum _Practice__V1__ChangeType {
   PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_UNSPECIFIED = 0,
   PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_CREATED = 1,
   PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_UPDATED = 2,
-  PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_DELETED = 3
+  PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_DELETED = 3,
+  /*
+   * nothing changed: a lifecycle step is near (ChangeEvent.notice)
+   */
+  PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_NOTICE = 4
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PRACTICE__V1__CHANGE_TYPE)
 } Practice__V1__ChangeType;
+/*
+ * The steps of an account's life that a practice should hear of before they happen.
+ */
+typedef enum _Practice__V1__LifecycleStep {
+  PRACTICE__V1__LIFECYCLE_STEP__LIFECYCLE_STEP_UNSPECIFIED = 0,
+  /*
+   * the trial ends: without a plan, the account closes
+   */
+  PRACTICE__V1__LIFECYCLE_STEP__LIFECYCLE_STEP_TRIAL_END = 1,
+  /*
+   * a failed payment's grace ends: unpaid, the account closes
+   */
+  PRACTICE__V1__LIFECYCLE_STEP__LIFECYCLE_STEP_GRACE_END = 2,
+  /*
+   * a closed account's data is purged
+   */
+  PRACTICE__V1__LIFECYCLE_STEP__LIFECYCLE_STEP_RETENTION_END = 3
+    PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(PRACTICE__V1__LIFECYCLE_STEP)
+} Practice__V1__LifecycleStep;
 /*
  * Kinds of resource, as they appear in audit events and change events.
  */
@@ -76,6 +101,39 @@ struct  Practice__V1__Address
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
+/*
+ * When the account's next lifecycle steps fall (0: not pending).
+ */
+struct  Practice__V1__LifecycleDates
+{
+  ProtobufCMessage base;
+  int64_t trial_ends_at_ms;
+  int64_t grace_ends_at_ms;
+  int64_t retention_ends_at_ms;
+};
+#define PRACTICE__V1__LIFECYCLE_DATES__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__lifecycle_dates__descriptor) \
+    , 0, 0, 0 }
+
+
+/*
+ * A NOTICE change event's subject: which step falls when, and how many days ahead this notice is.
+ */
+struct  Practice__V1__LifecycleNotice
+{
+  ProtobufCMessage base;
+  Practice__V1__LifecycleStep step;
+  int64_t at_ms;
+  /*
+   * 7 or 1
+   */
+  int32_t days_before;
+};
+#define PRACTICE__V1__LIFECYCLE_NOTICE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__lifecycle_notice__descriptor) \
+    , PRACTICE__V1__LIFECYCLE_STEP__LIFECYCLE_STEP_UNSPECIFIED, 0, 0 }
+
+
 /* Practice__V1__Address methods */
 void   practice__v1__address__init
                      (Practice__V1__Address         *message);
@@ -95,10 +153,54 @@ Practice__V1__Address *
 void   practice__v1__address__free_unpacked
                      (Practice__V1__Address *message,
                       ProtobufCAllocator *allocator);
+/* Practice__V1__LifecycleDates methods */
+void   practice__v1__lifecycle_dates__init
+                     (Practice__V1__LifecycleDates         *message);
+size_t practice__v1__lifecycle_dates__get_packed_size
+                     (const Practice__V1__LifecycleDates   *message);
+size_t practice__v1__lifecycle_dates__pack
+                     (const Practice__V1__LifecycleDates   *message,
+                      uint8_t             *out);
+size_t practice__v1__lifecycle_dates__pack_to_buffer
+                     (const Practice__V1__LifecycleDates   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__LifecycleDates *
+       practice__v1__lifecycle_dates__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__lifecycle_dates__free_unpacked
+                     (Practice__V1__LifecycleDates *message,
+                      ProtobufCAllocator *allocator);
+/* Practice__V1__LifecycleNotice methods */
+void   practice__v1__lifecycle_notice__init
+                     (Practice__V1__LifecycleNotice         *message);
+size_t practice__v1__lifecycle_notice__get_packed_size
+                     (const Practice__V1__LifecycleNotice   *message);
+size_t practice__v1__lifecycle_notice__pack
+                     (const Practice__V1__LifecycleNotice   *message,
+                      uint8_t             *out);
+size_t practice__v1__lifecycle_notice__pack_to_buffer
+                     (const Practice__V1__LifecycleNotice   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__LifecycleNotice *
+       practice__v1__lifecycle_notice__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__lifecycle_notice__free_unpacked
+                     (Practice__V1__LifecycleNotice *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Practice__V1__Address_Closure)
                  (const Practice__V1__Address *message,
+                  void *closure_data);
+typedef void (*Practice__V1__LifecycleDates_Closure)
+                 (const Practice__V1__LifecycleDates *message,
+                  void *closure_data);
+typedef void (*Practice__V1__LifecycleNotice_Closure)
+                 (const Practice__V1__LifecycleNotice *message,
                   void *closure_data);
 
 /* --- services --- */
@@ -107,8 +209,11 @@ typedef void (*Practice__V1__Address_Closure)
 /* --- descriptors --- */
 
 extern const ProtobufCEnumDescriptor    practice__v1__change_type__descriptor;
+extern const ProtobufCEnumDescriptor    practice__v1__lifecycle_step__descriptor;
 extern const ProtobufCEnumDescriptor    practice__v1__resource_kind__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__address__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__lifecycle_dates__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__lifecycle_notice__descriptor;
 
 PROTOBUF_C__END_DECLS
 

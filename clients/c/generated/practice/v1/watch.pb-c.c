@@ -206,7 +206,7 @@ const ProtobufCMessageDescriptor practice__v1__watch_request__descriptor =
   (ProtobufCMessageInit) practice__v1__watch_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__change_event__field_descriptors[7] =
+static const ProtobufCFieldDescriptor practice__v1__change_event__field_descriptors[8] =
 {
   {
     "account_id",
@@ -292,11 +292,24 @@ static const ProtobufCFieldDescriptor practice__v1__change_event__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "notice",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__ChangeEvent, notice),
+    &practice__v1__lifecycle_notice__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__change_event__field_indices_by_name[] = {
   0,   /* field[0] = account_id */
   4,   /* field[4] = change_type */
   1,   /* field[1] = kind */
+  7,   /* field[7] = notice */
   2,   /* field[2] = resource_id */
   5,   /* field[5] = sequence */
   6,   /* field[6] = time_ms */
@@ -305,7 +318,7 @@ static const unsigned practice__v1__change_event__field_indices_by_name[] = {
 static const ProtobufCIntRange practice__v1__change_event__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor practice__v1__change_event__descriptor =
 {
@@ -315,7 +328,7 @@ const ProtobufCMessageDescriptor practice__v1__change_event__descriptor =
   "Practice__V1__ChangeEvent",
   "practice.v1",
   sizeof(Practice__V1__ChangeEvent),
-  7,
+  8,
   practice__v1__change_event__field_descriptors,
   practice__v1__change_event__field_indices_by_name,
   1,  practice__v1__change_event__number_ranges,

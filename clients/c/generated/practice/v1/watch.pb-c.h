@@ -61,10 +61,14 @@ struct  Practice__V1__ChangeEvent
    */
   int64_t sequence;
   int64_t time_ms;
+  /*
+   * set for CHANGE_TYPE_NOTICE
+   */
+  Practice__V1__LifecycleNotice *notice;
 };
 #define PRACTICE__V1__CHANGE_EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__change_event__descriptor) \
-    , (char *)protobuf_c_empty_string, PRACTICE__V1__RESOURCE_KIND__RESOURCE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_UNSPECIFIED, 0, 0 }
+    , (char *)protobuf_c_empty_string, PRACTICE__V1__RESOURCE_KIND__RESOURCE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, 0, PRACTICE__V1__CHANGE_TYPE__CHANGE_TYPE_UNSPECIFIED, 0, 0, NULL }
 
 
 typedef enum {

@@ -2,6 +2,7 @@ import PracticeCore
 import PracticeDomain
 import PracticeProto
 import PracticeStore
+import SwiftProtobuf
 
 /// practice.v1.AccountService: accounts and their users.
 struct AccountService: AccountServiceHandler {
@@ -381,6 +382,12 @@ struct AccountService: AccountServiceHandler {
   ) async throws {
     try requireID(req.accountID, "account_id")
     let limit = env.exportChunkBytes
+    // The export holds the full tax id: it is audited, like a full-tax-id read, before anything is sent.
+    _ = try await mutations.run(ctx, req, accountID: req.accountID, allowClosed: true) { mc -> Google_Protobuf_Empty in
+      guard let account = mc.account, account.state != .purged else { throw RPCError.notFound("account \(req.accountID)") }
+      try mc.audit(account: req.accountID, .account, id: req.accountID, note: "exported, the full tax id included")
+      return Google_Protobuf_Empty()
+    }
     // One read snapshot for the whole export.
     let chunks: [Practice_V1_ExportAccountChunk] = try await reads.run(ctx, accountID: req.accountID) { r, _ in
       guard let account = try r.account(req.accountID), account.state != .purged else {

@@ -88,6 +88,15 @@ enum Export {
       try add(s) { $0.subscription = s }
       counts.append(("subscription", 1))
     }
+    let usage = try r.usageReports(account: id)
+    for u in usage {
+      var report = Practice_V1_UsageReport()
+      report.periodStart = u.periodStart
+      report.activeClients = u.activeClients
+      report.electronicClaims = u.electronicClaims
+      try add(report) { $0.usageReports.append(report) }
+    }
+    counts.append(("usage_reports", Int64(usage.count)))
     var invoices = 0
     var before: Int64?
     while true {

@@ -148,6 +148,10 @@ private struct CachingReader: StoreReader {
     try store().activeBookingCount(account: account, room: room, endingAfterMs: endingAfterMs)
   }
 
+  func usageReports(account: String) throws -> [(periodStart: String, activeClients: Int64, electronicClaims: Int64)] {
+    try store().usageReports(account: account)
+  }
+
   func subscription(account: String) throws -> Practice_V1_Subscription? {
     try cached(.subscription(account)) { try $0.subscription(account: account) }
   }

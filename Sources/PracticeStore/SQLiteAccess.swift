@@ -355,6 +355,13 @@ struct SQLiteAccess: StoreWriter {
     ) { (activeClients: $0.int64(0), electronicClaims: $0.int64(1)) }
   }
 
+  func usageReports(account: String) throws -> [(periodStart: String, activeClients: Int64, electronicClaims: Int64)] {
+    try rows(
+      "SELECT period_start, active_clients, electronic_claims FROM usage WHERE account_id = ? ORDER BY period_start",
+      [.text(account)]
+    ) { (periodStart: $0.text(0) ?? "", activeClients: $0.int64(1), electronicClaims: $0.int64(2)) }
+  }
+
   func putUsage(account: String, periodStart: String, activeClients: Int64, electronicClaims: Int64) throws {
     try execute(
       """

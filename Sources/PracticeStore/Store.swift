@@ -113,6 +113,8 @@ public protocol StoreReader {
   func activeBookingCount(account: String, room: String, endingAfterMs: Int64) throws -> Int
 
   func subscription(account: String) throws -> Practice_V1_Subscription?
+  /// Every period's usage report of the account, by period start.
+  func usageReports(account: String) throws -> [(periodStart: String, activeClients: Int64, electronicClaims: Int64)]
   /// (active clients, electronic claims) reported for a period.
   func usage(account: String, periodStart: String) throws -> (activeClients: Int64, electronicClaims: Int64)?
   func invoice(account: String, id: String) throws -> Practice_V1_Invoice?

@@ -578,3 +578,32 @@ struct LifecycleNoticeTests {
     }
   }
 }
+
+@Suite("Export, complete and audited")
+struct ExportTests {
+  @Test("the export carries the usage reports, and writes an audit event before anything is sent")
+  func usageAndAudit() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      try await advance(c, to: "2030-01-05T12:00:00Z")
+      let s = try await Staff.make(c)
+      _ = try await c.billing.setPaymentMethod(card(s.account))
+      _ = try await c.billing.changePlan(plan(s.account, .freemium))
+      var usage = Practice_V1_ReportUsageRequest()
+      usage.accountID = s.account
+      usage.periodStart = "2030-01-05"
+      usage.activeClients = 3
+      usage.electronicClaims = 1
+      _ = try await c.billing.reportUsage(usage)
+      var req = Practice_V1_ExportAccountRequest()
+      req.accountID = s.account
+      var chunks: [Practice_V1_ExportAccountChunk] = []
+      for try await chunk in try c.accounts.exportAccount(req) { chunks.append(chunk) }
+      let reports = chunks.flatMap(\.usageReports)
+      #expect(reports.count == 1 && reports.first?.periodStart == "2030-01-05" && reports.first?.activeClients == 3
+        && reports.first?.electronicClaims == 1)
+      let audited = try await auditEvents(c, s.account, method: "/practice.v1.AccountService/ExportAccount")
+      #expect(audited.count == 1 && audited.first?.note == "exported, the full tax id included")
+    }
+  }
+}

@@ -904,11 +904,32 @@ public nonisolated struct Practice_V1_ExportAccountChunk: @unchecked Sendable {
     set {_uniqueStorage()._counts = newValue}
   }
 
+  public var usageReports: [Practice_V1_UsageReport] {
+    get {_storage._usageReports}
+    set {_uniqueStorage()._usageReports = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Practice_V1_UsageReport: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var periodStart: String = String()
+
+  public var activeClients: Int64 = 0
+
+  public var electronicClaims: Int64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Practice_V1_ExportCount: Sendable {
@@ -2225,7 +2246,7 @@ nonisolated extension Practice_V1_ExportAccountRequest: SwiftProtobuf.Message, S
 
 nonisolated extension Practice_V1_ExportAccountChunk: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ExportAccountChunk"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}account\0\u{1}users\0\u{3}business_info\0\u{1}locations\0\u{3}payer_pos_rules\0\u{1}rooms\0\u{1}bookings\0\u{1}subscription\0\u{1}invoices\0\u{3}audit_events\0\u{1}counts\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}account\0\u{1}users\0\u{3}business_info\0\u{1}locations\0\u{3}payer_pos_rules\0\u{1}rooms\0\u{1}bookings\0\u{1}subscription\0\u{1}invoices\0\u{3}audit_events\0\u{1}counts\0\u{3}usage_reports\0")
 
   fileprivate class _StorageClass {
     var _account: Practice_V1_Account? = nil
@@ -2239,6 +2260,7 @@ nonisolated extension Practice_V1_ExportAccountChunk: SwiftProtobuf.Message, Swi
     var _invoices: [Practice_V1_Invoice] = []
     var _auditEvents: [Practice_V1_AuditEvent] = []
     var _counts: [Practice_V1_ExportCount] = []
+    var _usageReports: [Practice_V1_UsageReport] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -2260,6 +2282,7 @@ nonisolated extension Practice_V1_ExportAccountChunk: SwiftProtobuf.Message, Swi
       _invoices = source._invoices
       _auditEvents = source._auditEvents
       _counts = source._counts
+      _usageReports = source._usageReports
     }
   }
 
@@ -2289,6 +2312,7 @@ nonisolated extension Practice_V1_ExportAccountChunk: SwiftProtobuf.Message, Swi
         case 9: try { try decoder.decodeRepeatedMessageField(value: &_storage._invoices) }()
         case 10: try { try decoder.decodeRepeatedMessageField(value: &_storage._auditEvents) }()
         case 11: try { try decoder.decodeRepeatedMessageField(value: &_storage._counts) }()
+        case 12: try { try decoder.decodeRepeatedMessageField(value: &_storage._usageReports) }()
         default: break
         }
       }
@@ -2334,6 +2358,9 @@ nonisolated extension Practice_V1_ExportAccountChunk: SwiftProtobuf.Message, Swi
       if !_storage._counts.isEmpty {
         try visitor.visitRepeatedMessageField(value: _storage._counts, fieldNumber: 11)
       }
+      if !_storage._usageReports.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._usageReports, fieldNumber: 12)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -2354,10 +2381,51 @@ nonisolated extension Practice_V1_ExportAccountChunk: SwiftProtobuf.Message, Swi
         if _storage._invoices != rhs_storage._invoices {return false}
         if _storage._auditEvents != rhs_storage._auditEvents {return false}
         if _storage._counts != rhs_storage._counts {return false}
+        if _storage._usageReports != rhs_storage._usageReports {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Practice_V1_UsageReport: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UsageReport"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}period_start\0\u{3}active_clients\0\u{3}electronic_claims\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.periodStart) }()
+      case 2: try { try decoder.decodeSingularInt64Field(value: &self.activeClients) }()
+      case 3: try { try decoder.decodeSingularInt64Field(value: &self.electronicClaims) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.periodStart.isEmpty {
+      try visitor.visitSingularStringField(value: self.periodStart, fieldNumber: 1)
+    }
+    if self.activeClients != 0 {
+      try visitor.visitSingularInt64Field(value: self.activeClients, fieldNumber: 2)
+    }
+    if self.electronicClaims != 0 {
+      try visitor.visitSingularInt64Field(value: self.electronicClaims, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Practice_V1_UsageReport, rhs: Practice_V1_UsageReport) -> Bool {
+    if lhs.periodStart != rhs.periodStart {return false}
+    if lhs.activeClients != rhs.activeClients {return false}
+    if lhs.electronicClaims != rhs.electronicClaims {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -1312,6 +1312,51 @@ void   practice__v1__export_account_chunk__free_unpacked
   assert(message->base.descriptor == &practice__v1__export_account_chunk__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   practice__v1__usage_report__init
+                     (Practice__V1__UsageReport         *message)
+{
+  static const Practice__V1__UsageReport init_value = PRACTICE__V1__USAGE_REPORT__INIT;
+  *message = init_value;
+}
+size_t practice__v1__usage_report__get_packed_size
+                     (const Practice__V1__UsageReport *message)
+{
+  assert(message->base.descriptor == &practice__v1__usage_report__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__usage_report__pack
+                     (const Practice__V1__UsageReport *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__usage_report__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__usage_report__pack_to_buffer
+                     (const Practice__V1__UsageReport *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__usage_report__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__UsageReport *
+       practice__v1__usage_report__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__UsageReport *)
+     protobuf_c_message_unpack (&practice__v1__usage_report__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__usage_report__free_unpacked
+                     (Practice__V1__UsageReport *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__usage_report__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   practice__v1__export_count__init
                      (Practice__V1__ExportCount         *message)
 {
@@ -3110,7 +3155,7 @@ const ProtobufCMessageDescriptor practice__v1__export_account_request__descripto
   (ProtobufCMessageInit) practice__v1__export_account_request__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__export_account_chunk__field_descriptors[11] =
+static const ProtobufCFieldDescriptor practice__v1__export_account_chunk__field_descriptors[12] =
 {
   {
     "account",
@@ -3244,6 +3289,18 @@ static const ProtobufCFieldDescriptor practice__v1__export_account_chunk__field_
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "usage_reports",
+    12,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Practice__V1__ExportAccountChunk, n_usage_reports),
+    offsetof(Practice__V1__ExportAccountChunk, usage_reports),
+    &practice__v1__usage_report__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__export_account_chunk__field_indices_by_name[] = {
   0,   /* field[0] = account */
@@ -3256,12 +3313,13 @@ static const unsigned practice__v1__export_account_chunk__field_indices_by_name[
   4,   /* field[4] = payer_pos_rules */
   5,   /* field[5] = rooms */
   7,   /* field[7] = subscription */
+  11,   /* field[11] = usage_reports */
   1,   /* field[1] = users */
 };
 static const ProtobufCIntRange practice__v1__export_account_chunk__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 11 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor practice__v1__export_account_chunk__descriptor =
 {
@@ -3271,11 +3329,75 @@ const ProtobufCMessageDescriptor practice__v1__export_account_chunk__descriptor 
   "Practice__V1__ExportAccountChunk",
   "practice.v1",
   sizeof(Practice__V1__ExportAccountChunk),
-  11,
+  12,
   practice__v1__export_account_chunk__field_descriptors,
   practice__v1__export_account_chunk__field_indices_by_name,
   1,  practice__v1__export_account_chunk__number_ranges,
   (ProtobufCMessageInit) practice__v1__export_account_chunk__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor practice__v1__usage_report__field_descriptors[3] =
+{
+  {
+    "period_start",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__UsageReport, period_start),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "active_clients",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__UsageReport, active_clients),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "electronic_claims",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__UsageReport, electronic_claims),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__usage_report__field_indices_by_name[] = {
+  1,   /* field[1] = active_clients */
+  2,   /* field[2] = electronic_claims */
+  0,   /* field[0] = period_start */
+};
+static const ProtobufCIntRange practice__v1__usage_report__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor practice__v1__usage_report__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.UsageReport",
+  "UsageReport",
+  "Practice__V1__UsageReport",
+  "practice.v1",
+  sizeof(Practice__V1__UsageReport),
+  3,
+  practice__v1__usage_report__field_descriptors,
+  practice__v1__usage_report__field_indices_by_name,
+  1,  practice__v1__usage_report__number_ranges,
+  (ProtobufCMessageInit) practice__v1__usage_report__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor practice__v1__export_count__field_descriptors[2] =

@@ -50,6 +50,7 @@ typedef struct Practice__V1__ReopenAccountRequest Practice__V1__ReopenAccountReq
 typedef struct Practice__V1__ReopenAccountResponse Practice__V1__ReopenAccountResponse;
 typedef struct Practice__V1__ExportAccountRequest Practice__V1__ExportAccountRequest;
 typedef struct Practice__V1__ExportAccountChunk Practice__V1__ExportAccountChunk;
+typedef struct Practice__V1__UsageReport Practice__V1__UsageReport;
 typedef struct Practice__V1__ExportCount Practice__V1__ExportCount;
 
 
@@ -555,10 +556,24 @@ struct  Practice__V1__ExportAccountChunk
    */
   size_t n_counts;
   Practice__V1__ExportCount **counts;
+  size_t n_usage_reports;
+  Practice__V1__UsageReport **usage_reports;
 };
 #define PRACTICE__V1__EXPORT_ACCOUNT_CHUNK__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__export_account_chunk__descriptor) \
-    , NULL, 0,NULL, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, 0,NULL, 0,NULL, 0,NULL }
+    , NULL, 0,NULL, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL, NULL, 0,NULL, 0,NULL, 0,NULL, 0,NULL }
+
+
+struct  Practice__V1__UsageReport
+{
+  ProtobufCMessage base;
+  char *period_start;
+  int64_t active_clients;
+  int64_t electronic_claims;
+};
+#define PRACTICE__V1__USAGE_REPORT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__usage_report__descriptor) \
+    , (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Practice__V1__ExportCount
@@ -1126,6 +1141,25 @@ Practice__V1__ExportAccountChunk *
 void   practice__v1__export_account_chunk__free_unpacked
                      (Practice__V1__ExportAccountChunk *message,
                       ProtobufCAllocator *allocator);
+/* Practice__V1__UsageReport methods */
+void   practice__v1__usage_report__init
+                     (Practice__V1__UsageReport         *message);
+size_t practice__v1__usage_report__get_packed_size
+                     (const Practice__V1__UsageReport   *message);
+size_t practice__v1__usage_report__pack
+                     (const Practice__V1__UsageReport   *message,
+                      uint8_t             *out);
+size_t practice__v1__usage_report__pack_to_buffer
+                     (const Practice__V1__UsageReport   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__UsageReport *
+       practice__v1__usage_report__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__usage_report__free_unpacked
+                     (Practice__V1__UsageReport *message,
+                      ProtobufCAllocator *allocator);
 /* Practice__V1__ExportCount methods */
 void   practice__v1__export_count__init
                      (Practice__V1__ExportCount         *message);
@@ -1233,6 +1267,9 @@ typedef void (*Practice__V1__ExportAccountRequest_Closure)
                   void *closure_data);
 typedef void (*Practice__V1__ExportAccountChunk_Closure)
                  (const Practice__V1__ExportAccountChunk *message,
+                  void *closure_data);
+typedef void (*Practice__V1__UsageReport_Closure)
+                 (const Practice__V1__UsageReport *message,
                   void *closure_data);
 typedef void (*Practice__V1__ExportCount_Closure)
                  (const Practice__V1__ExportCount *message,
@@ -1405,6 +1442,7 @@ extern const ProtobufCMessageDescriptor practice__v1__reopen_account_request__de
 extern const ProtobufCMessageDescriptor practice__v1__reopen_account_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__export_account_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__export_account_chunk__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__usage_report__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__export_count__descriptor;
 extern const ProtobufCServiceDescriptor practice__v1__account_service__descriptor;
 

@@ -388,14 +388,14 @@ struct AccountService: AccountServiceHandler {
       try mc.audit(account: req.accountID, .account, id: req.accountID, note: "exported, the full tax id included")
       return Google_Protobuf_Empty()
     }
-    // One read snapshot for the whole export.
-    let chunks: [Practice_V1_ExportAccountChunk] = try await reads.run(ctx, accountID: req.accountID) { r, _ in
+    // One read snapshot for the whole export, streamed: at most two chunks wait for the client.
+    try await env.store.readEach(window: 2, { r, emit in
+      _ = try Authorization.authorize(ctx, accountID: req.accountID, reader: r)
       guard let account = try r.account(req.accountID), account.state != .purged else {
         throw RPCError.notFound("account \(req.accountID)")
       }
-      return try Export.chunks(r, account: account, limit: limit)
-    }
-    for chunk in chunks { try await out.send(chunk) }
+      try Export.stream(r, account: account, limit: limit, emit: emit)
+    }, consume: { chunk in try await out.send(chunk) })
   }
 }
 

@@ -4,13 +4,15 @@ import PracticeProto
 import PracticeStore
 import SwiftProtobuf
 
-/// ExportAccount: every piece of an account's data in chunks under a byte limit; the last chunk
-/// carries a count per kind. The business information has the full tax id; the subscription never
-/// has the processor token.
+/// ExportAccount: every piece of an account's data in chunks under a byte limit, each handed to
+/// `emit` as soon as it is full (the export is never whole in memory); the last chunk carries a count
+/// per kind. The business information has the full tax id; the subscription never has the processor
+/// token.
 enum Export {
-  static func chunks(_ r: any StoreReader, account: Practice_V1_Account, limit: Int) throws -> [Practice_V1_ExportAccountChunk] {
+  static func stream(
+    _ r: any StoreReader, account: Practice_V1_Account, limit: Int, emit: (Practice_V1_ExportAccountChunk) throws -> Void
+  ) throws {
     let id = account.accountID
-    var out: [Practice_V1_ExportAccountChunk] = []
     var current = Practice_V1_ExportAccountChunk()
     var counts: [(String, Int64)] = []
 
@@ -21,7 +23,7 @@ enum Export {
     func add(_ item: some SwiftProtobuf.Message, _ apply: (inout Practice_V1_ExportAccountChunk) -> Void) throws {
       let size = try item.serializedData().count + 6
       if currentSize + size > limit && currentSize > 0 {
-        out.append(current)
+        try emit(current)
         current = Practice_V1_ExportAccountChunk()
         currentSize = 0
       }
@@ -32,6 +34,7 @@ enum Export {
     try add(account) { $0.account = account }
     counts.append(("account", 1))
 
+    /// Every row of a paged list, a page at a time.
     func each<T>(_ fetch: (String?) throws -> [T], key: (T) -> String) throws -> [T] {
       var all: [T] = []
       var after: String?
@@ -131,7 +134,6 @@ enum Export {
     var countsOnly = Practice_V1_ExportAccountChunk()
     countsOnly.counts = countMessages
     try add(countsOnly) { $0.counts = countMessages }
-    out.append(current)
-    return out
+    try emit(current)
   }
 }

@@ -33,6 +33,14 @@ public final class CachingStore: Store, StoreFaultInjection {
     }
   }
 
+  /// Long reads go to the store itself: nothing they read is worth caching.
+  public func readEach<Item: Sendable>(
+    window: Int, _ body: @escaping @Sendable (any StoreReader, _ emit: (Item) throws -> Void) throws -> Void,
+    consume: (Item) async throws -> Void
+  ) async throws {
+    try await base.readEach(window: window, body, consume: consume)
+  }
+
   public func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T {
     // Reads neither use nor fill the cache from before this write until it returned (committed, its
     // commit hooks run).

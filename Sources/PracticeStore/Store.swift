@@ -18,6 +18,13 @@ public protocol Store: Sendable {
   /// twice (a cache in front of the store first tries it on the cache alone): it must be a pure read.
   /// `needsDatabase`: the body always reads past a cache (an index search), so it runs once.
   func read<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) async throws -> T
+  /// Runs `body` on one consistent snapshot while `consume` takes each item it emits, as it comes: at
+  /// most `window` items wait between them, so a long read (an export) never holds more than that in
+  /// memory. `body` may block between items; it stops (with the error) when `consume` throws.
+  func readEach<Item: Sendable>(
+    window: Int, _ body: @escaping @Sendable (any StoreReader, _ emit: (Item) throws -> Void) throws -> Void,
+    consume: (Item) async throws -> Void
+  ) async throws
   func write<T: Sendable>(_ body: @escaping @Sendable (any StoreWriter) throws -> T) async throws -> T
   /// Closes the store; later calls fail.
   func close() async throws

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PracticeCore
 import PracticeProto
 import Testing
 
@@ -131,5 +132,50 @@ struct RawStatementTests {
     }
     #expect(read.0 == 2)
     #expect(read.1.count == 1 && read.1.first?.actorUserID == "" && read.1.first?.method == audit.method)
+  }
+}
+
+@Suite("Streaming reads")
+struct ReadEachTests {
+  @Test("readEach hands items over as they come, at most the window waiting, and stops the read when the consumer fails")
+  func windowAndStop() async throws {
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("read-each-\(UUID().uuidString.prefix(6))")
+    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: dir) }
+    let store = try SQLiteStore(path: dir.appendingPathComponent("practiced.db").path)
+    let emitted = LockedState(0)
+    var consumed = 0
+    var mostWaiting = 0
+    try await store.readEach(window: 3, { r, emit in
+      for i in 0..<200 {
+        _ = try r.accountCount()
+        emitted.withLock { $0 += 1 }
+        try emit(i)
+      }
+    }, consume: { (i: Int) in
+      #expect(i == consumed)
+      consumed += 1
+      mostWaiting = max(mostWaiting, emitted.withLock { $0 } - consumed)
+      try await Task.sleep(for: .microseconds(200))
+    })
+    #expect(consumed == 200)
+    #expect(mostWaiting <= 4, "\(mostWaiting) items were waiting at once")
+
+    struct Stop: Error {}
+    emitted.withLock { $0 = 0 }
+    await #expect(throws: Stop.self) {
+      try await store.readEach(window: 2, { _, emit in
+        for i in 0..<10_000 {
+          emitted.withLock { $0 += 1 }
+          try emit(i)
+        }
+      }, consume: { (i: Int) in if i == 5 { throw Stop() } })
+    }
+    // The reader stopped at its next item instead of reading on.
+    try await Task.sleep(for: .milliseconds(100))
+    #expect(emitted.withLock { $0 } <= 10)
+    // And its transaction ended: a write goes through.
+    try await store.write { w in try w.probeWrite() }
+    try await store.close()
   }
 }

@@ -119,7 +119,13 @@ public final class CallMultiplexer: Sendable {
         var written: EventLoopFuture<Void>?
         _ = control.ifNotEnded { written = writer.writeItem(.streamItem(callID: callID, payload: bytes)) }
         guard let written else { throw control.endedError ?? RPCError(.cancelled, .cancelled, "call ended") }
-        try await written.cancellableGet()
+        do {
+          try await written.cancellableGet()
+        } catch {
+          // The connection went away under the stream (I/O on a closed channel): the call is over, not
+          // broken.
+          throw control.endedError ?? RPCError(.cancelled, .cancelled, "the connection closed")
+        }
       }
       let result: Result<Data?, RPCError>
       do throws(RPCError) {

@@ -45,7 +45,9 @@ public struct Daemon {
       store: CachingStore(store), changes: ChangeHub(bufferCapacity: configuration.watchBuffer),
       changeRetention: configuration.changeRetention,
       idempotencyRetentionMs: configuration.idempotencyRetention.components.seconds * 1000, terms: configuration.terms,
-      exportChunkBytes: max(4096, configuration.maxFrameSize / 2), logger: logger)
+      // Export chunks of at most 256 KiB (and half a frame): with two waiting for the client, an export
+      // holds little memory whatever the account's size.
+      exportChunkBytes: max(4096, min(256 << 10, configuration.maxFrameSize / 2)), logger: logger)
     let scheduler = Scheduler(env: env)
     let metricsText: @Sendable () async -> String = { [metrics, databasePath = configuration.databasePath] in
       await metrics.text(store: store, databasePath: databasePath)

@@ -174,6 +174,32 @@ struct MultiplexerTests {
     #expect(mux.inFlight == 0)
   }
 
+  @Test("a handler started on the connection's thread runs on the event loop until leaveConnectionThread, then off it")
+  func leavesTheLoop() async throws {
+    let loop = InProcess.group.next()
+    let seen = LockedState<[Bool]>([])
+    var router = Router()
+    router.unary(MethodCatalog.Health.check) { (_: Practice_Rpc_V1_HealthCheckRequest, ctx: CallContext) in
+      seen.withLock { $0.append(loop.inEventLoop) }
+      await ctx.leaveConnectionThread()
+      seen.withLock { $0.append(loop.inEventLoop) }
+      return Practice_Rpc_V1_HealthCheckResponse()
+    }
+    router.startOnConnectionThread(MethodCatalog.Health.check)
+    let collector = Collector(loop: loop)
+    let mux = CallMultiplexer(
+      dispatcher: Dispatcher(router: router),
+      peer: Peer(credentials: .init(pid: 1, uid: 1000, gid: 1000), peerClass: .operator),
+      eventLoop: loop, writer: collector, logger: Logger(label: "test"))
+    var r = Practice_Rpc_V1_Request()
+    r.callID = 1
+    r.method = healthMethod
+    // The transport hands requests over on the event loop.
+    _ = try await loop.submit { mux.receive(r) }.get()
+    #expect(try await collector.next().status.code == 0)
+    #expect(seen.withLock { $0 } == [true, false])
+  }
+
   @Test("a call past its deadline ends DEADLINE_EXCEEDED, once")
   func deadline() async throws {
     let p = try InProcess()

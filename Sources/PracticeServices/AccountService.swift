@@ -370,6 +370,7 @@ struct AccountService: AccountServiceHandler {
         let users = try mc.writer.users(account: a.accountID, after: nil, limit: Int.max, includeInactive: false)
         newSub.plan = AccountRules.activePractitioners(users) > 1 ? .professional : .freemium
         newSub.planChosen = true
+        if newSub.billingAnchorMs == 0 { newSub.billingAnchorMs = mc.nowMs }  // billing starts on reopening
       }
       if newSub != sub { _ = try BillingService.save(mc, before: sub, after: newSub) }
       resp.account = try mc.writer.account(req.accountID)!

@@ -22,6 +22,15 @@ struct BillingService: BillingServiceHandler {
     return s
   }
 
+  /// Where the account's billing periods run from: the day it first left TRIAL (subscriptions from
+  /// before that rule count from the account's creation, as they were billed).
+  static func anchor(_ account: Practice_V1_Account, _ s: Practice_V1_Subscription) -> Int64 {
+    s.billingAnchorMs != 0 ? s.billingAnchorMs : account.createdAtMs
+  }
+
+  /// Whether the account is billed at all yet: not while on its trial.
+  static func billed(_ s: Practice_V1_Subscription) -> Bool { s.billingAnchorMs != 0 || s.plan != .trial }
+
   static func load(_ r: any StoreReader, _ account: String) throws -> Practice_V1_Subscription {
     guard let s = try r.subscription(account: account) else { throw RPCError.notFound("account \(account)") }
     return s
@@ -33,9 +42,10 @@ struct BillingService: BillingServiceHandler {
   {
     var s = stored
     let tz = account.settings.timeZone
-    let k = BillingRules.periodIndex(createdAtMs: account.createdAtMs, nowMs: nowMs, timeZone: tz)
-    s.periodStart = BillingRules.date(BillingRules.periodStart(createdAtMs: account.createdAtMs, k: k, timeZone: tz), timeZone: tz)
-    s.periodEnd = BillingRules.date(BillingRules.periodStart(createdAtMs: account.createdAtMs, k: k + 1, timeZone: tz), timeZone: tz)
+    let from = Self.anchor(account, stored)
+    let k = BillingRules.periodIndex(createdAtMs: from, nowMs: nowMs, timeZone: tz)
+    s.periodStart = BillingRules.date(BillingRules.periodStart(createdAtMs: from, k: k, timeZone: tz), timeZone: tz)
+    s.periodEnd = BillingRules.date(BillingRules.periodStart(createdAtMs: from, k: k + 1, timeZone: tz), timeZone: tz)
     let usage = try reader.usage(account: account.accountID, periodStart: s.periodStart)
     let (charge, why) = BillingRules.chargeable(plan: s.plan, activeClients: usage?.activeClients ?? 0,
                                                  electronicClaims: usage?.electronicClaims ?? 0)
@@ -114,6 +124,8 @@ struct BillingService: BillingServiceHandler {
       var updated = current
       updated.plan = req.plan
       updated.planChosen = true
+      // Leaving the trial starts the billing periods: that day is the billing anniversary.
+      if current.billingAnchorMs == 0 && current.plan == .trial { updated.billingAnchorMs = mc.nowMs }
       var resp = Practice_V1_ChangePlanResponse()
       let saved = updated == current ? current : try Self.save(mc, before: current, after: updated)
       resp.subscription = try Self.view(saved, account: mc.account!, nowMs: mc.nowMs, reader: mc.writer)
@@ -162,11 +174,14 @@ struct BillingService: BillingServiceHandler {
   }
 
   /// The period of `account` that starts on `date`, if any.
-  static func periodStarting(_ date: String, account: Practice_V1_Account, nowMs: Int64) -> Int? {
+  static func periodStarting(
+    _ date: String, account: Practice_V1_Account, subscription: Practice_V1_Subscription, nowMs: Int64
+  ) -> Int? {
     let tz = account.settings.timeZone
-    let last = BillingRules.periodIndex(createdAtMs: account.createdAtMs, nowMs: nowMs, timeZone: tz)
+    let from = Self.anchor(account, subscription)
+    let last = BillingRules.periodIndex(createdAtMs: from, nowMs: nowMs, timeZone: tz)
     for k in stride(from: last, through: 0, by: -1) {
-      let d = BillingRules.date(BillingRules.periodStart(createdAtMs: account.createdAtMs, k: k, timeZone: tz), timeZone: tz)
+      let d = BillingRules.date(BillingRules.periodStart(createdAtMs: from, k: k, timeZone: tz), timeZone: tz)
       if d == date { return k }
       if d < date { return nil }
     }
@@ -183,7 +198,8 @@ struct BillingService: BillingServiceHandler {
     try v.check()
     return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
       let account = mc.account!
-      guard Self.periodStarting(req.periodStart, account: account, nowMs: mc.nowMs) != nil else {
+      let sub = try Self.load(mc.writer, req.accountID)
+      guard Self.periodStarting(req.periodStart, account: account, subscription: sub, nowMs: mc.nowMs) != nil else {
         throw RPCError.invalidArgument(field: "period_start", "is not the start (YYYY-MM-DD) of one of the account's billing periods")
       }
       if try mc.writer.invoice(account: req.accountID, periodStart: req.periodStart) != nil {
@@ -215,7 +231,8 @@ struct BillingService: BillingServiceHandler {
     return try await reads.run(ctx, accountID: req.accountID) { r, _ in
       guard let account = try r.account(req.accountID) else { throw RPCError.notFound("account \(req.accountID)") }
       let sub = try Self.load(r, req.accountID)
-      let k = BillingRules.periodIndex(createdAtMs: account.createdAtMs, nowMs: now, timeZone: account.settings.timeZone)
+      let k = BillingRules.periodIndex(
+        createdAtMs: Self.anchor(account, sub), nowMs: now, timeZone: account.settings.timeZone)
       var resp = Practice_V1_PreviewInvoiceResponse()
       resp.invoice = try Scheduler.draft(account: account, subscription: sub, k: k, reader: r, terms: terms)
       return resp

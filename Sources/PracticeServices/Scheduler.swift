@@ -132,8 +132,9 @@ public struct Scheduler: Sendable {
   static func draft(account: Practice_V1_Account, subscription s: Practice_V1_Subscription, k: Int, reader: any StoreReader,
                     terms: BillingTerms) throws -> Practice_V1_Invoice {
     let tz = account.settings.timeZone
-    let start = BillingRules.periodStart(createdAtMs: account.createdAtMs, k: k, timeZone: tz)
-    let end = BillingRules.periodStart(createdAtMs: account.createdAtMs, k: k + 1, timeZone: tz)
+    let from = BillingService.anchor(account, s)
+    let start = BillingRules.periodStart(createdAtMs: from, k: k, timeZone: tz)
+    let end = BillingRules.periodStart(createdAtMs: from, k: k + 1, timeZone: tz)
     var i = Practice_V1_Invoice()
     i.accountID = account.accountID
     i.periodStart = BillingRules.date(start, timeZone: tz)
@@ -152,15 +153,17 @@ public struct Scheduler: Sendable {
 
   /// Issues the oldest period that ended without an invoice; false when there is none.
   static func issueNextInvoice(_ mc: MutationContext, terms: BillingTerms) throws -> Bool {
-    guard let account = mc.account, account.state != .purged, let s = try mc.writer.subscription(account: account.accountID)
+    guard let account = mc.account, account.state != .purged, let s = try mc.writer.subscription(account: account.accountID),
+      BillingService.billed(s)  // trial days are never invoiced
     else { return false }
     let tz = account.settings.timeZone
-    let current = BillingRules.periodIndex(createdAtMs: account.createdAtMs, nowMs: mc.nowMs, timeZone: tz)
+    let from = BillingService.anchor(account, s)
+    let current = BillingRules.periodIndex(createdAtMs: from, nowMs: mc.nowMs, timeZone: tz)
     // Periods after the last invoice, up to the one before the current period.
     var k = 0
     if let last = try mc.writer.invoices(account: account.accountID, beforeNumber: nil, limit: 1).first {
       while k < current,
-        BillingRules.date(BillingRules.periodStart(createdAtMs: account.createdAtMs, k: k, timeZone: tz), timeZone: tz) <= last.periodStart
+        BillingRules.date(BillingRules.periodStart(createdAtMs: from, k: k, timeZone: tz), timeZone: tz) <= last.periodStart
       {
         k += 1
       }

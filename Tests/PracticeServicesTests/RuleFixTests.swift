@@ -607,3 +607,27 @@ struct ExportTests {
     }
   }
 }
+
+@Suite("Billing starts when the trial is left")
+struct BillingAnchorTests {
+  @Test("a trial converted on day 20: the first invoice comes a month after the conversion day, and no trial day is charged")
+  func conversionOnDay20() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      try await advance(c, to: "2030-01-05T12:00:00Z")
+      let a = try await c.accounts.createAccount(Make.account("Converts", email: "")).account.accountID
+      try await advance(c, to: "2030-01-25T12:00:00Z")
+      _ = try await c.billing.setPaymentMethod(card(a))
+      let sub = try await c.billing.changePlan(plan(a, .professional)).subscription
+      #expect(sub.periodStart == "2030-01-25" && sub.periodEnd == "2030-02-25")
+      // Where the old rule issued the creation month's invoice (Feb 5), nothing is issued now.
+      try await advance(c, to: "2030-02-24T12:00:00Z")
+      #expect(try await invoices(c, a).isEmpty)
+      try await advance(c, to: "2030-02-25T12:00:00Z")
+      let issued = try await invoices(c, a)
+      #expect(issued.count == 1)
+      #expect(issued.first?.periodStart == "2030-01-25" && issued.first?.periodEnd == "2030-02-25")
+      #expect(issued.first?.amountMinor == 5900)
+    }
+  }
+}

@@ -217,6 +217,13 @@ public nonisolated struct Practice_V1_Subscription: @unchecked Sendable {
     set {_uniqueStorage()._currency = newValue}
   }
 
+  /// When the account first left TRIAL: the day of its billing anniversary, from which its periods run
+  /// (trial days are never invoiced). 0 while on the trial.
+  public var billingAnchorMs: Int64 {
+    get {_storage._billingAnchorMs}
+    set {_uniqueStorage()._billingAnchorMs = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_PaymentMethodPresence: Equatable, Sendable {
@@ -776,7 +783,7 @@ nonisolated extension Practice_V1_PaymentMethod: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Subscription"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}plan\0\u{3}trial_ends_at_ms\0\u{3}period_start\0\u{3}period_end\0\u{1}chargeable\0\u{3}chargeable_reason\0\u{3}payment_method\0\u{3}archive_subscription\0\u{3}grace_ends_at_ms\0\u{1}version\0\u{3}plan_chosen\0\u{1}currency\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}plan\0\u{3}trial_ends_at_ms\0\u{3}period_start\0\u{3}period_end\0\u{1}chargeable\0\u{3}chargeable_reason\0\u{3}payment_method\0\u{3}archive_subscription\0\u{3}grace_ends_at_ms\0\u{1}version\0\u{3}plan_chosen\0\u{1}currency\0\u{3}billing_anchor_ms\0")
 
   fileprivate class _StorageClass {
     var _accountID: String = String()
@@ -792,6 +799,7 @@ nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProt
     var _version: Int64 = 0
     var _planChosen: Bool = false
     var _currency: String = String()
+    var _billingAnchorMs: Int64 = 0
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -815,6 +823,7 @@ nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProt
       _version = source._version
       _planChosen = source._planChosen
       _currency = source._currency
+      _billingAnchorMs = source._billingAnchorMs
     }
   }
 
@@ -858,6 +867,7 @@ nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProt
         case 11: try { try decoder.decodeSingularInt64Field(value: &_storage._version) }()
         case 12: try { try decoder.decodeSingularBoolField(value: &_storage._planChosen) }()
         case 13: try { try decoder.decodeSingularStringField(value: &_storage._currency) }()
+        case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._billingAnchorMs) }()
         default: break
         }
       }
@@ -909,6 +919,9 @@ nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProt
       if !_storage._currency.isEmpty {
         try visitor.visitSingularStringField(value: _storage._currency, fieldNumber: 13)
       }
+      if _storage._billingAnchorMs != 0 {
+        try visitor.visitSingularInt64Field(value: _storage._billingAnchorMs, fieldNumber: 14)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -931,6 +944,7 @@ nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProt
         if _storage._version != rhs_storage._version {return false}
         if _storage._planChosen != rhs_storage._planChosen {return false}
         if _storage._currency != rhs_storage._currency {return false}
+        if _storage._billingAnchorMs != rhs_storage._billingAnchorMs {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -1357,7 +1357,7 @@ const ProtobufCMessageDescriptor practice__v1__payment_method__descriptor =
   (ProtobufCMessageInit) practice__v1__payment_method__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__subscription__field_descriptors[13] =
+static const ProtobufCFieldDescriptor practice__v1__subscription__field_descriptors[14] =
 {
   {
     "account_id",
@@ -1515,10 +1515,23 @@ static const ProtobufCFieldDescriptor practice__v1__subscription__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "billing_anchor_ms",
+    14,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__Subscription, billing_anchor_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__subscription__field_indices_by_name[] = {
   0,   /* field[0] = account_id */
   8,   /* field[8] = archive_subscription */
+  13,   /* field[13] = billing_anchor_ms */
   5,   /* field[5] = chargeable */
   6,   /* field[6] = chargeable_reason */
   12,   /* field[12] = currency */
@@ -1534,7 +1547,7 @@ static const unsigned practice__v1__subscription__field_indices_by_name[] = {
 static const ProtobufCIntRange practice__v1__subscription__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 13 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor practice__v1__subscription__descriptor =
 {
@@ -1544,7 +1557,7 @@ const ProtobufCMessageDescriptor practice__v1__subscription__descriptor =
   "Practice__V1__Subscription",
   "practice.v1",
   sizeof(Practice__V1__Subscription),
-  13,
+  14,
   practice__v1__subscription__field_descriptors,
   practice__v1__subscription__field_indices_by_name,
   1,  practice__v1__subscription__number_ranges,

@@ -131,6 +131,11 @@ struct  Practice__V1__Subscription
    */
   protobuf_c_boolean plan_chosen;
   char *currency;
+  /*
+   * When the account first left TRIAL: the day of its billing anniversary, from which its periods run
+   * (trial days are never invoiced). 0 while on the trial.
+   */
+  int64_t billing_anchor_ms;
   Practice__V1__Subscription__PaymentMethodPresenceCase payment_method_presence_case;
   union {
     Practice__V1__PaymentMethod *payment_method;
@@ -138,7 +143,7 @@ struct  Practice__V1__Subscription
 };
 #define PRACTICE__V1__SUBSCRIPTION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__subscription__descriptor) \
-    , (char *)protobuf_c_empty_string, PRACTICE__V1__PLAN__PLAN_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, PRACTICE__V1__SUBSCRIPTION__PAYMENT_METHOD_PRESENCE__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, PRACTICE__V1__PLAN__PLAN_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, PRACTICE__V1__SUBSCRIPTION__PAYMENT_METHOD_PRESENCE__NOT_SET, {0} }
 
 
 struct  Practice__V1__GetSubscriptionRequest

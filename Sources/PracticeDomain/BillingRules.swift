@@ -101,6 +101,36 @@ public enum BillingRules {
     return (lines, lines.reduce(0) { $0 + $1.amountMinor }, reason)
   }
 
+  /// The lines a plan change inside a period adds to its invoice, prorated by day: a credit for the
+  /// days of the old plan it did not use, a charge for the new plan's days. `daysLeft` of `periodDays`
+  /// (calendar days in the account's zone) remain from the change's day; each plan's price counts only
+  /// when the period would be chargeable under it.
+  public static func prorationLines(
+    from: Practice_V1_Plan, to: Practice_V1_Plan, daysLeft: Int, periodDays: Int, activeClients: Int64,
+    electronicClaims: Int64, terms: BillingTerms
+  ) -> [Practice_V1_InvoiceLine] {
+    func share(_ plan: Practice_V1_Plan) -> Int64 {
+      let (charge, _) = chargeable(plan: plan, activeClients: activeClients, electronicClaims: electronicClaims)
+      guard charge, periodDays > 0 else { return 0 }
+      return (terms.price(plan) * Int64(daysLeft) + Int64(periodDays) / 2) / Int64(periodDays)
+    }
+    var credit = Practice_V1_InvoiceLine()
+    credit.description_p = "Credit: \(planName(from)) plan, \(daysLeft) of \(periodDays) days unused"
+    credit.amountMinor = -share(from)
+    var charge = Practice_V1_InvoiceLine()
+    charge.description_p = "\(planName(to)) plan, \(daysLeft) of \(periodDays) days"
+    charge.amountMinor = share(to)
+    return [credit, charge]
+  }
+
+  /// Whole calendar days from `fromMs`'s day to `toMs`'s day in the zone.
+  public static func days(from fromMs: Int64, to toMs: Int64, timeZone: String) -> Int {
+    let cal = calendar(timeZone)
+    let a = cal.startOfDay(for: Date(timeIntervalSince1970: Double(fromMs) / 1000))
+    let b = cal.startOfDay(for: Date(timeIntervalSince1970: Double(toMs) / 1000))
+    return cal.dateComponents([.day], from: a, to: b).day ?? 0
+  }
+
   public static func planName(_ p: Practice_V1_Plan) -> String {
     switch p {
     case .trial: "TRIAL"

@@ -124,8 +124,17 @@ struct BillingService: BillingServiceHandler {
       var updated = current
       updated.plan = req.plan
       updated.planChosen = true
-      // Leaving the trial starts the billing periods: that day is the billing anniversary.
-      if current.billingAnchorMs == 0 && current.plan == .trial { updated.billingAnchorMs = mc.nowMs }
+      // Leaving the trial starts the billing periods: that day is the billing anniversary. A change
+      // between paid plans is kept for its period's invoice, which prorates it.
+      if current.billingAnchorMs == 0 && current.plan == .trial {
+        updated.billingAnchorMs = mc.nowMs
+      } else if current.plan != req.plan && current.plan != .trial {
+        var change = Practice_V1_PlanChange()
+        change.atMs = mc.nowMs
+        change.fromPlan = current.plan
+        change.toPlan = req.plan
+        updated.planChanges.append(change)
+      }
       var resp = Practice_V1_ChangePlanResponse()
       let saved = updated == current ? current : try Self.save(mc, before: current, after: updated)
       resp.subscription = try Self.view(saved, account: mc.account!, nowMs: mc.nowMs, reader: mc.writer)

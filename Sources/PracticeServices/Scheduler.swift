@@ -140,9 +140,24 @@ public struct Scheduler: Sendable {
     i.periodStart = BillingRules.date(start, timeZone: tz)
     i.periodEnd = BillingRules.date(end, timeZone: tz)
     let usage = try reader.usage(account: account.accountID, periodStart: i.periodStart)
-    let (lines, total, _) = BillingRules.invoiceLines(
-      plan: s.plan, closed: account.state != .active, archive: s.archiveSubscription,
+    // The plan the period started on: before the first change made since, else the plan now.
+    let changes = s.planChanges.filter { $0.atMs >= start }
+    let startPlan = changes.first?.fromPlan ?? s.plan
+    let closed = account.state != .active
+    var (lines, _, _) = BillingRules.invoiceLines(
+      plan: startPlan, closed: closed, archive: s.archiveSubscription,
       activeClients: usage?.activeClients ?? 0, electronicClaims: usage?.electronicClaims ?? 0, terms: terms)
+    // Each change inside the period, prorated by day.
+    if !closed {
+      let periodDays = BillingRules.days(from: start, to: end, timeZone: tz)
+      for change in changes where change.atMs < end {
+        lines += BillingRules.prorationLines(
+          from: change.fromPlan, to: change.toPlan, daysLeft: BillingRules.days(from: change.atMs, to: end, timeZone: tz),
+          periodDays: periodDays, activeClients: usage?.activeClients ?? 0,
+          electronicClaims: usage?.electronicClaims ?? 0, terms: terms)
+      }
+    }
+    let total = lines.reduce(0) { $0 + $1.amountMinor }
     i.lines = lines
     i.amountMinor = total
     i.currency = s.currency.isEmpty ? terms.currency : s.currency
@@ -179,6 +194,13 @@ public struct Scheduler: Sendable {
         try mc.writer.putInvoice(invoice)
         try mc.record(account: account.accountID, .invoice, id: invoice.invoiceID, version: 1, .created,
                       before: nil, after: invoice)
+        // The plan changes this invoice prorated are done with.
+        let periodEnd = BillingRules.periodStart(createdAtMs: from, k: k + 1, timeZone: tz)
+        if s.planChanges.contains(where: { $0.atMs < periodEnd }) {
+          var pruned = s
+          pruned.planChanges = s.planChanges.filter { $0.atMs >= periodEnd }
+          _ = try BillingService.save(mc, before: s, after: pruned)
+        }
         return true
       }
       k += 1

@@ -109,3 +109,22 @@ struct CardPrecheckTests {
     }
   }
 }
+
+@Suite("Proration")
+struct ProrationRulesTests {
+  @Test("a change between two chargeable plans credits the old plan's unused days and charges the new plan's, rounded to the minor unit")
+  func lines() {
+    let terms = BillingTerms()
+    let lines = BillingRules.prorationLines(
+      from: .professional, to: .freemium, daysLeft: 10, periodDays: 31, activeClients: 5, electronicClaims: 0, terms: terms)
+    let credit: Int64 = -(5900 * 10 + 15) / 31
+    let charge: Int64 = (1900 * 10 + 15) / 31
+    #expect(lines.map(\.amountMinor) == [credit, charge])
+    // FREEMIUM under its limits is not chargeable: it counts 0 either way.
+    let free = BillingRules.prorationLines(
+      from: .freemium, to: .professional, daysLeft: 20, periodDays: 30, activeClients: 0, electronicClaims: 0, terms: terms)
+    #expect(free.map(\.amountMinor) == [0, 3933])
+    let start: Int64 = 1_893_456_000_000
+    #expect(BillingRules.days(from: start, to: start + 3 * 86_400_000, timeZone: "UTC") == 3)
+  }
+}

@@ -631,3 +631,36 @@ struct BillingAnchorTests {
     }
   }
 }
+
+@Suite("Plan changes are prorated")
+struct ProrationTests {
+  @Test("FREEMIUM to PROFESSIONAL on day 10 of a 30-day period: credit and charge lines add up to the prorated difference; the next period is whole")
+  func freemiumToProfessionalOnDay10() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      try await advance(c, to: "2030-04-01T12:00:00Z")  // April: a 30-day period in UTC
+      let a = try await c.accounts.createAccount(Make.account("Grows", email: "")).account.accountID
+      _ = try await c.billing.setPaymentMethod(card(a))
+      _ = try await c.billing.changePlan(plan(a, .freemium))
+      try await advance(c, to: "2030-04-11T12:00:00Z")
+      _ = try await c.billing.changePlan(plan(a, .professional))
+      var preview = Practice_V1_PreviewInvoiceRequest()
+      preview.accountID = a
+      let draft = try await c.billing.previewInvoice(preview).invoice
+      #expect(draft.periodStart == "2030-04-01" && draft.periodEnd == "2030-05-01")
+      try await advance(c, to: "2030-05-01T12:00:00Z")
+      let april = try #require(try await invoices(c, a).first { $0.periodStart == "2030-04-01" })
+      #expect(april.lines.map(\.amountMinor) == draft.lines.map(\.amountMinor))
+      // FREEMIUM with no usage is not chargeable: its credit is 0, and PROFESSIONAL is charged for the
+      // 20 days left of 30.
+      let prorated = april.lines.dropFirst()
+      #expect(prorated.count == 2)
+      #expect(prorated.reduce(0) { $0 + $1.amountMinor } == (5900 * 20 + 15) / 30)
+      #expect(prorated.first?.description_p.hasPrefix("Credit: FREEMIUM") == true)
+      #expect(april.amountMinor == 3933)
+      try await advance(c, to: "2030-06-01T12:00:00Z")
+      let may = try #require(try await invoices(c, a).first { $0.periodStart == "2030-05-01" })
+      #expect(may.lines.count == 1 && may.amountMinor == 5900)
+    }
+  }
+}

@@ -224,6 +224,12 @@ public nonisolated struct Practice_V1_Subscription: @unchecked Sendable {
     set {_uniqueStorage()._billingAnchorMs = newValue}
   }
 
+  /// Plan changes not yet invoiced, oldest first: the invoice of their period prorates them by day.
+  public var planChanges: [Practice_V1_PlanChange] {
+    get {_storage._planChanges}
+    set {_uniqueStorage()._planChanges = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_PaymentMethodPresence: Equatable, Sendable {
@@ -234,6 +240,22 @@ public nonisolated struct Practice_V1_Subscription: @unchecked Sendable {
   public init() {}
 
   fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+public nonisolated struct Practice_V1_PlanChange: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var atMs: Int64 = 0
+
+  public var fromPlan: Practice_V1_Plan = .unspecified
+
+  public var toPlan: Practice_V1_Plan = .unspecified
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 public nonisolated struct Practice_V1_GetSubscriptionRequest: Sendable {
@@ -783,7 +805,7 @@ nonisolated extension Practice_V1_PaymentMethod: SwiftProtobuf.Message, SwiftPro
 
 nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Subscription"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}plan\0\u{3}trial_ends_at_ms\0\u{3}period_start\0\u{3}period_end\0\u{1}chargeable\0\u{3}chargeable_reason\0\u{3}payment_method\0\u{3}archive_subscription\0\u{3}grace_ends_at_ms\0\u{1}version\0\u{3}plan_chosen\0\u{1}currency\0\u{3}billing_anchor_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}plan\0\u{3}trial_ends_at_ms\0\u{3}period_start\0\u{3}period_end\0\u{1}chargeable\0\u{3}chargeable_reason\0\u{3}payment_method\0\u{3}archive_subscription\0\u{3}grace_ends_at_ms\0\u{1}version\0\u{3}plan_chosen\0\u{1}currency\0\u{3}billing_anchor_ms\0\u{3}plan_changes\0")
 
   fileprivate class _StorageClass {
     var _accountID: String = String()
@@ -800,6 +822,7 @@ nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProt
     var _planChosen: Bool = false
     var _currency: String = String()
     var _billingAnchorMs: Int64 = 0
+    var _planChanges: [Practice_V1_PlanChange] = []
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -824,6 +847,7 @@ nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProt
       _planChosen = source._planChosen
       _currency = source._currency
       _billingAnchorMs = source._billingAnchorMs
+      _planChanges = source._planChanges
     }
   }
 
@@ -868,6 +892,7 @@ nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProt
         case 12: try { try decoder.decodeSingularBoolField(value: &_storage._planChosen) }()
         case 13: try { try decoder.decodeSingularStringField(value: &_storage._currency) }()
         case 14: try { try decoder.decodeSingularInt64Field(value: &_storage._billingAnchorMs) }()
+        case 15: try { try decoder.decodeRepeatedMessageField(value: &_storage._planChanges) }()
         default: break
         }
       }
@@ -922,6 +947,9 @@ nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProt
       if _storage._billingAnchorMs != 0 {
         try visitor.visitSingularInt64Field(value: _storage._billingAnchorMs, fieldNumber: 14)
       }
+      if !_storage._planChanges.isEmpty {
+        try visitor.visitRepeatedMessageField(value: _storage._planChanges, fieldNumber: 15)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -945,10 +973,51 @@ nonisolated extension Practice_V1_Subscription: SwiftProtobuf.Message, SwiftProt
         if _storage._planChosen != rhs_storage._planChosen {return false}
         if _storage._currency != rhs_storage._currency {return false}
         if _storage._billingAnchorMs != rhs_storage._billingAnchorMs {return false}
+        if _storage._planChanges != rhs_storage._planChanges {return false}
         return true
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Practice_V1_PlanChange: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PlanChange"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}at_ms\0\u{3}from_plan\0\u{3}to_plan\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularInt64Field(value: &self.atMs) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.fromPlan) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.toPlan) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.atMs != 0 {
+      try visitor.visitSingularInt64Field(value: self.atMs, fieldNumber: 1)
+    }
+    if self.fromPlan != .unspecified {
+      try visitor.visitSingularEnumField(value: self.fromPlan, fieldNumber: 2)
+    }
+    if self.toPlan != .unspecified {
+      try visitor.visitSingularEnumField(value: self.toPlan, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Practice_V1_PlanChange, rhs: Practice_V1_PlanChange) -> Bool {
+    if lhs.atMs != rhs.atMs {return false}
+    if lhs.fromPlan != rhs.fromPlan {return false}
+    if lhs.toPlan != rhs.toPlan {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -97,6 +97,51 @@ void   practice__v1__subscription__free_unpacked
   assert(message->base.descriptor == &practice__v1__subscription__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   practice__v1__plan_change__init
+                     (Practice__V1__PlanChange         *message)
+{
+  static const Practice__V1__PlanChange init_value = PRACTICE__V1__PLAN_CHANGE__INIT;
+  *message = init_value;
+}
+size_t practice__v1__plan_change__get_packed_size
+                     (const Practice__V1__PlanChange *message)
+{
+  assert(message->base.descriptor == &practice__v1__plan_change__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t practice__v1__plan_change__pack
+                     (const Practice__V1__PlanChange *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &practice__v1__plan_change__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t practice__v1__plan_change__pack_to_buffer
+                     (const Practice__V1__PlanChange *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &practice__v1__plan_change__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Practice__V1__PlanChange *
+       practice__v1__plan_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Practice__V1__PlanChange *)
+     protobuf_c_message_unpack (&practice__v1__plan_change__descriptor,
+                                allocator, len, data);
+}
+void   practice__v1__plan_change__free_unpacked
+                     (Practice__V1__PlanChange *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &practice__v1__plan_change__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   practice__v1__get_subscription_request__init
                      (Practice__V1__GetSubscriptionRequest         *message)
 {
@@ -1357,7 +1402,7 @@ const ProtobufCMessageDescriptor practice__v1__payment_method__descriptor =
   (ProtobufCMessageInit) practice__v1__payment_method__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__subscription__field_descriptors[14] =
+static const ProtobufCFieldDescriptor practice__v1__subscription__field_descriptors[15] =
 {
   {
     "account_id",
@@ -1527,6 +1572,18 @@ static const ProtobufCFieldDescriptor practice__v1__subscription__field_descript
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "plan_changes",
+    15,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Practice__V1__Subscription, n_plan_changes),
+    offsetof(Practice__V1__Subscription, plan_changes),
+    &practice__v1__plan_change__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__subscription__field_indices_by_name[] = {
   0,   /* field[0] = account_id */
@@ -1540,6 +1597,7 @@ static const unsigned practice__v1__subscription__field_indices_by_name[] = {
   4,   /* field[4] = period_end */
   3,   /* field[3] = period_start */
   1,   /* field[1] = plan */
+  14,   /* field[14] = plan_changes */
   11,   /* field[11] = plan_chosen */
   2,   /* field[2] = trial_ends_at_ms */
   10,   /* field[10] = version */
@@ -1547,7 +1605,7 @@ static const unsigned practice__v1__subscription__field_indices_by_name[] = {
 static const ProtobufCIntRange practice__v1__subscription__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor practice__v1__subscription__descriptor =
 {
@@ -1557,11 +1615,75 @@ const ProtobufCMessageDescriptor practice__v1__subscription__descriptor =
   "Practice__V1__Subscription",
   "practice.v1",
   sizeof(Practice__V1__Subscription),
-  14,
+  15,
   practice__v1__subscription__field_descriptors,
   practice__v1__subscription__field_indices_by_name,
   1,  practice__v1__subscription__number_ranges,
   (ProtobufCMessageInit) practice__v1__subscription__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor practice__v1__plan_change__field_descriptors[3] =
+{
+  {
+    "at_ms",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT64,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__PlanChange, at_ms),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "from_plan",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__PlanChange, from_plan),
+    &practice__v1__plan__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "to_plan",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_ENUM,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__PlanChange, to_plan),
+    &practice__v1__plan__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned practice__v1__plan_change__field_indices_by_name[] = {
+  0,   /* field[0] = at_ms */
+  1,   /* field[1] = from_plan */
+  2,   /* field[2] = to_plan */
+};
+static const ProtobufCIntRange practice__v1__plan_change__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 3 }
+};
+const ProtobufCMessageDescriptor practice__v1__plan_change__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "practice.v1.PlanChange",
+  "PlanChange",
+  "Practice__V1__PlanChange",
+  "practice.v1",
+  sizeof(Practice__V1__PlanChange),
+  3,
+  practice__v1__plan_change__field_descriptors,
+  practice__v1__plan_change__field_indices_by_name,
+  1,  practice__v1__plan_change__number_ranges,
+  (ProtobufCMessageInit) practice__v1__plan_change__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
 static const ProtobufCFieldDescriptor practice__v1__get_subscription_request__field_descriptors[1] =

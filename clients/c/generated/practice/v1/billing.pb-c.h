@@ -18,6 +18,7 @@ PROTOBUF_C__BEGIN_DECLS
 
 typedef struct Practice__V1__PaymentMethod Practice__V1__PaymentMethod;
 typedef struct Practice__V1__Subscription Practice__V1__Subscription;
+typedef struct Practice__V1__PlanChange Practice__V1__PlanChange;
 typedef struct Practice__V1__GetSubscriptionRequest Practice__V1__GetSubscriptionRequest;
 typedef struct Practice__V1__GetSubscriptionResponse Practice__V1__GetSubscriptionResponse;
 typedef struct Practice__V1__ChangePlanRequest Practice__V1__ChangePlanRequest;
@@ -136,6 +137,11 @@ struct  Practice__V1__Subscription
    * (trial days are never invoiced). 0 while on the trial.
    */
   int64_t billing_anchor_ms;
+  /*
+   * Plan changes not yet invoiced, oldest first: the invoice of their period prorates them by day.
+   */
+  size_t n_plan_changes;
+  Practice__V1__PlanChange **plan_changes;
   Practice__V1__Subscription__PaymentMethodPresenceCase payment_method_presence_case;
   union {
     Practice__V1__PaymentMethod *payment_method;
@@ -143,7 +149,19 @@ struct  Practice__V1__Subscription
 };
 #define PRACTICE__V1__SUBSCRIPTION__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__subscription__descriptor) \
-    , (char *)protobuf_c_empty_string, PRACTICE__V1__PLAN__PLAN_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, PRACTICE__V1__SUBSCRIPTION__PAYMENT_METHOD_PRESENCE__NOT_SET, {0} }
+    , (char *)protobuf_c_empty_string, PRACTICE__V1__PLAN__PLAN_UNSPECIFIED, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, 0,NULL, PRACTICE__V1__SUBSCRIPTION__PAYMENT_METHOD_PRESENCE__NOT_SET, {0} }
+
+
+struct  Practice__V1__PlanChange
+{
+  ProtobufCMessage base;
+  int64_t at_ms;
+  Practice__V1__Plan from_plan;
+  Practice__V1__Plan to_plan;
+};
+#define PRACTICE__V1__PLAN_CHANGE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&practice__v1__plan_change__descriptor) \
+    , 0, PRACTICE__V1__PLAN__PLAN_UNSPECIFIED, PRACTICE__V1__PLAN__PLAN_UNSPECIFIED }
 
 
 struct  Practice__V1__GetSubscriptionRequest
@@ -504,6 +522,25 @@ Practice__V1__Subscription *
                       const uint8_t       *data);
 void   practice__v1__subscription__free_unpacked
                      (Practice__V1__Subscription *message,
+                      ProtobufCAllocator *allocator);
+/* Practice__V1__PlanChange methods */
+void   practice__v1__plan_change__init
+                     (Practice__V1__PlanChange         *message);
+size_t practice__v1__plan_change__get_packed_size
+                     (const Practice__V1__PlanChange   *message);
+size_t practice__v1__plan_change__pack
+                     (const Practice__V1__PlanChange   *message,
+                      uint8_t             *out);
+size_t practice__v1__plan_change__pack_to_buffer
+                     (const Practice__V1__PlanChange   *message,
+                      ProtobufCBuffer     *buffer);
+Practice__V1__PlanChange *
+       practice__v1__plan_change__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   practice__v1__plan_change__free_unpacked
+                     (Practice__V1__PlanChange *message,
                       ProtobufCAllocator *allocator);
 /* Practice__V1__GetSubscriptionRequest methods */
 void   practice__v1__get_subscription_request__init
@@ -1007,6 +1044,9 @@ typedef void (*Practice__V1__PaymentMethod_Closure)
 typedef void (*Practice__V1__Subscription_Closure)
                  (const Practice__V1__Subscription *message,
                   void *closure_data);
+typedef void (*Practice__V1__PlanChange_Closure)
+                 (const Practice__V1__PlanChange *message,
+                  void *closure_data);
 typedef void (*Practice__V1__GetSubscriptionRequest_Closure)
                  (const Practice__V1__GetSubscriptionRequest *message,
                   void *closure_data);
@@ -1215,6 +1255,7 @@ extern const ProtobufCEnumDescriptor    practice__v1__plan__descriptor;
 extern const ProtobufCEnumDescriptor    practice__v1__invoice_status__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__payment_method__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__subscription__descriptor;
+extern const ProtobufCMessageDescriptor practice__v1__plan_change__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__get_subscription_request__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__get_subscription_response__descriptor;
 extern const ProtobufCMessageDescriptor practice__v1__change_plan_request__descriptor;

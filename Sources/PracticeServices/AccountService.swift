@@ -372,6 +372,14 @@ struct AccountService: AccountServiceHandler {
         newSub.planChosen = true
         if newSub.billingAnchorMs == 0 { newSub.billingAnchorMs = mc.nowMs }  // billing starts on reopening
       }
+      // Charging starts again from the reopening day.
+      if BillingService.billed(newSub) && newSub.plan != .trial {
+        var change = Practice_V1_PlanChange()
+        change.atMs = mc.nowMs
+        change.fromPlan = .unspecified
+        change.toPlan = newSub.plan
+        newSub.planChanges.append(change)
+      }
       if newSub != sub { _ = try BillingService.save(mc, before: sub, after: newSub) }
       resp.account = try mc.writer.account(req.accountID)!
       return resp

@@ -140,22 +140,17 @@ public struct Scheduler: Sendable {
     i.periodStart = BillingRules.date(start, timeZone: tz)
     i.periodEnd = BillingRules.date(end, timeZone: tz)
     let usage = try reader.usage(account: account.accountID, periodStart: i.periodStart)
-    // The plan the period started on: before the first change made since, else the plan now.
-    let changes = s.planChanges.filter { $0.atMs >= start }
-    let startPlan = changes.first?.fromPlan ?? s.plan
-    let closed = account.state != .active
+    let (startPlan, changes) = billedPlans(account: account, subscription: s, start: start, end: end, timeZone: tz)
     var (lines, _, _) = BillingRules.invoiceLines(
-      plan: startPlan, closed: closed, archive: s.archiveSubscription,
+      plan: startPlan, closed: startPlan == .unspecified, archive: s.archiveSubscription,
       activeClients: usage?.activeClients ?? 0, electronicClaims: usage?.electronicClaims ?? 0, terms: terms)
     // Each change inside the period, prorated by day.
-    if !closed {
-      let periodDays = BillingRules.days(from: start, to: end, timeZone: tz)
-      for change in changes where change.atMs < end {
-        lines += BillingRules.prorationLines(
-          from: change.fromPlan, to: change.toPlan, daysLeft: BillingRules.days(from: change.atMs, to: end, timeZone: tz),
-          periodDays: periodDays, activeClients: usage?.activeClients ?? 0,
-          electronicClaims: usage?.electronicClaims ?? 0, terms: terms)
-      }
+    let periodDays = BillingRules.days(from: start, to: end, timeZone: tz)
+    for change in changes {
+      lines += BillingRules.prorationLines(
+        from: change.fromPlan, to: change.toPlan, daysLeft: BillingRules.days(from: change.atMs, to: end, timeZone: tz),
+        periodDays: periodDays, activeClients: usage?.activeClients ?? 0,
+        electronicClaims: usage?.electronicClaims ?? 0, terms: terms)
     }
     let total = lines.reduce(0) { $0 + $1.amountMinor }
     i.lines = lines
@@ -164,6 +159,26 @@ public struct Scheduler: Sendable {
     i.status = total == 0 ? .paid : .open
     i.issuedAtMs = end
     return i
+  }
+
+  /// What a period is billed for: the plan it started on (`.unspecified` while the account was closed:
+  /// nothing is charged then) and the plan changes inside it to prorate. A change on the period's
+  /// first day counts as the plan it started on; closing and reopening are changes to and from
+  /// `.unspecified`.
+  static func billedPlans(
+    account: Practice_V1_Account, subscription s: Practice_V1_Subscription, start: Int64, end: Int64, timeZone: String
+  ) -> (startPlan: Practice_V1_Plan, changes: [Practice_V1_PlanChange]) {
+    let since = s.planChanges.filter { $0.atMs >= start }
+    var startPlan = since.first?.fromPlan ?? (account.state == .active ? s.plan : .unspecified)
+    var inside: [Practice_V1_PlanChange] = []
+    for change in since where change.atMs < end {
+      if BillingRules.days(from: start, to: change.atMs, timeZone: timeZone) == 0 {
+        startPlan = change.toPlan
+      } else {
+        inside.append(change)
+      }
+    }
+    return (startPlan, inside)
   }
 
   /// Issues the oldest period that ended without an invoice; false when there is none.
@@ -184,8 +199,11 @@ public struct Scheduler: Sendable {
       }
     }
     while k < current {
-      let closedWithoutArchive = account.state == .closed && !s.archiveSubscription
-      if !closedWithoutArchive {
+      // A period closed from its start, without the archive subscription, has nothing to bill.
+      let periodStart = BillingRules.periodStart(createdAtMs: from, k: k, timeZone: tz)
+      let periodEnd = BillingRules.periodStart(createdAtMs: from, k: k + 1, timeZone: tz)
+      let (startPlan, changes) = billedPlans(account: account, subscription: s, start: periodStart, end: periodEnd, timeZone: tz)
+      if startPlan != .unspecified || !changes.isEmpty || s.archiveSubscription {
         var invoice = try draft(account: account, subscription: s, k: k, reader: mc.writer, terms: terms)
         if try mc.writer.invoice(account: account.accountID, periodStart: invoice.periodStart) != nil { k += 1; continue }
         invoice.invoiceID = IDs.make("inv")
@@ -195,7 +213,6 @@ public struct Scheduler: Sendable {
         try mc.record(account: account.accountID, .invoice, id: invoice.invoiceID, version: 1, .created,
                       before: nil, after: invoice)
         // The plan changes this invoice prorated are done with.
-        let periodEnd = BillingRules.periodStart(createdAtMs: from, k: k + 1, timeZone: tz)
         if s.planChanges.contains(where: { $0.atMs < periodEnd }) {
           var pruned = s
           pruned.planChanges = s.planChanges.filter { $0.atMs >= periodEnd }
@@ -220,6 +237,16 @@ enum Closing {
     a.closeReason = reason
     a.retentionEndsAtMs = archive ? 0 : mc.nowMs + Int64(terms.retentionDays) * BillingRules.dayMs
     try AccountService.saveAccount(mc, before: account, after: a, note: "closed: \(reason)")
+    // The closing period is charged up to the closing day; nothing after it.
+    if let s = try mc.writer.subscription(account: account.accountID), BillingService.billed(s), s.plan != .trial {
+      var updated = s
+      var change = Practice_V1_PlanChange()
+      change.atMs = mc.nowMs
+      change.fromPlan = s.plan
+      change.toPlan = .unspecified
+      updated.planChanges.append(change)
+      _ = try BillingService.save(mc, before: s, after: updated)
+    }
   }
 
   /// Deletes the account's data in the caller's transaction. What remains: the tombstone (id, practice

@@ -309,7 +309,7 @@ struct ClosingTests {
       for (table, n) in counts {
         switch table {
         case "accounts": #expect(n == 1, "tombstone")
-        case "invoices": #expect(n == 1, "invoices")
+        case "invoices": #expect(n == 2, "invoices: the first period's and the closing period's")
         case "audit_events": #expect(n == 1, "the purge's audit event")
         case "change_events": #expect(n == 1, "the purge's change event")
         default: #expect(n == 0, "\(table) still has \(n) row(s)")
@@ -321,7 +321,11 @@ struct ClosingTests {
       await expectRPCError(.failedPrecondition, .retentionOver) { _ = try await c.accounts.reopenAccount(reopen) }
       var inv = Practice_V1_ListInvoicesRequest()
       inv.accountID = s.account
-      #expect(try await c.billing.listInvoices(inv).invoices.count == 1)
+      let kept = try await c.billing.listInvoices(inv).invoices
+      #expect(kept.count == 2)
+      // The closing period is charged up to the closing day only.
+      let closing = try #require(kept.first)
+      #expect(closing.amountMinor > 0 && closing.amountMinor < 5900 / 10, "\(closing.lines)")
     }
   }
 

@@ -664,3 +664,43 @@ struct ProrationTests {
     }
   }
 }
+
+@Suite("Closing and reopening are billed by day")
+struct ClosingProrationTests {
+  @Test("closed on day 10 and reopened on day 20 of a 30-day period: charged for the 20 open days; nothing while closed")
+  func closeAndReopen() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      try await advance(c, to: "2030-04-01T12:00:00Z")
+      let a = try await c.accounts.createAccount(Make.account("Pauses", email: "")).account.accountID
+      _ = try await c.billing.setPaymentMethod(card(a))
+      _ = try await c.billing.changePlan(plan(a, .professional))
+      try await advance(c, to: "2030-04-11T12:00:00Z")
+      var close = Practice_V1_CloseAccountRequest()
+      close.accountID = a
+      close.confirmPracticeName = "Pauses"
+      _ = try await c.accounts.closeAccount(close)
+      try await advance(c, to: "2030-04-21T12:00:00Z")
+      var reopen = Practice_V1_ReopenAccountRequest()
+      reopen.accountID = a
+      _ = try await c.accounts.reopenAccount(reopen)
+      try await advance(c, to: "2030-05-01T12:00:00Z")
+      let april = try #require(try await invoices(c, a).first { $0.periodStart == "2030-04-01" })
+      // 5,900 for the period, less 20 unused days, plus 10 days from the reopening: 20 of 30 days.
+      let expected: Int64 = 5900 - (5900 * 20 + 15) / 30 + (5900 * 10 + 15) / 30
+      #expect(april.amountMinor == expected, "\(april.lines)")
+      // A period wholly closed (without the archive subscription) is not invoiced.
+      let b = try await c.accounts.createAccount(Make.account("Stops", email: "")).account.accountID
+      _ = try await c.billing.setPaymentMethod(card(b))
+      _ = try await c.billing.changePlan(plan(b, .professional))
+      close.accountID = b
+      close.confirmPracticeName = "Stops"
+      try await advance(c, days: 3)
+      _ = try await c.accounts.closeAccount(close)
+      try await advance(c, days: 29)
+      let billed = try await invoices(c, b)
+      // May (31 days), closed on its fourth day: 3 days charged.
+      #expect(billed.map(\.amountMinor) == [5900 - (5900 * 28 + 15) / 31], "\(billed.map { ($0.periodStart, $0.amountMinor) })")
+    }
+  }
+}

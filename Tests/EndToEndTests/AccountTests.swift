@@ -73,6 +73,30 @@ struct AccountTests {
     }
   }
 
+  @Test("a lifecycle notice goes out once, also across a daemon restart that runs the scheduler over the same days again")
+  func noticeOnceAcrossRestart() async throws {
+    try await withDaemon { d in
+      var c = try await d.connect()
+      let a = try await c.accounts.createAccount(Make.account()).account
+      try await advance(c, days: 24)  // 6 days before the trial's end: the 7-day notice
+      await c.close()
+      // A restart sets the test clock back to the present; advancing again covers the same days.
+      try await d.restart()
+      c = try await d.connect()
+      try await advance(c, days: 24)
+      var watch = Practice_V1_WatchRequest()
+      watch.accountID = a.accountID
+      watch.afterSequence = a.changeSequence
+      var notices: [Int32] = []
+      for try await e in try c.watch.watch(watch) {
+        if e.synced { break }
+        if e.change.changeType == .notice { notices.append(e.change.notice.daysBefore) }
+      }
+      #expect(notices == [7])
+      await c.close()
+    }
+  }
+
   @Test("a corrupt practiced database makes the daemon refuse to start with a clear message, and leaves the file alone")
   func corruptDatabase() async throws {
     let d = try await TestDaemon()

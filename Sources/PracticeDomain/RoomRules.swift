@@ -20,42 +20,65 @@ public enum RoomRules {
   }
 
   /// Checks a booking's interval and recurrence; returns the occurrences as [start, end) intervals.
-  /// A series repeats the same local wall-clock times every `weekly.intervalWeeks` weeks; each of its
-  /// occurrences must last at most 24 hours, which a daylight-saving change can break for one of them.
+  /// A series repeats the same local wall-clock times every `weekly.intervalWeeks` weeks.
   public static func occurrences(
     startMs: Int64, endMs: Int64, weekly: Practice_V1_WeeklyRecurrence?, timeZone: String
   ) throws(DomainError) -> [(start: Int64, end: Int64)] {
     var v = Violations()
-    if startMs <= 0 { v.add("start_ms", "is required (Unix milliseconds)") }
-    if endMs <= startMs {
-      v.add("end_ms", "must be after start_ms")
-    } else if endMs - startMs > maxBookingMs {
-      v.add("end_ms", "a booking lasts at most 24 hours")
-    }
     if let weekly, !(1...Int32(maxOccurrences)).contains(weekly.occurrences) {
       v.add("weekly.occurrences", "must be 1 to \(maxOccurrences)")
     }
     if let weekly, !(0...Int32(maxIntervalWeeks)).contains(weekly.intervalWeeks) {
       v.add("weekly.interval_weeks", "must be 1 to \(maxIntervalWeeks)")
     }
-    try v.check()
-    let count = Int(weekly?.occurrences ?? 1)
     let interval = max(1, Int(weekly?.intervalWeeks ?? 1))
-    guard count > 1 else { return [(startMs, endMs)] }
-    guard let zone = TimeZone(identifier: timeZone) else { throw DomainError.inconsistent("unknown account time zone") }
-    var calendar = Calendar(identifier: .gregorian)
-    calendar.timeZone = zone
-    let start = Date(timeIntervalSince1970: Double(startMs) / 1000)
-    let end = Date(timeIntervalSince1970: Double(endMs) / 1000)
+    let offsets = (0..<Int(max(1, weekly?.occurrences ?? 1))).map { 7 * interval * $0 }
+    return try placed(startMs: startMs, endMs: endMs, dayOffsets: offsets, timeZone: timeZone, checked: v)
+  }
+
+  /// Where bookings go when the first of them moves to [newStart, newEnd): each keeps its distance in
+  /// local calendar days from the first. `bookings` are in occurrence order, the moved one first.
+  public static func moved(
+    _ bookings: [(start: Int64, end: Int64)], newStartMs: Int64, newEndMs: Int64, timeZone: String
+  ) throws(DomainError) -> [(start: Int64, end: Int64)] {
+    guard let first = bookings.first, bookings.count > 1 else {
+      return try placed(startMs: newStartMs, endMs: newEndMs, dayOffsets: [0], timeZone: timeZone, checked: Violations())
+    }
+    let calendar = try calendar(timeZone)
+    let firstDay = calendar.startOfDay(for: date(first.start))
+    var offsets: [Int] = []
+    for b in bookings {
+      guard let days = calendar.dateComponents([.day], from: firstDay, to: calendar.startOfDay(for: date(b.start))).day
+      else { throw DomainError.inconsistent("cannot place occurrence \(offsets.count + 1)") }
+      offsets.append(days)
+    }
+    return try placed(startMs: newStartMs, endMs: newEndMs, dayOffsets: offsets, timeZone: timeZone, checked: Violations())
+  }
+
+  /// The interval [startMs, endMs) checked (more than 0 and at most 24 hours), then placed at the same
+  /// local wall-clock times each `dayOffsets` calendar days later; each placement is checked for the
+  /// 24-hour limit too, which a daylight-saving change can break for one of them. `checked` holds the
+  /// caller's own violations, reported with these.
+  private static func placed(
+    startMs: Int64, endMs: Int64, dayOffsets: [Int], timeZone: String, checked: Violations
+  ) throws(DomainError) -> [(start: Int64, end: Int64)] {
+    var v = checked
+    if startMs <= 0 { v.add("start_ms", "is required (Unix milliseconds)") }
+    if endMs <= startMs {
+      v.add("end_ms", "must be after start_ms")
+    } else if endMs - startMs > maxBookingMs {
+      v.add("end_ms", "a booking lasts at most 24 hours")
+    }
+    try v.check()
+    guard dayOffsets != [0] else { return [(startMs, endMs)] }
+    let calendar = try calendar(timeZone)
     let wanted: Set<Calendar.Component> = [.year, .month, .day, .hour, .minute, .second, .nanosecond]
-    let startLocal = calendar.dateComponents(wanted, from: start)
-    let endLocal = calendar.dateComponents(wanted, from: end)
+    let startLocal = calendar.dateComponents(wanted, from: date(startMs))
+    let endLocal = calendar.dateComponents(wanted, from: date(endMs))
     var out: [(Int64, Int64)] = []
-    for n in 0..<count {
-      // The same local wall-clock times, 7 * interval * n calendar days later.
-      let days = 7 * interval * n
+    for (n, days) in dayOffsets.enumerated() {
       guard let s = shifted(startLocal, days: days, calendar), let e = shifted(endLocal, days: days, calendar)
-      else { throw DomainError.inconsistent("cannot compute occurrence \(n + 1)") }
+      else { throw DomainError.inconsistent("cannot place occurrence \(n + 1)") }
       if e <= s || e - s > maxBookingMs {
         v.add("end_ms", "occurrence \(n + 1) would last \(e <= s ? "no time" : "more than 24 hours") across a daylight-saving change")
       }
@@ -65,42 +88,14 @@ public enum RoomRules {
     return out
   }
 
-  /// Where bookings go when the first of them moves to [newStart, newEnd): each keeps its distance in
-  /// local calendar days from the first, at the new local wall-clock times, and each is checked for the
-  /// 24-hour limit. `bookings` are in occurrence order, the moved one first.
-  public static func moved(
-    _ bookings: [(start: Int64, end: Int64)], newStartMs: Int64, newEndMs: Int64, timeZone: String
-  ) throws(DomainError) -> [(start: Int64, end: Int64)] {
-    var v = Violations()
-    if newStartMs <= 0 { v.add("start_ms", "is required (Unix milliseconds)") }
-    if newEndMs <= newStartMs {
-      v.add("end_ms", "must be after start_ms")
-    } else if newEndMs - newStartMs > maxBookingMs {
-      v.add("end_ms", "a booking lasts at most 24 hours")
-    }
-    try v.check()
-    guard let first = bookings.first, bookings.count > 1 else { return [(newStartMs, newEndMs)] }
+  private static func calendar(_ timeZone: String) throws(DomainError) -> Calendar {
     guard let zone = TimeZone(identifier: timeZone) else { throw DomainError.inconsistent("unknown account time zone") }
     var calendar = Calendar(identifier: .gregorian)
     calendar.timeZone = zone
-    func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
-    let wanted: Set<Calendar.Component> = [.year, .month, .day, .hour, .minute, .second, .nanosecond]
-    let startLocal = calendar.dateComponents(wanted, from: date(newStartMs))
-    let endLocal = calendar.dateComponents(wanted, from: date(newEndMs))
-    let firstDay = calendar.startOfDay(for: date(first.start))
-    var out: [(Int64, Int64)] = []
-    for (n, b) in bookings.enumerated() {
-      guard let days = calendar.dateComponents([.day], from: firstDay, to: calendar.startOfDay(for: date(b.start))).day,
-        let s = shifted(startLocal, days: days, calendar), let e = shifted(endLocal, days: days, calendar)
-      else { throw DomainError.inconsistent("cannot compute occurrence \(n + 1)") }
-      if e <= s || e - s > maxBookingMs {
-        v.add("end_ms", "occurrence \(n + 1) would last \(e <= s ? "no time" : "more than 24 hours") across a daylight-saving change")
-      }
-      out.append((s, e))
-    }
-    try v.check()
-    return out
+    return calendar
   }
+
+  private static func date(_ ms: Int64) -> Date { Date(timeIntervalSince1970: Double(ms) / 1000) }
 
   private static func shifted(_ c: DateComponents, days: Int, _ calendar: Calendar) -> Int64? {
     var c = c

@@ -374,11 +374,7 @@ struct AccountService: AccountServiceHandler {
       }
       // Charging starts again from the reopening day.
       if BillingService.billed(newSub) && newSub.plan != .trial {
-        var change = Practice_V1_PlanChange()
-        change.atMs = mc.nowMs
-        change.fromPlan = .unspecified
-        change.toPlan = newSub.plan
-        newSub.planChanges.append(change)
+        newSub.planChanges.append(BillingService.planChange(at: mc.nowMs, from: .unspecified, to: newSub.plan))
       }
       if newSub != sub { _ = try BillingService.save(mc, before: sub, after: newSub) }
       resp.account = try mc.writer.account(req.accountID)!

@@ -104,6 +104,26 @@ struct BillingService: BillingServiceHandler {
     return l
   }
 
+  /// Grace ends when no FAILED invoice is left (an invoice issued during grace and not yet charged does
+  /// not extend it): after a payment or a void.
+  static func endGraceIfSettled(_ mc: MutationContext, _ accountID: String) throws {
+    let sub = try load(mc.writer, accountID)
+    guard sub.graceEndsAtMs != 0, try mc.writer.invoiceCount(account: accountID, statuses: [.failed]) == 0 else { return }
+    var newSub = sub
+    newSub.graceEndsAtMs = 0
+    _ = try save(mc, before: sub, after: newSub)
+  }
+
+  /// A plan change for the invoice of its period to prorate (closing and reopening are changes to and
+  /// from `.unspecified`).
+  static func planChange(at ms: Int64, from: Practice_V1_Plan, to: Practice_V1_Plan) -> Practice_V1_PlanChange {
+    var change = Practice_V1_PlanChange()
+    change.atMs = ms
+    change.fromPlan = from
+    change.toPlan = to
+    return change
+  }
+
   /// Writes a changed subscription with its audit and change events.
   static func save(_ mc: MutationContext, before: Practice_V1_Subscription, after: Practice_V1_Subscription) throws
     -> Practice_V1_Subscription
@@ -129,11 +149,7 @@ struct BillingService: BillingServiceHandler {
       if current.billingAnchorMs == 0 && current.plan == .trial {
         updated.billingAnchorMs = mc.nowMs
       } else if current.plan != req.plan && current.plan != .trial {
-        var change = Practice_V1_PlanChange()
-        change.atMs = mc.nowMs
-        change.fromPlan = current.plan
-        change.toPlan = req.plan
-        updated.planChanges.append(change)
+        updated.planChanges.append(Self.planChange(at: mc.nowMs, from: current.plan, to: req.plan))
       }
       var resp = Practice_V1_ChangePlanResponse()
       let saved = updated == current ? current : try Self.save(mc, before: current, after: updated)
@@ -299,17 +315,17 @@ struct BillingService: BillingServiceHandler {
       try mc.writer.putInvoice(updated)
       try mc.record(account: req.accountID, .invoice, id: updated.invoiceID, version: updated.version, .updated,
                     before: current, after: updated)
-      // A failed payment starts the grace period; a paid one ends it when no FAILED invoice is left (an
-      // invoice issued during grace and not yet charged does not extend it).
-      let sub = try Self.load(mc.writer, req.accountID)
-      var newSub = sub
-      let failed = try mc.writer.invoiceCount(account: req.accountID, statuses: [.failed])
-      if !req.paid && sub.graceEndsAtMs == 0 {
-        newSub.graceEndsAtMs = mc.nowMs + graceMs
-      } else if req.paid && sub.graceEndsAtMs != 0 && failed == 0 {
-        newSub.graceEndsAtMs = 0
+      // A failed payment starts the grace period; a paid one may end it.
+      if req.paid {
+        try Self.endGraceIfSettled(mc, req.accountID)
+      } else {
+        let sub = try Self.load(mc.writer, req.accountID)
+        if sub.graceEndsAtMs == 0 {
+          var newSub = sub
+          newSub.graceEndsAtMs = mc.nowMs + graceMs
+          _ = try Self.save(mc, before: sub, after: newSub)
+        }
       }
-      if newSub != sub { _ = try Self.save(mc, before: sub, after: newSub) }
       resp.invoice = updated
       return resp
     }
@@ -342,13 +358,7 @@ struct BillingService: BillingServiceHandler {
       try mc.writer.putInvoice(updated)
       try mc.record(account: req.accountID, .invoice, id: updated.invoiceID, version: updated.version, .updated,
                     before: current, after: updated, note: "voided")
-      // Grace ends when no FAILED invoice is left.
-      let sub = try Self.load(mc.writer, req.accountID)
-      if sub.graceEndsAtMs != 0, try mc.writer.invoiceCount(account: req.accountID, statuses: [.failed]) == 0 {
-        var newSub = sub
-        newSub.graceEndsAtMs = 0
-        _ = try Self.save(mc, before: sub, after: newSub)
-      }
+      try Self.endGraceIfSettled(mc, req.accountID)
       resp.invoice = updated
       return resp
     }

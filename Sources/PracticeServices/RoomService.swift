@@ -181,6 +181,41 @@ struct RoomService: RoomServiceHandler {
     return out
   }
 
+  /// The checks a booking's place gets, new or moved: the room not archived, applying to the location,
+  /// the location active. `field` names the request field a mismatch is reported on.
+  static func checkPlace(
+    _ r: any StoreReader, room: Practice_V1_Room, locationID: String, field: String, _ v: inout Violations
+  ) throws {
+    if room.archived { throw RPCError.failedPrecondition(.roomArchived, "the room is archived") }
+    if !room.locationIds.contains(locationID) {
+      v.add(field, "the room does not apply to the location \(locationID)")
+    } else if let l = try r.location(account: room.accountID, id: locationID), l.archived {
+      v.add("location_id", "the location is archived")
+    }
+  }
+
+  /// The conflicts of the intervals in `room`, leaving out the bookings `ignoring` (those being
+  /// moved). Under the account's policy they refuse the call (`ROOM_CONFLICT`) unless it may and does
+  /// override them; returns the overridden ones.
+  static func checkConflicts(
+    _ r: any StoreReader, account: Practice_V1_Account, room: Practice_V1_Room,
+    _ intervals: [(start: Int64, end: Int64)], ignoring: Set<String>, override: Bool
+  ) throws -> [Practice_V1_RoomBooking] {
+    let found = try conflicts(r, room: room, intervals).filter { !ignoring.contains($0.bookingID) }
+    if !found.isEmpty {
+      let blocked = account.settings.roomConflictPolicy == .block
+      if blocked || !override { throw conflictError(found, blocked: blocked) }
+    }
+    return found
+  }
+
+  /// A booking, or it and the later bookings of its series.
+  static func targets(_ r: any StoreReader, _ booking: Practice_V1_RoomBooking, restOfSeries: Bool) throws
+    -> [Practice_V1_RoomBooking]
+  {
+    restOfSeries && !booking.seriesID.isEmpty ? try r.series(booking.seriesID, fromOccurrence: booking.occurrence) : [booking]
+  }
+
   static func conflictError(_ conflicts: [Practice_V1_RoomBooking], blocked: Bool) -> RPCError {
     var detail = Practice_V1_RoomConflictDetail()
     detail.conflicts = conflicts
@@ -197,13 +232,8 @@ struct RoomService: RoomServiceHandler {
     return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
       let account = mc.account!
       let room = try Self.load(mc.writer, req.accountID, req.roomID)
-      if room.archived { throw RPCError.failedPrecondition(.roomArchived, "the room is archived") }
       var v = Violations()
-      if !room.locationIds.contains(req.locationID) {
-        v.add("location_id", "the room does not apply to this location")
-      } else if let l = try mc.writer.location(account: req.accountID, id: req.locationID), l.archived {
-        v.add("location_id", "the location is archived")
-      }
+      try Self.checkPlace(mc.writer, room: room, locationID: req.locationID, field: "location_id", &v)
       let practitioner = try mc.writer.user(account: req.accountID, id: req.practitionerUserID)
       if practitioner == nil || !practitioner!.active || !practitioner!.roleSet.contains(.practitioner) {
         v.add("practitioner_user_id", "must be an active PRACTITIONER of the account")
@@ -219,11 +249,8 @@ struct RoomService: RoomServiceHandler {
       }()
       let occurrences = try RoomRules.occurrences(
         startMs: req.startMs, endMs: req.endMs, weekly: weekly, timeZone: account.settings.timeZone)
-      let conflicts = try Self.conflicts(mc.writer, room: room, occurrences)
-      if !conflicts.isEmpty {
-        let blocked = account.settings.roomConflictPolicy == .block
-        if blocked || !req.override { throw Self.conflictError(conflicts, blocked: blocked) }
-      }
+      let conflicts = try Self.checkConflicts(
+        mc.writer, account: account, room: room, occurrences, ignoring: [], override: req.override)
       let seriesID = occurrences.count > 1 ? IDs.make("series") : ""
       var resp = Practice_V1_BookRoomResponse()
       for (i, o) in occurrences.enumerated() {
@@ -271,18 +298,12 @@ struct RoomService: RoomServiceHandler {
         throw RPCError.failedPrecondition(.bookingCancelled, "a cancelled booking can't be moved")
       }
       // The bookings that move: this one, or it and the later active ones of its series.
-      let moving = (req.restOfSeries && !booking.seriesID.isEmpty
-        ? try mc.writer.series(booking.seriesID, fromOccurrence: booking.occurrence) : [booking])
-        .filter { $0.status == .active }
+      let moving = try Self.targets(mc.writer, booking, restOfSeries: req.restOfSeries).filter { $0.status == .active }
       let room = try Self.load(mc.writer, req.accountID, req.roomID.isEmpty ? booking.roomID : req.roomID)
-      if room.archived { throw RPCError.failedPrecondition(.roomArchived, "the room is archived") }
       let locationID = req.locationID.isEmpty ? booking.locationID : req.locationID
       var v = Violations()
-      if !room.locationIds.contains(locationID) {
-        v.add(req.locationID.isEmpty ? "room_id" : "location_id", "the room does not apply to the location \(locationID)")
-      } else if let l = try mc.writer.location(account: req.accountID, id: locationID), l.archived {
-        v.add("location_id", "the location is archived")
-      }
+      try Self.checkPlace(
+        mc.writer, room: room, locationID: locationID, field: req.locationID.isEmpty ? "room_id" : "location_id", &v)
       try v.check()
       let newStart = req.startMs == 0 ? booking.startMs : req.startMs
       let newEnd = req.endMs == 0 ? newStart + (booking.endMs - booking.startMs) : req.endMs
@@ -290,12 +311,8 @@ struct RoomService: RoomServiceHandler {
         moving.map { ($0.startMs, $0.endMs) }, newStartMs: newStart, newEndMs: newEnd,
         timeZone: account.settings.timeZone)
       // Checked like a new booking, ignoring the bookings being moved.
-      let movingIDs = Set(moving.map(\.bookingID))
-      let conflicts = try Self.conflicts(mc.writer, room: room, targets).filter { !movingIDs.contains($0.bookingID) }
-      if !conflicts.isEmpty {
-        let blocked = account.settings.roomConflictPolicy == .block
-        if blocked || !req.override { throw Self.conflictError(conflicts, blocked: blocked) }
-      }
+      let conflicts = try Self.checkConflicts(
+        mc.writer, account: account, room: room, targets, ignoring: Set(moving.map(\.bookingID)), override: req.override)
       var resp = Practice_V1_MoveRoomBookingResponse()
       for (before, target) in zip(moving, targets) {
         var b = before
@@ -328,8 +345,7 @@ struct RoomService: RoomServiceHandler {
       if !mc.actor.isOperator && !mc.actor.roles.mayBook(for: booking.practitionerUserID, selfUserID: mc.actor.userID) {
         throw RPCError.permissionDenied(.roleRequired, "a PRACTITIONER cancels only their own bookings")
       }
-      let targets = req.restOfSeries && !booking.seriesID.isEmpty
-        ? try mc.writer.series(booking.seriesID, fromOccurrence: booking.occurrence) : [booking]
+      let targets = try Self.targets(mc.writer, booking, restOfSeries: req.restOfSeries)
       var resp = Practice_V1_CancelRoomBookingResponse()
       for var b in targets where b.status == .active {
         let before = b

@@ -240,11 +240,7 @@ enum Closing {
     // The closing period is charged up to the closing day; nothing after it.
     if let s = try mc.writer.subscription(account: account.accountID), BillingService.billed(s), s.plan != .trial {
       var updated = s
-      var change = Practice_V1_PlanChange()
-      change.atMs = mc.nowMs
-      change.fromPlan = s.plan
-      change.toPlan = .unspecified
-      updated.planChanges.append(change)
+      updated.planChanges.append(BillingService.planChange(at: mc.nowMs, from: s.plan, to: .unspecified))
       _ = try BillingService.save(mc, before: s, after: updated)
     }
   }

@@ -420,6 +420,23 @@ struct MoveRoomBookingTests {
     }
   }
 
+  @Test("under BLOCK a move onto another booking is refused even with override")
+  func blockPolicy() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let rs = try await RoomSetup.make(c, policy: .block)
+      let a = try await c.rooms.bookRoom(book(rs.staff, room: rs.room, location: rs.location, start: monday)).bookings[0]
+      _ = try await c.rooms.bookRoom(book(rs.staff, room: rs.room, location: rs.location, start: monday + 2 * hour,
+                                          practitioner: rs.secondPractitioner))
+      var move = Practice_V1_MoveRoomBookingRequest()
+      move.accountID = rs.staff.account
+      move.bookingID = a.bookingID
+      move.startMs = monday + 2 * hour
+      move.override = true
+      await expectRPCError(.failedPrecondition, .roomConflict) { _ = try await c.rooms.moveRoomBooking(move) }
+    }
+  }
+
   @Test("a long booking moved to another room is found by that room's conflict search (the room learns its length)")
   func longBookingChangesRoom() async throws {
     try await withServices { d in

@@ -74,7 +74,7 @@ private struct CachingReader: StoreReader {
   }
 
   private func cached<T: CacheableValue>(_ key: ReadCache.Key, _ load: (any StoreReader) throws -> T?) throws -> T? {
-    if let hit = cache.get(key, as: T.self) { return hit }
+    if let hit = cache.get(key, as: T.self, generation: generation) { return hit }
     let value = try load(try store())
     if let value { cache.fill(key, value.cached, generation: generation) }
     return value

@@ -65,9 +65,13 @@ final class ReadCache: Sendable {
 
   init(capacity: Int = 20_000) { self.capacity = capacity }
 
-  /// The value cached for `key`, or nil (also while a write is in progress).
-  func get<T: CacheableValue>(_ key: Key, as: T.Type = T.self) -> T? {
-    state.withLock { s in s.writing > 0 ? nil : s.entries[key].flatMap(T.init(cached:)) }
+  /// The value cached for `key`, or nil: also while a write is in progress, and once a write began
+  /// since the reader noted `generation`. A read's values then all come from one moment: a reader
+  /// whose snapshot predates a commit never mixes it with an entry filled after it.
+  func get<T: CacheableValue>(_ key: Key, as: T.Type = T.self, generation: UInt64) -> T? {
+    state.withLock { s in
+      s.writing > 0 || s.generation != generation ? nil : s.entries[key].flatMap(T.init(cached:))
+    }
   }
 
   /// The generation a read must note before it opens its transaction.

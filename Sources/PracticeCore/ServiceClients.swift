@@ -8,6 +8,7 @@ extension ClientTransport {
   public var locations: LocationServiceClient<Self> { LocationServiceClient(self) }
   public var rooms: RoomServiceClient<Self> { RoomServiceClient(self) }
   public var billing: BillingServiceClient<Self> { BillingServiceClient(self) }
+  public var claims: ClaimServiceClient<Self> { ClaimServiceClient(self) }
   public var audit: AuditServiceClient<Self> { AuditServiceClient(self) }
   public var watch: WatchServiceClient<Self> { WatchServiceClient(self) }
   public var reflection: ReflectionClient<Self> { ReflectionClient(self) }

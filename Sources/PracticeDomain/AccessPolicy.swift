@@ -125,6 +125,8 @@ public enum AccessPolicy {
     "/practice.v1.BillingService/SetArchiveSubscription": .administrator,
     "/practice.v1.BillingService/GetTaxFormInfo": .biller,
 
+    "/practice.v1.ClaimService/ResolveClaimProfile": .biller,
+
     "/practice.v1.AuditService/ListAuditEvents": .administrator,
     "/practice.v1.WatchService/Watch": .anyUser,
   ]

@@ -65,15 +65,27 @@ public enum AccountRules {
   }
 
   /// Validates a new user's fields (AddUser).
-  public static func validateNewUser(name: String, email: String, roles: [Practice_V1_Role]) throws(DomainError) {
+  public static func validateNewUser(_ r: Practice_V1_AddUserRequest) throws(DomainError) {
     var v = Violations()
-    if let p = TextRules.checkName(name) { v.add("name", p) }
-    if !email.isEmpty && !TextRules.isValidEmail(email) { v.add("email", "is not a valid email address") }
-    v.add(validateAssignableRoles(roles, field: "roles"))
+    if let p = TextRules.checkName(r.name) { v.add("name", p) }
+    if !r.email.isEmpty && !TextRules.isValidEmail(r.email) { v.add("email", "is not a valid email address") }
+    v.add(validateAssignableRoles(r.roles, field: "roles"))
+    validateIndividualIDs(npi: r.npi, taxonomyCode: r.taxonomyCode, prefix: "", into: &v)
     try v.check()
   }
 
-  public static let userMaskFields: Set<String> = ["name", "email", "roles"]
+  /// A user's individual NPI (always TYPE_1, so the digits are all there is to check) and taxonomy
+  /// code, each optional, validated as the business's.
+  static func validateIndividualIDs(npi: String, taxonomyCode: String, prefix: String, into v: inout Violations) {
+    if !npi.isEmpty && !Identifiers.isValidNPI(npi) {
+      v.add(prefix + "npi", "must be 10 digits starting with 1 or 2 with a valid check digit")
+    }
+    if !taxonomyCode.isEmpty && !Identifiers.isValidTaxonomy(taxonomyCode) {
+      v.add(prefix + "taxonomy_code", "must be 10 characters: 3 digits, 6 digits or capitals, then X")
+    }
+  }
+
+  public static let userMaskFields: Set<String> = ["name", "email", "roles", "npi", "taxonomy_code"]
 
   /// Applies an UpdateUser request. OWNER can be neither granted nor removed here: a change of roles
   /// that would do either is refused (`OWNER_RULE`), never silently ignored.
@@ -103,6 +115,10 @@ public enum AccountRules {
       if !(isOwner && others.isEmpty) { v.add(validateAssignableRoles(others, field: "user.roles")) }
       u.roles = isOwner ? ownerRoles(new.roles) : RoleSet(new.roles).sorted
     }
+    if mask.covers("npi") { u.npi = new.npi }
+    if mask.covers("taxonomy_code") { u.taxonomyCode = new.taxonomyCode }
+    validateIndividualIDs(npi: mask.covers("npi") ? u.npi : "", taxonomyCode: mask.covers("taxonomy_code") ? u.taxonomyCode : "",
+                          prefix: "user.", into: &v)
     try v.check()
     return u
   }

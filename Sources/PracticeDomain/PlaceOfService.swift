@@ -63,9 +63,26 @@ public enum PlaceOfService {
   public static func resolve(
     location: Practice_V1_Location, payerRule: Practice_V1_PayerPosRule?, patientAtHome: Bool, dateOfService: String
   ) throws(DomainError) -> (code: PosCode, decidedBy: Practice_V1_PosDecision) {
+    try checkDate(dateOfService)
+    let decision = try decide(location: location, payerRule: payerRule, patientAtHome: patientAtHome)
+    if let problem = notInEffect(decision.code, on: dateOfService) {
+      throw DomainError.precondition(.posNotEffective, problem)
+    }
+    return decision
+  }
+
+  /// The date of service: an existing `YYYY-MM-DD`.
+  public static func checkDate(_ dateOfService: String) throws(DomainError) {
     guard isValidDate(dateOfService) else {
       throw DomainError.invalid(field: "date_of_service", "must be a date YYYY-MM-DD")
     }
+  }
+
+  /// The code the rules choose, whatever the date (the claim profile reports a code not in effect as
+  /// one of its problems, `resolve` refuses it).
+  public static func decide(
+    location: Practice_V1_Location, payerRule: Practice_V1_PayerPosRule?, patientAtHome: Bool
+  ) throws(DomainError) -> (code: PosCode, decidedBy: Practice_V1_PosDecision) {
     let chosen: String
     let decidedBy: Practice_V1_PosDecision
     if location.telehealth {
@@ -81,11 +98,13 @@ public enum PlaceOfService {
       decidedBy = .locationCode
     }
     guard let code = byCode[chosen] else { throw DomainError.inconsistent("stored POS code \(chosen) is unknown") }
-    guard code.inEffect(on: dateOfService) else {
-      throw DomainError.precondition(
-        .posNotEffective, "POS \(chosen) is not in effect on \(dateOfService) (effective \(code.effectiveFrom))")
-    }
     return (code, decidedBy)
+  }
+
+  /// Why a code can't be billed on a date, or nil when it is in effect.
+  public static func notInEffect(_ code: PosCode, on dateOfService: String) -> String? {
+    code.inEffect(on: dateOfService)
+      ? nil : "POS \(code.code) is not in effect on \(dateOfService) (effective \(code.effectiveFrom))"
   }
 }
 

@@ -112,7 +112,7 @@ struct AccountService: AccountServiceHandler {
   {
     try requireID(req.accountID, "account_id")
     return try await mutations.run(ctx, req, accountID: req.accountID) { mc in
-      try AccountRules.validateNewUser(name: req.name, email: req.email, roles: req.roles)
+      try AccountRules.validateNewUser(req)
       if !req.email.isEmpty, try mc.writer.activeUser(account: req.accountID, email: req.email) != nil {
         throw RPCError(.alreadyExists, .alreadyExists, "an active user of the account has this email",
                        violations: [FieldViolation(field: "email", description: "already used by an active user")])
@@ -124,6 +124,8 @@ struct AccountService: AccountServiceHandler {
       user.name = req.name
       user.email = req.email
       user.roles = RoleSet(req.roles).sorted
+      user.npi = req.npi
+      user.taxonomyCode = req.taxonomyCode
       user.active = true
       user.version = 1
       user.createdAtMs = mc.nowMs

@@ -21,6 +21,7 @@ public enum Services {
     LocationService(env: env).register(into: &router)
     RoomService(env: env).register(into: &router)
     BillingService(env: env).register(into: &router)
+    ClaimService(env: env).register(into: &router)
     SystemServices(env: env, servedMethods: { served.withLock { $0 } }, runDueWork: runDueWork, metricsText: metricsText)
       .register(into: &router)
     // The reads that nearly always finish without suspending, from the read cache or one short

@@ -40,7 +40,7 @@ enum ProductMatrix {
       m[name] = admin.union([.practitioner, .scheduler])
     }
     for name in ["BillingService/GetSubscription", "BillingService/PreviewInvoice", "BillingService/ListInvoices",
-                 "BillingService/GetInvoice", "BillingService/GetTaxFormInfo"] {
+                 "BillingService/GetInvoice", "BillingService/GetTaxFormInfo", "ClaimService/ResolveClaimProfile"] {
       m[name] = admin.union([.biller])
     }
     for name in ["AccountService/CloseAccount", "AccountService/ReopenAccount", "AccountService/ExportAccount",

@@ -156,7 +156,8 @@ struct WatchTests {
       decoding.ignoreUnknownFields = true
       let json = """
         {"accountId": "\(s.account)", "userId": "user_missing", "locationId": "loc_missing", "roomId": "room_missing",
-         "bookingId": "bk_missing", "invoiceId": "inv_missing", "payerId": "payer_missing", "newOwnerUserId": "user_missing"}
+         "bookingId": "bk_missing", "invoiceId": "inv_missing", "payerId": "payer_missing", "newOwnerUserId": "user_missing",
+         "renderingUserId": "user_missing", "dateOfService": "2026-01-05"}
         """
       for path in served {
         let method = try #require(MethodCatalog.method(path))

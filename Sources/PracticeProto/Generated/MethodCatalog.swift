@@ -201,6 +201,13 @@ extension MethodCatalog {
       serverStreaming: false, hasSideEffects: false)
   }
 
+  /// The methods of practice.v1.ClaimService.
+  public enum ClaimService {
+    public static let resolveClaimProfile = MethodDescriptor(
+      "/practice.v1.ClaimService/ResolveClaimProfile", Practice_V1_ResolveClaimProfileRequest.self, Practice_V1_ResolveClaimProfileResponse.self,
+      serverStreaming: false, hasSideEffects: false)
+  }
+
   /// The methods of practice.v1.LocationService.
   public enum LocationService {
     public static let createLocation = MethodDescriptor(
@@ -319,6 +326,7 @@ extension MethodCatalog {
     BusinessService.getBusinessInfo,
     BusinessService.updateBusinessInfo,
     BusinessService.resolveSenderEmail,
+    ClaimService.resolveClaimProfile,
     LocationService.createLocation,
     LocationService.getLocation,
     LocationService.listLocations,

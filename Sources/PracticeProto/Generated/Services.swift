@@ -488,6 +488,31 @@ public struct BusinessServiceClient<Transport: ClientTransport>: Sendable {
   }
 }
 
+/// What a server of practice.v1.ClaimService implements: one function per method.
+public protocol ClaimServiceHandler: Sendable {
+  associatedtype Context: Sendable
+  func resolveClaimProfile(_ request: Practice_V1_ResolveClaimProfileRequest, context: Context) async throws -> Practice_V1_ResolveClaimProfileResponse
+}
+
+extension ClaimServiceHandler {
+  /// Registers every method of practice.v1.ClaimService.
+  @inlinable
+  public func register<Registrar: MethodRegistrar>(into registrar: inout Registrar) where Registrar.Context == Context {
+    registrar.unary(MethodCatalog.ClaimService.resolveClaimProfile) { try await self.resolveClaimProfile($0, context: $1) }
+  }
+}
+
+/// Typed calls of practice.v1.ClaimService.
+public struct ClaimServiceClient<Transport: ClientTransport>: Sendable {
+  public let transport: Transport
+  public init(_ transport: Transport) { self.transport = transport }
+  @inlinable
+  public func resolveClaimProfile(_ request: Practice_V1_ResolveClaimProfileRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_ResolveClaimProfileResponse {
+    let payload = try await transport.unary(method: "/practice.v1.ClaimService/ResolveClaimProfile", payload: try request.serializedData(), options: options)
+    return try Practice_V1_ResolveClaimProfileResponse(serializedBytes: payload)
+  }
+}
+
 /// What a server of practice.v1.LocationService implements: one function per method.
 public protocol LocationServiceHandler: Sendable {
   associatedtype Context: Sendable

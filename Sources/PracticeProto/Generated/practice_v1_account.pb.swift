@@ -294,6 +294,12 @@ public nonisolated struct Practice_V1_User: Sendable {
 
   public var updatedAtMs: Int64 = 0
 
+  /// optional individual NPI (always TYPE_1); claims' rendering provider
+  public var npi: String = String()
+
+  /// optional
+  public var taxonomyCode: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -503,6 +509,12 @@ public nonisolated struct Practice_V1_AddUserRequest: Sendable {
   /// at least one; never OWNER
   public var roles: [Practice_V1_Role] = []
 
+  /// optional individual NPI (TYPE_1)
+  public var npi: String = String()
+
+  /// optional
+  public var taxonomyCode: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -540,7 +552,7 @@ public nonisolated struct Practice_V1_UpdateUserRequest: Sendable {
 
   public var expectedVersion: Int64 = 0
 
-  /// "name", "email", "roles"
+  /// "name", "email", "roles", "npi", "taxonomy_code"
   public var updateMask: [String] = []
 
   /// the new values of the masked fields
@@ -1098,7 +1110,7 @@ nonisolated extension Practice_V1_Account: SwiftProtobuf.Message, SwiftProtobuf.
 
 nonisolated extension Practice_V1_User: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".User"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}account_id\0\u{1}name\0\u{1}email\0\u{1}roles\0\u{1}active\0\u{1}version\0\u{3}created_at_ms\0\u{3}updated_at_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}account_id\0\u{1}name\0\u{1}email\0\u{1}roles\0\u{1}active\0\u{1}version\0\u{3}created_at_ms\0\u{3}updated_at_ms\0\u{1}npi\0\u{3}taxonomy_code\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1115,6 +1127,8 @@ nonisolated extension Practice_V1_User: SwiftProtobuf.Message, SwiftProtobuf._Me
       case 7: try { try decoder.decodeSingularInt64Field(value: &self.version) }()
       case 8: try { try decoder.decodeSingularInt64Field(value: &self.createdAtMs) }()
       case 9: try { try decoder.decodeSingularInt64Field(value: &self.updatedAtMs) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.npi) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.taxonomyCode) }()
       default: break
       }
     }
@@ -1148,6 +1162,12 @@ nonisolated extension Practice_V1_User: SwiftProtobuf.Message, SwiftProtobuf._Me
     if self.updatedAtMs != 0 {
       try visitor.visitSingularInt64Field(value: self.updatedAtMs, fieldNumber: 9)
     }
+    if !self.npi.isEmpty {
+      try visitor.visitSingularStringField(value: self.npi, fieldNumber: 10)
+    }
+    if !self.taxonomyCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.taxonomyCode, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1161,6 +1181,8 @@ nonisolated extension Practice_V1_User: SwiftProtobuf.Message, SwiftProtobuf._Me
     if lhs.version != rhs.version {return false}
     if lhs.createdAtMs != rhs.createdAtMs {return false}
     if lhs.updatedAtMs != rhs.updatedAtMs {return false}
+    if lhs.npi != rhs.npi {return false}
+    if lhs.taxonomyCode != rhs.taxonomyCode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1564,7 +1586,7 @@ nonisolated extension Practice_V1_UpdateAccountSettingsResponse: SwiftProtobuf.M
 
 nonisolated extension Practice_V1_AddUserRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AddUserRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}name\0\u{1}email\0\u{1}roles\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}account_id\0\u{1}name\0\u{1}email\0\u{1}roles\0\u{1}npi\0\u{3}taxonomy_code\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1576,6 +1598,8 @@ nonisolated extension Practice_V1_AddUserRequest: SwiftProtobuf.Message, SwiftPr
       case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
       case 3: try { try decoder.decodeSingularStringField(value: &self.email) }()
       case 4: try { try decoder.decodeRepeatedEnumField(value: &self.roles) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.npi) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.taxonomyCode) }()
       default: break
       }
     }
@@ -1594,6 +1618,12 @@ nonisolated extension Practice_V1_AddUserRequest: SwiftProtobuf.Message, SwiftPr
     if !self.roles.isEmpty {
       try visitor.visitPackedEnumField(value: self.roles, fieldNumber: 4)
     }
+    if !self.npi.isEmpty {
+      try visitor.visitSingularStringField(value: self.npi, fieldNumber: 5)
+    }
+    if !self.taxonomyCode.isEmpty {
+      try visitor.visitSingularStringField(value: self.taxonomyCode, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1602,6 +1632,8 @@ nonisolated extension Practice_V1_AddUserRequest: SwiftProtobuf.Message, SwiftPr
     if lhs.name != rhs.name {return false}
     if lhs.email != rhs.email {return false}
     if lhs.roles != rhs.roles {return false}
+    if lhs.npi != rhs.npi {return false}
+    if lhs.taxonomyCode != rhs.taxonomyCode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

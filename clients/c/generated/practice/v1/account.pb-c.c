@@ -1647,7 +1647,7 @@ const ProtobufCMessageDescriptor practice__v1__account__descriptor =
   (ProtobufCMessageInit) practice__v1__account__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__user__field_descriptors[9] =
+static const ProtobufCFieldDescriptor practice__v1__user__field_descriptors[11] =
 {
   {
     "user_id",
@@ -1757,6 +1757,30 @@ static const ProtobufCFieldDescriptor practice__v1__user__field_descriptors[9] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "npi",
+    10,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__User, npi),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "taxonomy_code",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__User, taxonomy_code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__user__field_indices_by_name[] = {
   1,   /* field[1] = account_id */
@@ -1764,7 +1788,9 @@ static const unsigned practice__v1__user__field_indices_by_name[] = {
   7,   /* field[7] = created_at_ms */
   3,   /* field[3] = email */
   2,   /* field[2] = name */
+  9,   /* field[9] = npi */
   4,   /* field[4] = roles */
+  10,   /* field[10] = taxonomy_code */
   8,   /* field[8] = updated_at_ms */
   0,   /* field[0] = user_id */
   6,   /* field[6] = version */
@@ -1772,7 +1798,7 @@ static const unsigned practice__v1__user__field_indices_by_name[] = {
 static const ProtobufCIntRange practice__v1__user__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor practice__v1__user__descriptor =
 {
@@ -1782,7 +1808,7 @@ const ProtobufCMessageDescriptor practice__v1__user__descriptor =
   "Practice__V1__User",
   "practice.v1",
   sizeof(Practice__V1__User),
-  9,
+  11,
   practice__v1__user__field_descriptors,
   practice__v1__user__field_indices_by_name,
   1,  practice__v1__user__number_ranges,
@@ -2249,7 +2275,7 @@ const ProtobufCMessageDescriptor practice__v1__update_account_settings_response_
   (ProtobufCMessageInit) practice__v1__update_account_settings_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor practice__v1__add_user_request__field_descriptors[4] =
+static const ProtobufCFieldDescriptor practice__v1__add_user_request__field_descriptors[6] =
 {
   {
     "account_id",
@@ -2299,17 +2325,43 @@ static const ProtobufCFieldDescriptor practice__v1__add_user_request__field_desc
     0 | PROTOBUF_C_FIELD_FLAG_PACKED,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "npi",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__AddUserRequest, npi),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "taxonomy_code",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__AddUserRequest, taxonomy_code),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__add_user_request__field_indices_by_name[] = {
   0,   /* field[0] = account_id */
   2,   /* field[2] = email */
   1,   /* field[1] = name */
+  4,   /* field[4] = npi */
   3,   /* field[3] = roles */
+  5,   /* field[5] = taxonomy_code */
 };
 static const ProtobufCIntRange practice__v1__add_user_request__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 4 }
+  { 0, 6 }
 };
 const ProtobufCMessageDescriptor practice__v1__add_user_request__descriptor =
 {
@@ -2319,7 +2371,7 @@ const ProtobufCMessageDescriptor practice__v1__add_user_request__descriptor =
   "Practice__V1__AddUserRequest",
   "practice.v1",
   sizeof(Practice__V1__AddUserRequest),
-  4,
+  6,
   practice__v1__add_user_request__field_descriptors,
   practice__v1__add_user_request__field_indices_by_name,
   1,  practice__v1__add_user_request__number_ranges,

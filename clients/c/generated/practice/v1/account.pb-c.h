@@ -168,10 +168,18 @@ struct  Practice__V1__User
   int64_t version;
   int64_t created_at_ms;
   int64_t updated_at_ms;
+  /*
+   * optional individual NPI (always TYPE_1); claims' rendering provider
+   */
+  char *npi;
+  /*
+   * optional
+   */
+  char *taxonomy_code;
 };
 #define PRACTICE__V1__USER__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__user__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0 }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, 0, 0, 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 /*
@@ -313,10 +321,18 @@ struct  Practice__V1__AddUserRequest
    */
   size_t n_roles;
   Practice__V1__Role *roles;
+  /*
+   * optional individual NPI (TYPE_1)
+   */
+  char *npi;
+  /*
+   * optional
+   */
+  char *taxonomy_code;
 };
 #define PRACTICE__V1__ADD_USER_REQUEST__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__add_user_request__descriptor) \
-    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Practice__V1__AddUserResponse
@@ -336,7 +352,7 @@ struct  Practice__V1__UpdateUserRequest
   char *user_id;
   int64_t expected_version;
   /*
-   * "name", "email", "roles"
+   * "name", "email", "roles", "npi", "taxonomy_code"
    */
   size_t n_update_mask;
   char **update_mask;

@@ -231,12 +231,7 @@ struct PosCommand: AsyncParsableCommand {
       req.patientAtHome = atHome
       let resp = try await connection.run { c, o in try await c.locations.resolvePlaceOfService(req, options: o) }
       if connection.json { print(Output.json(resp)); return }
-      let by: String = switch resp.decidedBy {
-      case .payerRule: "PAYER_RULE (\(resp.payerID))"
-      case .telehealthDefault: "TELEHEALTH_DEFAULT"
-      case .locationCode: "LOCATION_CODE"
-      default: "-"
-      }
+      let by = resp.decidedBy == .payerRule ? "PAYER_RULE (\(resp.payerID))" : Names.posDecision(resp.decidedBy)
       Output.fields([("pos_code", resp.posCode), ("name", resp.code.name), ("decided_by", by)])
     }
   }

@@ -19,7 +19,7 @@ struct Practicectl: AsyncParsableCommand {
     version: PracticeVersion.string,
     subcommands: [
       AccountCommand.self, UserCommand.self, BusinessCommand.self, LocationCommand.self, PosCommand.self,
-      PayerRuleCommand.self, RoomCommand.self, BookingCommand.self, BillingCommand.self, InvoiceCommand.self,
+      PayerRuleCommand.self, RoomCommand.self, BookingCommand.self, BillingCommand.self, InvoiceCommand.self, ClaimCommand.self,
       AuditCommand.self, WatchCommand.self,
       CallCommand.self, DescribeCommand.self, HealthCommand.self, StatusCommand.self, MetricsCommand.self,
     ])
@@ -152,8 +152,9 @@ struct UserCommand: AsyncParsableCommand {
     subcommands: [Add.self, Update.self, Deactivate.self, Reactivate.self, List.self])
 
   static func table(_ users: [Practice_V1_User]) {
-    Output.table(["USER", "NAME", "EMAIL", "ROLES", "ACTIVE", "VERSION"], users.map {
-      [$0.userID, $0.name, $0.email.isEmpty ? "-" : $0.email, Names.roleList($0.roles), $0.active ? "yes" : "no", "\($0.version)"]
+    Output.table(["USER", "NAME", "EMAIL", "ROLES", "ACTIVE", "VERSION", "NPI", "TAXONOMY"], users.map {
+      [$0.userID, $0.name, $0.email.isEmpty ? "-" : $0.email, Names.roleList($0.roles), $0.active ? "yes" : "no", "\($0.version)",
+       $0.npi.isEmpty ? "-" : $0.npi, $0.taxonomyCode.isEmpty ? "-" : $0.taxonomyCode]
     })
   }
 
@@ -164,6 +165,8 @@ struct UserCommand: AsyncParsableCommand {
     @Option(help: "The user's name.") var name: String
     @Option(help: "The user's email.") var email: String = ""
     @Option(help: "A role (repeatable): ADMINISTRATOR, PRACTITIONER, SUPERVISOR, SCHEDULER, BILLER.") var role: [String] = []
+    @Option(help: "The practitioner's individual NPI (TYPE_1), for claims.") var npi: String = ""
+    @Option(help: "The practitioner's taxonomy code, for claims.") var taxonomyCode: String = ""
 
     func run() async throws {
       var req = Practice_V1_AddUserRequest()
@@ -171,6 +174,8 @@ struct UserCommand: AsyncParsableCommand {
       req.name = name
       req.email = email
       req.roles = try role.map(Names.parseRole)
+      req.npi = npi
+      req.taxonomyCode = taxonomyCode
       let resp = try await connection.run { c, o in try await c.accounts.addUser(req, options: o) }
       if connection.json { print(Output.json(resp)); return }
       UserCommand.table([resp.user])
@@ -178,17 +183,21 @@ struct UserCommand: AsyncParsableCommand {
   }
 
   struct Update: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Change a user's name, email or roles.")
+    static let configuration = CommandConfiguration(abstract: "Change a user's name, email, roles, NPI or taxonomy code.")
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The account id.") var accountID: String
     @Argument(help: "The user id.") var userID: String
     @Option(help: "New name.") var name: String?
     @Option(help: "New email (empty to clear).") var email: String?
     @Option(help: "The complete new set of roles (repeatable).") var role: [String] = []
+    @Option(help: "New individual NPI (empty to clear).") var npi: String?
+    @Option(help: "New taxonomy code (empty to clear).") var taxonomyCode: String?
     @Option(help: "Fail unless the user is at this version (0: unconditional).") var expectedVersion: Int64 = 0
 
     func validate() throws {
-      if name == nil && email == nil && role.isEmpty { throw ValidationError("nothing to change: give --name, --email or --role") }
+      if name == nil && email == nil && role.isEmpty && npi == nil && taxonomyCode == nil {
+        throw ValidationError("nothing to change: give --name, --email, --role, --npi or --taxonomy-code")
+      }
     }
 
     func run() async throws {
@@ -199,6 +208,8 @@ struct UserCommand: AsyncParsableCommand {
       if let name { req.user.name = name; req.updateMask.append("name") }
       if let email { req.user.email = email; req.updateMask.append("email") }
       if !role.isEmpty { req.user.roles = try role.map(Names.parseRole); req.updateMask.append("roles") }
+      if let npi { req.user.npi = npi; req.updateMask.append("npi") }
+      if let taxonomyCode { req.user.taxonomyCode = taxonomyCode; req.updateMask.append("taxonomy_code") }
       let resp = try await connection.run { c, o in try await c.accounts.updateUser(req, options: o) }
       if connection.json { print(Output.json(resp)); return }
       UserCommand.table([resp.user])

@@ -170,6 +170,14 @@ enum Names {
     default: throw ValidationError("billing provider type must be INDIVIDUAL or ORGANIZATION")
     }
   }
+  static func posDecision(_ d: Practice_V1_PosDecision) -> String {
+    switch d {
+    case .payerRule: "PAYER_RULE"
+    case .telehealthDefault: "TELEHEALTH_DEFAULT"
+    case .locationCode: "LOCATION_CODE"
+    default: "-"
+    }
+  }
   static func taxIDType(_ t: Practice_V1_TaxIdType) -> String {
     switch t { case .ein: "EIN"; case .ssn: "SSN"; default: "-" }
   }

@@ -207,6 +207,68 @@ struct CLIBillingTests {
   }
 }
 
+@Suite("practicectl claim profile", .serialized)
+struct CLIClaimTests {
+  @Test("the CMS-1500 boxes in order, each problem on its line with the command that fixes it, exit 1 until ready")
+  func profile() async throws {
+    try await withDaemon(["--operator-uids", "0"]) { d in
+      let s = d.socketPath
+      let created = try await practicectl(["account", "create", "--name", "Harbor Therapy", "--owner-name", "Dana Lee", "--json"], socket: s)
+      let a = try Practice_V1_CreateAccountResponse(jsonString: created.out).account.accountID
+      #expect(try await practicectl(["business", "set", a, "--legal-name", "Harbor Therapy Group LLC", "--npi", "1234567893",
+                                     "--npi-entity-type", "TYPE_2", "--billing-provider-type", "ORGANIZATION",
+                                     "--taxonomy-code", "101YM0800X", "--tax-id-type", "EIN", "--tax-id", "12-3456789",
+                                     "--address-line1", "12 Harbor St", "--address-city", "Boston", "--address-state", "MA",
+                                     "--address-zip", "02134"], socket: s).status == 0)
+      let added = try await practicectl(["user", "add", a, "--name", "Jordan Rivera", "--role", "practitioner",
+                                         "--npi", "1245319599", "--json"], socket: s)
+      #expect(added.status == 0, "\(added.err)")
+      let user = try Practice_V1_AddUserResponse(jsonString: added.out).user.userID
+      let loc = try await practicectl(["location", "create", a, "--name", "North End Office", "--pos-code", "11",
+                                       "--line1", "300 Hanover St", "--city", "Boston", "--state", "MA", "--zip", "02113-2104",
+                                       "--json"], socket: s)
+      let location = try Practice_V1_CreateLocationResponse(jsonString: loc.out).location.locationID
+      let args = ["claim", "profile", a, "--location", location, "--practitioner", user, "--date", "2026-03-02"]
+
+      let first = try await practicectl(args, socket: s)
+      #expect(first.status == 1, "\(first.err)")
+      let lines = first.out.split(separator: "\n").map(String.init)
+      // The boxes in the CMS-1500's order.
+      let boxes = ["24B", "24J", "25 ", "32 ", "33 "].map { box in lines.firstIndex { $0.hasPrefix(box) } ?? -1 }
+      #expect(!boxes.contains(-1) && boxes == boxes.sorted(), "\(first.out)")
+      #expect(first.out.contains("11 Office (LOCATION_CODE)") && first.out.contains("Jordan Rivera (\(user))"))
+      #expect(first.out.contains("**-***6789 (EIN)") && first.out.contains("North End Office: 300 Hanover St, Boston, MA 02113-2104"))
+      #expect(first.out.contains("not ready: 2 problems"))
+      let problems = lines.filter { $0.hasPrefix("  ") }
+      #expect(problems.count == 2)
+      #expect(problems.contains { $0.contains("ZIP_PLUS4_REQUIRED business_info.address.zip")
+        && $0.contains("fix: practicectl business set \(a) --address-zip 12345-6789") })
+      #expect(problems.contains { $0.contains("TAXONOMY_MISSING user.taxonomy_code")
+        && $0.contains("fix: practicectl user update \(a) \(user) --taxonomy-code CODE") })
+
+      // --json: the response, and the same exit status.
+      let json = try await practicectl(args + ["--json"], socket: s)
+      #expect(json.status == 1)
+      let resp = try Practice_V1_ResolveClaimProfileResponse(jsonString: json.out)
+      #expect(!resp.ready && resp.problems.count == 2)
+
+      // The printed commands, with values, fix it.
+      #expect(try await practicectl(["business", "set", a, "--address-zip", "02134-1234"], socket: s).status == 0)
+      #expect(try await practicectl(["user", "update", a, user, "--taxonomy-code", "101YP2500X"], socket: s).status == 0)
+      let ready = try await practicectl(args + ["--full-tax-id"], socket: s)
+      #expect(ready.status == 0, "\(ready.out)")
+      #expect(ready.out.contains("\nready\n") && ready.out.contains("12-3456789 (EIN)"))
+      #expect(ready.out.contains("the billing-provider address") && ready.out.contains("12 Harbor St, Boston, MA 02134-1234"))
+      let listed = try await practicectl(["user", "list", a], socket: s)
+      #expect(listed.out.contains("1245319599") && listed.out.contains("101YP2500X"))
+      // Refusals keep their status: an unknown location.
+      let unknown = try await practicectl(["claim", "profile", a, "--location", "loc_nope", "--practitioner", user,
+                                           "--date", "2026-03-02"], socket: s)
+      #expect(unknown.status == 1 && unknown.err.contains("NOT_FOUND"))
+    }
+  }
+}
+
 @Suite("practicectl help")
 struct CLIHelpTests {
   /// Every command path, from the argument parser's own description of the tool.
@@ -245,6 +307,7 @@ struct CLIHelpTests {
       "booking cancel", "booking list", "booking check", "billing show", "billing plan", "billing set-card",
       "billing remove-card", "billing usage", "billing preview", "billing record-payment", "billing archive",
       "billing tax-forms", "invoice list", "invoice show", "invoice void", "audit list", "watch", "call", "describe", "health",
+      "claim profile",
     ]
     #expect(expected.isSubset(of: leaves), "missing: \(expected.subtracting(leaves))")
   }

@@ -16,6 +16,7 @@
 #include "practice/rpc/v1/rpc.pb-c.h"
 #include "practice/test/v1/test.pb-c.h"
 #include "practice/v1/account.pb-c.h"
+#include "practice/v1/claim.pb-c.h"
 #include "practice/v1/location.pb-c.h"
 #include "practiceclient.h"
 
@@ -31,6 +32,7 @@ static int passed, failed;
   } while (0)
 
 static char account_id[64];
+static char owner_id[64];
 
 static void test_success(pc_client *c) {
   Practice__V1__CreateAccountRequest create = PRACTICE__V1__CREATE_ACCOUNT_REQUEST__INIT;
@@ -44,6 +46,7 @@ static void test_success(pc_client *c) {
   if (out) {
     Practice__V1__CreateAccountResponse *r = (Practice__V1__CreateAccountResponse *)out;
     snprintf(account_id, sizeof account_id, "%s", r->account->account_id);
+    snprintf(owner_id, sizeof owner_id, "%s", r->owner->user_id);
     CHECK(strncmp(account_id, "acct_", 5) == 0, "an account id comes back");
     CHECK(strcmp(r->account->practice_name, "C Test Clinic") == 0, "the practice name round-trips");
     protobuf_c_message_free_unpacked(out, NULL);
@@ -72,6 +75,54 @@ static void test_validation(pc_client *c) {
   }
   CHECK(name && pos && address && st.n_violations == 3, "every violation is listed, each with its field");
   CHECK(out == NULL, "no response message on failure");
+  pc_status_free(&st);
+}
+
+static void test_claim_profile(pc_client *c) {
+  Practice__V1__CreateLocationRequest create = PRACTICE__V1__CREATE_LOCATION_REQUEST__INIT;
+  Practice__V1__Location location = PRACTICE__V1__LOCATION__INIT;
+  location.name = "Video visits";
+  location.telehealth = 1;
+  create.account_id = account_id;
+  create.location = &location;
+  ProtobufCMessage *out = NULL;
+  pc_status st;
+  int rc = pc_call(c, "/practice.v1.LocationService/CreateLocation", &create.base, NULL, 0, 0,
+                   &practice__v1__create_location_response__descriptor, &out, &st);
+  CHECK(rc == PC_OK && st.code == PC_CODE_OK && out != NULL, "a telehealth location is created");
+  pc_status_free(&st);
+  if (out == NULL) return;
+  char location_id[64];
+  snprintf(location_id, sizeof location_id, "%s", ((Practice__V1__CreateLocationResponse *)out)->location->location_id);
+  protobuf_c_message_free_unpacked(out, NULL);
+
+  Practice__V1__ResolveClaimProfileRequest req = PRACTICE__V1__RESOLVE_CLAIM_PROFILE_REQUEST__INIT;
+  req.account_id = account_id;
+  req.location_id = location_id;
+  req.rendering_user_id = owner_id;
+  req.date_of_service = "2026-03-02";
+  rc = pc_call(c, "/practice.v1.ClaimService/ResolveClaimProfile", &req.base, NULL, 0, 0,
+               &practice__v1__resolve_claim_profile_response__descriptor, &out, &st);
+  CHECK(rc == PC_OK && st.code == PC_CODE_OK && out != NULL, "a profile that is not ready is still an OK answer");
+  pc_status_free(&st);
+  if (out) {
+    Practice__V1__ResolveClaimProfileResponse *p = (Practice__V1__ResolveClaimProfileResponse *)out;
+    CHECK(!p->ready && p->n_problems > 0, "a new account's profile lists its problems");
+    CHECK(strcmp(p->place_of_service->pos_code, "02") == 0 &&
+              p->place_of_service->decided_by == PRACTICE__V1__POS_DECISION__POS_DECISION_TELEHEALTH_DEFAULT,
+          "telehealth not at home: 02 by the default rule");
+    int not_practitioner = 0;
+    for (size_t i = 0; i < p->n_problems; i++)
+      not_practitioner |= strcmp(p->problems[i]->reason, "RENDERING_NOT_PRACTITIONER") == 0 &&
+                          strcmp(p->problems[i]->field, "user.roles") == 0;
+    CHECK(not_practitioner, "an owner who is not a PRACTITIONER can't render: user.roles");
+    CHECK(p->versions != NULL && p->versions->location_version == 1, "the versions it was built from");
+    protobuf_c_message_free_unpacked(out, NULL);
+  }
+  req.location_id = "loc_missing";
+  rc = pc_call(c, "/practice.v1.ClaimService/ResolveClaimProfile", &req.base, NULL, 0, 0,
+               &practice__v1__resolve_claim_profile_response__descriptor, &out, &st);
+  CHECK(rc == PC_OK && st.code == PC_CODE_NOT_FOUND && out == NULL, "an unknown location is NOT_FOUND");
   pc_status_free(&st);
 }
 
@@ -270,6 +321,7 @@ int main(int argc, char **argv) {
   }
   test_success(c);
   test_validation(c);
+  test_claim_profile(c);
   test_denied(denied);
   test_pipelined(c);
   test_invalid_strings(c);

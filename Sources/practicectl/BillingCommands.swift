@@ -73,15 +73,21 @@ struct BillingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "set-card", abstract: "Put the processor's token for a card on file (never a card number).")
     @OptionGroup var connection: ConnectionOptions
     @Argument var accountID: String
-    @Option(help: "The payment processor's token.") var token: String
+    @Option(help: "The payment processor's token (prefer --token-file: arguments show in ps and shell history).") var token: String?
+    @Option(help: "Read the token from this file, or - for standard input.") var tokenFile: String?
     @Option var brand: String
     @Option var last4: String
     @Option(help: "YYYY-MM") var expiry: String
     @Option var zip: String
+
+    func validate() throws {
+      if (token == nil) == (tokenFile == nil) { throw ValidationError("give the token with --token-file (or --token)") }
+    }
+
     func run() async throws {
       var req = Practice_V1_SetPaymentMethodRequest()
       req.accountID = accountID
-      req.paymentMethod.processorToken = token
+      req.paymentMethod.processorToken = try token ?? SecretInput.read(tokenFile!, what: "--token-file")
       req.paymentMethod.brand = brand
       req.paymentMethod.last4 = last4
       req.paymentMethod.expiry = expiry
@@ -303,33 +309,150 @@ extension AccountCommand {
   }
 
   struct Export: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Export every piece of an account's data as JSON to a file with mode 0600 (owner).")
+    static let configuration = CommandConfiguration(
+      abstract: "Export every piece of an account's data as JSON (owner), streamed as it arrives.",
+      discussion: """
+        --out FILE creates FILE with mode 0600 (an existing file is refused, before anything is asked of the
+        daemon; a failed export removes it); --out - writes to standard output, to pipe into gzip or gpg.
+        The JSON is ExportAccountChunk's fields, every chunk's items in one document, defaults included.
+        On a terminal, progress goes to standard error.
+        """)
     @OptionGroup var connection: ConnectionOptions
     @Argument var accountID: String
-    @Option(help: "The file to write (created with mode 0600; an existing file is refused).") var out: String
+    @Option(help: "The file to write (mode 0600; an existing file is refused), or - for standard output.") var out: String
 
     func run() async throws {
       var req = Practice_V1_ExportAccountRequest()
       req.accountID = accountID
-      // Merge the chunks into one message and write its JSON.
-      let merged: Practice_V1_ExportAccountChunk = try await connection.run { c, o in
-        var all = Practice_V1_ExportAccountChunk()
-        for try await chunk in try c.accounts.exportAccount(req, options: o) { try all.merge(serializedBytes: chunk.serializedBytes() as [UInt8]) }
-        return all
+      let toStdout = out == "-"
+      let handle: FileHandle
+      if toStdout {
+        handle = .standardOutput
+      } else {
+        let fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+          printError("practicectl: cannot create \(out): \(String(cString: strerror(errno)))")
+          throw ExitCode(Exit.usage)
+        }
+        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
       }
-      var options = JSONEncodingOptions()
-      options.preserveProtoFieldNames = true
-      let json = try merged.jsonString(options: options)
-      let fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
-      guard fd >= 0 else {
-        printError("practicectl: cannot create \(out): \(String(cString: strerror(errno)))")
-        throw ExitCode(Exit.usage)
+      let progress = isatty(STDERR_FILENO) == 1
+      var writer = ExportWriter(handle)
+      do {
+        let counts: [Practice_V1_ExportCount] = try await connection.run { c, o in
+          var counts: [Practice_V1_ExportCount] = []
+          for try await chunk in try c.accounts.exportAccount(req, options: o) {
+            try writer.write(chunk)
+            if !chunk.counts.isEmpty { counts = chunk.counts }
+            if progress { FileHandle.standardError.write(Data("\rexported \(writer.items) items, \(writer.bytes / 1024) KiB".utf8)) }
+          }
+          try writer.finish()
+          return counts
+        }
+        if progress { FileHandle.standardError.write(Data("\n".utf8)) }
+        let summary = counts.map { "\($0.kind)=\($0.count)" }.joined(separator: " ")
+        if toStdout {
+          printError("exported: \(summary)")
+        } else {
+          try handle.synchronize()
+          print("wrote \(out): \(summary)")
+        }
+      } catch {
+        // A partial export is not an export.
+        if !toStdout { unlink(out) }
+        throw error
       }
-      let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
-      handle.write(Data(json.utf8))
-      try handle.synchronize()
-      let counts = merged.counts.map { "\($0.kind)=\($0.count)" }.joined(separator: " ")
-      print("wrote \(out): \(counts)")
     }
   }
+
+  /// Writes an export's chunks as one JSON document as they arrive, so that memory stays bounded by a
+  /// chunk: the daemon sends each kind of item contiguously, in the order below (Export.stream).
+  struct ExportWriter {
+    private enum Part: Sendable {
+      case single(String, @Sendable (Practice_V1_ExportAccountChunk) -> (any SwiftProtobuf.Message)?)
+      case many(String, @Sendable (Practice_V1_ExportAccountChunk) -> [any SwiftProtobuf.Message])
+    }
+    private static let parts: [Part] = [
+      .single("account") { $0.hasAccount ? $0.account : nil }, .many("users") { $0.users },
+      .single("businessInfo") { $0.hasBusinessInfo ? $0.businessInfo : nil }, .many("locations") { $0.locations },
+      .many("payerPosRules") { $0.payerPosRules }, .many("rooms") { $0.rooms }, .many("bookings") { $0.bookings },
+      .single("subscription") { $0.hasSubscription ? $0.subscription : nil }, .many("usageReports") { $0.usageReports },
+      .many("invoices") { $0.invoices }, .many("auditEvents") { $0.auditEvents }, .many("counts") { $0.counts },
+    ]
+
+    private let handle: FileHandle
+    private var buffer = Data()
+    private var written: Set<String> = []
+    private var openArray: String?
+    private var firstInArray = true
+    private(set) var items = 0
+    private(set) var bytes = 0
+
+    init(_ handle: FileHandle) { self.handle = handle }
+
+    mutating func write(_ chunk: Practice_V1_ExportAccountChunk) throws {
+      for part in Self.parts {
+        switch part {
+        case .single(let key, let get):
+          guard let m = get(chunk) else { continue }
+          try startKey(key)
+          emit(try FullJSON.string(m))
+          items += 1
+        case .many(let key, let get):
+          let list = get(chunk)
+          guard !list.isEmpty else { continue }
+          if openArray != key {
+            try startKey(key)
+            emit("[")
+            openArray = key
+            firstInArray = true
+          }
+          for m in list {
+            if !firstInArray { emit(",") }
+            emit(try FullJSON.string(m))
+            firstInArray = false
+            items += 1
+          }
+        }
+      }
+      if buffer.count >= 64 * 1024 { flush() }
+    }
+
+    /// Closes the document; kinds the export had none of are written as empty lists.
+    mutating func finish() throws {
+      closeArray()
+      for case .many(let key, _) in Self.parts where !written.contains(key) {
+        try startKey(key)
+        emit("[]")
+      }
+      emit(written.isEmpty ? "{}\n" : "}\n")
+      flush()
+    }
+
+    private mutating func startKey(_ key: String) throws {
+      closeArray()
+      guard !written.contains(key) else {
+        throw ValidationError("the export sent \(key) twice, apart: not the protocol's export")
+      }
+      emit(written.isEmpty ? "{" : ",")
+      written.insert(key)
+      emit("\"\(key)\":")
+    }
+
+    private mutating func closeArray() {
+      if openArray != nil { emit("]") }
+      openArray = nil
+    }
+
+    private mutating func emit(_ s: String) {
+      buffer.append(contentsOf: s.utf8)
+      bytes += s.utf8.count
+    }
+
+    private mutating func flush() {
+      handle.write(buffer)
+      buffer.removeAll(keepingCapacity: true)
+    }
+  }
+
 }

@@ -69,7 +69,8 @@ struct BusinessCommand: AsyncParsableCommand {
     @Option var practiceName: String?
     @Option var legalName: String?
     @Option(help: "INDIVIDUAL or ORGANIZATION.") var billingProviderType: String?
-    @Option var taxId: String?
+    @Option(help: "The tax id (prefer --tax-id-file: arguments show in ps and shell history).") var taxId: String?
+    @Option(help: "Read the tax id from this file, or - for standard input.") var taxIdFile: String?
     @Option(help: "EIN or SSN.") var taxIdType: String?
     @Option var npi: String?
     @Option(help: "TYPE_1 or TYPE_2.") var npiEntityType: String?
@@ -95,7 +96,8 @@ struct BusinessCommand: AsyncParsableCommand {
       if let v = legalName { b.legalName = v; mask.append("legal_name") }
       if let v = billingProviderType { b.billingProviderType = try Names.parseBillingProviderType(v); mask.append("billing_provider_type") }
       if let v = taxIdType { b.taxIDType = try Names.parseTaxIDType(v); mask.append("tax_id_type") }
-      if let v = taxId { b.taxID = v; mask.append("tax_id") }
+      if taxId != nil && taxIdFile != nil { throw ValidationError("give the tax id once: --tax-id-file or --tax-id") }
+      if let v = try taxId ?? taxIdFile.map({ try SecretInput.read($0, what: "--tax-id-file") }) { b.taxID = v; mask.append("tax_id") }
       if let v = npi { b.npi = v; mask.append("npi") }
       if let v = npiEntityType { b.npiEntityType = try Names.parseNPIEntityType(v); mask.append("npi_entity_type") }
       if let v = taxonomyCode { b.taxonomyCode = v; mask.append("taxonomy_code") }
@@ -218,7 +220,7 @@ struct AuditCommand: AsyncParsableCommand {
         } while all && !req.pageToken.isEmpty
         return pages
       }
-      if connection.json { pages.forEach { print(Output.json($0)) }; return }
+      if connection.json { print(Output.json(try Output.merged(pages, token: \.nextPageToken))); return }
       Output.table(["ID", "TIME", "ACTOR", "PEER", "METHOD", "RESOURCE", "NOTE"], pages.flatMap(\.events).map {
         [String($0.eventID), Output.time($0.timeMs), $0.actorUserID.isEmpty ? "-" : $0.actorUserID,
          "\($0.actorPeer) uid=\($0.peerUid)", String($0.method.split(separator: "/").last ?? ""), $0.resourceID,

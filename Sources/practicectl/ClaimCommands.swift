@@ -45,7 +45,7 @@ struct ClaimCommand: AsyncParsableCommand {
       } else {
         ClaimCommand.show(resp, account: accountID)
       }
-      if !resp.ready { throw ExitCode(Exit.rpcError) }
+      if !resp.ready { throw ExitCode(Exit.negative) }
     }
   }
 
@@ -99,7 +99,7 @@ struct ClaimCommand: AsyncParsableCommand {
     case "business_info.npi_entity_type", "business_info.billing_provider_type":
       return "practicectl business set \(a) --billing-provider-type ORGANIZATION --npi-entity-type TYPE_2 (or INDIVIDUAL and TYPE_1)"
     case "business_info.taxonomy_code": return "practicectl business set \(a) --taxonomy-code CODE"
-    case "business_info.tax_id": return "practicectl business set \(a) --tax-id-type EIN --tax-id XX-XXXXXXX"
+    case "business_info.tax_id": return "practicectl business set \(a) --tax-id-type EIN --tax-id-file - (the tax id on standard input)"
     case "business_info.address":
       return "practicectl business set \(a) --address-line1 STREET --address-city CITY --address-state ST --address-zip 12345-6789"
     case "business_info.address.line1", "business_info.billing_provider_address.line1":

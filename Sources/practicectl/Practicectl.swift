@@ -12,9 +12,14 @@ struct Practicectl: AsyncParsableCommand {
     commandName: "practicectl",
     abstract: "Drive practiced, the practice account-settings daemon.",
     discussion: """
-      Talks to practiced over its Unix socket (--socket, or $PRACTICED_SOCKET).
-      Exit codes: 0 success; 1 the daemon answered with an error; 64 usage error; 69 the daemon
-      could not be reached. Shell completions: practicectl --generate-completion-script bash|zsh|fish.
+      Talks to practiced over its Unix socket (--socket, or $PRACTICED_SOCKET). The connection options
+      (--socket, --json, --actor, --idempotency-key, --request-id, --timeout-ms) go before or after the
+      subcommand. Exit status: 0 success; 1 the answer is no (health NOT_SERVING, a claim profile not
+      ready); 10 + the status code when the daemon answered with an error (13 INVALID_ARGUMENT,
+      15 NOT_FOUND, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 20 ABORTED, 24 UNAVAILABLE, ...);
+      64 usage error; 69 the daemon could not be reached. Secrets (--tax-id-file, --token-file) are
+      read from a file or standard input. Shell completions:
+      practicectl --generate-completion-script bash|zsh|fish.
       """,
     version: PracticeVersion.string,
     subcommands: [
@@ -23,6 +28,29 @@ struct Practicectl: AsyncParsableCommand {
       AuditCommand.self, WatchCommand.self,
       CallCommand.self, DescribeCommand.self, HealthCommand.self, StatusCommand.self, MetricsCommand.self,
     ])
+
+  /// The connection options may come before the subcommand (`practicectl --socket S health`): they
+  /// are moved after it, where the subcommand's parser reads them.
+  static func main() async {
+    await main(reordered(Array(CommandLine.arguments.dropFirst())))
+  }
+
+  static func reordered(_ args: [String]) -> [String] {
+    var moved: [String] = []
+    var i = 0
+    while i < args.count, args[i].hasPrefix("--") {
+      let name = String(args[i].split(separator: "=", maxSplits: 1)[0])
+      guard let takesValue = ConnectionOptions.spellings[name] else { break }
+      moved.append(args[i])
+      if takesValue && !args[i].contains("=") && i + 1 < args.count {
+        moved.append(args[i + 1])
+        i += 1
+      }
+      i += 1
+    }
+    guard !moved.isEmpty, i < args.count else { return args }
+    return Array(args[i...]) + moved
+  }
 }
 
 // MARK: - account
@@ -107,7 +135,7 @@ struct AccountCommand: AsyncParsableCommand {
         } while all && !req.pageToken.isEmpty
         return pages
       }
-      if connection.json { pages.forEach { print(Output.json($0)) }; return }
+      if connection.json { print(Output.json(try Output.merged(pages, token: \.nextPageToken))); return }
       let accounts = pages.flatMap(\.accounts)
       Output.table(["ACCOUNT", "PRACTICE", "STATE", "TIME ZONE", "VERSION"], accounts.map {
         [$0.accountID, $0.practiceName, Names.state($0.state), $0.settings.timeZone, "\($0.version)"]
@@ -276,7 +304,7 @@ struct UserCommand: AsyncParsableCommand {
         } while all && !req.pageToken.isEmpty
         return pages
       }
-      if connection.json { pages.forEach { print(Output.json($0)) }; return }
+      if connection.json { print(Output.json(try Output.merged(pages, token: \.nextPageToken))); return }
       UserCommand.table(pages.flatMap(\.users))
       if let next = pages.last?.nextPageToken, !next.isEmpty { print("next page: --page-token \(next)") }
     }
@@ -310,11 +338,13 @@ struct CallCommand: AsyncParsableCommand {
     try await connection.run { c, o in
       if m.serverStreaming {
         for try await item in c.serverStream(method: m.path, payload: payload, options: o) {
-          print(try m.responseType.init(serializedBytes: item).jsonString())
+          let message: any SwiftProtobuf.Message = try m.responseType.init(serializedBytes: item)
+          print(Output.json(message))
         }
       } else {
         let data = try await c.unary(method: m.path, payload: payload, options: o)
-        print(try m.responseType.init(serializedBytes: data).jsonString())
+        let message: any SwiftProtobuf.Message = try m.responseType.init(serializedBytes: data)
+        print(Output.json(message))
       }
     }
   }
@@ -349,7 +379,7 @@ struct HealthCommand: AsyncParsableCommand {
     } else {
       print(resp.status == .serving ? "SERVING" : "NOT_SERVING")
     }
-    if resp.status != .serving { throw ExitCode(Exit.rpcError) }
+    if resp.status != .serving { throw ExitCode(Exit.negative) }
   }
 }
 
@@ -388,7 +418,7 @@ struct StatusCommand: AsyncParsableCommand {
     } else {
       Output.fields(status.fields)
     }
-    if health.status != .serving { throw ExitCode(Exit.rpcError) }
+    if health.status != .serving { throw ExitCode(Exit.negative) }
   }
 }
 

@@ -6,12 +6,19 @@ import PracticeProto
 import PracticeWire
 import SwiftProtobuf
 
-/// Exit codes (README, practicectl(1)): 0 success, 1 the daemon answered with an error status,
-/// 64 usage error, 69 the daemon could not be reached or the connection failed.
+/// Exit codes (README, practicectl(1), EXIT STATUS):
+/// - 0 success;
+/// - 1 the answer is no: `health` and `status` when NOT_SERVING, `claim profile` when not ready;
+/// - 10 + the status code when the daemon answered with an error (11 CANCELLED ... 13 INVALID_ARGUMENT,
+///   15 NOT_FOUND, 17 PERMISSION_DENIED, 19 FAILED_PRECONDITION, 20 ABORTED, 24 UNAVAILABLE ... 26);
+/// - 64 usage error; 69 the daemon could not be reached or the connection failed.
 enum Exit {
-  static let rpcError: Int32 = 1
+  static let negative: Int32 = 1
   static let usage: Int32 = 64
   static let unavailable: Int32 = 69
+
+  /// The exit code of an error status from the daemon.
+  static func status(_ code: StatusCode) -> Int32 { 10 + code.rawValue }
 }
 
 /// Options every command that talks to the daemon takes.
@@ -19,7 +26,7 @@ struct ConnectionOptions: ParsableArguments {
   @Option(name: .long, help: "Socket path (default: $PRACTICED_SOCKET or /run/practiced/practiced.sock).")
   var socket: String?
 
-  @Flag(name: .long, help: "Print proto3 JSON instead of tables.")
+  @Flag(name: .long, help: "Print proto3 JSON (every field, defaults included) instead of tables; errors as JSON on stderr.")
   var json = false
 
   @Option(name: .long, help: "Act on behalf of this account user (metadata 'actor').")
@@ -34,19 +41,26 @@ struct ConnectionOptions: ParsableArguments {
   @Option(name: .long, help: "Deadline in milliseconds (default: the daemon's).")
   var timeoutMs: UInt32?
 
+  /// The options above, by their spelling on the command line, and whether each takes a value: the
+  /// command line may give them before the subcommand too (`Practicectl.main`).
+  static let spellings: [String: Bool] = [
+    "--socket": true, "--json": false, "--actor": true, "--idempotency-key": true, "--request-id": true, "--timeout-ms": true,
+  ]
+
   var options: CallOptions {
     CallOptions(actor: actor, idempotencyKey: idempotencyKey, requestID: requestId,
                 timeout: timeoutMs.map { .milliseconds(Int($0)) })
   }
 
-  /// Connects, runs `body`, closes; maps failures to the documented exit codes.
+  /// Connects, runs `body`, closes; maps failures to the documented exit codes, and with --json
+  /// writes them to stderr as JSON.
   func run<T>(_ body: (PracticeConnection, CallOptions) async throws -> T) async throws -> T {
+    let path = socket ?? PracticeConnection.defaultSocketPath
     let connection: PracticeConnection
     do {
-      connection = try await PracticeConnection.connect(path: socket ?? PracticeConnection.defaultSocketPath)
+      connection = try await PracticeConnection.connect(path: path)
     } catch {
-      printError("practicectl: cannot reach practiced at \(socket ?? PracticeConnection.defaultSocketPath): \(error)")
-      throw ExitCode(Exit.unavailable)
+      fail(unreachable: "cannot reach practiced at \(path): \(Output.connectProblem(error, path: path))")
     }
     do {
       let result = try await body(connection, options)
@@ -54,13 +68,47 @@ struct ConnectionOptions: ParsableArguments {
       return result
     } catch let e as RPCError {
       await connection.close()
-      printError(Output.describe(e))
-      throw ExitCode(Exit.rpcError)
+      if json {
+        printError(Output.json(e.status, code: e.code))
+      } else {
+        printError(Output.describe(e))
+      }
+      throw ExitCode(Exit.status(e.code))
     } catch let e as ConnectionError {
       await connection.close()
-      printError("practicectl: \(e)")
-      throw ExitCode(Exit.unavailable)
+      fail(unreachable: "\(e)")
     }
+  }
+
+  /// Reports a daemon that can't be reached (or a connection that failed) and exits 69.
+  func fail(unreachable message: String) -> Never {
+    if json {
+      var status = Practice_Rpc_V1_Status()
+      status.code = StatusCode.unavailable.rawValue
+      status.message = message
+      printError(Output.json(status, code: .unavailable))
+    } else {
+      printError("practicectl: \(message)")
+    }
+    Foundation.exit(Exit.unavailable)
+  }
+}
+
+/// A secret read from a file or standard input ("-"), so that it never appears in the process list or
+/// the shell's history; one trailing newline is dropped.
+enum SecretInput {
+  static func read(_ path: String, what: String) throws -> String {
+    let data: Data
+    if path == "-" {
+      data = FileHandle.standardInput.readDataToEndOfFile()
+    } else {
+      guard let d = FileManager.default.contents(atPath: path) else { throw ValidationError("\(what): cannot read \(path)") }
+      data = d
+    }
+    var text = String(decoding: data, as: UTF8.self)
+    if text.hasSuffix("\r\n") { text.removeLast(1) }
+    if text.hasSuffix("\n") { text.removeLast() }
+    return text
   }
 }
 
@@ -69,15 +117,43 @@ func printError(_ s: String) {
 }
 
 enum Output {
-  static var jsonOptions: JSONEncodingOptions {
-    var o = JSONEncodingOptions()
-    o.alwaysPrintEnumsAsInts = false
-    return o
+  /// Proto3 JSON of a message, one line, every field (defaults included: `FullJSON`).
+  static func json(_ m: some SwiftProtobuf.Message) -> String {
+    (try? FullJSON.string(m)) ?? "{}"
   }
 
-  /// Proto3 JSON of a message, one line.
-  static func json(_ m: some SwiftProtobuf.Message) -> String {
-    (try? m.jsonString(options: jsonOptions)) ?? "{}"
+  /// An error status as JSON: its code by name (and number), reason, message and violations.
+  static func json(_ status: Practice_Rpc_V1_Status, code: StatusCode) -> String {
+    var object: [String: Any] = [
+      "code": code.name, "codeNumber": Int(code.rawValue), "reason": status.reason, "message": status.message,
+      "violations": status.violations.map { ["field": $0.field, "description": $0.description_p] },
+    ]
+    if !status.detail.isEmpty { object["detail"] = status.detail.base64EncodedString() }
+    return FullJSON.line(object)
+  }
+
+  /// A paged list's pages as one response: the items of every page, no next page token when the
+  /// pages went to the end.
+  static func merged<M: SwiftProtobuf.Message>(_ pages: [M], token: WritableKeyPath<M, String>) throws -> M {
+    guard var all = pages.first else { return M() }
+    for page in pages.dropFirst() { try all.merge(serializedBytes: try page.serializedBytes() as [UInt8]) }
+    all[keyPath: token] = pages.last?[keyPath: token] ?? ""
+    return all
+  }
+
+  /// Why a connect failed, in words an operator can act on.
+  static func connectProblem(_ error: any Error, path: String) -> String {
+    let text = "\(error)"
+    if text.contains("errno: 2)") || text.contains("No such file") {
+      return "no such socket; is practiced.socket running (systemctl status practiced.socket), or is --socket wrong?"
+    }
+    if text.contains("errno: 13)") || text.contains("Permission denied") {
+      return "permission denied; is your user in the practiced group?"
+    }
+    if text.contains("errno: 111)") || text.contains("Connection refused") {
+      return "connection refused; nothing is listening (is practiced running?)"
+    }
+    return text
   }
 
   static func describe(_ e: RPCError) -> String {

@@ -48,9 +48,9 @@ struct CLITests {
       let described = try await practicectl(["describe"], socket: s)
       #expect(described.status == 0 && described.out.contains("/practice.v1.AccountService/ListUsers"))
 
-      // Errors: the daemon's status (exit 1) with code, reason and violations.
+      // Errors: the daemon's status (exit 10 + its code) with code, reason and violations.
       let bad = try await practicectl(["user", "add", acct, "--name", "", "--email", "nope", "--role", "biller"], socket: s)
-      #expect(bad.status == 1)
+      #expect(bad.status == 13)  // 10 + INVALID_ARGUMENT
       #expect(bad.err.contains("INVALID_ARGUMENT") && bad.err.contains("VALIDATION_FAILED") && bad.err.contains("email:"))
       // Usage (64) and an unreachable daemon (69).
       #expect(try await practicectl(["user", "add"], socket: s).status == 64)
@@ -68,7 +68,7 @@ struct CLITests {
       #expect(try Practice_V1_GetBusinessInfoResponse(jsonString: full.out).businessInfo.taxID == "123-45-6789")
       let po = try await practicectl(["business", "set", acct, "--billing-line1", "PO Box 9", "--billing-city", "Boston",
                                 "--billing-state", "MA", "--billing-zip", "02134"], socket: s)
-      #expect(po.status == 1 && po.err.contains("business_info.billing_provider_address.line1"))
+      #expect(po.status == 13 && po.err.contains("business_info.billing_provider_address.line1"))
       let sender = try await practicectl(["business", "sender-email", acct, "--initiator", resp.owner.userID], socket: s)
       #expect(sender.status == 0 && sender.out.contains("dana@harbor.example") && sender.out.contains("INITIATOR"))
       let audit = try await practicectl(["audit", "list", acct, "--json"], socket: s)
@@ -143,7 +143,7 @@ struct CLILocationRoomTests {
       #expect(try await practicectl(["location", "list", a], socket: s).out.contains("Video"))
       let bad = try await practicectl(["location", "create", a, "--name", "X", "--pos-code", "02", "--line1", "1 A St",
                                  "--city", "B", "--state", "MA", "--zip", "02134"], socket: s)
-      #expect(bad.status == 1 && bad.err.contains("location.pos_code"))
+      #expect(bad.status == 13 && bad.err.contains("location.pos_code"))
       #expect(try await practicectl(["pos", "list", a], socket: s).out.contains("Telehealth Provided in Patient's Home"))
       let resolved = try await practicectl(["pos", "resolve", a, teleID, "--date", "2024-05-01", "--at-home"], socket: s)
       #expect(resolved.out.contains("10") && resolved.out.contains("TELEHEALTH_DEFAULT"))
@@ -151,7 +151,7 @@ struct CLILocationRoomTests {
       let byRule = try await practicectl(["pos", "resolve", a, teleID, "--date", "2024-05-01", "--at-home", "--payer", "acme", "--json"], socket: s)
       #expect(try Practice_V1_ResolvePlaceOfServiceResponse(jsonString: byRule.out).posCode == "02")
       let old = try await practicectl(["pos", "resolve", a, teleID, "--date", "2021-12-31", "--at-home"], socket: s)
-      #expect(old.status == 1 && old.err.contains("POS_NOT_EFFECTIVE"))
+      #expect(old.status == 19 && old.err.contains("POS_NOT_EFFECTIVE"))
 
       _ = try await c.accounts.addUser(Make.user(a, "Second", roles: [.practitioner]))
       let room = try await practicectl(["room", "create", a, "--name", "Room 1", "--location", locID, "--json"], socket: s)
@@ -161,7 +161,7 @@ struct CLILocationRoomTests {
       #expect(booked.status == 0, "\(booked.err)")
       let clash = try await practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
                                    "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00"], socket: s)
-      #expect(clash.status == 1 && clash.err.contains("ROOM_CONFLICT"))
+      #expect(clash.status == 19 && clash.err.contains("ROOM_CONFLICT"))
       let check = try await practicectl(["booking", "check", a, roomID, "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00"], socket: s)
       #expect(check.out.contains("conflicts with 1"))
       let over = try await practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
@@ -201,7 +201,7 @@ struct CLIBillingTests {
       let mismatch = try await practicectl(["account", "reopen", a], socket: s)
       #expect(mismatch.status == 0 && mismatch.out.contains("ACTIVE"))
       let wrong = try await practicectl(["account", "close", a, "--confirm", "Harbour Therapy"], socket: s)
-      #expect(wrong.status == 1 && wrong.err.contains("CONFIRMATION_MISMATCH"))
+      #expect(wrong.status == 19 && wrong.err.contains("CONFIRMATION_MISMATCH"))
       await c.close()
     }
   }
@@ -264,7 +264,133 @@ struct CLIClaimTests {
       // Refusals keep their status: an unknown location.
       let unknown = try await practicectl(["claim", "profile", a, "--location", "loc_nope", "--practitioner", user,
                                            "--date", "2026-03-02"], socket: s)
-      #expect(unknown.status == 1 && unknown.err.contains("NOT_FOUND"))
+      #expect(unknown.status == 15 && unknown.err.contains("NOT_FOUND"))
+    }
+  }
+}
+
+@Suite("practicectl for scripts", .serialized)
+struct CLIScriptingTests {
+  @Test("--json prints every field, defaults included; --all is one document; errors are JSON on stderr")
+  func json() async throws {
+    try await withDaemon(["--operator-uids", "0"]) { d in
+      let s = d.socketPath
+      let c = try await d.connect()
+      let staff = try await Staff.make(c)
+      var deactivate = Practice_V1_DeactivateUserRequest()
+      deactivate.accountID = staff.account
+      deactivate.userID = staff.supervisor
+      _ = try await c.accounts.deactivateUser(deactivate)
+
+      // Defaults: an empty list is [], false is false, a zero is "0" (int64) or 0, the enum its zero name.
+      let invoices = try await practicectl(["invoice", "list", staff.account, "--json"], socket: s)
+      let empty = try JSONSerialization.jsonObject(with: Data(invoices.out.utf8)) as? [String: Any]
+      #expect((empty?["invoices"] as? [Any])?.isEmpty == true && empty?["nextPageToken"] as? String == "")
+      let users = try await practicectl(["user", "list", staff.account, "--include-inactive", "--page-size", "2", "--all", "--json"],
+                                        socket: s)
+      #expect(users.status == 0 && users.out.split(separator: "\n").count == 1, "one document: \(users.out)")
+      let object = try JSONSerialization.jsonObject(with: Data(users.out.utf8)) as? [String: Any]
+      let list = try #require(object?["users"] as? [[String: Any]])
+      #expect(list.count == 6 && object?["nextPageToken"] as? String == "")
+      // The jq a script would write: select(.active == false) finds the deactivated user.
+      let inactive = list.filter { ($0["active"] as? Bool) == false }
+      #expect(inactive.count == 1 && inactive.first?["userId"] as? String == staff.supervisor)
+      #expect(list.allSatisfy { $0["email"] as? String != nil && $0["npi"] as? String != nil })
+      let account = try await practicectl(["account", "get", staff.account, "--json"], socket: s)
+      let a = try JSONSerialization.jsonObject(with: Data(account.out.utf8)) as? [String: Any]
+      let fields = a?["account"] as? [String: Any]
+      #expect(fields?["closedAtMs"] as? String == "0" && fields?["closeReason"] as? String == "CLOSE_REASON_UNSPECIFIED")
+      // Still proto3 JSON: the response decodes back.
+      #expect(try Practice_V1_GetAccountResponse(jsonString: account.out).account.accountID == staff.account)
+
+      // An error with --json: one JSON object on stderr, nothing on stdout.
+      let bad = try await practicectl(["user", "add", staff.account, "--name", "", "--email", "nope", "--role", "biller", "--json"],
+                                      socket: s)
+      #expect(bad.status == 13 && bad.out.isEmpty)
+      let error = try JSONSerialization.jsonObject(with: Data(bad.err.utf8)) as? [String: Any]
+      #expect(error?["code"] as? String == "INVALID_ARGUMENT" && error?["codeNumber"] as? Int == 3)
+      #expect(error?["reason"] as? String == "VALIDATION_FAILED")
+      let violations = error?["violations"] as? [[String: String]]
+      #expect(Set(violations?.compactMap { $0["field"] } ?? []) == ["name", "email"])
+      let unreachable = try await practicectl(["health", "--json"], socket: s + ".missing")
+      #expect(unreachable.status == 69)
+      let u = try JSONSerialization.jsonObject(with: Data(unreachable.err.utf8)) as? [String: Any]
+      #expect(u?["code"] as? String == "UNAVAILABLE" && (u?["message"] as? String)?.contains("no such socket") == true)
+      await c.close()
+    }
+  }
+
+  @Test("exit codes tell the error kind: 10 + the status code; 1 for a no; 64 usage; 69 unreachable")
+  func exitCodes() async throws {
+    try await withDaemon(["--operator-uids", "0"]) { d in
+      let s = d.socketPath
+      let c = try await d.connect()
+      let staff = try await Staff.make(c)
+      let cases: [([String], Int32)] = [
+        (["account", "get", "acct_missing"], 15),  // NOT_FOUND
+        (["user", "add", staff.account, "--name", ""], 13),  // INVALID_ARGUMENT
+        (["account", "settings", staff.account, "--time-zone", "UTC", "--expected-version", "99"], 20),  // ABORTED
+        (["account", "close", staff.account, "--confirm", "Wrong name"], 19),  // FAILED_PRECONDITION
+        (["user", "add", staff.account, "--name", "x", "--role", "wizard"], 64),
+        (["nonsense"], 64),
+      ]
+      for (args, expected) in cases {
+        let r = try await practicectl(args, socket: s)
+        #expect(r.status == expected, "\(args): \(r.status) \(r.err)")
+      }
+      #expect(try await practicectl(["health"], socket: s + ".missing").status == 69)
+      await c.close()
+    }
+    // PERMISSION_DENIED (17): root as a service peer, acting as a scheduler.
+    try await withDaemon(["--service-uids", "0"]) { d in
+      let staff = try await Staff.make(try await d.connect(as: .operator))
+      let r = try await practicectl(["billing", "show", staff.account, "--actor", staff.scheduler], socket: d.socketPath)
+      #expect(r.status == 17 && r.err.contains("ROLE_REQUIRED"), "\(r.status) \(r.err)")
+    }
+  }
+
+  @Test("options before the subcommand; secrets from standard input; export to standard output")
+  func anywhere() async throws {
+    try await withDaemon(["--operator-uids", "0"]) { d in
+      let s = d.socketPath
+      let created = try await practicectl(["--socket", s, "--json", "account", "create", "--name", "Harbor Therapy",
+                                           "--owner-name", "Dana Lee"], socket: "/nonexistent")
+      #expect(created.status == 0, "\(created.err)")
+      let account = try Practice_V1_CreateAccountResponse(jsonString: created.out).account.accountID
+      #expect(try await practicectl(["--socket=\(s)", "health"], socket: "/nonexistent").out.contains("SERVING"))
+      #expect(try await practicectl(["--timeout-ms", "5000", "--socket", s, "account", "get", account], socket: "/nonexistent").status == 0)
+
+      // The tax id from standard input, never on the command line.
+      let set = try await practicectl(["business", "set", account, "--tax-id-type", "EIN", "--tax-id-file", "-"], socket: s,
+                                      input: "12-3456789\n")
+      #expect(set.status == 0 && set.out.contains("**-***6789"), "\(set.err)")
+      let full = try await practicectl(["business", "show", account, "--full-tax-id", "--json"], socket: s)
+      #expect(try Practice_V1_GetBusinessInfoResponse(jsonString: full.out).businessInfo.taxID == "12-3456789")
+      let file = NSTemporaryDirectory() + "token-\(UUID().uuidString)"
+      try "tok_from_file\n".write(toFile: file, atomically: true, encoding: .utf8)
+      defer { try? FileManager.default.removeItem(atPath: file) }
+      let card = try await practicectl(["billing", "set-card", account, "--token-file", file, "--brand", "Visa", "--last4", "4242",
+                                        "--expiry", "2040-01", "--zip", "02134"], socket: s)
+      #expect(card.status == 0, "\(card.err)")
+      #expect(try await practicectl(["billing", "set-card", account, "--brand", "Visa", "--last4", "4242", "--expiry", "2040-01",
+                                     "--zip", "02134"], socket: s).status == 64)
+
+      // --out -: the export on stdout (a pipe), the counts on stderr.
+      let exported = try await practicectl(["account", "export", account, "--out", "-"], socket: s)
+      #expect(exported.status == 0 && exported.err.contains("users=1"))
+      let chunk = try Practice_V1_ExportAccountChunk(jsonString: exported.out)
+      #expect(chunk.account.accountID == account && chunk.businessInfo.taxID == "12-3456789" && chunk.users.count == 1)
+      #expect(!exported.out.contains("tok_from_file"))
+      // An output file that exists is refused before the export starts: no export is audited.
+      let existing = NSTemporaryDirectory() + "export-\(UUID().uuidString)"
+      try "keep".write(toFile: existing, atomically: true, encoding: .utf8)
+      defer { try? FileManager.default.removeItem(atPath: existing) }
+      let audit = { try await practicectl(["audit", "list", account, "--json", "--all"], socket: s).out }
+      let before = try Practice_V1_ListAuditEventsResponse(jsonString: try await audit()).events.count
+      let refused = try await practicectl(["account", "export", account, "--out", existing], socket: s)
+      #expect(refused.status == 64 && refused.err.contains("cannot create"))
+      #expect(try String(contentsOfFile: existing, encoding: .utf8) == "keep")
+      #expect(try Practice_V1_ListAuditEventsResponse(jsonString: try await audit()).events.count == before)
     }
   }
 }

@@ -133,6 +133,17 @@ struct SecretsTests {
       #expect(text.contains("\"users\"") && !text.contains("tok_secret_never_exported"))
       let json = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
       #expect((json?["users"] as? [Any])?.count == 67 && (json?["bookings"] as? [Any])?.count == 200)
+      // Streamed as it arrived, it is the chunks' fields in one document: the same as merging them.
+      var merged = Practice_V1_ExportAccountChunk()
+      for chunk in chunks { try merged.merge(serializedBytes: try chunk.serializedBytes() as [UInt8]) }
+      // (This second export's audit log has the first export's read event too.)
+      var streamed = try Practice_V1_ExportAccountChunk(jsonString: text)
+      #expect(streamed.auditEvents.count == merged.auditEvents.count + 1)
+      streamed.auditEvents = []
+      merged.auditEvents = []
+      streamed.counts = []
+      merged.counts = []
+      #expect(streamed == merged)
     }
   }
 }

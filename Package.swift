@@ -256,6 +256,12 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // practicectl's formatting and parsing, without a daemon (the executable module, @testable).
+    .testTarget(
+      name: "PracticectlTests",
+      dependencies: ["practicectl", "PracticeProto", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+      swiftSettings: swiftSettings
+    ),
     .testTarget(
       name: "EndToEndTests",
       dependencies: [

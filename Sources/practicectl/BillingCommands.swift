@@ -21,9 +21,25 @@ extension Names {
   static func invoiceStatus(_ s: Practice_V1_InvoiceStatus) -> String {
     switch s { case .open: "OPEN"; case .paid: "PAID"; case .failed: "FAILED"; case .void: "VOID"; default: "-" }
   }
+  /// An amount in minor units, in the currency's own number of decimals (ISO 4217: JPY has none, KWD
+  /// three), with the sign right for amounts between -1 and 0.
   static func money(_ minor: Int64, _ currency: String) -> String {
-    String(format: "%@ %d.%02d", currency, minor / 100, abs(minor % 100))
+    let decimals = currencyDecimals[currency.uppercased()] ?? 2
+    let sign = minor < 0 ? "-" : ""
+    let magnitude = minor.magnitude
+    guard decimals > 0 else { return "\(currency) \(sign)\(magnitude)" }
+    var unit: UInt64 = 1
+    for _ in 0..<decimals { unit *= 10 }
+    let fraction = String(magnitude % unit)
+    return "\(currency) \(sign)\(magnitude / unit).\(String(repeating: "0", count: decimals - fraction.count))\(fraction)"
   }
+
+  /// ISO 4217 currencies whose minor unit is not a hundredth.
+  static let currencyDecimals: [String: Int] = [
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0, "UGX": 0,
+    "UYI": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3, "CLF": 4, "UYW": 4,
+  ]
 }
 
 struct BillingCommand: AsyncParsableCommand {
@@ -42,7 +58,7 @@ struct BillingCommand: AsyncParsableCommand {
   }
 
   struct Show: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the subscription.")
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Show the subscription.", aliases: ["show"])
     @OptionGroup var connection: ConnectionOptions
     @Argument var accountID: String
     func run() async throws {
@@ -224,7 +240,7 @@ struct InvoiceCommand: AsyncParsableCommand {
   }
 
   struct Show: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show an invoice.")
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Show an invoice.", aliases: ["show"])
     @OptionGroup var connection: ConnectionOptions
     @Argument var accountID: String
     @Argument var invoiceID: String

@@ -29,7 +29,7 @@ struct BusinessCommand: AsyncParsableCommand {
   }
 
   struct Show: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show an account's business information.")
+    static let configuration = CommandConfiguration(commandName: "get", abstract: "Show an account's business information.", aliases: ["show"])
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The account id.") var accountID: String
     @Flag(help: "Show the full tax id (administrators; audited).") var fullTaxId = false
@@ -50,6 +50,8 @@ struct BusinessCommand: AsyncParsableCommand {
     @Option(help: "City.") var city: String?
     @Option(help: "USPS state code.") var state: String?
     @Option(help: "ZIP (5 or 9 digits).") var zip: String?
+
+    var isEmpty: Bool { [line1, line2, city, state, zip].allSatisfy { $0 == nil } }
 
     func apply(to a: inout Practice_V1_Address, field: String, mask: inout [String]) {
       if let line1 { a.line1 = line1; mask.append(field + ".line1") }
@@ -226,7 +228,7 @@ struct AuditCommand: AsyncParsableCommand {
          "\($0.actorPeer) uid=\($0.peerUid)", String($0.method.split(separator: "/").last ?? ""), $0.resourceID,
          $0.note.isEmpty ? "-" : $0.note]
       })
-      if let next = pages.last?.nextPageToken, !next.isEmpty { print("next page: --page-token \(next)") }
+      Output.nextPage(pages.last?.nextPageToken)
     }
   }
 }

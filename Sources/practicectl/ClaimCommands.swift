@@ -112,8 +112,8 @@ struct ClaimCommand: AsyncParsableCommand {
     case "user.active": return "practicectl user reactivate \(a) \(id)"
     case "location.archived": return "practicectl location unarchive \(a) \(id)"
     case "location.address":
-      return "practicectl location update \(a) \(id) --line1 STREET --city CITY --state ST --zip 12345-6789"
-    case "location.address.zip": return "practicectl location update \(a) \(id) --zip 12345-6789"
+      return "practicectl location update \(a) \(id) --address-line1 STREET --address-city CITY --address-state ST --address-zip 12345-6789"
+    case "location.address.zip": return "practicectl location update \(a) \(id) --address-zip 12345-6789"
     case "location.pos_code": return "practicectl location update \(a) \(id) --pos-code CODE"
     default:
       if p.field.hasPrefix("payer_pos_rule") {

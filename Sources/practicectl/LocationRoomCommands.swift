@@ -5,31 +5,52 @@ import PracticeCore
 import PracticeProto
 import PracticeWire
 
-/// A time given as ISO 8601 (`2030-01-07T10:00:00-05:00`) or Unix milliseconds.
-func parseTime(_ text: String, _ name: String) throws -> Int64 {
-  if let ms = Int64(text) { return ms }
-  let f = ISO8601DateFormatter()
-  if let d = f.date(from: text) { return Int64(d.timeIntervalSince1970 * 1000) }
-  f.formatOptions.insert(.withFractionalSeconds)
-  if let d = f.date(from: text) { return Int64(d.timeIntervalSince1970 * 1000) }
-  throw ValidationError("--\(name): not an ISO 8601 time or Unix milliseconds: \(text)")
-}
+/// How a command shows and reads times: in the account's time zone, its IANA name in the header
+/// ("START (America/New_York)"), so that a weekly 10:00 booking reads 10:00 on both sides of a DST
+/// change; or in UTC with --utc. A time written without an offset is read in that zone.
+struct TimeDisplay {
+  let zone: TimeZone
+  let name: String
 
-struct PlainAddressOptions: ParsableArguments {
-  @Option(help: "Street line 1.") var line1: String?
-  @Option(help: "Street line 2.") var line2: String?
-  @Option(help: "City.") var city: String?
-  @Option(help: "USPS state code.") var state: String?
-  @Option(help: "ZIP (5 or 9 digits).") var zip: String?
+  static let utc = TimeDisplay(zone: TimeZone(identifier: "UTC")!, name: "UTC")
 
-  var isEmpty: Bool { [line1, line2, city, state, zip].allSatisfy { $0 == nil } }
+  /// The account's zone (one GetAccount call), or UTC when asked.
+  static func of(_ account: String, _ c: PracticeConnection, _ o: CallOptions, utc: Bool) async throws -> TimeDisplay {
+    if utc { return .utc }
+    var r = Practice_V1_GetAccountRequest()
+    r.accountID = account
+    let name = try await c.accounts.getAccount(r, options: o).account.settings.timeZone
+    guard let zone = TimeZone(identifier: name) else { return .utc }
+    return TimeDisplay(zone: zone, name: name)
+  }
 
-  func apply(to a: inout Practice_V1_Address, mask: inout [String]) {
-    if let line1 { a.line1 = line1; mask.append("address.line1") }
-    if let line2 { a.line2 = line2; mask.append("address.line2") }
-    if let city { a.city = city; mask.append("address.city") }
-    if let state { a.state = state; mask.append("address.state") }
-    if let zip { a.zip = zip; mask.append("address.zip") }
+  private func formatter(_ format: String) -> DateFormatter {
+    let f = DateFormatter()
+    f.locale = Locale(identifier: "en_US_POSIX")
+    f.timeZone = zone
+    f.dateFormat = format
+    return f
+  }
+
+  /// "2030-01-07 10:00" in the zone.
+  func show(_ ms: Int64) -> String {
+    formatter("yyyy-MM-dd HH:mm").string(from: Date(timeIntervalSince1970: Double(ms) / 1000))
+  }
+
+  func header(_ title: String) -> String { "\(title) (\(name))" }
+
+  /// Unix milliseconds, ISO 8601 with an offset, or a wall-clock time in the zone
+  /// (`2030-01-07T10:00`, `2030-01-07 10:00`, with or without seconds).
+  func parse(_ text: String, _ name: String) throws -> Int64 {
+    if let ms = Int64(text) { return ms }
+    let iso = ISO8601DateFormatter()
+    if let d = iso.date(from: text) { return Int64(d.timeIntervalSince1970 * 1000) }
+    iso.formatOptions.insert(.withFractionalSeconds)
+    if let d = iso.date(from: text) { return Int64(d.timeIntervalSince1970 * 1000) }
+    for format in ["yyyy-MM-dd'T'HH:mm:ss", "yyyy-MM-dd'T'HH:mm", "yyyy-MM-dd HH:mm:ss", "yyyy-MM-dd HH:mm"] {
+      if let d = formatter(format).date(from: text) { return Int64(d.timeIntervalSince1970 * 1000) }
+    }
+    throw ValidationError("--\(name): not a time (2030-01-07T10:00 in the account's zone, ISO 8601 with an offset, or Unix ms): \(text)")
   }
 }
 
@@ -54,7 +75,7 @@ struct LocationCommand: AsyncParsableCommand {
     @Option(help: "Two-digit CMS Place of Service code (telehealth default: 02).") var posCode: String = ""
     @Flag(help: "A telehealth location (address optional).") var telehealth = false
     @Flag(name: .customLong("default"), help: "Make it the default location.") var makeDefault = false
-    @OptionGroup var address: PlainAddressOptions
+    @OptionGroup(title: "Address") var address: AddressPrefixed
 
     func run() async throws {
       var req = Practice_V1_CreateLocationRequest()
@@ -63,10 +84,10 @@ struct LocationCommand: AsyncParsableCommand {
       req.location.posCode = posCode
       req.location.telehealth = telehealth
       req.location.isDefault = makeDefault
-      if !address.isEmpty {
+      if !address.options.isEmpty {
         var a = Practice_V1_Address()
         var ignored: [String] = []
-        address.apply(to: &a, mask: &ignored)
+        address.options.apply(to: &a, field: "address", mask: &ignored)
         req.location.address = a
       }
       let resp = try await connection.run { c, o in try await c.locations.createLocation(req, options: o) }
@@ -130,7 +151,7 @@ struct LocationCommand: AsyncParsableCommand {
     @Option var posCode: String?
     @Option(help: "true or false.") var telehealth: Bool?
     @Flag(name: .customLong("make-default"), help: "Make it the default location.") var makeDefault = false
-    @OptionGroup var address: PlainAddressOptions
+    @OptionGroup(title: "Address") var address: AddressPrefixed
     @Option var expectedVersion: Int64 = 0
 
     func run() async throws {
@@ -144,8 +165,8 @@ struct LocationCommand: AsyncParsableCommand {
       if let telehealth { req.location.telehealth = telehealth; mask.append("telehealth") }
       if makeDefault { req.location.isDefault = true; mask.append("is_default") }
       var a = Practice_V1_Address()
-      address.apply(to: &a, mask: &mask)
-      if !address.isEmpty { req.location.address = a }
+      address.options.apply(to: &a, field: "address", mask: &mask)
+      if !address.options.isEmpty { req.location.address = a }
       guard !mask.isEmpty else { throw ValidationError("nothing to change") }
       req.updateMask = mask
       let resp = try await connection.run { c, o in try await c.locations.updateLocation(req, options: o) }
@@ -217,7 +238,7 @@ struct PosCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The POS code to bill for a visit, and the rule that decided.")
     @OptionGroup var connection: ConnectionOptions
     @Argument var accountID: String
-    @Argument var locationID: String
+    @Option(name: .customLong("location"), help: "The location of the visit.") var locationID: String
     @Option(help: "Date of service, YYYY-MM-DD (the account's zone).") var date: String
     @Option(help: "The payer id (its POS rule applies to telehealth).") var payer: String = ""
     @Flag(help: "The patient is at home.") var atHome = false
@@ -428,9 +449,9 @@ struct BookingCommand: AsyncParsableCommand {
     commandName: "booking", abstract: "Room bookings.",
     subcommands: [Create.self, Move.self, Cancel.self, List.self, Check.self])
 
-  static func table(_ bs: [Practice_V1_RoomBooking]) {
-    Output.table(["BOOKING", "START", "END", "PRACTITIONER", "STATUS", "SERIES", "OVERRIDDEN"], bs.map {
-      [$0.bookingID, Output.time($0.startMs), Output.time($0.endMs), $0.practitionerUserID,
+  static func table(_ bs: [Practice_V1_RoomBooking], _ t: TimeDisplay) {
+    Output.table(["BOOKING", t.header("START"), "END", "PRACTITIONER", "STATUS", "SERIES", "OVERRIDDEN"], bs.map {
+      [$0.bookingID, t.show($0.startMs), t.show($0.endMs), $0.practitionerUserID,
        $0.status == .active ? "ACTIVE" : "CANCELLED", $0.seriesID.isEmpty ? "-" : "\($0.seriesID)#\($0.occurrence)",
        $0.overridden ? "yes" : "no"]
     })
@@ -456,8 +477,6 @@ struct BookingCommand: AsyncParsableCommand {
       req.roomID = room
       req.locationID = location
       req.practitionerUserID = practitioner
-      req.startMs = try parseTime(start, "start")
-      req.endMs = try parseTime(end, "end")
       req.appointmentRef = appointmentRef
       req.override = override
       if let weekly {
@@ -466,12 +485,17 @@ struct BookingCommand: AsyncParsableCommand {
         w.intervalWeeks = everyWeeks ?? 0
         req.weekly = w
       }
-      let resp = try await connection.run { c, o in try await c.rooms.bookRoom(req, options: o) }
+      let (resp, t) = try await connection.run { c, o in
+        let t = try await TimeDisplay.of(accountID, c, o, utc: connection.utc)
+        req.startMs = try t.parse(start, "start")
+        req.endMs = try t.parse(end, "end")
+        return (try await c.rooms.bookRoom(req, options: o), t)
+      }
       if connection.json { print(Output.json(resp)); return }
-      BookingCommand.table(resp.bookings)
+      BookingCommand.table(resp.bookings, t)
       if !resp.overriddenConflicts.isEmpty {
         print("overrode \(resp.overriddenConflicts.count) conflicting booking(s):")
-        BookingCommand.table(resp.overriddenConflicts)
+        BookingCommand.table(resp.overriddenConflicts, t)
       }
     }
   }
@@ -493,18 +517,21 @@ struct BookingCommand: AsyncParsableCommand {
       var req = Practice_V1_MoveRoomBookingRequest()
       req.accountID = accountID
       req.bookingID = bookingID
-      if let start { req.startMs = try parseTime(start, "start") }
-      if let end { req.endMs = try parseTime(end, "end") }
       req.roomID = room ?? ""
       req.locationID = location ?? ""
       req.restOfSeries = restOfSeries
       req.override = override
-      let resp = try await connection.run { c, o in try await c.rooms.moveRoomBooking(req, options: o) }
+      let (resp, t) = try await connection.run { c, o in
+        let t = try await TimeDisplay.of(accountID, c, o, utc: connection.utc)
+        if let start { req.startMs = try t.parse(start, "start") }
+        if let end { req.endMs = try t.parse(end, "end") }
+        return (try await c.rooms.moveRoomBooking(req, options: o), t)
+      }
       if connection.json { print(Output.json(resp)); return }
-      BookingCommand.table(resp.bookings)
+      BookingCommand.table(resp.bookings, t)
       if !resp.overriddenConflicts.isEmpty {
         print("overrode \(resp.overriddenConflicts.count) conflicting booking(s):")
-        BookingCommand.table(resp.overriddenConflicts)
+        BookingCommand.table(resp.overriddenConflicts, t)
       }
     }
   }
@@ -521,9 +548,11 @@ struct BookingCommand: AsyncParsableCommand {
       req.accountID = accountID
       req.bookingID = bookingID
       req.restOfSeries = restOfSeries
-      let resp = try await connection.run { c, o in try await c.rooms.cancelRoomBooking(req, options: o) }
+      let (resp, t) = try await connection.run { c, o in
+        (try await c.rooms.cancelRoomBooking(req, options: o), try await TimeDisplay.of(accountID, c, o, utc: connection.utc))
+      }
       if connection.json { print(Output.json(resp)); return }
-      BookingCommand.table(resp.cancelled)
+      BookingCommand.table(resp.cancelled, t)
     }
   }
 
@@ -531,7 +560,7 @@ struct BookingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List a room's bookings in a time range.")
     @OptionGroup var connection: ConnectionOptions
     @Argument var accountID: String
-    @Argument var roomID: String
+    @Option(name: .customLong("room"), help: "The room.") var roomID: String
     @Option var from: String?
     @Option var to: String?
     @Flag var includeCancelled = false
@@ -540,13 +569,16 @@ struct BookingCommand: AsyncParsableCommand {
       var req = Practice_V1_ListRoomBookingsRequest()
       req.accountID = accountID
       req.roomID = roomID
-      req.fromMs = try from.map { try parseTime($0, "from") } ?? 0
-      req.toMs = try to.map { try parseTime($0, "to") } ?? 0
       req.includeCancelled = includeCancelled
       req.pageSize = 500
-      let resp = try await connection.run { c, o in try await c.rooms.listRoomBookings(req, options: o) }
+      let (resp, t) = try await connection.run { c, o in
+        let t = try await TimeDisplay.of(accountID, c, o, utc: connection.utc)
+        req.fromMs = try from.map { try t.parse($0, "from") } ?? 0
+        req.toMs = try to.map { try t.parse($0, "to") } ?? 0
+        return (try await c.rooms.listRoomBookings(req, options: o), t)
+      }
       if connection.json { print(Output.json(resp)); return }
-      BookingCommand.table(resp.bookings)
+      BookingCommand.table(resp.bookings, t)
     }
   }
 
@@ -554,7 +586,7 @@ struct BookingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Whether a proposed booking would conflict, and with what.")
     @OptionGroup var connection: ConnectionOptions
     @Argument var accountID: String
-    @Argument var roomID: String
+    @Option(name: .customLong("room"), help: "The room.") var roomID: String
     @Option var start: String
     @Option var end: String
     @Option(help: "Weekly occurrences (1-104).") var weekly: Int32?
@@ -564,18 +596,21 @@ struct BookingCommand: AsyncParsableCommand {
       var req = Practice_V1_CheckRoomAvailabilityRequest()
       req.accountID = accountID
       req.roomID = roomID
-      req.startMs = try parseTime(start, "start")
-      req.endMs = try parseTime(end, "end")
       if let weekly {
         var w = Practice_V1_WeeklyRecurrence()
         w.occurrences = weekly
         w.intervalWeeks = everyWeeks ?? 0
         req.weekly = w
       }
-      let resp = try await connection.run { c, o in try await c.rooms.checkRoomAvailability(req, options: o) }
+      let (resp, t) = try await connection.run { c, o in
+        let t = try await TimeDisplay.of(accountID, c, o, utc: connection.utc)
+        req.startMs = try t.parse(start, "start")
+        req.endMs = try t.parse(end, "end")
+        return (try await c.rooms.checkRoomAvailability(req, options: o), t)
+      }
       if connection.json { print(Output.json(resp)); return }
       print(resp.available ? "available" : "conflicts with \(resp.conflicts.count) booking(s):")
-      if !resp.available { BookingCommand.table(resp.conflicts) }
+      if !resp.available { BookingCommand.table(resp.conflicts, t) }
     }
   }
 }

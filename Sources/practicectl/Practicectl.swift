@@ -32,7 +32,49 @@ struct Practicectl: AsyncParsableCommand {
   /// The connection options may come before the subcommand (`practicectl --socket S health`): they
   /// are moved after it, where the subcommand's parser reads them.
   static func main() async {
-    await main(reordered(Array(CommandLine.arguments.dropFirst())))
+    let args = reordered(Array(CommandLine.arguments.dropFirst()))
+    if let message = unknownCommand(args) {
+      printError(message)
+      Foundation.exit(Exit.usage)
+    }
+    await main(args)
+  }
+
+  /// A mistyped subcommand (`practicectl acount list`): the message naming the closest ones, or nil.
+  static func unknownCommand(_ args: [String]) -> String? {
+    var subcommands: [any ParsableCommand.Type] = Practicectl.configuration.subcommands
+    var path = ["practicectl"]
+    for word in args {
+      guard !subcommands.isEmpty, !word.hasPrefix("-"), word != "help" else { return nil }
+      var matched: (any ParsableCommand.Type)?
+      for c in subcommands where c._commandName == word || c.configuration.aliases.contains(word) { matched = c }
+      if let matched {
+        subcommands = matched.configuration.subcommands
+        path.append(word)
+        continue
+      }
+      var known: [String] = []
+      for c in subcommands { known.append(c._commandName) }
+      let close = known.filter { editDistance($0, word) <= 2 || $0.hasPrefix(word) }
+      let hint = close.isEmpty ? "one of: \(known.joined(separator: ", "))" : "did you mean \(close.joined(separator: " or "))?"
+      return "practicectl: unknown command \((path.dropFirst() + [word]).joined(separator: " ")); \(hint)"
+    }
+    return nil
+  }
+
+  static func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    var row = Array(0...b.count)
+    for i in 1...max(a.count, 1) where !a.isEmpty {
+      var previous = row[0]
+      row[0] = i
+      for j in stride(from: 1, through: b.count, by: 1) {
+        let current = row[j]
+        row[j] = min(row[j] + 1, row[j - 1] + 1, previous + (a[i - 1] == b[j - 1] ? 0 : 1))
+        previous = current
+      }
+    }
+    return a.isEmpty ? b.count : row[b.count]
   }
 
   static func reordered(_ args: [String]) -> [String] {
@@ -67,7 +109,7 @@ struct AccountCommand: AsyncParsableCommand {
       ("room_conflict_policy", Names.policy(a.settings.roomConflictPolicy)), ("version", "\(a.version)"),
       ("created_at", Output.time(a.createdAtMs)), ("change_sequence", "\(a.changeSequence)"),
     ] + (a.state == .active ? [] : [
-      ("closed_at", Output.time(a.closedAtMs)), ("close_reason", "\(a.closeReason)"),
+      ("closed_at", Output.time(a.closedAtMs)), ("close_reason", Names.closeReason(a.closeReason)),
       ("retention_ends_at", a.retentionEndsAtMs == 0 ? "kept by the archive subscription" : Output.time(a.retentionEndsAtMs)),
       ("purged_at", Output.time(a.purgedAtMs)),
     ]))
@@ -140,7 +182,7 @@ struct AccountCommand: AsyncParsableCommand {
       Output.table(["ACCOUNT", "PRACTICE", "STATE", "TIME ZONE", "VERSION"], accounts.map {
         [$0.accountID, $0.practiceName, Names.state($0.state), $0.settings.timeZone, "\($0.version)"]
       })
-      if let next = pages.last?.nextPageToken, !next.isEmpty { print("next page: --page-token \(next)") }
+      Output.nextPage(pages.last?.nextPageToken)
     }
   }
 
@@ -306,7 +348,7 @@ struct UserCommand: AsyncParsableCommand {
       }
       if connection.json { print(Output.json(try Output.merged(pages, token: \.nextPageToken))); return }
       UserCommand.table(pages.flatMap(\.users))
-      if let next = pages.last?.nextPageToken, !next.isEmpty { print("next page: --page-token \(next)") }
+      Output.nextPage(pages.last?.nextPageToken)
     }
   }
 }
@@ -352,17 +394,80 @@ struct CallCommand: AsyncParsableCommand {
 
 struct DescribeCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
-    commandName: "describe", abstract: "List the methods the daemon serves (Reflection/Describe).")
+    commandName: "describe",
+    abstract: "The methods the daemon serves, or one method's or type's fields (Reflection/Describe).",
+    discussion: """
+      Without NAME: every method. NAME is a method (GetAccount, AccountService/GetAccount or its full path):
+      its request and response fields; or a message or enum type (Address, practice.v1.Address): its
+      fields or values. Read from the descriptors the daemon serves, like grpcurl describe.
+      """)
   @OptionGroup var connection: ConnectionOptions
+  @Argument(help: "A method or a type.") var name: String?
 
   func run() async throws {
     let resp = try await connection.run { c, o in try await c.reflection.describe(options: o) }
-    if connection.json { print(Output.json(resp)); return }
+    if connection.json && name == nil { print(Output.json(resp)); return }
     let set = try Google_Protobuf_FileDescriptorSet(serializedBytes: resp.fileDescriptorSet)
-    print("\(resp.methods.count) methods, \(set.file.count) proto files")
-    for method in resp.methods {
-      let streaming = MethodCatalog.method(method)?.serverStreaming == true ? "  (server streaming)" : ""
-      print(method + streaming)
+    guard let name else {
+      print("\(resp.methods.count) methods, \(set.file.count) proto files")
+      for method in resp.methods {
+        let streaming = MethodCatalog.method(method)?.serverStreaming == true ? "  (server streaming)" : ""
+        print(method + streaming)
+      }
+      return
+    }
+    let index = DescriptorIndex(set)
+    if let m = MethodCatalog.lookup(name), resp.methods.contains(m.path) {
+      let request = "." + m.requestType.protoMessageName, response = "." + m.responseType.protoMessageName
+      print("rpc \(m.path)(\(request.dropFirst())) returns (\(m.serverStreaming ? "stream " : "")\(response.dropFirst()))"
+            + (m.hasSideEffects ? "" : "  // no side effects"))
+      for type in [request, response] { print(""); Self.describe(type, index) }
+      return
+    }
+    guard let type = index.resolve(name) else {
+      printError("practicectl: no method or type named \(name); see practicectl describe")
+      throw ExitCode(Exit.usage)
+    }
+    Self.describe(type, index)
+  }
+
+  /// A message's fields (number, name, type) or an enum's values, as proto text.
+  static func describe(_ type: String, _ index: DescriptorIndex) {
+    if let e = index.enums[type] {
+      print("enum \(type.dropFirst()) {")
+      for v in e.value { print("  \(v.name) = \(v.number);") }
+      print("}")
+      return
+    }
+    guard let m = index.messages[type] else { return }
+    print("message \(type.dropFirst()) {")
+    for f in m.field {
+      let label = f.label == .repeated ? "repeated " : ""
+      let typeName = f.typeName.isEmpty ? Self.scalar(f.type) : String(f.typeName.dropFirst())
+      let oneof = f.hasOneofIndex && Int(f.oneofIndex) < m.oneofDecl.count ? "  // oneof \(m.oneofDecl[Int(f.oneofIndex)].name)" : ""
+      print("  \(label)\(typeName) \(f.name) = \(f.number);\(oneof)")
+    }
+    print("}")
+  }
+
+  static func scalar(_ t: Google_Protobuf_FieldDescriptorProto.TypeEnum) -> String {
+    switch t {
+    case .double: "double"
+    case .float: "float"
+    case .int64: "int64"
+    case .uint64: "uint64"
+    case .int32: "int32"
+    case .fixed64: "fixed64"
+    case .fixed32: "fixed32"
+    case .bool: "bool"
+    case .string: "string"
+    case .bytes: "bytes"
+    case .uint32: "uint32"
+    case .sfixed32: "sfixed32"
+    case .sfixed64: "sfixed64"
+    case .sint32: "sint32"
+    case .sint64: "sint64"
+    default: "\(t)"
     }
   }
 }

@@ -41,10 +41,17 @@ struct ConnectionOptions: ParsableArguments {
   @Option(name: .long, help: "Deadline in milliseconds (default: the daemon's).")
   var timeoutMs: UInt32?
 
+  @Flag(name: .long, help: "Show times in UTC, not in the account's time zone.")
+  var utc = false
+
+  @Flag(name: .long, help: "Print tables without their header line.")
+  var noLegend = false
+
   /// The options above, by their spelling on the command line, and whether each takes a value: the
   /// command line may give them before the subcommand too (`Practicectl.main`).
   static let spellings: [String: Bool] = [
     "--socket": true, "--json": false, "--actor": true, "--idempotency-key": true, "--request-id": true, "--timeout-ms": true,
+    "--utc": false, "--no-legend": false,
   ]
 
   var options: CallOptions {
@@ -55,6 +62,7 @@ struct ConnectionOptions: ParsableArguments {
   /// Connects, runs `body`, closes; maps failures to the documented exit codes, and with --json
   /// writes them to stderr as JSON.
   func run<T>(_ body: (PracticeConnection, CallOptions) async throws -> T) async throws -> T {
+    Output.legend = !noLegend
     let path = socket ?? PracticeConnection.defaultSocketPath
     let connection: PracticeConnection
     do {
@@ -162,17 +170,44 @@ enum Output {
     return text
   }
 
-  /// Prints rows as aligned columns under a header.
+  /// Whether tables print their header line (--no-legend turns it off). Set once, before any output,
+  /// by `ConnectionOptions.run`; practicectl prints from one task.
+  nonisolated(unsafe) static var legend = true
+
+  /// Prints rows as aligned columns under a header, by display width (a CJK character takes two
+  /// columns, a combining mark none).
   static func table(_ header: [String], _ rows: [[String]]) {
     let rows = rows.map { $0.map(safe) }
-    var widths = header.map(\.count)
-    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], cell.count) } }
+    var widths = header.map(displayWidth)
+    for row in rows { for (i, cell) in row.enumerated() where i < widths.count { widths[i] = max(widths[i], displayWidth(cell)) } }
     func line(_ cells: [String]) -> String {
-      cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-        .joined(separator: "  ")
+      cells.enumerated().map { i, c in
+        i == cells.count - 1 ? c : c + String(repeating: " ", count: max(widths[i] - displayWidth(c), 0))
+      }.joined(separator: "  ")
     }
-    print(line(header))
+    if legend { print(line(header)) }
     for row in rows { print(line(row)) }
+  }
+
+  /// A paging hint: on stderr, so that stdout holds only the rows.
+  static func nextPage(_ token: String?) {
+    if let token, !token.isEmpty { printError("next page: --page-token \(token)") }
+  }
+
+  /// Terminal columns a string takes: East Asian wide and fullwidth characters 2, combining marks
+  /// and zero-width characters 0, others 1 (a character's first scalar decides).
+  static func displayWidth(_ s: String) -> Int {
+    s.reduce(0) { total, ch in
+      guard let v = ch.unicodeScalars.first?.value else { return total }
+      let props = ch.unicodeScalars.first!.properties
+      if props.generalCategory == .nonspacingMark || props.generalCategory == .enclosingMark || v == 0x200B { return total }
+      let wide = (0x1100...0x115F).contains(v) || (0x2E80...0x303E).contains(v) || (0x3041...0x33FF).contains(v)
+        || (0x3400...0x4DBF).contains(v) || (0x4E00...0x9FFF).contains(v) || (0xA000...0xA4CF).contains(v)
+        || (0xAC00...0xD7A3).contains(v) || (0xF900...0xFAFF).contains(v) || (0xFE30...0xFE4F).contains(v)
+        || (0xFF00...0xFF60).contains(v) || (0xFFE0...0xFFE6).contains(v) || (0x1F300...0x1F64F).contains(v)
+        || (0x1F900...0x1F9FF).contains(v) || (0x20000...0x3FFFD).contains(v)
+      return total + (wide ? 2 : 1)
+    }
   }
 
   /// A stored value as the terminal shows it: control characters escaped, never interpreted.
@@ -246,6 +281,15 @@ enum Names {
     default: throw ValidationError("billing provider type must be INDIVIDUAL or ORGANIZATION")
     }
   }
+  static func closeReason(_ r: Practice_V1_CloseReason) -> String {
+    switch r {
+    case .ownerRequest: "OWNER_REQUEST"
+    case .trialExpired: "TRIAL_EXPIRED"
+    case .nonPayment: "NON_PAYMENT"
+    default: "-"
+    }
+  }
+
   static func posDecision(_ d: Practice_V1_PosDecision) -> String {
     switch d {
     case .payerRule: "PAYER_RULE"

@@ -5,6 +5,17 @@ import PracticeTestSupport
 import SwiftProtobuf
 import Testing
 
+/// The terminal column at which `marker` starts in a table line (CJK characters count two).
+func Output_displayColumn(_ line: String, of marker: String) -> Int {
+  var column = 0
+  for ch in line {
+    if String(ch) == marker { return column }
+    let v = ch.unicodeScalars.first!.value
+    column += (0x3000...0x9FFF).contains(v) || (0xAC00...0xD7A3).contains(v) ? 2 : 1
+  }
+  return -1
+}
+
 /// Runs practicectl against a daemon; returns exit status, stdout, stderr.
 func practicectl(_ args: [String], socket: String, input: String? = nil) async throws -> (status: Int32, out: String, err: String) {
   let bin = URL(fileURLWithPath: TestDaemon.binary).deletingLastPathComponent().appendingPathComponent("practicectl").path
@@ -64,7 +75,7 @@ struct CLITests {
                                  "--address-state", "MA", "--address-zip", "02134"], socket: s)
       #expect(set.status == 0, "\(set.err)")
       #expect(set.out.contains("***-**-6789 (masked)") && set.out.contains("12 Harbor St, Boston, MA, 02134"))
-      let full = try await practicectl(["business", "show", acct, "--full-tax-id", "--json"], socket: s)
+      let full = try await practicectl(["business", "get", acct, "--full-tax-id", "--json"], socket: s)
       #expect(try Practice_V1_GetBusinessInfoResponse(jsonString: full.out).businessInfo.taxID == "123-45-6789")
       let po = try await practicectl(["business", "set", acct, "--billing-line1", "PO Box 9", "--billing-city", "Boston",
                                 "--billing-state", "MA", "--billing-zip", "02134"], socket: s)
@@ -134,23 +145,23 @@ struct CLILocationRoomTests {
       let c = try await d.connect()
       let staff = try await Staff.make(c)
       let a = staff.account
-      let loc = try await practicectl(["location", "create", a, "--name", "Main", "--pos-code", "11", "--line1", "12 Harbor St",
-                                 "--city", "Boston", "--state", "MA", "--zip", "02134", "--json"], socket: s)
+      let loc = try await practicectl(["location", "create", a, "--name", "Main", "--pos-code", "11", "--address-line1", "12 Harbor St",
+                                 "--address-city", "Boston", "--address-state", "MA", "--address-zip", "02134", "--json"], socket: s)
       #expect(loc.status == 0, "\(loc.err)")
       let locID = try Practice_V1_CreateLocationResponse(jsonString: loc.out).location.locationID
       let tele = try await practicectl(["location", "create", a, "--name", "Video", "--telehealth", "--json"], socket: s)
       let teleID = try Practice_V1_CreateLocationResponse(jsonString: tele.out).location.locationID
       #expect(try await practicectl(["location", "list", a], socket: s).out.contains("Video"))
-      let bad = try await practicectl(["location", "create", a, "--name", "X", "--pos-code", "02", "--line1", "1 A St",
-                                 "--city", "B", "--state", "MA", "--zip", "02134"], socket: s)
+      let bad = try await practicectl(["location", "create", a, "--name", "X", "--pos-code", "02", "--address-line1", "1 A St",
+                                 "--address-city", "B", "--address-state", "MA", "--address-zip", "02134"], socket: s)
       #expect(bad.status == 13 && bad.err.contains("location.pos_code"))
       #expect(try await practicectl(["pos", "list", a], socket: s).out.contains("Telehealth Provided in Patient's Home"))
-      let resolved = try await practicectl(["pos", "resolve", a, teleID, "--date", "2024-05-01", "--at-home"], socket: s)
+      let resolved = try await practicectl(["pos", "resolve", a, "--location", teleID, "--date", "2024-05-01", "--at-home"], socket: s)
       #expect(resolved.out.contains("10") && resolved.out.contains("TELEHEALTH_DEFAULT"))
       #expect(try await practicectl(["payer-rule", "set", a, "acme", "--name", "Acme", "--home", "02", "--not-home", "02"], socket: s).status == 0)
-      let byRule = try await practicectl(["pos", "resolve", a, teleID, "--date", "2024-05-01", "--at-home", "--payer", "acme", "--json"], socket: s)
+      let byRule = try await practicectl(["pos", "resolve", a, "--location", teleID, "--date", "2024-05-01", "--at-home", "--payer", "acme", "--json"], socket: s)
       #expect(try Practice_V1_ResolvePlaceOfServiceResponse(jsonString: byRule.out).posCode == "02")
-      let old = try await practicectl(["pos", "resolve", a, teleID, "--date", "2021-12-31", "--at-home"], socket: s)
+      let old = try await practicectl(["pos", "resolve", a, "--location", teleID, "--date", "2021-12-31", "--at-home"], socket: s)
       #expect(old.status == 19 && old.err.contains("POS_NOT_EFFECTIVE"))
 
       _ = try await c.accounts.addUser(Make.user(a, "Second", roles: [.practitioner]))
@@ -162,13 +173,40 @@ struct CLILocationRoomTests {
       let clash = try await practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
                                    "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00"], socket: s)
       #expect(clash.status == 19 && clash.err.contains("ROOM_CONFLICT"))
-      let check = try await practicectl(["booking", "check", a, roomID, "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00"], socket: s)
+      let check = try await practicectl(["booking", "check", a, "--room", roomID, "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00"], socket: s)
       #expect(check.out.contains("conflicts with 1"))
       let over = try await practicectl(["booking", "create", a, "--room", roomID, "--location", locID, "--practitioner", staff.practitioner,
                                   "--start", "2030-01-07T10:30:00-05:00", "--end", "2030-01-07T11:00:00-05:00", "--override"], socket: s)
       #expect(over.status == 0 && over.out.contains("overrode 1"))
-      let list = try await practicectl(["booking", "list", a, roomID, "--json"], socket: s)
+      let list = try await practicectl(["booking", "list", a, "--room", roomID, "--json"], socket: s)
       #expect(try Practice_V1_ListRoomBookingsResponse(jsonString: list.out).bookings.count == 2)
+
+      // Times in the account's zone, with its name: a weekly 10:00 booking across the March and
+      // November DST changes reads 10:00 every week; --utc shows 15:00 then 14:00 then 15:00.
+      #expect(try await practicectl(["account", "settings", a, "--time-zone", "America/New_York"], socket: s).status == 0)
+      let weekly = try await practicectl(["booking", "create", a, "--room", roomID, "--location", locID,
+                                          "--practitioner", staff.practitioner, "--start", "2030-03-04T10:00", "--end", "2030-03-04T10:50",
+                                          "--weekly", "36", "--every-weeks", "1", "--no-legend"], socket: s)
+      #expect(weekly.status == 0, "\(weekly.err)")
+      let rows = weekly.out.split(separator: "\n")
+      #expect(rows.count == 36 && !weekly.out.contains("BOOKING"))
+      #expect(rows.allSatisfy { $0.contains(" 10:00 ") && $0.contains(" 10:50 ") })
+      let local = try await practicectl(["booking", "list", a, "--room", roomID, "--from", "2030-03-01T00:00", "--to", "2030-11-30T00:00"],
+                                        socket: s)
+      #expect(local.out.contains("START (America/New_York)") && local.out.contains("2030-03-04 10:00") && local.out.contains("2030-11-04 10:00"))
+      let utc = try await practicectl(["booking", "list", a, "--room", roomID, "--from", "2030-03-01T00:00", "--to", "2030-11-30T00:00",
+                                       "--utc"], socket: s)
+      #expect(utc.out.contains("START (UTC)") && utc.out.contains("2030-03-04 15:00") && utc.out.contains("2030-03-11 14:00"))
+      #expect(utc.out.contains("2030-11-04 15:00"))
+
+      // A table aligns by display width: a CJK name takes two columns a character.
+      _ = try await c.accounts.addUser(Make.user(a, "山田太郎", roles: [.biller]))
+      let users = try await practicectl(["user", "list", a], socket: s)
+      let lines = users.out.split(separator: "\n").map(String.init)
+      let emailColumn = { (line: String) in Output_displayColumn(line, of: "-") }
+      let cjk = try #require(lines.first { $0.contains("山田太郎") })
+      let ascii = try #require(lines.first { $0.contains("Second") })
+      #expect(emailColumn(cjk) == emailColumn(ascii), "\(users.out)")
       await c.close()
     }
   }
@@ -225,7 +263,8 @@ struct CLIClaimTests {
       #expect(added.status == 0, "\(added.err)")
       let user = try Practice_V1_AddUserResponse(jsonString: added.out).user.userID
       let loc = try await practicectl(["location", "create", a, "--name", "North End Office", "--pos-code", "11",
-                                       "--line1", "300 Hanover St", "--city", "Boston", "--state", "MA", "--zip", "02113-2104",
+                                       "--address-line1", "300 Hanover St", "--address-city", "Boston", "--address-state", "MA",
+                                       "--address-zip", "02113-2104",
                                        "--json"], socket: s)
       let location = try Practice_V1_CreateLocationResponse(jsonString: loc.out).location.locationID
       let args = ["claim", "profile", a, "--location", location, "--practitioner", user, "--date", "2026-03-02"]
@@ -344,7 +383,7 @@ struct CLIScriptingTests {
     // PERMISSION_DENIED (17): root as a service peer, acting as a scheduler.
     try await withDaemon(["--service-uids", "0"]) { d in
       let staff = try await Staff.make(try await d.connect(as: .operator))
-      let r = try await practicectl(["billing", "show", staff.account, "--actor", staff.scheduler], socket: d.socketPath)
+      let r = try await practicectl(["billing", "get", staff.account, "--actor", staff.scheduler], socket: d.socketPath)
       #expect(r.status == 17 && r.err.contains("ROLE_REQUIRED"), "\(r.status) \(r.err)")
     }
   }
@@ -364,7 +403,7 @@ struct CLIScriptingTests {
       let set = try await practicectl(["business", "set", account, "--tax-id-type", "EIN", "--tax-id-file", "-"], socket: s,
                                       input: "12-3456789\n")
       #expect(set.status == 0 && set.out.contains("**-***6789"), "\(set.err)")
-      let full = try await practicectl(["business", "show", account, "--full-tax-id", "--json"], socket: s)
+      let full = try await practicectl(["business", "get", account, "--full-tax-id", "--json"], socket: s)
       #expect(try Practice_V1_GetBusinessInfoResponse(jsonString: full.out).businessInfo.taxID == "12-3456789")
       let file = NSTemporaryDirectory() + "token-\(UUID().uuidString)"
       try "tok_from_file\n".write(toFile: file, atomically: true, encoding: .utf8)
@@ -427,12 +466,12 @@ struct CLIHelpTests {
       "account create", "account get", "account list", "account settings", "account close", "account reopen",
       "account export", "account transfer-owner", "user add", "user update", "user deactivate", "user reactivate",
       "user list",
-      "business show", "business set", "business sender-email", "location create", "location get", "location list",
+      "business get", "business set", "business sender-email", "location create", "location get", "location list",
       "location update", "location archive", "location unarchive", "pos list", "pos resolve", "payer-rule set", "payer-rule list",
       "payer-rule delete", "room create", "room get", "room list", "room update", "room archive", "room unarchive", "booking create", "booking move",
-      "booking cancel", "booking list", "booking check", "billing show", "billing plan", "billing set-card",
+      "booking cancel", "booking list", "booking check", "billing get", "billing plan", "billing set-card",
       "billing remove-card", "billing usage", "billing preview", "billing record-payment", "billing archive",
-      "billing tax-forms", "invoice list", "invoice show", "invoice void", "audit list", "watch", "call", "describe", "health",
+      "billing tax-forms", "invoice list", "invoice get", "invoice void", "audit list", "watch", "call", "describe", "health",
       "claim profile",
     ]
     #expect(expected.isSubset(of: leaves), "missing: \(expected.subtracting(leaves))")

@@ -214,13 +214,7 @@ struct AuditCommand: AsyncParsableCommand {
       req.pageSize = pageSize
       req.pageToken = pageToken
       let pages = try await connection.run { c, o in
-        var pages: [Practice_V1_ListAuditEventsResponse] = []
-        repeat {
-          let page = try await c.audit.listAuditEvents(req, options: o)
-          pages.append(page)
-          req.pageToken = page.nextPageToken
-        } while all && !req.pageToken.isEmpty
-        return pages
+        try await Output.pages(c.audit.listAuditEventsPages(req, options: o), all: all)
       }
       if connection.json { print(Output.json(try Output.merged(pages, token: \.nextPageToken))); return }
       Output.table(["ID", "TIME", "ACTOR", "PEER", "METHOD", "RESOURCE", "NOTE"], pages.flatMap(\.events).map {

@@ -124,13 +124,7 @@ struct LocationCommand: AsyncParsableCommand {
       req.includeArchived = includeArchived
       req.pageSize = 500
       let all = try await connection.run { c, o in
-        var out: [Practice_V1_Location] = []
-        repeat {
-          let page = try await c.locations.listLocations(req, options: o)
-          out += page.locations
-          req.pageToken = page.nextPageToken
-        } while !req.pageToken.isEmpty
-        return out
+        try await Output.pages(c.locations.listLocationsPages(req, options: o), all: true).flatMap(\.locations)
       }
       if connection.json {
         var resp = Practice_V1_ListLocationsResponse()

@@ -169,13 +169,7 @@ struct AccountCommand: AsyncParsableCommand {
       req.pageSize = pageSize
       req.pageToken = pageToken
       let pages = try await connection.run { c, o in
-        var pages: [Practice_V1_ListAccountsResponse] = []
-        repeat {
-          let page = try await c.accounts.listAccounts(req, options: o)
-          pages.append(page)
-          req.pageToken = page.nextPageToken
-        } while all && !req.pageToken.isEmpty
-        return pages
+        try await Output.pages(c.accounts.listAccountsPages(req, options: o), all: all)
       }
       if connection.json { print(Output.json(try Output.merged(pages, token: \.nextPageToken))); return }
       let accounts = pages.flatMap(\.accounts)
@@ -338,13 +332,7 @@ struct UserCommand: AsyncParsableCommand {
       req.pageSize = pageSize
       req.pageToken = pageToken
       let pages = try await connection.run { c, o in
-        var pages: [Practice_V1_ListUsersResponse] = []
-        repeat {
-          let page = try await c.accounts.listUsers(req, options: o)
-          pages.append(page)
-          req.pageToken = page.nextPageToken
-        } while all && !req.pageToken.isEmpty
-        return pages
+        try await Output.pages(c.accounts.listUsersPages(req, options: o), all: all)
       }
       if connection.json { print(Output.json(try Output.merged(pages, token: \.nextPageToken))); return }
       UserCommand.table(pages.flatMap(\.users))

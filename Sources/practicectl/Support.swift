@@ -140,6 +140,16 @@ enum Output {
     return FullJSON.line(object)
   }
 
+  /// The first page of a list, or with `all` every page (the typed client's paging helper).
+  static func pages<Page>(_ pages: Pages<Page>, all: Bool) async throws -> [Page] {
+    var out: [Page] = []
+    for try await page in pages {
+      out.append(page)
+      if !all { break }
+    }
+    return out
+  }
+
   /// A paged list's pages as one response: the items of every page, no next page token when the
   /// pages went to the end.
   static func merged<M: SwiftProtobuf.Message>(_ pages: [M], token: WritableKeyPath<M, String>) throws -> M {

@@ -51,6 +51,36 @@ struct AccountServiceTests {
     }
   }
 
+  @Test("the typed client's paging helper: every page, each fetched when asked, from the request's token")
+  func pages() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let s = try await Staff.make(c)
+      var req = Practice_V1_ListUsersRequest()
+      req.accountID = s.account
+      req.pageSize = 4
+      var sizes: [Int] = []
+      var ids: [String] = []
+      for try await page in c.accounts.listUsersPages(req) {
+        sizes.append(page.users.count)
+        ids += page.users.map(\.userID)
+      }
+      #expect(sizes == [4, 2] && Set(ids).count == 6)
+      // Breaking off fetches no more pages; starting from a token starts there.
+      var first: Practice_V1_ListUsersResponse?
+      for try await page in c.accounts.listUsersPages(req) { first = page; break }
+      req.pageToken = try #require(first?.nextPageToken)
+      var rest: [String] = []
+      for try await page in c.accounts.listUsersPages(req) { rest += page.users.map(\.userID) }
+      #expect(rest == Array(ids.suffix(2)))
+      // A refusal is thrown from the iteration.
+      req.pageToken = "not-a-token"
+      await expectRPCError(.invalidArgument, .validationFailed) {
+        for try await _ in c.accounts.listUsersPages(req) {}
+      }
+    }
+  }
+
   @Test("bad inputs: field violations, all at once; NOT_FOUND; empty mask")
   func badInputs() async throws {
     try await withServices { d in

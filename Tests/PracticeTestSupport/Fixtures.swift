@@ -162,11 +162,7 @@ public func auditEvents(_ c: some ClientTransport, _ account: String, method: St
   req.method = method
   req.pageSize = 500
   var out: [Practice_V1_AuditEvent] = []
-  repeat {
-    let page = try await c.audit.listAuditEvents(req)
-    out += page.events
-    req.pageToken = page.nextPageToken
-  } while !req.pageToken.isEmpty
+  for try await page in c.audit.listAuditEventsPages(req) { out += page.events }
   return out
 }
 

@@ -81,6 +81,42 @@ public protocol ClientTransport: Sendable {
 
 /// The items of a typed server stream.
 public typealias ServerStream<Item> = AsyncThrowingMapSequence<AsyncThrowingStream<Data, Error>, Item>
+
+/// Every page of a paged list, each fetched when the iteration asks for it: the request goes out
+/// again with each response's `next_page_token` until a page comes back without one.
+public struct Pages<Page: Sendable>: AsyncSequence, Sendable {
+  public typealias Element = Page
+  @usableFromInline let firstToken: String
+  @usableFromInline let fetch: @Sendable (String) async throws -> (page: Page, next: String)
+
+  @inlinable
+  public init(firstToken: String, fetch: @escaping @Sendable (String) async throws -> (page: Page, next: String)) {
+    self.firstToken = firstToken
+    self.fetch = fetch
+  }
+
+  public struct AsyncIterator: AsyncIteratorProtocol {
+    @usableFromInline var token: String?
+    @usableFromInline let fetch: @Sendable (String) async throws -> (page: Page, next: String)
+
+    @usableFromInline
+    init(token: String?, fetch: @escaping @Sendable (String) async throws -> (page: Page, next: String)) {
+      self.token = token
+      self.fetch = fetch
+    }
+
+    @inlinable
+    public mutating func next() async throws -> Page? {
+      guard let current = token else { return nil }
+      let (page, next) = try await fetch(current)
+      token = next.isEmpty ? nil : next
+      return page
+    }
+  }
+
+  @inlinable
+  public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(token: firstToken, fetch: fetch) }
+}
 /// What a server of practice.rpc.v1.Reflection implements: one function per method.
 public protocol ReflectionHandler: Sendable {
   associatedtype Context: Sendable
@@ -270,6 +306,18 @@ public struct AccountServiceClient<Transport: ClientTransport>: Sendable {
     let payload = try await transport.unary(method: "/practice.v1.AccountService/ListAccounts", payload: try request.serializedData(), options: options)
     return try Practice_V1_ListAccountsResponse(serializedBytes: payload)
   }
+  /// Every page of ListAccounts, from the request's page token to the last page.
+  @inlinable
+  public func listAccountsPages(_ request: Practice_V1_ListAccountsRequest = .init(), options: CallOptions = .init()) -> Pages<Practice_V1_ListAccountsResponse> {
+    let transport = self.transport
+    return Pages(firstToken: request.pageToken) { token in
+      var page = request
+      page.pageToken = token
+      let payload = try await transport.unary(method: "/practice.v1.AccountService/ListAccounts", payload: try page.serializedData(), options: options)
+      let response = try Practice_V1_ListAccountsResponse(serializedBytes: payload)
+      return (response, response.nextPageToken)
+    }
+  }
   @inlinable
   public func updateAccountSettings(_ request: Practice_V1_UpdateAccountSettingsRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_UpdateAccountSettingsResponse {
     let payload = try await transport.unary(method: "/practice.v1.AccountService/UpdateAccountSettings", payload: try request.serializedData(), options: options)
@@ -299,6 +347,18 @@ public struct AccountServiceClient<Transport: ClientTransport>: Sendable {
   public func listUsers(_ request: Practice_V1_ListUsersRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_ListUsersResponse {
     let payload = try await transport.unary(method: "/practice.v1.AccountService/ListUsers", payload: try request.serializedData(), options: options)
     return try Practice_V1_ListUsersResponse(serializedBytes: payload)
+  }
+  /// Every page of ListUsers, from the request's page token to the last page.
+  @inlinable
+  public func listUsersPages(_ request: Practice_V1_ListUsersRequest = .init(), options: CallOptions = .init()) -> Pages<Practice_V1_ListUsersResponse> {
+    let transport = self.transport
+    return Pages(firstToken: request.pageToken) { token in
+      var page = request
+      page.pageToken = token
+      let payload = try await transport.unary(method: "/practice.v1.AccountService/ListUsers", payload: try page.serializedData(), options: options)
+      let response = try Practice_V1_ListUsersResponse(serializedBytes: payload)
+      return (response, response.nextPageToken)
+    }
   }
   @inlinable
   public func transferOwnership(_ request: Practice_V1_TransferOwnershipRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_TransferOwnershipResponse {
@@ -344,6 +404,18 @@ public struct AuditServiceClient<Transport: ClientTransport>: Sendable {
   public func listAuditEvents(_ request: Practice_V1_ListAuditEventsRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_ListAuditEventsResponse {
     let payload = try await transport.unary(method: "/practice.v1.AuditService/ListAuditEvents", payload: try request.serializedData(), options: options)
     return try Practice_V1_ListAuditEventsResponse(serializedBytes: payload)
+  }
+  /// Every page of ListAuditEvents, from the request's page token to the last page.
+  @inlinable
+  public func listAuditEventsPages(_ request: Practice_V1_ListAuditEventsRequest = .init(), options: CallOptions = .init()) -> Pages<Practice_V1_ListAuditEventsResponse> {
+    let transport = self.transport
+    return Pages(firstToken: request.pageToken) { token in
+      var page = request
+      page.pageToken = token
+      let payload = try await transport.unary(method: "/practice.v1.AuditService/ListAuditEvents", payload: try page.serializedData(), options: options)
+      let response = try Practice_V1_ListAuditEventsResponse(serializedBytes: payload)
+      return (response, response.nextPageToken)
+    }
   }
 }
 
@@ -421,6 +493,18 @@ public struct BillingServiceClient<Transport: ClientTransport>: Sendable {
   public func listInvoices(_ request: Practice_V1_ListInvoicesRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_ListInvoicesResponse {
     let payload = try await transport.unary(method: "/practice.v1.BillingService/ListInvoices", payload: try request.serializedData(), options: options)
     return try Practice_V1_ListInvoicesResponse(serializedBytes: payload)
+  }
+  /// Every page of ListInvoices, from the request's page token to the last page.
+  @inlinable
+  public func listInvoicesPages(_ request: Practice_V1_ListInvoicesRequest = .init(), options: CallOptions = .init()) -> Pages<Practice_V1_ListInvoicesResponse> {
+    let transport = self.transport
+    return Pages(firstToken: request.pageToken) { token in
+      var page = request
+      page.pageToken = token
+      let payload = try await transport.unary(method: "/practice.v1.BillingService/ListInvoices", payload: try page.serializedData(), options: options)
+      let response = try Practice_V1_ListInvoicesResponse(serializedBytes: payload)
+      return (response, response.nextPageToken)
+    }
   }
   @inlinable
   public func getInvoice(_ request: Practice_V1_GetInvoiceRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_GetInvoiceResponse {
@@ -566,6 +650,18 @@ public struct LocationServiceClient<Transport: ClientTransport>: Sendable {
     let payload = try await transport.unary(method: "/practice.v1.LocationService/ListLocations", payload: try request.serializedData(), options: options)
     return try Practice_V1_ListLocationsResponse(serializedBytes: payload)
   }
+  /// Every page of ListLocations, from the request's page token to the last page.
+  @inlinable
+  public func listLocationsPages(_ request: Practice_V1_ListLocationsRequest = .init(), options: CallOptions = .init()) -> Pages<Practice_V1_ListLocationsResponse> {
+    let transport = self.transport
+    return Pages(firstToken: request.pageToken) { token in
+      var page = request
+      page.pageToken = token
+      let payload = try await transport.unary(method: "/practice.v1.LocationService/ListLocations", payload: try page.serializedData(), options: options)
+      let response = try Practice_V1_ListLocationsResponse(serializedBytes: payload)
+      return (response, response.nextPageToken)
+    }
+  }
   @inlinable
   public func updateLocation(_ request: Practice_V1_UpdateLocationRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_UpdateLocationResponse {
     let payload = try await transport.unary(method: "/practice.v1.LocationService/UpdateLocation", payload: try request.serializedData(), options: options)
@@ -595,6 +691,18 @@ public struct LocationServiceClient<Transport: ClientTransport>: Sendable {
   public func listPayerPosRules(_ request: Practice_V1_ListPayerPosRulesRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_ListPayerPosRulesResponse {
     let payload = try await transport.unary(method: "/practice.v1.LocationService/ListPayerPosRules", payload: try request.serializedData(), options: options)
     return try Practice_V1_ListPayerPosRulesResponse(serializedBytes: payload)
+  }
+  /// Every page of ListPayerPosRules, from the request's page token to the last page.
+  @inlinable
+  public func listPayerPosRulesPages(_ request: Practice_V1_ListPayerPosRulesRequest = .init(), options: CallOptions = .init()) -> Pages<Practice_V1_ListPayerPosRulesResponse> {
+    let transport = self.transport
+    return Pages(firstToken: request.pageToken) { token in
+      var page = request
+      page.pageToken = token
+      let payload = try await transport.unary(method: "/practice.v1.LocationService/ListPayerPosRules", payload: try page.serializedData(), options: options)
+      let response = try Practice_V1_ListPayerPosRulesResponse(serializedBytes: payload)
+      return (response, response.nextPageToken)
+    }
   }
   @inlinable
   public func deletePayerPosRule(_ request: Practice_V1_DeletePayerPosRuleRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_DeletePayerPosRuleResponse {
@@ -661,6 +769,18 @@ public struct RoomServiceClient<Transport: ClientTransport>: Sendable {
     let payload = try await transport.unary(method: "/practice.v1.RoomService/ListRooms", payload: try request.serializedData(), options: options)
     return try Practice_V1_ListRoomsResponse(serializedBytes: payload)
   }
+  /// Every page of ListRooms, from the request's page token to the last page.
+  @inlinable
+  public func listRoomsPages(_ request: Practice_V1_ListRoomsRequest = .init(), options: CallOptions = .init()) -> Pages<Practice_V1_ListRoomsResponse> {
+    let transport = self.transport
+    return Pages(firstToken: request.pageToken) { token in
+      var page = request
+      page.pageToken = token
+      let payload = try await transport.unary(method: "/practice.v1.RoomService/ListRooms", payload: try page.serializedData(), options: options)
+      let response = try Practice_V1_ListRoomsResponse(serializedBytes: payload)
+      return (response, response.nextPageToken)
+    }
+  }
   @inlinable
   public func updateRoom(_ request: Practice_V1_UpdateRoomRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_UpdateRoomResponse {
     let payload = try await transport.unary(method: "/practice.v1.RoomService/UpdateRoom", payload: try request.serializedData(), options: options)
@@ -695,6 +815,18 @@ public struct RoomServiceClient<Transport: ClientTransport>: Sendable {
   public func listRoomBookings(_ request: Practice_V1_ListRoomBookingsRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_ListRoomBookingsResponse {
     let payload = try await transport.unary(method: "/practice.v1.RoomService/ListRoomBookings", payload: try request.serializedData(), options: options)
     return try Practice_V1_ListRoomBookingsResponse(serializedBytes: payload)
+  }
+  /// Every page of ListRoomBookings, from the request's page token to the last page.
+  @inlinable
+  public func listRoomBookingsPages(_ request: Practice_V1_ListRoomBookingsRequest = .init(), options: CallOptions = .init()) -> Pages<Practice_V1_ListRoomBookingsResponse> {
+    let transport = self.transport
+    return Pages(firstToken: request.pageToken) { token in
+      var page = request
+      page.pageToken = token
+      let payload = try await transport.unary(method: "/practice.v1.RoomService/ListRoomBookings", payload: try page.serializedData(), options: options)
+      let response = try Practice_V1_ListRoomBookingsResponse(serializedBytes: payload)
+      return (response, response.nextPageToken)
+    }
   }
   @inlinable
   public func checkRoomAvailability(_ request: Practice_V1_CheckRoomAvailabilityRequest = .init(), options: CallOptions = .init()) async throws -> Practice_V1_CheckRoomAvailabilityResponse {

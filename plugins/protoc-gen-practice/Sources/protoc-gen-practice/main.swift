@@ -34,8 +34,12 @@ struct PracticeGenerator: CodeGenerator {
     let response: String
     let serverStreaming: Bool
     let sideEffects: Bool
+    /// A paged list: the request has `page_token`, the response `next_page_token`.
+    let paged: Bool
 
     init(service: ServiceDescriptor, method: MethodDescriptor, namer: SwiftProtobufNamer) {
+      paged = method.inputType.fields.contains { $0.name == "page_token" && $0.type == .string }
+        && method.outputType.fields.contains { $0.name == "next_page_token" && $0.type == .string }
       path = "/\(service.fullName)/\(method.name)"
       name = method.name
       request = namer.fullName(message: method.inputType)
@@ -227,6 +231,42 @@ struct PracticeGenerator: CodeGenerator {
     /// The items of a typed server stream.
     public typealias ServerStream<Item> = AsyncThrowingMapSequence<AsyncThrowingStream<Data, Error>, Item>
 
+    /// Every page of a paged list, each fetched when the iteration asks for it: the request goes out
+    /// again with each response's `next_page_token` until a page comes back without one.
+    public struct Pages<Page: Sendable>: AsyncSequence, Sendable {
+      public typealias Element = Page
+      @usableFromInline let firstToken: String
+      @usableFromInline let fetch: @Sendable (String) async throws -> (page: Page, next: String)
+
+      @inlinable
+      public init(firstToken: String, fetch: @escaping @Sendable (String) async throws -> (page: Page, next: String)) {
+        self.firstToken = firstToken
+        self.fetch = fetch
+      }
+
+      public struct AsyncIterator: AsyncIteratorProtocol {
+        @usableFromInline var token: String?
+        @usableFromInline let fetch: @Sendable (String) async throws -> (page: Page, next: String)
+
+        @usableFromInline
+        init(token: String?, fetch: @escaping @Sendable (String) async throws -> (page: Page, next: String)) {
+          self.token = token
+          self.fetch = fetch
+        }
+
+        @inlinable
+        public mutating func next() async throws -> Page? {
+          guard let current = token else { return nil }
+          let (page, next) = try await fetch(current)
+          token = next.isEmpty ? nil : next
+          return page
+        }
+      }
+
+      @inlinable
+      public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(token: firstToken, fetch: fetch) }
+    }
+
     """
 
   func services(_ services: [ServiceDescriptor], namer: SwiftProtobufNamer) -> String {
@@ -299,6 +339,27 @@ struct PracticeGenerator: CodeGenerator {
             }
           }
           p.print("}")
+          if m.paged {
+            p.print(
+              "/// Every page of \(m.name), from the request's page token to the last page.",
+              "@inlinable",
+              "public func \(m.functionName)Pages(_ request: \(m.request) = .init(), options: CallOptions = .init()) -> Pages<\(m.response)> {")
+            p.withIndentation { p in
+              p.print(
+                "let transport = self.transport",
+                "return Pages(firstToken: request.pageToken) { token in")
+              p.withIndentation { p in
+                p.print(
+                  "var page = request",
+                  "page.pageToken = token",
+                  "let payload = try await transport.unary(method: \"\(m.path)\", payload: try page.serializedData(), options: options)",
+                  "let response = try \(m.response)(serializedBytes: payload)",
+                  "return (response, response.nextPageToken)")
+              }
+              p.print("}")
+            }
+            p.print("}")
+          }
         }
       }
       p.print("}", "")

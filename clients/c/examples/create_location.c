@@ -11,10 +11,22 @@
 #include "practice/v1/location.pb-c.h"
 #include "practiceclient.h"
 
-static void print_status(const char *what, const pc_status *s) {
+/* Reports a failed call: the library's own failure (rc, with errno for PC_ERR_IO), or the daemon's
+ * status with its reason and violations. Returns nonzero when the call failed. */
+static int failed(const char *what, int rc, pc_status *s) {
+  if (rc != PC_OK) {
+    fprintf(stderr, "%s: %s", what, pc_strerror(rc));
+    if (rc == PC_ERR_IO) perror("");
+    else fputc('\n', stderr);
+    pc_status_free(s);
+    return 1;
+  }
+  if (s->code == PC_CODE_OK) return 0;
   fprintf(stderr, "%s: %s (%s): %s\n", what, pc_code_name(s->code), s->reason, s->message);
   for (size_t i = 0; i < s->n_violations; i++)
     fprintf(stderr, "  %s: %s\n", s->violations[i].field, s->violations[i].description);
+  pc_status_free(s);
+  return 1;
 }
 
 int main(int argc, char **argv) {
@@ -32,11 +44,8 @@ int main(int argc, char **argv) {
   create.n_owner_roles = 1;
   ProtobufCMessage *out = NULL;
   pc_status st;
-  if (pc_call(c, "/practice.v1.AccountService/CreateAccount", &create.base, NULL, 0, 0,
-              &practice__v1__create_account_response__descriptor, &out, &st) != PC_OK || st.code != 0) {
-    print_status("CreateAccount", &st);
-    return 1;
-  }
+  if (failed("CreateAccount", pc_call(c, "/practice.v1.AccountService/CreateAccount", &create.base, NULL, 0, 0,
+              &practice__v1__create_account_response__descriptor, &out, &st), &st)) return 1;
   pc_status_free(&st);
   Practice__V1__CreateAccountResponse *account = (Practice__V1__CreateAccountResponse *)out;
   char account_id[64], owner_id[64];
@@ -58,11 +67,8 @@ int main(int argc, char **argv) {
   req.account_id = account_id;
   req.location = &location;
   pc_metadata md[] = {{"request-id", "c-example-1"}};
-  if (pc_call(c, "/practice.v1.LocationService/CreateLocation", &req.base, md, 1, 5000,
-              &practice__v1__create_location_response__descriptor, &out, &st) != PC_OK || st.code != 0) {
-    print_status("CreateLocation", &st);
-    return 1;
-  }
+  if (failed("CreateLocation", pc_call(c, "/practice.v1.LocationService/CreateLocation", &req.base, md, 1, 5000,
+              &practice__v1__create_location_response__descriptor, &out, &st), &st)) return 1;
   pc_status_free(&st);
   char location_id[64];
   snprintf(location_id, sizeof location_id, "%s", ((Practice__V1__CreateLocationResponse *)out)->location->location_id);
@@ -71,11 +77,8 @@ int main(int argc, char **argv) {
   Practice__V1__GetLocationRequest get = PRACTICE__V1__GET_LOCATION_REQUEST__INIT;
   get.account_id = account_id;
   get.location_id = location_id;
-  if (pc_call(c, "/practice.v1.LocationService/GetLocation", &get.base, NULL, 0, 0,
-              &practice__v1__get_location_response__descriptor, &out, &st) != PC_OK || st.code != 0) {
-    print_status("GetLocation", &st);
-    return 1;
-  }
+  if (failed("GetLocation", pc_call(c, "/practice.v1.LocationService/GetLocation", &get.base, NULL, 0, 0,
+              &practice__v1__get_location_response__descriptor, &out, &st), &st)) return 1;
   pc_status_free(&st);
   Practice__V1__Location *got = ((Practice__V1__GetLocationResponse *)out)->location;
   printf("account %s location %s \"%s\" POS %s default=%d city=%s\n", account_id, got->location_id, got->name,
@@ -88,11 +91,8 @@ int main(int argc, char **argv) {
   claim.location_id = location_id;
   claim.rendering_user_id = owner_id;
   claim.date_of_service = "2026-03-02";
-  if (pc_call(c, "/practice.v1.ClaimService/ResolveClaimProfile", &claim.base, NULL, 0, 0,
-              &practice__v1__resolve_claim_profile_response__descriptor, &out, &st) != PC_OK || st.code != 0) {
-    print_status("ResolveClaimProfile", &st);
-    return 1;
-  }
+  if (failed("ResolveClaimProfile", pc_call(c, "/practice.v1.ClaimService/ResolveClaimProfile", &claim.base, NULL, 0, 0,
+              &practice__v1__resolve_claim_profile_response__descriptor, &out, &st), &st)) return 1;
   pc_status_free(&st);
   Practice__V1__ResolveClaimProfileResponse *profile = (Practice__V1__ResolveClaimProfileResponse *)out;
   printf("claim profile: POS %s, %s, %zu problems\n", profile->place_of_service->pos_code,

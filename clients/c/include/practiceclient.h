@@ -10,6 +10,19 @@
  * Strings: every string field of a request is checked before it is packed; invalid UTF-8 (overlong
  * forms such as C0 80, the "modified UTF-8" NUL, included) is refused with PC_ERR_INVALID_STRING and
  * nothing is sent. A C string cannot carry U+0000 itself.
+ *
+ * Types: pc_send and pc_call check that the request is the method's request type and pc_call that the
+ * response descriptor is the method's response type (PC_ERR_MISMATCH), so that a wrong pairing never
+ * decodes silently.
+ *
+ * Threads: a pc_client is used by one thread at a time (no locks inside); different clients are
+ * independent. The library keeps no global mutable state.
+ *
+ * Memory: the library never keeps a pointer to what the caller passes (method, request, metadata are
+ * read during the call). What it returns belongs to the caller: a pc_status (free with
+ * pc_status_free), a pc_response (pc_response_free), an unpacked response message
+ * (protobuf_c_message_free_unpacked(msg, NULL)). pc_close_status() and the strings of
+ * pc_strerror()/pc_code_name()/pc_version() belong to the library: do not free them.
  */
 #ifndef PRACTICECLIENT_H
 #define PRACTICECLIENT_H
@@ -33,10 +46,17 @@ enum {
   PC_ERR_NOMEM = -5,
   PC_ERR_UNPACK = -6,         /* the response payload does not unpack with the given descriptor */
   PC_ERR_TIMEOUT = -7,        /* pc_receive_until: no frame within the time given */
-  PC_ERR_DEADLINE = -8        /* pc_call: no answer within the deadline and PC_DEADLINE_GRACE_MS; the
+  PC_ERR_DEADLINE = -8,       /* pc_call: no answer within the deadline and PC_DEADLINE_GRACE_MS; the
                                  status says DEADLINE_EXCEEDED; the call was cancelled, the connection
                                  stays usable */
+  PC_ERR_MISMATCH = -9        /* the request's type (pc_send, pc_call) or the response descriptor (pc_call)
+                                 is not the method's own; nothing was sent. Checked against a table
+                                 generated from proto/; a method the library does not know is sent as
+                                 given */
 };
+
+/* A sentence for a result of the library's own functions (PC_OK, PC_ERR_*): a static string. */
+const char *pc_strerror(int rc);
 
 /* Time limits of the library (milliseconds).
  * - pc_connect gives up after PC_CONNECT_TIMEOUT_MS (a daemon whose backlog is full); the same bound

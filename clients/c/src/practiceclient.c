@@ -12,6 +12,7 @@
 #include <time.h>
 #include <sys/time.h>
 
+#include "methods.h"
 #include "practice/rpc/v1/rpc.pb-c.h"
 
 #define PC_MAX_FRAME (4u * 1024u * 1024u)
@@ -222,8 +223,21 @@ static int send_request(pc_client *c, Practice__Rpc__V1__Request *req) {
   return rc;
 }
 
+static int compare_method(const void *key, const void *entry) {
+  return strcmp((const char *)key, ((const pc_method *)entry)->path);
+}
+
+/* The method's entry in the generated table (sorted by path, bytewise), or NULL for a method this
+ * library does not know (a newer daemon's: the daemon answers for it). */
+static const pc_method *find_method(const char *path) {
+  return bsearch(path, pc_methods, pc_methods_count, sizeof pc_methods[0], compare_method);
+}
+
 int pc_send(pc_client *c, const char *method, const ProtobufCMessage *request, const pc_metadata *metadata,
             size_t n_metadata, uint32_t timeout_ms, uint64_t *call_id) {
+  if (method == NULL || request == NULL) return PC_ERR_MISMATCH;
+  const pc_method *m = find_method(method);
+  if (m != NULL && request->descriptor != m->request) return PC_ERR_MISMATCH;
   if (!check_string(method) || pc_check_strings(request) != PC_OK) return PC_ERR_INVALID_STRING;
   for (size_t i = 0; i < n_metadata; i++) {
     if (!check_string(metadata[i].key) || !check_string(metadata[i].value)) return PC_ERR_INVALID_STRING;
@@ -395,6 +409,8 @@ int pc_call(pc_client *c, const char *method, const ProtobufCMessage *request, c
             ProtobufCMessage **response, pc_status *status) {
   if (response != NULL) *response = NULL;
   memset(status, 0, sizeof *status);
+  const pc_method *m = method != NULL ? find_method(method) : NULL;
+  if (m != NULL && response_descriptor != NULL && response_descriptor != m->response) return PC_ERR_MISMATCH;
   int rc = check_open(c);
   if (rc != PC_OK) return rc;
   if (c->closed) {
@@ -438,6 +454,22 @@ int pc_call(pc_client *c, const char *method, const ProtobufCMessage *request, c
     }
     pc_response_free(&r);
     return rc;
+  }
+}
+
+const char *pc_strerror(int rc) {
+  switch (rc) {
+  case PC_OK: return "success";
+  case PC_ERR_IO: return "the connection to practiced failed or was closed (see errno)";
+  case PC_ERR_PROTOCOL: return "practiced sent something that is not the protocol";
+  case PC_ERR_INVALID_STRING: return "a request string is not valid UTF-8 (nothing was sent)";
+  case PC_ERR_TOO_LARGE: return "the request or a response exceeds the frame limit";
+  case PC_ERR_NOMEM: return "out of memory";
+  case PC_ERR_UNPACK: return "the response does not unpack with the descriptor given";
+  case PC_ERR_TIMEOUT: return "no frame arrived within the time given";
+  case PC_ERR_DEADLINE: return "no answer within the call's deadline and its grace (the call was cancelled)";
+  case PC_ERR_MISMATCH: return "the request or response type is not the method's (nothing was sent)";
+  default: return "unknown libpracticeclient result";
   }
 }
 

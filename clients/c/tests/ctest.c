@@ -126,6 +126,40 @@ static void test_claim_profile(pc_client *c) {
   pc_status_free(&st);
 }
 
+static void test_mismatch(pc_client *c) {
+  Practice__V1__GetAccountRequest get = PRACTICE__V1__GET_ACCOUNT_REQUEST__INIT;
+  get.account_id = account_id;
+  Practice__V1__GetLocationRequest wrong = PRACTICE__V1__GET_LOCATION_REQUEST__INIT;
+  ProtobufCMessage *out = NULL;
+  pc_status st;
+  /* A request of another method's type: refused before anything is sent. */
+  int rc = pc_call(c, "/practice.v1.AccountService/GetAccount", &wrong.base, NULL, 0, 0,
+                   &practice__v1__get_account_response__descriptor, &out, &st);
+  CHECK(rc == PC_ERR_MISMATCH && out == NULL, "a request of the wrong type is PC_ERR_MISMATCH");
+  pc_status_free(&st);
+  /* The right request, the wrong response descriptor: refused too (it would decode silently). */
+  rc = pc_call(c, "/practice.v1.AccountService/GetAccount", &get.base, NULL, 0, 0,
+               &practice__v1__get_location_response__descriptor, &out, &st);
+  CHECK(rc == PC_ERR_MISMATCH && out == NULL, "a response descriptor of another method is PC_ERR_MISMATCH");
+  pc_status_free(&st);
+  uint64_t id = 0;
+  CHECK(pc_send(c, "/practice.v1.AccountService/GetAccount", &wrong.base, NULL, 0, 0, &id) == PC_ERR_MISMATCH,
+        "pc_send checks the request type too");
+  /* The connection is untouched: the right pairing works. */
+  rc = pc_call(c, "/practice.v1.AccountService/GetAccount", &get.base, NULL, 0, 0,
+               &practice__v1__get_account_response__descriptor, &out, &st);
+  CHECK(rc == PC_OK && st.code == PC_CODE_OK && out != NULL, "the method's own types pass");
+  if (out) protobuf_c_message_free_unpacked(out, NULL);
+  pc_status_free(&st);
+  /* A method the library does not know is sent as given: the daemon answers. */
+  rc = pc_call(c, "/practice.v1.AccountService/NoSuchMethod", &get.base, NULL, 0, 0, NULL, NULL, &st);
+  CHECK(rc == PC_OK && st.code == PC_CODE_UNIMPLEMENTED, "an unknown method reaches the daemon (UNIMPLEMENTED)");
+  pc_status_free(&st);
+  CHECK(strcmp(pc_strerror(PC_ERR_MISMATCH), pc_strerror(PC_ERR_IO)) != 0 && strlen(pc_strerror(PC_OK)) > 0 &&
+            strstr(pc_strerror(-1000), "unknown") != NULL,
+        "pc_strerror names every result");
+}
+
 static void test_denied(pc_client *denied) {
   Practice__V1__ListAccountsRequest req = PRACTICE__V1__LIST_ACCOUNTS_REQUEST__INIT;
   pc_status st;
@@ -322,6 +356,7 @@ int main(int argc, char **argv) {
   test_success(c);
   test_validation(c);
   test_claim_profile(c);
+  test_mismatch(c);
   test_denied(denied);
   test_pipelined(c);
   test_invalid_strings(c);

@@ -1,5 +1,4 @@
 import CoreMetrics
-import Crypto
 import Foundation
 import PracticeCore
 import PracticeDomain
@@ -154,10 +153,9 @@ public struct Mutations: Sendable {
     }
     defer { if let key { env.keysInFlight.release(scope + "\u{1}" + key) } }
 
-    // The hash of the request as it arrived identifies a retry; only calls with a key need it. (A
-    // mutation run outside a call's route, such as a read that audits, hashes its re-encoding.)
-    let payloadHash =
-      key == nil ? Data() : Data(SHA256.hash(data: ctx.requestBytes.isEmpty ? try request.serializedData() : ctx.requestBytes))
+    // The request as it arrived identifies a retry; only calls with a key need it. (A mutation run
+    // outside a call's route, such as a read that audits, records its re-encoding.)
+    let requestBytes = key == nil ? Data() : (ctx.requestBytes.isEmpty ? try request.serializedData() : ctx.requestBytes)
     let path = ctx.method.path
     let nowMs = env.clock.nowMs()
     let changes = env.changes
@@ -170,7 +168,8 @@ public struct Mutations: Sendable {
       outcome = try await env.store.write { w -> Result<Resp, RPCError> in
         try ctx.control.beginCommit()
         if let key, let recorded = try w.idempotency(scope: scope, key: key) {
-          guard recorded.method == path, recorded.payloadHash == payloadHash else {
+          // A record from before the schema's v5 has no request to compare: its method decides.
+          guard recorded.method == path, recorded.request.map({ $0 == requestBytes }) ?? true else {
             return .failure(.failedPrecondition(
               .idempotencyKeyReused, "the idempotency key was used with another request"))
           }
@@ -211,7 +210,7 @@ public struct Mutations: Sendable {
           case .failure(let e): recorded = .failure(e)
           }
           try w.putIdempotency(IdempotencyRecord(
-            scope: scope, key: key, method: path, payloadHash: payloadHash,
+            scope: scope, key: key, method: path, request: requestBytes,
             response: try Mutations.encodeRecorded(recorded), createdAtMs: nowMs))
         }
         let toPublish = published

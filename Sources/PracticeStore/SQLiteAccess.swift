@@ -517,11 +517,11 @@ struct SQLiteAccess: StoreWriter {
 
   func idempotency(scope: String, key: String) throws -> IdempotencyRecord? {
     try row(
-      "SELECT method, payload_hash, response, created_at_ms FROM idempotency WHERE scope = ? AND key = ?", .text(scope),
+      "SELECT method, request, response, created_at_ms FROM idempotency WHERE scope = ? AND key = ?", .text(scope),
       .text(key)
     ) {
       IdempotencyRecord(
-        scope: scope, key: key, method: $0.text(0) ?? "", payloadHash: $0.data(1) ?? Data(), response: $0.data(2) ?? Data(),
+        scope: scope, key: key, method: $0.text(0) ?? "", request: $0.data(1), response: $0.data(2) ?? Data(),
         createdAtMs: $0.int64(3))
     }
   }
@@ -529,9 +529,10 @@ struct SQLiteAccess: StoreWriter {
   func putIdempotency(_ r: IdempotencyRecord) throws {
     try execute(
       """
-      INSERT INTO idempotency (scope, key, method, payload_hash, response, created_at_ms)
-      VALUES (?, ?, ?, ?, ?, ?)
-      """, .text(r.scope), .text(r.key), .text(r.method), .blob(r.payloadHash), .blob(r.response), .int(r.createdAtMs))
+      INSERT INTO idempotency (scope, key, method, payload_hash, request, response, created_at_ms)
+      VALUES (?, ?, ?, X'', ?, ?, ?)
+      """, .text(r.scope), .text(r.key), .text(r.method), .blob(r.request ?? Data()), .blob(r.response),
+      .int(r.createdAtMs))
   }
 
   func noticeSent(account: String, step: Practice_V1_LifecycleStep, atMs: Int64, daysBefore: Int32) throws -> Bool {

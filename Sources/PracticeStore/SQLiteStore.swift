@@ -312,6 +312,12 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
         ) WITHOUT ROWID;
         """)
     }
+    // Idempotency records keep the request's bytes (`request`) instead of their SHA-256
+    // (`payload_hash`, left empty from now on): a retry is compared byte for byte, and the daemon
+    // needs no cryptography library for it. A record from before keeps its hash and no request.
+    m.registerMigration("v5-idempotency-request") { db in
+      try db.execute(sql: "ALTER TABLE idempotency ADD COLUMN request BLOB")
+    }
     return m
   }
 

@@ -65,16 +65,19 @@ public struct IdempotencyRecord: Sendable, Equatable {
   public var scope: String
   public var key: String
   public var method: String
-  public var payloadHash: Data
+  /// The request's payload as it arrived: a retry must send the same bytes. Nil in a record written
+  /// before the schema's v5 (which kept a SHA-256 of them instead; such a record is at most the
+  /// idempotency retention old).
+  public var request: Data?
   /// The recorded final response (status and payload), encoded as `practice.rpc.v1.Response`.
   public var response: Data
   public var createdAtMs: Int64
 
-  public init(scope: String, key: String, method: String, payloadHash: Data, response: Data, createdAtMs: Int64) {
+  public init(scope: String, key: String, method: String, request: Data?, response: Data, createdAtMs: Int64) {
     self.scope = scope
     self.key = key
     self.method = method
-    self.payloadHash = payloadHash
+    self.request = request
     self.response = response
     self.createdAtMs = createdAtMs
   }

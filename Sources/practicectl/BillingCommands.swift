@@ -60,7 +60,7 @@ struct BillingCommand: AsyncParsableCommand {
   struct Show: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "get", abstract: "Show the subscription.", aliases: ["show"])
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     func run() async throws {
       var req = Practice_V1_GetSubscriptionRequest()
       req.accountID = accountID
@@ -73,8 +73,8 @@ struct BillingCommand: AsyncParsableCommand {
   struct Plan: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "plan", abstract: "Change the plan: FREEMIUM or PROFESSIONAL.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
-    @Argument var plan: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
+    @Argument(help: "FREEMIUM or PROFESSIONAL.", completion: .list(["FREEMIUM", "PROFESSIONAL"])) var plan: String
     func run() async throws {
       var req = Practice_V1_ChangePlanRequest()
       req.accountID = accountID
@@ -88,9 +88,9 @@ struct BillingCommand: AsyncParsableCommand {
   struct SetCard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "set-card", abstract: "Put the processor's token for a card on file (never a card number).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(help: "The payment processor's token (prefer --token-file: arguments show in ps and shell history).") var token: String?
-    @Option(help: "Read the token from this file, or - for standard input.") var tokenFile: String?
+    @Option(help: "Read the token from this file, or - for standard input.", completion: .file()) var tokenFile: String?
     @Option var brand: String
     @Option var last4: String
     @Option(help: "YYYY-MM") var expiry: String
@@ -117,7 +117,7 @@ struct BillingCommand: AsyncParsableCommand {
   struct RemoveCard: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "remove-card", abstract: "Remove the card on file (refused while the plan needs one).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     func run() async throws {
       var req = Practice_V1_RemovePaymentMethodRequest()
       req.accountID = accountID
@@ -130,7 +130,7 @@ struct BillingCommand: AsyncParsableCommand {
   struct Usage: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Report a period's usage (operators; absolute counts, the maximum is kept).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(help: "The period's first day, YYYY-MM-DD.") var period: String
     @Option var activeClients: Int64
     @Option var electronicClaims: Int64 = 0
@@ -149,7 +149,7 @@ struct BillingCommand: AsyncParsableCommand {
   struct Preview: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The current period's invoice as it stands.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     func run() async throws {
       var req = Practice_V1_PreviewInvoiceRequest()
       req.accountID = accountID
@@ -162,7 +162,7 @@ struct BillingCommand: AsyncParsableCommand {
   struct Pay: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "record-payment", abstract: "Record a payment result (operators).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var invoiceID: String
     @Flag(help: "The payment failed.") var failed = false
     @Option(help: "The processor's reference.") var reference: String
@@ -181,7 +181,7 @@ struct BillingCommand: AsyncParsableCommand {
   struct Archive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Start or stop the archive storage subscription (keeps a closed account's data).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument(help: "on or off") var state: String
     func run() async throws {
       guard ["on", "off"].contains(state) else { throw ValidationError("on or off") }
@@ -197,7 +197,7 @@ struct BillingCommand: AsyncParsableCommand {
   struct TaxForms: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tax-forms", abstract: "Where 1099 forms come from.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     func run() async throws {
       var req = Practice_V1_GetTaxFormInfoRequest()
       req.accountID = accountID
@@ -225,7 +225,7 @@ struct InvoiceCommand: AsyncParsableCommand {
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List invoices, newest first.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     func run() async throws {
       var req = Practice_V1_ListInvoicesRequest()
       req.accountID = accountID
@@ -242,7 +242,7 @@ struct InvoiceCommand: AsyncParsableCommand {
   struct Show: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "get", abstract: "Show an invoice.", aliases: ["show"])
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var invoiceID: String
     func run() async throws {
       var req = Practice_V1_GetInvoiceRequest()
@@ -258,7 +258,7 @@ struct InvoiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       commandName: "void", abstract: "Void an OPEN or FAILED invoice, with a reason (operators).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var invoiceID: String
     @Option(help: "Why the invoice is voided (kept in the invoice and the audit log).") var reason: String
     func run() async throws {
@@ -277,7 +277,7 @@ extension AccountCommand {
   struct Close: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Close an account (owner). Asks for the practice name unless --confirm is given.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(help: "The practice name, typed back.") var confirm: String?
 
     func run() async throws {
@@ -299,7 +299,7 @@ extension AccountCommand {
   struct Reopen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Reopen a closed account within its retention period (owner).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     func run() async throws {
       var req = Practice_V1_ReopenAccountRequest()
       req.accountID = accountID
@@ -312,7 +312,7 @@ extension AccountCommand {
   struct TransferOwner: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "transfer-owner", abstract: "Make another active user the owner (owner).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var newOwnerUserID: String
     func run() async throws {
       var req = Practice_V1_TransferOwnershipRequest()
@@ -334,8 +334,8 @@ extension AccountCommand {
         On a terminal, progress goes to standard error.
         """)
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
-    @Option(help: "The file to write (mode 0600; an existing file is refused), or - for standard output.") var out: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
+    @Option(help: "The file to write (mode 0600; an existing file is refused), or - for standard output.", completion: .file()) var out: String
 
     func run() async throws {
       var req = Practice_V1_ExportAccountRequest()

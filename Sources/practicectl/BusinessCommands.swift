@@ -31,7 +31,7 @@ struct BusinessCommand: AsyncParsableCommand {
   struct Show: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "get", abstract: "Show an account's business information.", aliases: ["show"])
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Flag(help: "Show the full tax id (administrators; audited).") var fullTaxId = false
 
     func run() async throws {
@@ -67,15 +67,15 @@ struct BusinessCommand: AsyncParsableCommand {
       abstract: "Change business information: each option given is changed, nothing else.",
       discussion: "Addresses: --address-line1 ... for the practice address, --billing-line1 ... for the billing-provider address, --pay-to-line1 ... for the pay-to address; --clear-billing-address and --clear-pay-to-address remove them.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option var practiceName: String?
     @Option var legalName: String?
-    @Option(help: "INDIVIDUAL or ORGANIZATION.") var billingProviderType: String?
+    @Option(help: "INDIVIDUAL or ORGANIZATION.", completion: .list(["INDIVIDUAL", "ORGANIZATION"])) var billingProviderType: String?
     @Option(help: "The tax id (prefer --tax-id-file: arguments show in ps and shell history).") var taxId: String?
-    @Option(help: "Read the tax id from this file, or - for standard input.") var taxIdFile: String?
-    @Option(help: "EIN or SSN.") var taxIdType: String?
+    @Option(help: "Read the tax id from this file, or - for standard input.", completion: .file()) var taxIdFile: String?
+    @Option(help: "EIN or SSN.", completion: .list(["EIN", "SSN"])) var taxIdType: String?
     @Option var npi: String?
-    @Option(help: "TYPE_1 or TYPE_2.") var npiEntityType: String?
+    @Option(help: "TYPE_1 or TYPE_2.", completion: .list(["TYPE_1", "TYPE_2"])) var npiEntityType: String?
     @Option var taxonomyCode: String?
     @Option var phone: String?
     @Option var fax: String?
@@ -129,7 +129,7 @@ struct BusinessCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       commandName: "sender-email", abstract: "The email to send a document from, and where it came from.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(help: "The user who started the sending.") var initiator: String?
     @Option(help: "The user who created the bill.") var billCreator: String?
     @Option(help: "A practitioner of the document's session notes; repeat it for several, tried in order.")
@@ -193,7 +193,7 @@ struct AuditCommand: AsyncParsableCommand {
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List audit events, oldest first.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(help: "From this time (Unix ms, inclusive).") var fromMs: Int64 = 0
     @Option(help: "Until this time (Unix ms, exclusive).") var toMs: Int64 = 0
     @Option(help: "Only this acting user.") var actorUser: String?

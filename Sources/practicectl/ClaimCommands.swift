@@ -22,7 +22,7 @@ struct ClaimCommand: AsyncParsableCommand {
         --json prints the ResolveClaimProfileResponse; the exit status is the same.
         """)
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(help: "The location the service was rendered at.") var location: String
     @Option(help: "The rendering practitioner's user id.") var practitioner: String
     @Option(help: "The payer id (its POS rule applies to telehealth).") var payer: String = ""

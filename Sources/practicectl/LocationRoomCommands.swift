@@ -70,7 +70,7 @@ struct LocationCommand: AsyncParsableCommand {
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create a location (the first becomes the default).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option var name: String
     @Option(help: "Two-digit CMS Place of Service code (telehealth default: 02).") var posCode: String = ""
     @Flag(help: "A telehealth location (address optional).") var telehealth = false
@@ -99,7 +99,7 @@ struct LocationCommand: AsyncParsableCommand {
   struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a location.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var locationID: String
 
     func run() async throws {
@@ -115,7 +115,7 @@ struct LocationCommand: AsyncParsableCommand {
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List locations.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Flag var includeArchived = false
 
     func run() async throws {
@@ -139,7 +139,7 @@ struct LocationCommand: AsyncParsableCommand {
   struct Update: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Change a location: each option given is changed.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var locationID: String
     @Option var name: String?
     @Option var posCode: String?
@@ -172,7 +172,7 @@ struct LocationCommand: AsyncParsableCommand {
   struct Archive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Archive a location (never deleted).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var locationID: String
     @Option var expectedVersion: Int64 = 0
 
@@ -190,7 +190,7 @@ struct LocationCommand: AsyncParsableCommand {
   struct Unarchive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Make an archived location active again.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var locationID: String
     @Option var expectedVersion: Int64 = 0
 
@@ -213,7 +213,7 @@ struct PosCommand: AsyncParsableCommand {
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the codes (active ones unless asked).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Flag var includeUnassigned = false
 
     func run() async throws {
@@ -231,7 +231,7 @@ struct PosCommand: AsyncParsableCommand {
   struct Resolve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "The POS code to bill for a visit, and the rule that decided.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(name: .customLong("location"), help: "The location of the visit.") var locationID: String
     @Option(help: "Date of service, YYYY-MM-DD (the account's zone).") var date: String
     @Option(help: "The payer id (its POS rule applies to telehealth).") var payer: String = ""
@@ -265,7 +265,7 @@ struct PayerRuleCommand: AsyncParsableCommand {
   struct Set: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create or replace a payer's rule.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var payerID: String
     @Option var name: String
     @Option(help: "POS for telehealth with the patient at home.") var home: String
@@ -289,7 +289,7 @@ struct PayerRuleCommand: AsyncParsableCommand {
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List payer rules.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
 
     func run() async throws {
       var req = Practice_V1_ListPayerPosRulesRequest()
@@ -304,7 +304,7 @@ struct PayerRuleCommand: AsyncParsableCommand {
   struct Delete: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Delete a payer's rule.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var payerID: String
 
     func run() async throws {
@@ -332,7 +332,7 @@ struct RoomCommand: AsyncParsableCommand {
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Create a room (accounts with more than one active practitioner).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option var name: String
     @Option(help: "A location the room applies to (repeatable).") var location: [String] = []
 
@@ -350,7 +350,7 @@ struct RoomCommand: AsyncParsableCommand {
   struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show a room.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var roomID: String
 
     func run() async throws {
@@ -366,7 +366,7 @@ struct RoomCommand: AsyncParsableCommand {
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List rooms.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(help: "Only rooms of this location.") var location: String = ""
     @Flag var includeArchived = false
 
@@ -385,7 +385,7 @@ struct RoomCommand: AsyncParsableCommand {
   struct Update: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Rename a room or change its locations.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var roomID: String
     @Option var name: String?
     @Option(help: "The complete new set of locations (repeatable).") var location: [String] = []
@@ -408,7 +408,7 @@ struct RoomCommand: AsyncParsableCommand {
   struct Archive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Archive a room (refused while it has future bookings).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var roomID: String
 
     func run() async throws {
@@ -424,7 +424,7 @@ struct RoomCommand: AsyncParsableCommand {
   struct Unarchive: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Make an archived room bookable again.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var roomID: String
 
     func run() async throws {
@@ -454,7 +454,7 @@ struct BookingCommand: AsyncParsableCommand {
   struct Create: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Book a room, optionally weekly; --override books over conflicts (policy WARN).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option var room: String
     @Option var location: String
     @Option var practitioner: String
@@ -498,7 +498,7 @@ struct BookingCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
       abstract: "Move a booking, or it and the rest of its series, to another time and/or room in one step.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var bookingID: String
     @Option(help: "New start: ISO 8601 or Unix ms (default: unchanged).") var start: String?
     @Option(help: "New end: ISO 8601 or Unix ms (default: the same length).") var end: String?
@@ -533,7 +533,7 @@ struct BookingCommand: AsyncParsableCommand {
   struct Cancel: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Cancel a booking, or the rest of its series.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument var bookingID: String
     @Flag var restOfSeries = false
 
@@ -553,7 +553,7 @@ struct BookingCommand: AsyncParsableCommand {
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List a room's bookings in a time range.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(name: .customLong("room"), help: "The room.") var roomID: String
     @Option var from: String?
     @Option var to: String?
@@ -579,7 +579,7 @@ struct BookingCommand: AsyncParsableCommand {
   struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Whether a proposed booking would conflict, and with what.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(name: .customLong("room"), help: "The room.") var roomID: String
     @Option var start: String
     @Option var end: String

@@ -121,9 +121,9 @@ struct AccountCommand: AsyncParsableCommand {
     @Option(help: "The practice name.") var name: String
     @Option(help: "The owner's name.") var ownerName: String
     @Option(help: "The owner's email.") var ownerEmail: String = ""
-    @Option(help: "Extra roles for the owner (repeatable): PRACTITIONER, BILLER, ...") var ownerRole: [String] = []
-    @Option(help: "IANA time zone (default UTC).") var timeZone: String?
-    @Option(help: "Room conflict policy: WARN (default) or BLOCK.") var conflictPolicy: String?
+    @Option(help: "Extra roles for the owner (repeatable): PRACTITIONER, BILLER, ...", completion: Completions.roles) var ownerRole: [String] = []
+    @Option(help: "IANA time zone (default UTC).", completion: Completions.timeZones) var timeZone: String?
+    @Option(help: "Room conflict policy: WARN (default) or BLOCK.", completion: .list(["WARN", "BLOCK"])) var conflictPolicy: String?
 
     func run() async throws {
       var req = Practice_V1_CreateAccountRequest()
@@ -144,7 +144,7 @@ struct AccountCommand: AsyncParsableCommand {
   struct Get: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show an account.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
 
     func run() async throws {
       var req = Practice_V1_GetAccountRequest()
@@ -183,9 +183,9 @@ struct AccountCommand: AsyncParsableCommand {
   struct Settings: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Change an account's settings.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
-    @Option(help: "IANA time zone.") var timeZone: String?
-    @Option(help: "Room conflict policy: WARN or BLOCK.") var conflictPolicy: String?
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
+    @Option(help: "IANA time zone.", completion: Completions.timeZones) var timeZone: String?
+    @Option(help: "Room conflict policy: WARN or BLOCK.", completion: .list(["WARN", "BLOCK"])) var conflictPolicy: String?
     @Option(help: "Fail unless the account is at this version (0: unconditional).") var expectedVersion: Int64 = 0
 
     func validate() throws {
@@ -225,10 +225,10 @@ struct UserCommand: AsyncParsableCommand {
   struct Add: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Add a user to an account.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(help: "The user's name.") var name: String
     @Option(help: "The user's email.") var email: String = ""
-    @Option(help: "A role (repeatable): ADMINISTRATOR, PRACTITIONER, SUPERVISOR, SCHEDULER, BILLER.") var role: [String] = []
+    @Option(help: "A role (repeatable): ADMINISTRATOR, PRACTITIONER, SUPERVISOR, SCHEDULER, BILLER.", completion: Completions.roles) var role: [String] = []
     @Option(help: "The practitioner's individual NPI (TYPE_1), for claims.") var npi: String = ""
     @Option(help: "The practitioner's taxonomy code, for claims.") var taxonomyCode: String = ""
 
@@ -249,11 +249,11 @@ struct UserCommand: AsyncParsableCommand {
   struct Update: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Change a user's name, email, roles, NPI or taxonomy code.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument(help: "The user id.") var userID: String
     @Option(help: "New name.") var name: String?
     @Option(help: "New email (empty to clear).") var email: String?
-    @Option(help: "The complete new set of roles (repeatable).") var role: [String] = []
+    @Option(help: "The complete new set of roles (repeatable).", completion: Completions.roles) var role: [String] = []
     @Option(help: "New individual NPI (empty to clear).") var npi: String?
     @Option(help: "New taxonomy code (empty to clear).") var taxonomyCode: String?
     @Option(help: "Fail unless the user is at this version (0: unconditional).") var expectedVersion: Int64 = 0
@@ -283,7 +283,7 @@ struct UserCommand: AsyncParsableCommand {
   struct Deactivate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Deactivate a user (users are never deleted).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument(help: "The user id.") var userID: String
     @Option(help: "Fail unless the user is at this version (0: unconditional).") var expectedVersion: Int64 = 0
 
@@ -301,7 +301,7 @@ struct UserCommand: AsyncParsableCommand {
   struct Reactivate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Make a deactivated user active again (same id and history).")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Argument(help: "The user id.") var userID: String
     @Option(help: "Fail unless the user is at this version (0: unconditional).") var expectedVersion: Int64 = 0
 
@@ -319,7 +319,7 @@ struct UserCommand: AsyncParsableCommand {
   struct List: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List an account's users.")
     @OptionGroup var connection: ConnectionOptions
-    @Argument(help: "The account id.") var accountID: String
+    @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Flag(help: "Deactivated users too.") var includeInactive = false
     @Option(help: "Page size (default 50, max 500).") var pageSize: Int32 = 0
     @Option(help: "Start at this page token.") var pageToken: String = ""

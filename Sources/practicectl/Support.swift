@@ -102,6 +102,39 @@ struct ConnectionOptions: ParsableArguments {
   }
 }
 
+/// Shell completions beyond the parser's own: enum values, time zones, and account ids from the daemon.
+enum Completions {
+  static let roles = CompletionKind.list(["ADMINISTRATOR", "PRACTITIONER", "SUPERVISOR", "SCHEDULER", "BILLER"])
+  /// IANA names, listed when the shell asks (the list is long to put in the scripts).
+  static let timeZones = CompletionKind.custom { _, _, prefix in
+    TimeZone.knownTimeZoneIdentifiers.filter { $0.hasPrefix(prefix) }.sorted()
+  }
+
+  /// The accounts the daemon lists (ListAccounts: for an operator), read when the shell asks; the
+  /// socket from the command line's --socket, else $PRACTICED_SOCKET. Nothing when the daemon can't be
+  /// reached within a second.
+  @Sendable static func accountIDs(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
+    var socket = ProcessInfo.processInfo.environment["PRACTICED_SOCKET"] ?? PracticeConnection.defaultSocketPath
+    for (i, w) in words.enumerated() {
+      if w == "--socket", i + 1 < words.count { socket = words[i + 1] }
+      if w.hasPrefix("--socket=") { socket = String(w.dropFirst("--socket=".count)) }
+    }
+    let found = LockedState<[String]>([])
+    let done = DispatchSemaphore(value: 0)
+    Task { [socket] in
+      defer { done.signal() }
+      guard let c = try? await PracticeConnection.connect(path: socket) else { return }
+      var req = Practice_V1_ListAccountsRequest()
+      req.pageSize = 500
+      let ids = (try? await c.accounts.listAccounts(req, options: CallOptions(timeout: .seconds(1))).accounts.map(\.accountID)) ?? []
+      await c.close()
+      found.withLock { $0 = ids }
+    }
+    _ = done.wait(timeout: .now() + 1.5)
+    return found.withLock { $0 }.filter { $0.hasPrefix(prefix) }
+  }
+}
+
 /// A secret read from a file or standard input ("-"), so that it never appears in the process list or
 /// the shell's history; one trailing newline is dropped.
 enum SecretInput {

@@ -434,6 +434,34 @@ struct CLIScriptingTests {
   }
 }
 
+@Suite("practicectl completions", .serialized)
+struct CLICompletionTests {
+  @Test("completions: enum values and files in the scripts; time zones and account ids (from the daemon) when asked")
+  func completions() async throws {
+    try await withDaemon(["--operator-uids", "0"]) { d in
+      let s = d.socketPath
+      let created = try await practicectl(["account", "create", "--name", "Harbor", "--owner-name", "Dana", "--json"], socket: s)
+      let account = try Practice_V1_CreateAccountResponse(jsonString: created.out).account.accountID
+      for shell in ["bash", "zsh", "fish"] {
+        let script = try await practicectl(["--generate-completion-script", shell], socket: s)
+        #expect(script.status == 0 && script.out.contains("PRACTITIONER") && script.out.contains("ORGANIZATION"), "\(shell)")
+        #expect(script.out.contains("---completion account get"), "\(shell)")
+      }
+      // What the scripts run when TAB is pressed on an account id: the ids the daemon lists.
+      let ids = try await practicectl(["---completion", "account", "get", "--", "positional@0", "5", "5",
+                                       "practicectl", "account", "get", "--socket", s, "acct_"], socket: "/nonexistent")
+      #expect(ids.out.split(separator: "\n").map(String.init) == [account], "\(ids)")
+      let zones = try await practicectl(["---completion", "account", "settings", "--", "--time-zone", "4", "9",
+                                         "practicectl", "account", "settings", account, "--time-zone", "America/New"], socket: s)
+      #expect(zones.out.split(separator: "\n").contains("America/New_York"))
+      // A daemon that can't be reached completes nothing, quickly.
+      let none = try await practicectl(["---completion", "account", "get", "--", "positional@0", "3", "0",
+                                        "practicectl", "account", "get", ""], socket: s + ".missing")
+      #expect(none.status == 0 && none.out.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+    }
+  }
+}
+
 @Suite("practicectl help")
 struct CLIHelpTests {
   /// Every command path, from the argument parser's own description of the tool.

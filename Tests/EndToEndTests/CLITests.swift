@@ -359,6 +359,26 @@ struct CLIScriptingTests {
     }
   }
 
+  @Test("describe METHOD and describe TYPE print fields from the daemon's descriptors, like grpcurl describe")
+  func describe() async throws {
+    try await withDaemon(["--operator-uids", "0"]) { d in
+      let s = d.socketPath
+      let method = try await practicectl(["describe", "ClaimService/ResolveClaimProfile"], socket: s)
+      #expect(method.status == 0, "\(method.err)")
+      #expect(method.out.contains("rpc /practice.v1.ClaimService/ResolveClaimProfile(practice.v1.ResolveClaimProfileRequest) returns (practice.v1.ResolveClaimProfileResponse)  // no side effects"))
+      #expect(method.out.contains("  string rendering_user_id = 3;") && method.out.contains("  repeated practice.v1.ClaimProblem problems = 7;"))
+      let stream = try await practicectl(["describe", "ExportAccount"], socket: s)
+      #expect(stream.out.contains("returns (stream practice.v1.ExportAccountChunk)"))
+      let type = try await practicectl(["describe", "practice.v1.Address"], socket: s)
+      #expect(type.out.contains("message practice.v1.Address {") && type.out.contains("  string zip = 5;"))
+      let oneof = try await practicectl(["describe", "Location"], socket: s)
+      #expect(oneof.out.contains("practice.v1.Address address = 4;  // oneof address_presence"))
+      let values = try await practicectl(["describe", "Role"], socket: s)
+      #expect(values.out.contains("enum practice.v1.Role {") && values.out.contains("  ROLE_BILLER = 6;"))
+      #expect(try await practicectl(["describe", "NoSuchThing"], socket: s).status == 64)
+    }
+  }
+
   @Test("exit codes tell the error kind: 10 + the status code; 1 for a no; 64 usage; 69 unreachable")
   func exitCodes() async throws {
     try await withDaemon(["--operator-uids", "0"]) { d in

@@ -80,15 +80,15 @@ typedef struct pc_client pc_client;
 
 /* One invalid field of a request. */
 typedef struct {
-  char *field;
-  char *description;
+  const char *field;
+  const char *description;
 } pc_violation;
 
 /* The final status of a call. code 0 is OK; otherwise reason says why, for programs. */
 typedef struct {
   int32_t code;
-  char *message;
-  char *reason;
+  const char *message; /* owned by the status: pc_status_free releases them */
+  const char *reason;
   size_t n_violations;
   pc_violation *violations;
   uint8_t *detail; /* an encoded message some reasons define (e.g. RoomConflictDetail) */

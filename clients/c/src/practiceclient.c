@@ -483,11 +483,12 @@ const char *pc_code_name(int32_t code) {
 
 void pc_status_free(pc_status *s) {
   if (s == NULL) return;
-  free(s->message);
-  free(s->reason);
+  /* The strings are the status's own copies, const only to their readers. */
+  free((void *)s->message);
+  free((void *)s->reason);
   for (size_t i = 0; i < s->n_violations; i++) {
-    free(s->violations[i].field);
-    free(s->violations[i].description);
+    free((void *)s->violations[i].field);
+    free((void *)s->violations[i].description);
   }
   free(s->violations);
   free(s->detail);

@@ -12,9 +12,19 @@ public struct ConnectionError: Error, CustomStringConvertible, Sendable {
   public var description: String
   /// The status the daemon sent with `call_id = 0` before closing, if it sent one.
   public var status: RPCError?
-  public init(_ description: String, status: RPCError? = nil) {
+  /// The system error behind a failed connect or a broken connection (ENOENT, EACCES, ...), if any.
+  public var errno: Int32?
+  public init(_ description: String, status: RPCError? = nil, errno: Int32? = nil) {
     self.description = description
     self.status = status
+    self.errno = errno
+  }
+
+  /// A system error in words ("No such file or directory"), not as the socket library prints it.
+  static func describe(_ error: any Error) -> (text: String, errno: Int32?) {
+    if let io = error as? IOError { return (String(cString: strerror(io.errnoCode)), io.errnoCode) }
+    if let channel = error as? ChannelError, case .connectTimeout = channel { return ("timed out", ETIMEDOUT) }
+    return ("\(error)", nil)
   }
 }
 
@@ -251,7 +261,8 @@ extension PracticeConnection.Link {
       }.get()
       return PracticeConnection.Link(channel: channel, handler: handler, writer: writer)
     } catch {
-      throw ConnectionError("cannot connect: \(error)")
+      let (text, code) = ConnectionError.describe(error)
+      throw ConnectionError("cannot connect: \(text)", errno: code)
     }
   }
 }
@@ -452,7 +463,8 @@ final class ClientHandler: ChannelInboundHandler, RemovableChannelHandler, Senda
   }
 
   func errorCaught(context: ChannelHandlerContext, error: Error) {
-    failAll(ConnectionError("connection error: \(error)"))
+    let (text, code) = ConnectionError.describe(error)
+    failAll(ConnectionError("connection error: \(text)", errno: code))
     context.close(promise: nil)
   }
 }

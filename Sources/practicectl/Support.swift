@@ -194,17 +194,14 @@ enum Output {
 
   /// Why a connect failed, in words an operator can act on.
   static func connectProblem(_ error: any Error, path: String) -> String {
-    let text = "\(error)"
-    if text.contains("errno: 2)") || text.contains("No such file") {
-      return "no such socket; is practiced.socket running (systemctl status practiced.socket), or is --socket wrong?"
+    guard let e = error as? ConnectionError else { return "\(error)" }
+    switch e.errno {
+    case ENOENT: return "no such socket; is practiced.socket running (systemctl status practiced.socket), or is --socket wrong?"
+    case EACCES: return "permission denied; is your user in the practiced group?"
+    case ECONNREFUSED: return "connection refused; nothing is listening (is practiced running?)"
+    case ETIMEDOUT: return "timed out; the daemon is not accepting connections (is it stopped or overloaded?)"
+    default: return e.description
     }
-    if text.contains("errno: 13)") || text.contains("Permission denied") {
-      return "permission denied; is your user in the practiced group?"
-    }
-    if text.contains("errno: 111)") || text.contains("Connection refused") {
-      return "connection refused; nothing is listening (is practiced running?)"
-    }
-    return text
   }
 
   static func describe(_ e: RPCError) -> String {

@@ -226,16 +226,22 @@ struct InvoiceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List invoices, newest first.")
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
+    @OptionGroup var paging: PageOptions
+
     func run() async throws {
       var req = Practice_V1_ListInvoicesRequest()
       req.accountID = accountID
-      req.pageSize = 500
-      let resp = try await connection.run { c, o in try await c.billing.listInvoices(req, options: o) }
-      if connection.json { print(Output.json(resp)); return }
-      Output.table(["INVOICE", "NUMBER", "PERIOD", "AMOUNT", "STATUS"], resp.invoices.map {
-        [$0.invoiceID, "\($0.number)", "\($0.periodStart)..\($0.periodEnd)", Names.money($0.amountMinor, $0.currency),
-         Names.invoiceStatus($0.status)]
-      })
+      req.pageSize = paging.pageSize
+      req.pageToken = paging.pageToken
+      let pages = try await connection.run { c, o in
+        try await Output.pages(c.billing.listInvoicesPages(req, options: o), all: paging.all)
+      }
+      try Output.list(pages, json: connection.json, token: \.nextPageToken) { pages in
+        Output.table(["INVOICE", "NUMBER", "PERIOD", "AMOUNT", "STATUS"], pages.flatMap(\.invoices).map {
+          [$0.invoiceID, "\($0.number)", "\($0.periodStart)..\($0.periodEnd)", Names.money($0.amountMinor, $0.currency),
+           Names.invoiceStatus($0.status)]
+        })
+      }
     }
   }
 

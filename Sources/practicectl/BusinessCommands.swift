@@ -199,9 +199,7 @@ struct AuditCommand: AsyncParsableCommand {
     @Option(help: "Only this acting user.") var actorUser: String?
     @Option(help: "Only this resource id.") var resource: String?
     @Option(help: "Only this method (full path).") var method: String?
-    @Option(help: "Page size (default 50, max 500).") var pageSize: Int32 = 0
-    @Option var pageToken: String = ""
-    @Flag(help: "Follow page tokens to the end.") var all = false
+    @OptionGroup var paging: PageOptions
 
     func run() async throws {
       var req = Practice_V1_ListAuditEventsRequest()
@@ -211,18 +209,18 @@ struct AuditCommand: AsyncParsableCommand {
       req.actorUserID = actorUser ?? ""
       req.resourceID = resource ?? ""
       req.method = method ?? ""
-      req.pageSize = pageSize
-      req.pageToken = pageToken
+      req.pageSize = paging.pageSize
+      req.pageToken = paging.pageToken
       let pages = try await connection.run { c, o in
-        try await Output.pages(c.audit.listAuditEventsPages(req, options: o), all: all)
+        try await Output.pages(c.audit.listAuditEventsPages(req, options: o), all: paging.all)
       }
-      if connection.json { print(Output.json(try Output.merged(pages, token: \.nextPageToken))); return }
-      Output.table(["ID", "TIME", "ACTOR", "PEER", "METHOD", "RESOURCE", "NOTE"], pages.flatMap(\.events).map {
-        [String($0.eventID), Output.time($0.timeMs), $0.actorUserID.isEmpty ? "-" : $0.actorUserID,
-         "\($0.actorPeer) uid=\($0.peerUid)", String($0.method.split(separator: "/").last ?? ""), $0.resourceID,
-         $0.note.isEmpty ? "-" : $0.note]
-      })
-      Output.nextPage(pages.last?.nextPageToken)
+      try Output.list(pages, json: connection.json, token: \.nextPageToken) { pages in
+        Output.table(["ID", "TIME", "ACTOR", "PEER", "METHOD", "RESOURCE", "NOTE"], pages.flatMap(\.events).map {
+          [String($0.eventID), Output.time($0.timeMs), $0.actorUserID.isEmpty ? "-" : $0.actorUserID,
+           "\($0.actorPeer) uid=\($0.peerUid)", String($0.method.split(separator: "/").last ?? ""), $0.resourceID,
+           $0.note.isEmpty ? "-" : $0.note]
+        })
+      }
     }
   }
 }

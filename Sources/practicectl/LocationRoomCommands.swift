@@ -117,22 +117,18 @@ struct LocationCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Flag var includeArchived = false
+    @OptionGroup var paging: PageOptions
 
     func run() async throws {
       var req = Practice_V1_ListLocationsRequest()
       req.accountID = accountID
       req.includeArchived = includeArchived
-      req.pageSize = 500
-      let all = try await connection.run { c, o in
-        try await Output.pages(c.locations.listLocationsPages(req, options: o), all: true).flatMap(\.locations)
+      req.pageSize = paging.pageSize
+      req.pageToken = paging.pageToken
+      let pages = try await connection.run { c, o in
+        try await Output.pages(c.locations.listLocationsPages(req, options: o), all: paging.all)
       }
-      if connection.json {
-        var resp = Practice_V1_ListLocationsResponse()
-        resp.locations = all
-        print(Output.json(resp))
-        return
-      }
-      LocationCommand.table(all)
+      try Output.list(pages, json: connection.json, token: \.nextPageToken) { LocationCommand.table($0.flatMap(\.locations)) }
     }
   }
 
@@ -291,13 +287,17 @@ struct PayerRuleCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
 
+    @OptionGroup var paging: PageOptions
+
     func run() async throws {
       var req = Practice_V1_ListPayerPosRulesRequest()
       req.accountID = accountID
-      req.pageSize = 500
-      let resp = try await connection.run { c, o in try await c.locations.listPayerPosRules(req, options: o) }
-      if connection.json { print(Output.json(resp)); return }
-      PayerRuleCommand.table(resp.rules)
+      req.pageSize = paging.pageSize
+      req.pageToken = paging.pageToken
+      let pages = try await connection.run { c, o in
+        try await Output.pages(c.locations.listPayerPosRulesPages(req, options: o), all: paging.all)
+      }
+      try Output.list(pages, json: connection.json, token: \.nextPageToken) { PayerRuleCommand.table($0.flatMap(\.rules)) }
     }
   }
 
@@ -369,16 +369,19 @@ struct RoomCommand: AsyncParsableCommand {
     @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Option(help: "Only rooms of this location.") var location: String = ""
     @Flag var includeArchived = false
+    @OptionGroup var paging: PageOptions
 
     func run() async throws {
       var req = Practice_V1_ListRoomsRequest()
       req.accountID = accountID
       req.locationID = location
       req.includeArchived = includeArchived
-      req.pageSize = 500
-      let resp = try await connection.run { c, o in try await c.rooms.listRooms(req, options: o) }
-      if connection.json { print(Output.json(resp)); return }
-      RoomCommand.table(resp.rooms)
+      req.pageSize = paging.pageSize
+      req.pageToken = paging.pageToken
+      let pages = try await connection.run { c, o in
+        try await Output.pages(c.rooms.listRoomsPages(req, options: o), all: paging.all)
+      }
+      try Output.list(pages, json: connection.json, token: \.nextPageToken) { RoomCommand.table($0.flatMap(\.rooms)) }
     }
   }
 
@@ -558,21 +561,22 @@ struct BookingCommand: AsyncParsableCommand {
     @Option var from: String?
     @Option var to: String?
     @Flag var includeCancelled = false
+    @OptionGroup var paging: PageOptions
 
     func run() async throws {
       var req = Practice_V1_ListRoomBookingsRequest()
       req.accountID = accountID
       req.roomID = roomID
       req.includeCancelled = includeCancelled
-      req.pageSize = 500
-      let (resp, t) = try await connection.run { c, o in
+      req.pageSize = paging.pageSize
+      req.pageToken = paging.pageToken
+      let (pages, t) = try await connection.run { c, o in
         let t = try await TimeDisplay.of(accountID, c, o, utc: connection.utc)
         req.fromMs = try from.map { try t.parse($0, "from") } ?? 0
         req.toMs = try to.map { try t.parse($0, "to") } ?? 0
-        return (try await c.rooms.listRoomBookings(req, options: o), t)
+        return (try await Output.pages(c.rooms.listRoomBookingsPages(req, options: o), all: paging.all), t)
       }
-      if connection.json { print(Output.json(resp)); return }
-      BookingCommand.table(resp.bookings, t)
+      try Output.list(pages, json: connection.json, token: \.nextPageToken) { BookingCommand.table($0.flatMap(\.bookings), t) }
     }
   }
 

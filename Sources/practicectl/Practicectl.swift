@@ -159,24 +159,21 @@ struct AccountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List accounts (operators only).")
     @OptionGroup var connection: ConnectionOptions
     @Flag(help: "Closed and purged accounts too.") var includeClosed = false
-    @Option(help: "Page size (default 50, max 500).") var pageSize: Int32 = 0
-    @Option(help: "Start at this page token.") var pageToken: String = ""
-    @Flag(help: "Follow page tokens to the end.") var all = false
+    @OptionGroup var paging: PageOptions
 
     func run() async throws {
       var req = Practice_V1_ListAccountsRequest()
       req.includeClosed = includeClosed
-      req.pageSize = pageSize
-      req.pageToken = pageToken
+      req.pageSize = paging.pageSize
+      req.pageToken = paging.pageToken
       let pages = try await connection.run { c, o in
-        try await Output.pages(c.accounts.listAccountsPages(req, options: o), all: all)
+        try await Output.pages(c.accounts.listAccountsPages(req, options: o), all: paging.all)
       }
-      if connection.json { print(Output.json(try Output.merged(pages, token: \.nextPageToken))); return }
-      let accounts = pages.flatMap(\.accounts)
-      Output.table(["ACCOUNT", "PRACTICE", "STATE", "TIME ZONE", "VERSION"], accounts.map {
-        [$0.accountID, $0.practiceName, Names.state($0.state), $0.settings.timeZone, "\($0.version)"]
-      })
-      Output.nextPage(pages.last?.nextPageToken)
+      try Output.list(pages, json: connection.json, token: \.nextPageToken) { pages in
+        Output.table(["ACCOUNT", "PRACTICE", "STATE", "TIME ZONE", "VERSION"], pages.flatMap(\.accounts).map {
+          [$0.accountID, $0.practiceName, Names.state($0.state), $0.settings.timeZone, "\($0.version)"]
+        })
+      }
     }
   }
 
@@ -321,22 +318,18 @@ struct UserCommand: AsyncParsableCommand {
     @OptionGroup var connection: ConnectionOptions
     @Argument(help: "The account id.", completion: .custom(Completions.accountIDs)) var accountID: String
     @Flag(help: "Deactivated users too.") var includeInactive = false
-    @Option(help: "Page size (default 50, max 500).") var pageSize: Int32 = 0
-    @Option(help: "Start at this page token.") var pageToken: String = ""
-    @Flag(help: "Follow page tokens to the end.") var all = false
+    @OptionGroup var paging: PageOptions
 
     func run() async throws {
       var req = Practice_V1_ListUsersRequest()
       req.accountID = accountID
       req.includeInactive = includeInactive
-      req.pageSize = pageSize
-      req.pageToken = pageToken
+      req.pageSize = paging.pageSize
+      req.pageToken = paging.pageToken
       let pages = try await connection.run { c, o in
-        try await Output.pages(c.accounts.listUsersPages(req, options: o), all: all)
+        try await Output.pages(c.accounts.listUsersPages(req, options: o), all: paging.all)
       }
-      if connection.json { print(Output.json(try Output.merged(pages, token: \.nextPageToken))); return }
-      UserCommand.table(pages.flatMap(\.users))
-      Output.nextPage(pages.last?.nextPageToken)
+      try Output.list(pages, json: connection.json, token: \.nextPageToken) { UserCommand.table($0.flatMap(\.users)) }
     }
   }
 }

@@ -102,6 +102,13 @@ struct ConnectionOptions: ParsableArguments {
   }
 }
 
+/// The paging options every list command takes.
+struct PageOptions: ParsableArguments {
+  @Option(help: "Page size (default 50, max 500).") var pageSize: Int32 = 0
+  @Option(help: "Start at this page token.") var pageToken: String = ""
+  @Flag(help: "Follow page tokens to the end (with --json: one document).") var all = false
+}
+
 /// Shell completions beyond the parser's own: enum values, time zones, and account ids from the daemon.
 enum Completions {
   static let roles = CompletionKind.list(["ADMINISTRATOR", "PRACTITIONER", "SUPERVISOR", "SCHEDULER", "BILLER"])
@@ -181,6 +188,19 @@ enum Output {
       if !all { break }
     }
     return out
+  }
+
+  /// What a list command prints: with --json its pages as one document; else `table` of the pages'
+  /// items and, when there are more, the next page's token on stderr.
+  static func list<Page: SwiftProtobuf.Message>(
+    _ pages: [Page], json: Bool, token: WritableKeyPath<Page, String>, table: ([Page]) -> Void
+  ) throws {
+    if json {
+      print(Output.json(try merged(pages, token: token)))
+      return
+    }
+    table(pages)
+    nextPage(pages.last?[keyPath: token])
   }
 
   /// A paged list's pages as one response: the items of every page, no next page token when the

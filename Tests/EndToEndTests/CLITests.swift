@@ -335,6 +335,14 @@ struct CLIScriptingTests {
       let inactive = list.filter { ($0["active"] as? Bool) == false }
       #expect(inactive.count == 1 && inactive.first?["userId"] as? String == staff.supervisor)
       #expect(list.allSatisfy { $0["email"] as? String != nil && $0["npi"] as? String != nil })
+      // Every list pages the same way: a page and the next token on stderr, or --all.
+      _ = try await c.locations.createLocation(office(staff.account, "North"))
+      _ = try await c.locations.createLocation(office(staff.account, "South"))
+      let page = try await practicectl(["location", "list", staff.account, "--page-size", "1", "--no-legend"], socket: s)
+      #expect(page.out.split(separator: "\n").count == 1 && page.err.hasPrefix("next page: --page-token "), "\(page)")
+      let every = try await practicectl(["location", "list", staff.account, "--page-size", "1", "--all", "--json"], socket: s)
+      #expect(try Practice_V1_ListLocationsResponse(jsonString: every.out).locations.map(\.name).sorted() == ["North", "South"])
+      #expect(every.err.isEmpty)
       let account = try await practicectl(["account", "get", staff.account, "--json"], socket: s)
       let a = try JSONSerialization.jsonObject(with: Data(account.out.utf8)) as? [String: Any]
       let fields = a?["account"] as? [String: Any]

@@ -68,7 +68,7 @@ struct ConnectionOptions: ParsableArguments {
     do {
       connection = try await PracticeConnection.connect(path: path)
     } catch {
-      fail(unreachable: "cannot reach practiced at \(path): \(Output.connectProblem(error, path: path))")
+      fail(unreachable: "cannot reach practiced at \(path): \(Output.connectProblem(error))")
     }
     do {
       let result = try await body(connection, options)
@@ -118,10 +118,10 @@ enum Completions {
   }
 
   /// The accounts the daemon lists (ListAccounts: for an operator), read when the shell asks; the
-  /// socket from the command line's --socket, else $PRACTICED_SOCKET. Nothing when the daemon can't be
-  /// reached within a second.
+  /// socket from the command line's --socket, else the default ($PRACTICED_SOCKET, ...). Nothing when
+  /// the daemon can't be reached within a second.
   @Sendable static func accountIDs(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
-    var socket = ProcessInfo.processInfo.environment["PRACTICED_SOCKET"] ?? PracticeConnection.defaultSocketPath
+    var socket = PracticeConnection.defaultSocketPath
     for (i, w) in words.enumerated() {
       if w == "--socket", i + 1 < words.count { socket = words[i + 1] }
       if w.hasPrefix("--socket=") { socket = String(w.dropFirst("--socket=".count)) }
@@ -213,7 +213,7 @@ enum Output {
   }
 
   /// Why a connect failed, in words an operator can act on.
-  static func connectProblem(_ error: any Error, path: String) -> String {
+  static func connectProblem(_ error: any Error) -> String {
     guard let e = error as? ConnectionError else { return "\(error)" }
     switch e.errno {
     case ENOENT: return "no such socket; is practiced.socket running (systemctl status practiced.socket), or is --socket wrong?"

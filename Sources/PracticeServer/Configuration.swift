@@ -28,6 +28,23 @@ public struct DaemonConfiguration: Sendable {
   /// Who is an operator and who a service peer.
   public var peers = PeerSettings()
   public var testHooks: Bool = false
+  /// This instance's name in audit events and log lines (`--instance-id`, `instance_id`): the host name
+  /// unless given. Peer uids and pids mean something only on their own host.
+  public var instanceID: String = DaemonConfiguration.hostName
+
+  /// The host's name (gethostname), "localhost" when it has none.
+  public static var hostName: String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+    let name = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return name.isEmpty ? "localhost" : name
+  }
+
+  /// An instance id: 1-64 characters of letters, digits, '.', '-' and '_'.
+  public static func isValidInstanceID(_ id: String) -> Bool {
+    (1...64).contains(id.utf8.count)
+      && id.utf8.allSatisfy { $0.isASCIIAlphanumeric || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "-") || $0 == UInt8(ascii: "_") }
+  }
   /// Change events buffered per watcher before it is ended with WATCH_OVERFLOW.
   public var watchBuffer: Int = 1024
   /// Change events kept per account for Watch's after_sequence.
@@ -90,6 +107,11 @@ public struct DaemonConfiguration: Sendable {
       case "billing.trial_days": terms.trialDays = try int()
       case "billing.retention_days": terms.retentionDays = try int()
       case "billing.grace_days": terms.graceDays = try int()
+      case "instance_id":
+        guard Self.isValidInstanceID(value) else {
+          throw ConfigError(path, n + 1, "instance_id: 1-64 letters, digits, '.', '-' or '_'")
+        }
+        instanceID = value
       case "scheduler.interval_seconds": schedulerInterval = .seconds(max(1, try int()))
       case "idempotency.retention_hours": idempotencyRetention = .seconds(max(1, try int()) * 3600)
       case "metrics.listen":
@@ -170,4 +192,12 @@ public struct PeerSettings: Sendable, Equatable {
 public struct ConfigError: Error, CustomStringConvertible {
   public var description: String
   init(_ path: String, _ line: Int, _ problem: String) { description = "\(path):\(line): \(problem)" }
+}
+
+extension UInt8 {
+  /// An ASCII letter or digit.
+  var isASCIIAlphanumeric: Bool {
+    (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self)
+      || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
+  }
 }

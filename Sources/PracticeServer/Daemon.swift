@@ -47,7 +47,8 @@ public struct Daemon {
       idempotencyRetentionMs: configuration.idempotencyRetention.components.seconds * 1000, terms: configuration.terms,
       // Export chunks of at most 256 KiB (and half a frame): with two waiting for the client, an export
       // holds little memory whatever the account's size.
-      exportChunkBytes: max(4096, min(256 << 10, configuration.maxFrameSize / 2)), logger: logger)
+      exportChunkBytes: max(4096, min(256 << 10, configuration.maxFrameSize / 2)), instanceID: configuration.instanceID,
+      logger: logger)
     let scheduler = Scheduler(env: env)
     let metricsText: @Sendable () async -> String = { [metrics, databasePath = configuration.databasePath] in
       await metrics.text(store: store, databasePath: databasePath)

@@ -49,13 +49,17 @@ public final class ServiceEnvironment: Sendable {
   public let terms: BillingTerms
   /// The largest ExportAccount chunk, in bytes (under the frame limit).
   public let exportChunkBytes: Int
+  /// This instance's name, recorded in every audit event.
+  public let instanceID: String
   /// Idempotency keys whose first call is still running.
   let keysInFlight = KeysInFlight()
 
   public init(store: any Store, clock: DaemonClock = DaemonClock(), changes: ChangeHub = ChangeHub(),
               health: HealthState = HealthState(), changeRetention: Int64 = 10_000,
               idempotencyRetentionMs: Int64 = 24 * 3_600_000,
-              terms: BillingTerms = BillingTerms(), exportChunkBytes: Int = 1 << 20, logger: Logger) {
+              terms: BillingTerms = BillingTerms(), exportChunkBytes: Int = 1 << 20, instanceID: String = "",
+              logger: Logger) {
+    self.instanceID = instanceID
     precondition(changeRetention > 0 && idempotencyRetentionMs > 0)
     self.idempotencyRetentionMs = idempotencyRetentionMs
     self.terms = terms

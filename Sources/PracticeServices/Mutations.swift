@@ -16,16 +16,19 @@ public final class MutationContext {
   public let account: Practice_V1_Account?
   let origin: Origin
   let changeRetention: Int64
+  /// The instance whose audit events these are.
+  let instanceID: String
   var changes: [(globalID: Int64, event: Practice_V1_ChangeEvent)] = []
 
   init(writer: any StoreWriter, actor: Actor, nowMs: Int64, account: Practice_V1_Account?, origin: Origin,
-       changeRetention: Int64) {
+       env: ServiceEnvironment) {
     self.writer = writer
     self.actor = actor
     self.nowMs = nowMs
     self.account = account
     self.origin = origin
-    self.changeRetention = changeRetention
+    self.changeRetention = env.changeRetention
+    self.instanceID = env.instanceID
   }
 
   /// Where a change comes from, as its audit events record it: a call (the peer, the method, the
@@ -76,6 +79,7 @@ public final class MutationContext {
     audit.actorPeer = origin.peer.peerClass.rawValue
     audit.peerUid = origin.peer.credentials.uid
     audit.peerPid = origin.peer.credentials.pid
+    audit.instanceID = instanceID
     audit.method = origin.what
     audit.resourceKind = kind
     audit.resourceID = id
@@ -159,7 +163,6 @@ public struct Mutations: Sendable {
     let path = ctx.method.path
     let nowMs = env.clock.nowMs()
     let changes = env.changes
-    let retention = env.changeRetention
 
     // The response is built once, as a message: encoded only for an idempotency record, and a
     // replay decodes its recorded response once.
@@ -192,7 +195,7 @@ public struct Mutations: Sendable {
             }
             let mc = MutationContext(
               writer: w, actor: actor, nowMs: nowMs, account: account, origin: MutationContext.Origin(call: ctx),
-              changeRetention: retention)
+              env: env)
             let response = try body(mc)
             published = mc.changes
             return response

@@ -53,11 +53,10 @@ public struct Scheduler: Sendable {
   {
     let now = env.clock.nowMs()
     let changes = env.changes
-    let retention = env.changeRetention
     let did = try await env.store.write { w -> Bool in
       let account = try w.account(accountID)
       let mc = MutationContext(writer: w, actor: Actor(userID: "", roles: RoleSet([]), isOperator: true), nowMs: now,
-                               account: account, origin: .scheduler(job.rawValue), changeRetention: retention)
+                               account: account, origin: .scheduler(job.rawValue), env: env)
       let did = try body(mc)
       let events = mc.changes
       if !events.isEmpty { w.afterCommit { changes.publish(events) } }

@@ -217,7 +217,7 @@ struct AuditCommand: AsyncParsableCommand {
       try Output.list(pages, json: connection.json, token: \.nextPageToken) { pages in
         Output.table(["ID", "TIME", "ACTOR", "PEER", "METHOD", "RESOURCE", "NOTE"], pages.flatMap(\.events).map {
           [String($0.eventID), Output.time($0.timeMs), $0.actorUserID.isEmpty ? "-" : $0.actorUserID,
-           "\($0.actorPeer) uid=\($0.peerUid)", String($0.method.split(separator: "/").last ?? ""), $0.resourceID,
+           "\($0.actorPeer) uid=\($0.peerUid)" + ($0.instanceID.isEmpty ? "" : "@\($0.instanceID)"), String($0.method.split(separator: "/").last ?? ""), $0.resourceID,
            $0.note.isEmpty ? "-" : $0.note]
         })
       }

@@ -85,6 +85,9 @@ struct Practiced: AsyncParsableCommand {
   @Flag(help: "Serve the practice.test.v1 methods (tests only; never in production).")
   var testHooks = false
 
+  @Option(help: "This instance's name in audit events and logs (env PRACTICED_INSTANCE_ID; default: the host name).")
+  var instanceId: String?
+
   func validate() throws {
     for (name, value) in [("max-frame-size", maxFrameSize), ("default-deadline-ms", defaultDeadlineMs),
                           ("max-connections", maxConnections), ("max-in-flight", maxInFlight),
@@ -98,6 +101,9 @@ struct Practiced: AsyncParsableCommand {
     }
     for (name, value) in [("operator-uids", operatorUids), ("service-uids", serviceUids)] {
       if let value, PeerSettings.uids(value) == nil { throw ValidationError("--\(name): not a list of uids: \(value)") }
+    }
+    if let instanceId, !DaemonConfiguration.isValidInstanceID(instanceId) {
+      throw ValidationError("--instance-id: 1-64 letters, digits, '.', '-' or '_'")
     }
     if let stateDirMode, mode_t(stateDirMode, radix: 8).map({ $0 > 0o777 }) ?? true {
       throw ValidationError("--state-dir-mode must be octal, such as 0700")
@@ -130,6 +136,12 @@ struct Practiced: AsyncParsableCommand {
     if let v = frameTimeoutMs { config.frameTimeout = .milliseconds(v) }
     if let v = shutdownGraceMs { config.shutdownGrace = .milliseconds(v) }
     config.testHooks = testHooks
+    if let v = instanceId ?? env["PRACTICED_INSTANCE_ID"], !v.isEmpty {
+      guard DaemonConfiguration.isValidInstanceID(v) else {
+        throw ValidationError("PRACTICED_INSTANCE_ID: 1-64 letters, digits, '.', '-' or '_'")
+      }
+      config.instanceID = v
+    }
     if let v = watchBuffer { config.watchBuffer = v }
     if let v = changeRetention { config.changeRetention = v }
     let levelText = logLevel ?? env["PRACTICED_LOG_LEVEL"] ?? config.logLevel.rawValue
@@ -143,7 +155,9 @@ struct Practiced: AsyncParsableCommand {
     if let v = serviceGroups { config.peers.serviceGroups = PeerSettings.groups(v); config.peers.serviceGroupsGiven = true }
 
     LoggingSystem.bootstrap { label in JournalLogHandler(label: label, level: level) }
-    let logger = Logger(label: "practiced")
+    var logger = Logger(label: "practiced")
+    // Every line says which instance wrote it (several hosts may log to one place).
+    logger[metadataKey: "instance"] = .string(config.instanceID)
     let metrics = DaemonMetrics.bootstrap()
     do {
       try await Daemon(configuration: config, logger: logger, metrics: metrics).run()

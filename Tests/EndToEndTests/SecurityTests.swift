@@ -179,3 +179,30 @@ struct SecurityTests {
     }
   }
 }
+
+@Suite("Instance identity")
+struct InstanceIdentityTests {
+  @Test("audit events and log lines name the instance (--instance-id, else the host name); a bad name is refused")
+  func instanceID() async throws {
+    try await withDaemon(["--instance-id", "clinic-host-a"]) { d in
+      let c = try await d.connect()
+      let created = try await c.accounts.createAccount(Make.account())
+      let events = try await auditEvents(c, created.account.accountID)
+      #expect(!events.isEmpty && events.allSatisfy { $0.instanceID == "clinic-host-a" })
+      #expect(d.log.contains("instance=clinic-host-a"), "\(d.log.suffix(400))")
+      await c.close()
+    }
+    var buffer = [CChar](repeating: 0, count: 256)
+    gethostname(&buffer, buffer.count)
+    let host = String(cString: buffer)
+    try await withDaemon { d in
+      let c = try await d.connect()
+      let created = try await c.accounts.createAccount(Make.account())
+      #expect(try await auditEvents(c, created.account.accountID).first?.instanceID == host)
+      await c.close()
+    }
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("instance-\(UUID().uuidString.prefix(6))").path
+    let refused = try await runCommand(TestDaemon.binary, ["--socket", dir + "/s", "--state-dir", dir, "--instance-id", "a b/c"])
+    #expect(refused.status == 64 && refused.err.contains("--instance-id"))
+  }
+}

@@ -82,15 +82,18 @@ struct DaemonSettingsTests {
   func configFile() throws {
     let path = NSTemporaryDirectory() + "practiced-conf-\(UUID().uuidString.prefix(6))"
     defer { try? FileManager.default.removeItem(atPath: path) }
-    try "state_directory_mode = 0750\nhealth.probe_interval_ms = 250\nmetrics.listen = 127.0.0.1:9464\nidempotency.retention_hours = 48\n"
+    try "state_directory_mode = 0750\nhealth.probe_interval_ms = 250\nmetrics.listen = 127.0.0.1:9464\nidempotency.retention_hours = 48\ninstance_id = clinic-b.2\n"
       .write(toFile: path, atomically: true, encoding: .utf8)
     var c = DaemonConfiguration()
+    #expect(c.instanceID == DaemonConfiguration.hostName && !c.instanceID.isEmpty)
     #expect(c.idempotencyRetention == .seconds(24 * 3600))
     try c.load(file: path)
     #expect(c.stateDirectoryMode == 0o750 && c.healthProbeInterval == .milliseconds(250))
     #expect(c.idempotencyRetention == .seconds(48 * 3600))
+    #expect(c.instanceID == "clinic-b.2")
     #expect(c.metricsListen == DaemonConfiguration.ListenAddress("127.0.0.1:9464"))
-    for bad in ["state_directory_mode = 999\n", "metrics.listen = nowhere\n"] {
+    for bad in ["state_directory_mode = 999\n", "metrics.listen = nowhere\n", "instance_id = a b\n",
+                "instance_id = \(String(repeating: "x", count: 65))\n"] {
       try bad.write(toFile: path, atomically: true, encoding: .utf8)
       var d = DaemonConfiguration()
       #expect(throws: ConfigError.self) { try d.load(file: path) }

@@ -58,6 +58,9 @@ public nonisolated struct Practice_V1_AuditEvent: Sendable {
   /// e.g. the conflicts a booking overrode
   public var note: String = String()
 
+  /// the practiced instance that wrote it (--instance-id; the host name by
+  public var instanceID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -111,7 +114,7 @@ fileprivate nonisolated let _protobuf_package = "practice.v1"
 
 nonisolated extension Practice_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".AuditEvent"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}time_ms\0\u{3}account_id\0\u{3}actor_user_id\0\u{3}actor_peer\0\u{3}peer_uid\0\u{3}peer_pid\0\u{1}method\0\u{3}resource_kind\0\u{3}resource_id\0\u{3}before_json\0\u{3}after_json\0\u{3}request_id\0\u{1}note\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}event_id\0\u{3}time_ms\0\u{3}account_id\0\u{3}actor_user_id\0\u{3}actor_peer\0\u{3}peer_uid\0\u{3}peer_pid\0\u{1}method\0\u{3}resource_kind\0\u{3}resource_id\0\u{3}before_json\0\u{3}after_json\0\u{3}request_id\0\u{1}note\0\u{3}instance_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -133,6 +136,7 @@ nonisolated extension Practice_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtob
       case 12: try { try decoder.decodeSingularStringField(value: &self.afterJson) }()
       case 13: try { try decoder.decodeSingularStringField(value: &self.requestID) }()
       case 14: try { try decoder.decodeSingularStringField(value: &self.note) }()
+      case 15: try { try decoder.decodeSingularStringField(value: &self.instanceID) }()
       default: break
       }
     }
@@ -181,6 +185,9 @@ nonisolated extension Practice_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtob
     if !self.note.isEmpty {
       try visitor.visitSingularStringField(value: self.note, fieldNumber: 14)
     }
+    if !self.instanceID.isEmpty {
+      try visitor.visitSingularStringField(value: self.instanceID, fieldNumber: 15)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -199,6 +206,7 @@ nonisolated extension Practice_V1_AuditEvent: SwiftProtobuf.Message, SwiftProtob
     if lhs.afterJson != rhs.afterJson {return false}
     if lhs.requestID != rhs.requestID {return false}
     if lhs.note != rhs.note {return false}
+    if lhs.instanceID != rhs.instanceID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

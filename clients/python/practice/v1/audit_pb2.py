@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 from practice.v1 import common_pb2 as practice_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17practice/v1/audit.proto\x12\x0bpractice.v1\x1a\x18practice/v1/common.proto\"\xb4\x02\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\x03\x12\x0f\n\x07time_ms\x18\x02 \x01(\x03\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x15\n\ractor_user_id\x18\x04 \x01(\t\x12\x12\n\nactor_peer\x18\x05 \x01(\t\x12\x10\n\x08peer_uid\x18\x06 \x01(\r\x12\x10\n\x08peer_pid\x18\x07 \x01(\x05\x12\x0e\n\x06method\x18\x08 \x01(\t\x12\x30\n\rresource_kind\x18\t \x01(\x0e\x32\x19.practice.v1.ResourceKind\x12\x13\n\x0bresource_id\x18\n \x01(\t\x12\x13\n\x0b\x62\x65\x66ore_json\x18\x0b \x01(\t\x12\x12\n\nafter_json\x18\x0c \x01(\t\x12\x12\n\nrequest_id\x18\r \x01(\t\x12\x0c\n\x04note\x18\x0e \x01(\t\"\xaf\x01\n\x16ListAuditEventsRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07\x66rom_ms\x18\x02 \x01(\x03\x12\r\n\x05to_ms\x18\x03 \x01(\x03\x12\x15\n\ractor_user_id\x18\x04 \x01(\t\x12\x13\n\x0bresource_id\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"[\n\x17ListAuditEventsResponse\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.practice.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2q\n\x0c\x41uditService\x12\x61\n\x0fListAuditEvents\x12#.practice.v1.ListAuditEventsRequest\x1a$.practice.v1.ListAuditEventsResponse\"\x03\x90\x02\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17practice/v1/audit.proto\x12\x0bpractice.v1\x1a\x18practice/v1/common.proto\"\xc9\x02\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\x03\x12\x0f\n\x07time_ms\x18\x02 \x01(\x03\x12\x12\n\naccount_id\x18\x03 \x01(\t\x12\x15\n\ractor_user_id\x18\x04 \x01(\t\x12\x12\n\nactor_peer\x18\x05 \x01(\t\x12\x10\n\x08peer_uid\x18\x06 \x01(\r\x12\x10\n\x08peer_pid\x18\x07 \x01(\x05\x12\x0e\n\x06method\x18\x08 \x01(\t\x12\x30\n\rresource_kind\x18\t \x01(\x0e\x32\x19.practice.v1.ResourceKind\x12\x13\n\x0bresource_id\x18\n \x01(\t\x12\x13\n\x0b\x62\x65\x66ore_json\x18\x0b \x01(\t\x12\x12\n\nafter_json\x18\x0c \x01(\t\x12\x12\n\nrequest_id\x18\r \x01(\t\x12\x0c\n\x04note\x18\x0e \x01(\t\x12\x13\n\x0binstance_id\x18\x0f \x01(\t\"\xaf\x01\n\x16ListAuditEventsRequest\x12\x12\n\naccount_id\x18\x01 \x01(\t\x12\x0f\n\x07\x66rom_ms\x18\x02 \x01(\x03\x12\r\n\x05to_ms\x18\x03 \x01(\x03\x12\x15\n\ractor_user_id\x18\x04 \x01(\t\x12\x13\n\x0bresource_id\x18\x05 \x01(\t\x12\x0e\n\x06method\x18\x06 \x01(\t\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"[\n\x17ListAuditEventsResponse\x12\'\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x17.practice.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2q\n\x0c\x41uditService\x12\x61\n\x0fListAuditEvents\x12#.practice.v1.ListAuditEventsRequest\x1a$.practice.v1.ListAuditEventsResponse\"\x03\x90\x02\x01\x62\x06proto3')
 
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, globals())
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'practice.v1.audit_pb2', globals())
@@ -24,11 +24,11 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _AUDITSERVICE.methods_by_name['ListAuditEvents']._options = None
   _AUDITSERVICE.methods_by_name['ListAuditEvents']._serialized_options = b'\220\002\001'
   _AUDITEVENT._serialized_start=67
-  _AUDITEVENT._serialized_end=375
-  _LISTAUDITEVENTSREQUEST._serialized_start=378
-  _LISTAUDITEVENTSREQUEST._serialized_end=553
-  _LISTAUDITEVENTSRESPONSE._serialized_start=555
-  _LISTAUDITEVENTSRESPONSE._serialized_end=646
-  _AUDITSERVICE._serialized_start=648
-  _AUDITSERVICE._serialized_end=761
+  _AUDITEVENT._serialized_end=396
+  _LISTAUDITEVENTSREQUEST._serialized_start=399
+  _LISTAUDITEVENTSREQUEST._serialized_end=574
+  _LISTAUDITEVENTSRESPONSE._serialized_start=576
+  _LISTAUDITEVENTSRESPONSE._serialized_end=667
+  _AUDITSERVICE._serialized_start=669
+  _AUDITSERVICE._serialized_end=782
 # @@protoc_insertion_point(module_scope)

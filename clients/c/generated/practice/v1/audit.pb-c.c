@@ -142,7 +142,7 @@ void   practice__v1__list_audit_events_response__free_unpacked
   assert(message->base.descriptor == &practice__v1__list_audit_events_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor practice__v1__audit_event__field_descriptors[14] =
+static const ProtobufCFieldDescriptor practice__v1__audit_event__field_descriptors[15] =
 {
   {
     "event_id",
@@ -312,6 +312,18 @@ static const ProtobufCFieldDescriptor practice__v1__audit_event__field_descripto
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "instance_id",
+    15,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Practice__V1__AuditEvent, instance_id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned practice__v1__audit_event__field_indices_by_name[] = {
   2,   /* field[2] = account_id */
@@ -320,6 +332,7 @@ static const unsigned practice__v1__audit_event__field_indices_by_name[] = {
   11,   /* field[11] = after_json */
   10,   /* field[10] = before_json */
   0,   /* field[0] = event_id */
+  14,   /* field[14] = instance_id */
   7,   /* field[7] = method */
   13,   /* field[13] = note */
   6,   /* field[6] = peer_pid */
@@ -332,7 +345,7 @@ static const unsigned practice__v1__audit_event__field_indices_by_name[] = {
 static const ProtobufCIntRange practice__v1__audit_event__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 14 }
+  { 0, 15 }
 };
 const ProtobufCMessageDescriptor practice__v1__audit_event__descriptor =
 {
@@ -342,7 +355,7 @@ const ProtobufCMessageDescriptor practice__v1__audit_event__descriptor =
   "Practice__V1__AuditEvent",
   "practice.v1",
   sizeof(Practice__V1__AuditEvent),
-  14,
+  15,
   practice__v1__audit_event__field_descriptors,
   practice__v1__audit_event__field_indices_by_name,
   1,  practice__v1__audit_event__number_ranges,

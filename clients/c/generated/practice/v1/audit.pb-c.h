@@ -58,10 +58,14 @@ struct  Practice__V1__AuditEvent
    * e.g. the conflicts a booking overrode
    */
   char *note;
+  /*
+   * the practiced instance that wrote it (--instance-id; the host name by
+   */
+  char *instance_id;
 };
 #define PRACTICE__V1__AUDIT_EVENT__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&practice__v1__audit_event__descriptor) \
-    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, PRACTICE__V1__RESOURCE_KIND__RESOURCE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , 0, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string, PRACTICE__V1__RESOURCE_KIND__RESOURCE_KIND_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Practice__V1__ListAuditEventsRequest

@@ -531,7 +531,7 @@ struct SQLiteAccess: StoreWriter {
       """
       INSERT INTO idempotency (scope, key, method, payload_hash, request, response, created_at_ms)
       VALUES (?, ?, ?, X'', ?, ?, ?)
-      """, .text(r.scope), .text(r.key), .text(r.method), .blob(r.request ?? Data()), .blob(r.response),
+      """, .text(r.scope), .text(r.key), .text(r.method), r.request.map { .blob($0) } ?? .null, .blob(r.response),
       .int(r.createdAtMs))
   }
 

@@ -1,6 +1,7 @@
 import Foundation
 import PracticeCore
 import PracticeProto
+import PracticeStore
 import PracticeTestSupport
 import SwiftProtobuf
 import Testing
@@ -192,6 +193,39 @@ struct IdempotencyExpiryTests {
       try await advance(c, days: 0.2)
       let applied = try await c.accounts.updateAccountSettings(settingsChange(s.account, zones[1]), options: key)
       #expect(applied.account.settings.timeZone == zones[1])
+    }
+  }
+}
+
+@Suite("Idempotency records from before schema v5")
+struct LegacyIdempotencyTests {
+  @Test("a record that kept only a hash of the request replays its response to the same method; another method is refused")
+  func legacy() async throws {
+    try await withServices { d in
+      let c = try await d.connect()
+      let s = try await Staff.make(c)
+      // What v4 left: the method and the response, no request bytes (its SHA-256 is not comparable).
+      var recorded = Practice_V1_AddUserResponse()
+      recorded.user.userID = "user_recorded"
+      recorded.user.name = "Recorded"
+      var envelope = Practice_Rpc_V1_Response()
+      envelope.status = Practice_Rpc_V1_Status()
+      envelope.payload = try recorded.serializedData()
+      let response = try envelope.serializedData()
+      try await d.env.store.write { w in
+        try w.putIdempotency(IdempotencyRecord(
+          scope: s.account, key: "legacy-1", method: "/practice.v1.AccountService/AddUser", request: nil,
+          response: response, createdAtMs: 1))
+      }
+      let before = try await c.accounts.listUsers({ var r = Practice_V1_ListUsersRequest(); r.accountID = s.account; return r }())
+      let replay = try await c.accounts.addUser(Make.user(s.account, "Anyone", roles: [.biller]),
+                                                options: .init(idempotencyKey: "legacy-1"))
+      #expect(replay.user.userID == "user_recorded")
+      let after = try await c.accounts.listUsers({ var r = Practice_V1_ListUsersRequest(); r.accountID = s.account; return r }())
+      #expect(after.users.count == before.users.count)  // nothing applied
+      await expectRPCError(.failedPrecondition, .idempotencyKeyReused) {
+        _ = try await c.accounts.updateAccountSettings(settingsChange(s.account, zones[0]), options: .init(idempotencyKey: "legacy-1"))
+      }
     }
   }
 }

@@ -1,42 +1,7 @@
 import Foundation
+import PracticeCore
 import PracticeProto
 import SwiftProtobuf
-
-/// Messages and enums of a descriptor set by full name (".practice.v1.Address"): for `FullJSON` (the
-/// set compiled in) and `describe` (the set the daemon serves).
-struct DescriptorIndex {
-  var messages: [String: Google_Protobuf_DescriptorProto] = [:]
-  var enums: [String: Google_Protobuf_EnumDescriptorProto] = [:]
-
-  static let compiled: DescriptorIndex = {
-    (try? Google_Protobuf_FileDescriptorSet(serializedBytes: PracticeDescriptorSet.bytes)).map(DescriptorIndex.init) ?? DescriptorIndex()
-  }()
-
-  init() {}
-
-  init(_ set: Google_Protobuf_FileDescriptorSet) {
-    func add(_ m: Google_Protobuf_DescriptorProto, prefix: String) {
-      let full = prefix + "." + m.name
-      messages[full] = m
-      for e in m.enumType { enums[full + "." + e.name] = e }
-      for nested in m.nestedType { add(nested, prefix: full) }
-    }
-    for file in set.file {
-      let prefix = file.package.isEmpty ? "" : "." + file.package
-      for m in file.messageType { add(m, prefix: prefix) }
-      for e in file.enumType { enums[prefix + "." + e.name] = e }
-    }
-  }
-
-  /// A type by its full name, with or without the leading dot, or by its short name when only one
-  /// type has it.
-  func resolve(_ name: String) -> String? {
-    let dotted = name.hasPrefix(".") ? name : "." + name
-    if messages[dotted] != nil || enums[dotted] != nil { return dotted }
-    let matches = (Array(messages.keys) + Array(enums.keys)).filter { $0.hasSuffix("." + name) }
-    return matches.count == 1 ? matches[0] : nil
-  }
-}
 
 /// Proto3 JSON with every field. swift-protobuf's encoder leaves out a field at its default value
 /// (proto3's JSON mapping allows that; protobuf's `always_print_fields_with_no_presence` option, which

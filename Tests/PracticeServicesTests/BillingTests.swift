@@ -76,9 +76,7 @@ struct BillingTests {
     try await withServices { d in
       let c = try await d.connect()
       try await advance(c, to: "2030-03-10T12:00:00Z")
-      let a = try await c.accounts.createAccount(Make.account(ownerRoles: [.practitioner])).account.accountID
-      _ = try await c.billing.setPaymentMethod(card(a))
-      _ = try await c.billing.changePlan(plan(a, .freemium))
+      let a = try await payingAccount(c, plan: .freemium, ownerRoles: [.practitioner])
       func usage(_ period: String, clients: Int64, claims: Int64) async throws -> Practice_V1_ReportUsageResponse {
         var r = Practice_V1_ReportUsageRequest()
         r.accountID = a
@@ -123,9 +121,7 @@ struct BillingTests {
     try await withServices { d in
       let c = try await d.connect()
       try await advance(c, to: "2028-01-31T15:00:00Z")
-      let a = try await c.accounts.createAccount(Make.account()).account.accountID
-      _ = try await c.billing.setPaymentMethod(card(a))
-      _ = try await c.billing.changePlan(plan(a, .professional))
+      let a = try await payingAccount(c)
       let expected = ["2028-02-29", "2028-03-31", "2028-04-30", "2028-05-31", "2028-06-30", "2028-07-31", "2028-08-31",
                       "2028-09-30", "2028-10-31", "2028-11-30", "2028-12-31", "2029-01-31", "2029-02-28"]
       for (n, date) in expected.enumerated() {
@@ -333,9 +329,7 @@ struct ClosingTests {
   func archive() async throws {
     try await withServices { d in
       let c = try await d.connect()
-      let a = try await c.accounts.createAccount(Make.account()).account.accountID
-      _ = try await c.billing.setPaymentMethod(card(a))
-      _ = try await c.billing.changePlan(plan(a, .professional))
+      let a = try await payingAccount(c)
       var close = Practice_V1_CloseAccountRequest()
       close.accountID = a
       close.confirmPracticeName = "Harbor Therapy"

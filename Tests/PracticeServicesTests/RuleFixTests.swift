@@ -15,9 +15,7 @@ struct RuleFixTests {
     try await withServices { d in
       let c = try await d.connect()
       try await advance(c, to: "2030-01-05T12:00:00Z")
-      let a = try await c.accounts.createAccount(Make.account("Pays Late", email: "")).account.accountID
-      _ = try await c.billing.setPaymentMethod(card(a))
-      _ = try await c.billing.changePlan(plan(a, .professional))
+      let a = try await payingAccount(c, "Pays Late")
       // The first invoice fails on Mar 1 (grace until Mar 8); the next is issued on Mar 5, during grace.
       try await advance(c, to: "2030-03-01T12:00:00Z")
       let first = try #require(try await invoices(c, a).last)
@@ -690,9 +688,7 @@ struct ProrationTests {
     try await withServices { d in
       let c = try await d.connect()
       try await advance(c, to: "2030-04-01T12:00:00Z")  // April: a 30-day period in UTC
-      let a = try await c.accounts.createAccount(Make.account("Grows", email: "")).account.accountID
-      _ = try await c.billing.setPaymentMethod(card(a))
-      _ = try await c.billing.changePlan(plan(a, .freemium))
+      let a = try await payingAccount(c, "Grows", plan: .freemium)
       try await advance(c, to: "2030-04-11T12:00:00Z")
       _ = try await c.billing.changePlan(plan(a, .professional))
       var preview = Practice_V1_PreviewInvoiceRequest()
@@ -723,9 +719,7 @@ struct ClosingProrationTests {
     try await withServices { d in
       let c = try await d.connect()
       try await advance(c, to: "2030-04-01T12:00:00Z")
-      let a = try await c.accounts.createAccount(Make.account("Pauses", email: "")).account.accountID
-      _ = try await c.billing.setPaymentMethod(card(a))
-      _ = try await c.billing.changePlan(plan(a, .professional))
+      let a = try await payingAccount(c, "Pauses")
       try await advance(c, to: "2030-04-11T12:00:00Z")
       var close = Practice_V1_CloseAccountRequest()
       close.accountID = a

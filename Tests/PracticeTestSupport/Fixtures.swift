@@ -112,6 +112,15 @@ public func plan(_ account: String, _ p: Practice_V1_Plan) -> Practice_V1_Change
   return r
 }
 
+/// A new account on a paid plan (a card on file, then `plan`): its id.
+public func payingAccount(_ c: some ClientTransport, _ name: String = "Harbor Therapy",
+                          plan p: Practice_V1_Plan = .professional, ownerRoles: [Practice_V1_Role] = []) async throws -> String {
+  let a = try await c.accounts.createAccount(Make.account(name, email: "", ownerRoles: ownerRoles)).account.accountID
+  _ = try await c.billing.setPaymentMethod(card(a))
+  _ = try await c.billing.changePlan(plan(a, p))
+  return a
+}
+
 public func invoices(_ c: some ClientTransport, _ account: String) async throws -> [Practice_V1_Invoice] {
   var r = Practice_V1_ListInvoicesRequest()
   r.accountID = account

@@ -54,6 +54,16 @@ struct OutputTests {
     #expect(Practicectl.reordered(["--socket", "/s"]) == ["--socket", "/s"])
   }
 
+  @Test("every connection option may come before the subcommand: the reordering knows each of them")
+  func spellingsCoverTheOptions() {
+    // The options ConnectionOptions declares, as the parser shows them in any subcommand's help.
+    let help = HealthCommand.helpMessage(columns: 1000)
+    let declared = Set(help.split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "," || $0 == "[" || $0 == "]" })
+      .map(String.init).filter { $0.hasPrefix("--") && $0 != "--help" && $0 != "--version" })
+    #expect(!declared.isEmpty)
+    #expect(declared == Set(ConnectionOptions.spellings.keys), "\(declared)")
+  }
+
   @Test("a mistyped subcommand is named with the closest ones")
   func suggestions() {
     #expect(Practicectl.unknownCommand(["acount", "list"]) == "practicectl: unknown command acount; did you mean account?")

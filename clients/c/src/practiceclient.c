@@ -233,10 +233,19 @@ static const pc_method *find_method(const char *path) {
   return bsearch(path, pc_methods, pc_methods_count, sizeof pc_methods[0], compare_method);
 }
 
+/* Sends one call whose method `m` (NULL: one the table lacks) was looked up by the caller. */
+static int send_call(pc_client *c, const pc_method *m, const char *method, const ProtobufCMessage *request,
+                     const pc_metadata *metadata, size_t n_metadata, uint32_t timeout_ms, uint64_t *call_id);
+
 int pc_send(pc_client *c, const char *method, const ProtobufCMessage *request, const pc_metadata *metadata,
             size_t n_metadata, uint32_t timeout_ms, uint64_t *call_id) {
+  if (method == NULL) return PC_ERR_MISMATCH;
+  return send_call(c, find_method(method), method, request, metadata, n_metadata, timeout_ms, call_id);
+}
+
+static int send_call(pc_client *c, const pc_method *m, const char *method, const ProtobufCMessage *request,
+                     const pc_metadata *metadata, size_t n_metadata, uint32_t timeout_ms, uint64_t *call_id) {
   if (method == NULL || request == NULL) return PC_ERR_MISMATCH;
-  const pc_method *m = find_method(method);
   if (m != NULL && request->descriptor != m->request) return PC_ERR_MISMATCH;
   if (!check_string(method) || pc_check_strings(request) != PC_OK) return PC_ERR_INVALID_STRING;
   for (size_t i = 0; i < n_metadata; i++) {
@@ -418,7 +427,7 @@ int pc_call(pc_client *c, const char *method, const ProtobufCMessage *request, c
     return dup_status(&c->close_status, status);
   }
   uint64_t id;
-  rc = pc_send(c, method, request, metadata, n_metadata, timeout_ms, &id);
+  rc = send_call(c, m, method, request, metadata, n_metadata, timeout_ms, &id);
   if (rc != PC_OK) return rc;
   int64_t give_up = now_ms() + (timeout_ms ? timeout_ms : PC_DEFAULT_TIMEOUT_MS) + PC_DEADLINE_GRACE_MS;
   for (;;) {

@@ -31,7 +31,8 @@ def _stub(module, service_name):
         path = f"/{service.full_name}/{method.name}"
         request_type = _message_class(method.input_type)
         response_type = _message_class(method.output_type)
-        if _server_streaming(method):
+        streaming = _server_streaming(method)
+        if streaming:
             def call(self, request=None, **options):
                 return self._conn.stream(path, request if request is not None else request_type(), response_type, **options)
         else:
@@ -40,7 +41,7 @@ def _stub(module, service_name):
         call.__name__ = method.name
         call.__qualname__ = f"{service_name}.{method.name}"
         call.__doc__ = (f"{path}: {request_type.DESCRIPTOR.full_name} -> "
-                        f"{'stream ' if _server_streaming(method) else ''}{response_type.DESCRIPTOR.full_name}. "
+                        f"{'stream ' if streaming else ''}{response_type.DESCRIPTOR.full_name}. "
                         "Options: actor, request_id, timeout (seconds), metadata; idempotency_key for unary calls.")
         return call
 

@@ -25,6 +25,7 @@ let package = Package(
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
     .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+    .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
   ],
   targets: [
     // Generated protobuf code (scripts/gen-proto) and the method catalog built on it.
@@ -83,6 +84,19 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // The PostgreSQL backend of the Store contract (postgres-nio): many daemons, one database.
+    .target(
+      name: "PracticeStorePostgres",
+      dependencies: [
+        "PracticeProto", "PracticeDomain", "PracticeCore", "PracticeStore",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "PostgresNIO", package: "postgres-nio"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     // Services: one per practice.v1 service, over the store and the domain rules.
     .target(
       name: "PracticeServices",
@@ -99,6 +113,7 @@ let package = Package(
       name: "PracticeServer",
       dependencies: [
         "PracticeProto", "PracticeCore", "PracticeWire", "PracticeRPC", "PracticeStore", "PracticeServices", "PracticeDomain",
+        "PracticeStorePostgres",
         .product(name: "NIOCore", package: "swift-nio"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "NIOHTTP1", package: "swift-nio"),

@@ -32,6 +32,12 @@ public struct DaemonConfiguration: Sendable {
   /// unless given. Peer uids and pids mean something only on their own host.
   public var instanceID: String = DaemonConfiguration.hostName
 
+  /// A PostgreSQL database shared by many instances (`--database`, `database`): libpq's URL form,
+  /// `postgresql://USER@/DBNAME?host=/run/postgresql`. Nil: SQLite in the state directory.
+  public var databaseURL: String?
+  /// A file holding the PostgreSQL password (`password_file`); `PGPASSWORD` otherwise.
+  public var passwordFile: String?
+
   /// The host's name (gethostname), "localhost" when it has none.
   public static var hostName: String {
     var buffer = [CChar](repeating: 0, count: 256)
@@ -112,6 +118,12 @@ public struct DaemonConfiguration: Sendable {
           throw ConfigError(path, n + 1, "instance_id: 1-64 letters, digits, '.', '-' or '_'")
         }
         instanceID = value
+      case "database":
+        guard value.hasPrefix("postgresql://") || value.hasPrefix("postgres://") else {
+          throw ConfigError(path, n + 1, "database: a postgresql:// URL")
+        }
+        databaseURL = value
+      case "password_file": passwordFile = value
       case "scheduler.interval_seconds": schedulerInterval = .seconds(max(1, try int()))
       case "idempotency.retention_hours": idempotencyRetention = .seconds(max(1, try int()) * 3600)
       case "metrics.listen":

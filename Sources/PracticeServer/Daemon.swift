@@ -7,6 +7,7 @@ import PracticeCore
 import PracticeRPC
 import PracticeServices
 import PracticeStore
+import PracticeStorePostgres
 import ServiceLifecycle
 
 /// The whole daemon: store, services, dispatcher, socket server, systemd notifications, run as one
@@ -35,14 +36,14 @@ public struct Daemon {
     if activated == nil { try SocketPath.prepare(configuration.socketPath) }
     SystemdNotifier.notify("STATUS=opening the database")
     let extender = SystemdNotifier.isEnabled ? StartTimeoutExtender() : nil
-    let store: SQLiteStore
+    let opened: OpenedStore
     do {
       defer { extender?.stop() }
-      store = try SQLiteStore(path: configuration.databasePath)
+      opened = try await OpenedStore.open(configuration, logger: logger)
     }
-    // One daemon owns its database file: the read cache in front of it stays coherent with every write.
+    let store = opened.base
     let env = ServiceEnvironment(
-      store: CachingStore(store), changes: ChangeHub(bufferCapacity: configuration.watchBuffer),
+      store: opened.serving, changes: ChangeHub(bufferCapacity: configuration.watchBuffer),
       changeRetention: configuration.changeRetention,
       idempotencyRetentionMs: configuration.idempotencyRetention.components.seconds * 1000, terms: configuration.terms,
       // Export chunks of at most 256 KiB (and half a frame): with two waiting for the client, an export
@@ -50,8 +51,8 @@ public struct Daemon {
       exportChunkBytes: max(4096, min(256 << 10, configuration.maxFrameSize / 2)), instanceID: configuration.instanceID,
       logger: logger)
     let scheduler = Scheduler(env: env)
-    let metricsText: @Sendable () async -> String = { [metrics, databasePath = configuration.databasePath] in
-      await metrics.text(store: store, databasePath: databasePath)
+    let metricsText: @Sendable () async -> String = { [metrics, gauge = opened.gauge] in
+      await metrics.text(store: store, database: gauge)
     }
     let dispatcher = Services.makeDispatcher(
       env: env,
@@ -72,7 +73,7 @@ public struct Daemon {
         _ = malloc_trim(0)
         Allocator.keepFreedMemoryWarm()
       })
-    let watchdog = Watchdog(store: store, group: group, logger: logger)
+    let watchdog = Watchdog(store: opened.filePath == nil ? nil : store, group: group, logger: logger)
     var extra: [ServiceGroupConfiguration.ServiceConfiguration] = []
     if let listen = configuration.metricsListen {
       extra.append(.init(service: MetricsHTTPServer(
@@ -108,10 +109,12 @@ public struct Daemon {
   }
 }
 
-/// Sends `WATCHDOG=1` at half the interval systemd asks for, while the event loops turn and a store
-/// read succeeds (never tied to a write: a full disk must not cause restart loops).
+/// Sends `WATCHDOG=1` at half the interval systemd asks for, while the event loops turn and, for a
+/// SQLite file, a store read succeeds (never tied to a write: a full disk must not cause restart
+/// loops). A shared PostgreSQL database is not probed: its outage would have systemd restart every
+/// instance in a loop, and a restart cannot mend it (Health says NOT_SERVING instead).
 struct Watchdog: Service {
-  let store: any Store
+  let store: (any Store)?
   let group: EventLoopGroup
   let logger: Logger
 
@@ -124,7 +127,7 @@ struct Watchdog: Service {
     while !Task.isShuttingDownGracefully && !Task.isCancelled {
       do {
         try await group.next().submit {}.get()
-        try await store.read { r in try r.probe() }
+        try await store?.read { r in try r.probe() }
         SystemdNotifier.notify("WATCHDOG=1")
       } catch {
         logger.warning("watchdog probe failed: \(error)")
@@ -223,3 +226,47 @@ private func mallopt(_ parameter: Int32, _ value: Int32) -> Int32
 /// glibc's malloc_trim(3) (malloc.h is not part of the Glibc module).
 @_silgen_name("malloc_trim")
 private func malloc_trim(_ pad: Int) -> Int32
+
+/// The store the configuration names, opened: SQLite in the state directory behind the read cache
+/// (one daemon owns the file, so the cache stays coherent with every write), or a PostgreSQL database
+/// shared with other instances, read without a cache (another instance's write must be seen at once).
+struct OpenedStore {
+  /// The backend itself (health probes, metrics, shutdown).
+  let base: any Store
+  /// What the services use.
+  let serving: any Store
+  /// The SQLite file; nil for PostgreSQL.
+  let filePath: String?
+  let gauge: DatabaseGauge
+
+  static func open(_ configuration: DaemonConfiguration, logger: Logger) async throws -> OpenedStore {
+    guard let text = configuration.databaseURL else {
+      let sqlite = try SQLiteStore(path: configuration.databasePath)
+      return OpenedStore(
+        base: sqlite, serving: CachingStore(sqlite), filePath: configuration.databasePath,
+        gauge: .sqlite(configuration.databasePath))
+    }
+    let url = try PostgresURL(text)
+    let password = try configuration.databasePassword()
+    logger.info("opening the shared database", metadata: ["database": "\(url)"])
+    let store = try await PostgresStore(url: url, password: password, logger: logger)
+    let gauge = DatabaseGauge(backend: "postgresql", path: url.description) {
+      (try? await store.databaseSize()).map { UInt64($0) }
+    }
+    return OpenedStore(base: store, serving: store, filePath: nil, gauge: gauge)
+  }
+}
+
+extension DaemonConfiguration {
+  /// The PostgreSQL password: the password file's first line, else `PGPASSWORD`, else none (peer or
+  /// trust authentication on a local socket).
+  func databasePassword() throws -> String? {
+    if let passwordFile {
+      guard let text = try? String(contentsOfFile: passwordFile, encoding: .utf8) else {
+        throw StoreOpenError(path: passwordFile, problem: "cannot read the password file")
+      }
+      return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
+    }
+    return ProcessInfo.processInfo.environment["PGPASSWORD"]
+  }
+}

@@ -47,20 +47,14 @@ public final class DaemonMetrics: Sendable {
   }
 
   /// The text exposition, with the gauges that are read when asked for: accounts, the database's size.
-  func text(store: any Store, databasePath: String) async -> String {
+  func text(store: any Store, database: DatabaseGauge) async -> String {
     if let count = try? await store.read({ r in try r.accountCount() }) {
       gauge("accounts", "", "Accounts in the database, closed ones included").set(to: Double(count))
     }
-    var size: UInt64 = 0
-    for suffix in ["", "-wal", "-shm"] {
-      if let attributes = try? FileManager.default.attributesOfItem(atPath: databasePath + suffix),
-        let bytes = attributes[.size] as? NSNumber
-      {
-        size += bytes.uint64Value
-      }
+    if let size = await database.size() {
+      gauge("database_size", "bytes", "The database's size in bytes (SQLite: its file, WAL and shared memory)",
+            [("backend", database.backend), ("path", database.path)]).set(to: Double(size))
     }
-    gauge("database_size", "bytes", "The database's files (with its WAL and shared memory), in bytes",
-          [("backend", "sqlite"), ("path", databasePath)]).set(to: Double(size))
     return registry.emitToString()
   }
 
@@ -134,6 +128,28 @@ private final class MetricsHTTPHandler: ChannelInboundHandler, Sendable {
       // One response per connection: scrapes are seconds apart, and nothing is left open.
       let channel = context.channel
       context.writeAndFlush(self.wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+  }
+}
+
+/// The database as the metrics show it: its backend, where it is (a file, or a URL without secrets)
+/// and how to read its size.
+struct DatabaseGauge: Sendable {
+  let backend: String
+  let path: String
+  let size: @Sendable () async -> UInt64?
+
+  static func sqlite(_ path: String) -> DatabaseGauge {
+    DatabaseGauge(backend: "sqlite", path: path) {
+      var size: UInt64 = 0
+      for suffix in ["", "-wal", "-shm"] {
+        if let attributes = try? FileManager.default.attributesOfItem(atPath: path + suffix),
+          let bytes = attributes[.size] as? NSNumber
+        {
+          size += bytes.uint64Value
+        }
+      }
+      return size
     }
   }
 }

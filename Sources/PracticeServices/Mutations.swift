@@ -170,6 +170,11 @@ public struct Mutations: Sendable {
     do {
       outcome = try await env.store.write { w -> Result<Resp, RPCError> in
         try ctx.control.beginCommit()
+        // Before anything is read: the key across instances, then the account's lock.
+        if let key, !(try w.claimIdempotencyKey(scope: scope, key: key)) {
+          throw RPCError(.aborted, .idempotencyInProgress, "a call with this idempotency key is still running")
+        }
+        if let accountID { try w.lockAccount(accountID) }
         if let key, let recorded = try w.idempotency(scope: scope, key: key) {
           // A record from before the schema's v5 has no request to compare: its method decides.
           guard recorded.method == path, recorded.request.map({ $0 == requestBytes }) ?? true else {
@@ -260,7 +265,7 @@ public struct Reads: Sendable {
   /// always reads past the cache (an index search), so the cache-only pass is skipped.
   public func run<T>(
     _ ctx: CallContext, accountID: String?, needsDatabase: Bool = false,
-    _ body: (any StoreReader, Actor) throws -> T
+    _ body: @escaping (any StoreReader, Actor) throws -> T
   ) async throws -> T {
     try await env.store.read(needsDatabase: needsDatabase) { r in
       let actor = try Authorization.authorize(ctx, accountID: accountID, reader: r)

@@ -54,6 +54,7 @@ public struct Scheduler: Sendable {
     let now = env.clock.nowMs()
     let changes = env.changes
     let did = try await env.store.write { w -> Bool in
+      try w.lockAccount(accountID)
       let account = try w.account(accountID)
       let mc = MutationContext(writer: w, actor: Actor(userID: "", roles: RoleSet([]), isOperator: true), nowMs: now,
                                account: account, origin: .scheduler(job.rawValue), env: env)

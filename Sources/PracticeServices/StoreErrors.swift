@@ -8,6 +8,7 @@ extension StoreError: RPCErrorConvertible {
     case .full: RPCError(.resourceExhausted, .storeFull, message)
     case .unavailable: RPCError(.unavailable, .storeUnavailable, message)
     case .conflict: RPCError(.alreadyExists, .alreadyExists, message)
+    case .overlap: RPCError(.failedPrecondition, .roomConflict, message)
     case .notFound: .notFound(message)
     case .corrupt, .other: .internal(message)
     }

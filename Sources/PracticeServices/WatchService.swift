@@ -33,30 +33,33 @@ struct WatchService: WatchServiceHandler {
     let sub = env.changes.subscribe(accountID: accountID, kinds: recheckActor && !kinds.isEmpty ? kinds.union([.user]) : kinds)
     defer { env.changes.unsubscribe(sub) }
 
-    // Replay, in the same snapshot as the authorization.
+    // Replay, in the same snapshot as the authorization. Events are known by (account, sequence):
+    // the replay ends at the account's sequence in this snapshot, and live events at or below what
+    // was sent for their account are skipped (a global id is no order: PostgreSQL assigns them in
+    // insertion order, not commit order, across sessions).
     let after = req.afterSequence
-    let replay: (events: [Practice_V1_ChangeEvent], lastGlobalID: Int64) = try await reads.run(ctx, accountID: accountID) { r, _ in
-      guard let accountID else { return ([], try r.latestGlobalChangeID()) }
+    let replay: (events: [Practice_V1_ChangeEvent], lastSequence: Int64) = try await reads.run(ctx, accountID: accountID) { r, _ in
+      guard let accountID else { return ([], 0) }
       guard let account = try r.account(accountID) else { throw RPCError.notFound("account \(accountID)") }
       if after == 0 || after >= account.changeSequence {
-        return ([], try r.latestGlobalChangeID())
+        return ([], max(after, account.changeSequence))
       }
       let oldest = try r.oldestKeptSequence(account: accountID)
       if oldest == 0 || after + 1 < oldest {
         throw RPCError.failedPrecondition(.watchTooOld, "changes after sequence \(after) are no longer kept (oldest kept: \(oldest))")
       }
-      guard let startID = try r.globalID(account: accountID, sequence: after + 1) else {
+      var events: [Practice_V1_ChangeEvent] = []
+      var last = after
+      while last < account.changeSequence {
+        let batch = try r.changes(account: accountID, afterSequence: last, limit: 1000)
+        guard let end = batch.last?.event.sequence else { break }
+        events += batch.map(\.event).filter { $0.sequence <= account.changeSequence }
+        last = end
+      }
+      guard events.first?.sequence == after + 1 else {
         throw RPCError.failedPrecondition(.watchTooOld, "changes after sequence \(after) are no longer kept")
       }
-      var events: [Practice_V1_ChangeEvent] = []
-      var last = startID - 1
-      while true {
-        let batch = try r.changes(account: accountID, afterGlobalID: last, limit: 1000)
-        guard !batch.isEmpty else { break }
-        events += batch.map(\.event)
-        last = batch.last!.globalID
-      }
-      return (events, max(last, try r.latestGlobalChangeID()))
+      return (events, account.changeSequence)
     }
     // The stream runs beside an overflow watch: a watcher that stops reading is blocked in `send`,
     // and must still be ended when it falls behind its buffer.
@@ -76,7 +79,8 @@ struct WatchService: WatchServiceHandler {
         synced.synced = true
         try await out.send(synced)
 
-        var lastSent = replay.lastGlobalID
+        // The last sequence sent, per account.
+        var lastSent: [String: Int64] = accountID.map { [$0: replay.lastSequence] } ?? [:]
         while true {
           let batch = await withTaskCancellationHandler {
             await sub.next()
@@ -97,9 +101,9 @@ struct WatchService: WatchServiceHandler {
           if recheckActor, batch.contains(where: { $0.1.kind == .user }) {
             try await reads.run(ctx, accountID: accountID) { _, _ in }
           }
-          for (gid, e) in batch where gid > lastSent && (kinds.isEmpty || kinds.contains(e.kind)) {
-            try await out.send(.change(e))
-            lastSent = gid
+          for (_, e) in batch where e.sequence > lastSent[e.accountID, default: 0] {
+            lastSent[e.accountID] = e.sequence
+            if kinds.isEmpty || kinds.contains(e.kind) { try await out.send(.change(e)) }
           }
         }
       }

@@ -23,7 +23,7 @@ public struct AuditSnapshot: Sendable, Equatable {
     self.bytes = bytes
   }
 
-  init(typeName: String, bytes: Data) {
+  public init(typeName: String, bytes: Data) {
     self.typeName = typeName
     self.bytes = bytes
   }
@@ -36,7 +36,7 @@ public struct AuditSnapshot: Sendable, Equatable {
   }
 
   /// The snapshot's JSON, as `json` gave it for the message when it was recorded.
-  var json: String {
+  public var json: String {
     guard let type = Self.types[typeName], let message = try? type.init(serializedBytes: bytes) else { return "" }
     return Self.json(message)
   }

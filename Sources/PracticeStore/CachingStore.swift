@@ -20,7 +20,7 @@ public final class CachingStore: Store, StoreFaultInjection {
     self.cache = ReadCache(capacity: capacity)
   }
 
-  public func read<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) async throws -> T {
+  public func read<T>(needsDatabase: Bool, _ body: @escaping (any StoreReader) throws -> T) async throws -> T {
     if !needsDatabase {
       do {
         return try body(CachingReader(base: nil, cache: cache, generation: cache.generation))
@@ -200,20 +200,14 @@ private struct CachingReader: StoreReader {
     try store().auditEvents(query)
   }
 
-  func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)] {
-    try store().changes(account: account, afterGlobalID: afterGlobalID, limit: limit)
+  func changes(account: String, afterSequence: Int64, limit: Int) throws
+    -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
+  {
+    try store().changes(account: account, afterSequence: afterSequence, limit: limit)
   }
 
   func oldestKeptSequence(account: String) throws -> Int64 {
     try store().oldestKeptSequence(account: account)
-  }
-
-  func globalID(account: String, sequence: Int64) throws -> Int64? {
-    try store().globalID(account: account, sequence: sequence)
-  }
-
-  func latestGlobalChangeID() throws -> Int64 {
-    try store().latestGlobalChangeID()
   }
 
   func idempotency(scope: String, key: String) throws -> IdempotencyRecord? {

@@ -1,6 +1,7 @@
 import Foundation
 import GRDB
 import PracticeCore
+import PracticeDomain
 import PracticeProto
 import SwiftProtobuf
 
@@ -105,6 +106,12 @@ struct SQLiteAccess: StoreWriter {
   func savepoint<T>(_ body: () throws -> T) throws -> T {
     try db.savepoint("body", body)
   }
+
+  /// The one writer already serializes every transaction.
+  func lockAccount(_ id: String) throws {}
+
+  /// One daemon owns the file; Mutations claims keys in its memory.
+  func claimIdempotencyKey(scope: String, key: String) throws -> Bool { true }
 
   func accountCount() throws -> Int { Int(try integer("SELECT count(*) FROM accounts")) }
 
@@ -236,21 +243,14 @@ struct SQLiteAccess: StoreWriter {
   }
 
   func rooms(account: String, after: String?, limit: Int, includeArchived: Bool, locationID: String?) throws -> [Practice_V1_Room] {
-    // Rooms per account are few; the location filter is applied on the decoded rows.
-    var out: [Practice_V1_Room] = []
-    var cursor = after ?? ""
-    while out.count < limit {
-      let batch = try bodies(
+    try RoomPaging.filtered(after: after, limit: limit, locationID: locationID) { cursor in
+      try bodies(
         Practice_V1_Room.self,
         """
         SELECT body FROM rooms WHERE account_id = ? AND id > ? \(includeArchived ? "" : "AND archived = 0")
         ORDER BY id LIMIT ?
         """, .text(account), .text(cursor), .integer(limit))
-      guard let last = batch.last else { break }
-      cursor = last.roomID
-      out += batch.filter { locationID == nil || $0.locationIds.contains(locationID!) }
     }
-    return Array(out.prefix(limit))
   }
 
   func putRoom(_ r: Practice_V1_Room) throws {
@@ -281,14 +281,11 @@ struct SQLiteAccess: StoreWriter {
 
   /// The longest booking room ?2 of account ?1 has ever had.
   static let longestBookingSQL =
-    "coalesce((SELECT longest_booking_ms FROM rooms WHERE account_id = ?1 AND id = ?2), \(maxBookingMs))"
+    "coalesce((SELECT longest_booking_ms FROM rooms WHERE account_id = ?1 AND id = ?2), \(RoomRules.maxBookingMs))"
 
   func conflicts(account: String, room: String, startMs: Int64, endMs: Int64) throws -> [Practice_V1_RoomBooking] {
     try bodies(Practice_V1_RoomBooking.self, Self.conflictSQL, .text(account), .text(room), .int(startMs), .int(endMs))
   }
-
-  /// Bookings last at most 24 hours (PRODUCT.md).
-  static let maxBookingMs: Int64 = 24 * 60 * 60 * 1000
 
   func bookings(account: String, room: String, fromMs: Int64, toMs: Int64, after: (Int64, String)?, limit: Int,
                 includeCancelled: Bool) throws -> [Practice_V1_RoomBooking] {
@@ -300,7 +297,7 @@ struct SQLiteAccess: StoreWriter {
       ORDER BY start_ms, id LIMIT ?
       """
     return try bodies(
-      Practice_V1_RoomBooking.self, sql, .text(account), .text(room), .int(fromMs - Self.maxBookingMs), .int(toMs),
+      Practice_V1_RoomBooking.self, sql, .text(account), .text(room), .int(fromMs - RoomRules.maxBookingMs), .int(toMs),
       .int(fromMs), .int(afterStart), .int(afterStart), .text(afterID), .integer(limit))
   }
 
@@ -415,17 +412,8 @@ struct SQLiteAccess: StoreWriter {
     ) { $0.text(0) ?? "" }
   }
 
-  /// Every table with an account column, and the column.
-  static let accountTables: [(String, String)] = [
-    ("accounts", "id"), ("users", "account_id"), ("business_info", "account_id"), ("locations", "account_id"),
-    ("payer_pos_rules", "account_id"), ("rooms", "account_id"), ("room_bookings", "account_id"),
-    ("subscriptions", "account_id"), ("usage", "account_id"), ("invoices", "account_id"),
-    ("audit_events", "account_id"), ("change_events", "account_id"), ("idempotency", "scope"),
-    ("lifecycle_notices", "account_id"),
-  ]
-
   func purgeAccountData(account: String) throws {
-    for (table, column) in Self.accountTables where table != "accounts" && table != "invoices" {
+    for (table, column) in StoreSchema.accountTables where table != "accounts" && table != "invoices" {
       try execute("DELETE FROM \(table) WHERE \(column) = ?", .text(account))
     }
   }
@@ -478,31 +466,17 @@ struct SQLiteAccess: StoreWriter {
     return db.lastInsertedRowID
   }
 
-  func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)] {
-    let read = { (s: borrowing RawStatement) in
-      (globalID: s.int64(0), event: try decode(Practice_V1_ChangeEvent.self, s.data(1)))
-    }
-    if let account {
-      return try rows(
-        "SELECT id, body FROM change_events WHERE account_id = ? AND id > ? ORDER BY id LIMIT ?",
-        [.text(account), .int(afterGlobalID), .integer(limit)], read)
-    }
-    return try rows(
-      "SELECT id, body FROM change_events WHERE id > ? ORDER BY id LIMIT ?", [.int(afterGlobalID), .integer(limit)], read)
+  func changes(account: String, afterSequence: Int64, limit: Int) throws
+    -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
+  {
+    try rows(
+      "SELECT id, body FROM change_events WHERE account_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+      [.text(account), .int(afterSequence), .integer(limit)]
+    ) { (globalID: $0.int64(0), event: try decode(Practice_V1_ChangeEvent.self, $0.data(1))) }
   }
 
   func oldestKeptSequence(account: String) throws -> Int64 {
     try integer("SELECT min(sequence) FROM change_events WHERE account_id = ?", .text(account))
-  }
-
-  func globalID(account: String, sequence: Int64) throws -> Int64? {
-    try row("SELECT id FROM change_events WHERE account_id = ? AND sequence = ?", .text(account), .int(sequence)) {
-      $0.int64(0)
-    }
-  }
-
-  func latestGlobalChangeID() throws -> Int64 {
-    try integer("SELECT max(id) FROM change_events")
   }
 
   func trimChanges(account: String, keep: Int64) throws {

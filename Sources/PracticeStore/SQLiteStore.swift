@@ -325,7 +325,7 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
   /// read connections: a snapshot read from the page cache takes microseconds, less than a hop to
   /// another thread and back would cost. (`needsDatabase` is for a cache in front of the store,
   /// `CachingStore`: every read here reads the database.)
-  public func read<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) async throws -> T {
+  public func read<T>(needsDatabase: Bool, _ body: @escaping (any StoreReader) throws -> T) async throws -> T {
     do {
       let read = { (db: Database) in try body(SQLiteAccess(db: db)) }
       if let readers { return try readers.read(read) }
@@ -336,56 +336,21 @@ public final class SQLiteStore: Store, StoreFaultInjection, Sendable {
   }
 
   /// The snapshot is a read transaction held on a thread of its own (a read connection, or the
-  /// writer's queue in memory), never on the caller's: `body` blocks whenever `window` items wait for
-  /// `consume`, and a blocked thread of the cooperative pool would stall other tasks.
+  /// writer's queue in memory), never on the caller's (`StreamedRead`).
   public func readEach<Item: Sendable>(
     window: Int, _ body: @escaping @Sendable (any StoreReader, _ emit: (Item) throws -> Void) throws -> Void,
     consume: (Item) async throws -> Void
   ) async throws {
-    let (items, continuation) = AsyncThrowingStream<Item, Error>.makeStream(bufferingPolicy: .unbounded)
-    // Created at 0 and raised to the window: libdispatch traps when a semaphore is freed below the
-    // value it was created with, which a stopped read leaves it at.
-    let credits = DispatchSemaphore(value: 0)
-    for _ in 0..<max(1, window) { credits.signal() }
-    let stopped = LockedState(false)
-    // However the consumer stops (done, failed, cancelled), a reader waiting for a credit wakes, sees
-    // the stop, and ends its transaction.
-    continuation.onTermination = { _ in
-      stopped.withLock { $0 = true }
-      credits.signal()
-    }
     let readers = self.readers
     let writer = self.writer
-    let thread = Thread {
-      do {
-        let run = { (db: Database) in
-          try body(SQLiteAccess(db: db)) { item in
-            credits.wait()
-            if stopped.withLock({ $0 }) { throw CancellationError() }
-            continuation.yield(item)
-          }
-        }
+    try await StreamedRead.run(
+      window: window, threadName: "practiced.read-each",
+      produce: { emit in
+        let run = { (db: Database) in try body(SQLiteAccess(db: db), emit) }
         if let readers { try readers.read(run) } else { try writer.read(run) }
-        continuation.finish()
-      } catch let e as DatabaseError {
-        continuation.finish(throwing: SQLiteStore.map(e))
-      } catch {
-        continuation.finish(throwing: error)
-      }
-    }
-    thread.name = "practiced.read-each"
-    thread.start()
-    do {
-      for try await item in items {
-        try await consume(item)
-        credits.signal()
-      }
-    } catch {
-      // The reader may be waiting for a credit: let it see the stop and end its transaction.
-      stopped.withLock { $0 = true }
-      credits.signal()
-      throw error
-    }
+      },
+      mapError: { ($0 as? DatabaseError).map(SQLiteStore.map) ?? $0 },
+      consume: consume)
   }
 
   /// Writes are group-committed: the bodies waiting when the writer is free run in one transaction,
@@ -459,6 +424,11 @@ public struct StoreOpenError: Error, CustomStringConvertible {
   public var path: String
   public var problem: String
   public var description: String { "cannot use database \(path): \(problem)" }
+
+  public init(path: String, problem: String) {
+    self.path = path
+    self.problem = problem
+  }
 }
 
 /// Batches concurrent write bodies into one transaction and one commit (group commit).

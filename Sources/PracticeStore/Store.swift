@@ -17,7 +17,7 @@ public protocol Store: Sendable {
   /// connection's thread is answered there; one that waits for a server suspends. The body may run
   /// twice (a cache in front of the store first tries it on the cache alone): it must be a pure read.
   /// `needsDatabase`: the body always reads past a cache (an index search), so it runs once.
-  func read<T>(needsDatabase: Bool, _ body: (any StoreReader) throws -> T) async throws -> T
+  func read<T>(needsDatabase: Bool, _ body: @escaping (any StoreReader) throws -> T) async throws -> T
   /// Runs `body` on one consistent snapshot while `consume` takes each item it emits, as it comes: at
   /// most `window` items wait between them, so a long read (an export) never holds more than that in
   /// memory. `body` may block between items; it stops (with the error) when `consume` throws.
@@ -38,7 +38,7 @@ public protocol StoreFaultInjection: Sendable {
 }
 
 extension Store {
-  public func read<T>(_ body: (any StoreReader) throws -> T) async throws -> T {
+  public func read<T>(_ body: @escaping (any StoreReader) throws -> T) async throws -> T {
     try await read(needsDatabase: false, body)
   }
 }
@@ -138,12 +138,10 @@ public protocol StoreReader {
   func accountIDs(after: String?, limit: Int) throws -> [String]
 
   func auditEvents(_ query: AuditQuery) throws -> [Practice_V1_AuditEvent]
-  /// Change events of an account (or of every account for `nil`) after a sequence, oldest first.
-  func changes(account: String?, afterGlobalID: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
+  /// Change events of an account after a sequence, by sequence (the change feed's catch-up).
+  func changes(account: String, afterSequence: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
   /// The oldest change sequence still kept for an account (0 when none is kept).
   func oldestKeptSequence(account: String) throws -> Int64
-  func globalID(account: String, sequence: Int64) throws -> Int64?
-  func latestGlobalChangeID() throws -> Int64
 
   func idempotency(scope: String, key: String) throws -> IdempotencyRecord?
 
@@ -156,6 +154,14 @@ public protocol StoreReader {
 
 /// Writes within a transaction.
 public protocol StoreWriter: StoreReader {
+  /// Serializes the account's mutations: taken first, held to the end of the transaction. (SQLite:
+  /// nothing to do, its one writer runs one transaction at a time. PostgreSQL: the account row's
+  /// lock, so the mutations of one account through every instance run one after the other.)
+  func lockAccount(_ id: String) throws
+  /// Claims an idempotency key for this transaction across every process sharing the database; false
+  /// when another transaction holds it. (SQLite: always true, its one daemon owns the file and
+  /// claims keys in memory. PostgreSQL: a transaction-scoped advisory lock on the key.)
+  func claimIdempotencyKey(scope: String, key: String) throws -> Bool
   func insertAccount(_ account: Practice_V1_Account) throws
   /// Notes a lifecycle notice as sent (once: a second note of the same notice is refused by the key).
   func putNotice(account: String, step: Practice_V1_LifecycleStep, atMs: Int64, daysBefore: Int32, sentAtMs: Int64) throws
@@ -195,4 +201,34 @@ public protocol StoreWriter: StoreReader {
   func afterCommit(_ body: @escaping @Sendable () -> Void)
   /// A write that proves the store accepts writes (health probes after a failure).
   func probeWrite() throws
+}
+
+/// What every backend's schema shares.
+public enum StoreSchema {
+  /// Every table with an account column, and the column (the purge walks them).
+  public static let accountTables: [(String, String)] = [
+    ("accounts", "id"), ("users", "account_id"), ("business_info", "account_id"), ("locations", "account_id"),
+    ("payer_pos_rules", "account_id"), ("rooms", "account_id"), ("room_bookings", "account_id"),
+    ("subscriptions", "account_id"), ("usage", "account_id"), ("invoices", "account_id"),
+    ("audit_events", "account_id"), ("change_events", "account_id"), ("idempotency", "scope"),
+    ("lifecycle_notices", "account_id"),
+  ]
+}
+
+/// A page of rooms that apply to a location. Rooms per account are few: the filter is applied on the
+/// decoded rows, pages of `limit` read by `page(after id)` until `limit` match or none are left.
+public enum RoomPaging {
+  public static func filtered(
+    after: String?, limit: Int, locationID: String?, page: (String) throws -> [Practice_V1_Room]
+  ) throws -> [Practice_V1_Room] {
+    var out: [Practice_V1_Room] = []
+    var cursor = after ?? ""
+    while out.count < limit {
+      let batch = try page(cursor)
+      guard let last = batch.last else { break }
+      cursor = last.roomID
+      out += batch.filter { locationID == nil || $0.locationIds.contains(locationID!) }
+    }
+    return Array(out.prefix(limit))
+  }
 }

@@ -9,6 +9,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case unavailable
     /// A write conflicts with an existing row (a uniqueness rule).
     case conflict
+    /// A room booking overlaps an active one (the database's exclusion constraint, PostgreSQL).
+    case overlap
     /// A row the write expected is gone.
     case notFound
     /// A stored row cannot be read back (a bug or a damaged file).

@@ -88,6 +88,9 @@ struct Practiced: AsyncParsableCommand {
   @Option(help: "This instance's name in audit events and logs (env PRACTICED_INSTANCE_ID; default: the host name).")
   var instanceId: String?
 
+  @Option(help: "A PostgreSQL database shared by many instances: postgresql://USER@/DBNAME?host=/run/postgresql (env PRACTICED_DATABASE; default: SQLite in the state directory). The password comes from PGPASSWORD or the configuration file's password_file, never from the URL.")
+  var database: String?
+
   func validate() throws {
     for (name, value) in [("max-frame-size", maxFrameSize), ("default-deadline-ms", defaultDeadlineMs),
                           ("max-connections", maxConnections), ("max-in-flight", maxInFlight),
@@ -142,6 +145,7 @@ struct Practiced: AsyncParsableCommand {
       }
       config.instanceID = v
     }
+    if let v = database ?? env["PRACTICED_DATABASE"], !v.isEmpty { config.databaseURL = v }
     if let v = watchBuffer { config.watchBuffer = v }
     if let v = changeRetention { config.changeRetention = v }
     let levelText = logLevel ?? env["PRACTICED_LOG_LEVEL"] ?? config.logLevel.rawValue

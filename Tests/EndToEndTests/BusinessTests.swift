@@ -172,18 +172,8 @@ struct BusinessTests {
     try await withDaemon { d in
       let c = try await d.connect()
       let s = try await Staff.make(c)
-      // Hold the database's write lock from outside so the first call waits inside its write.
-      let lockedPath = d.directory.appendingPathComponent("locked").path
-      let outFD = open(lockedPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-      let holder = try Child("python3", ["-c", """
-        import sqlite3, sys, time
-        c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
-        c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(1.5); c.execute('ROLLBACK')
-        """, d.stateDirectory + "/practiced.db"], stdout: outFD)
-      close(outFD)
-      while !((try? String(contentsOfFile: lockedPath, encoding: .utf8)) ?? "").contains("locked") {
-        try await Task.sleep(for: .milliseconds(10))
-      }
+      // Hold the account's write lock from outside so the first call waits inside its write.
+      let holder = try await d.holdWriteLock(account: s.account, seconds: 1.5)
       let req = businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Slow LLC" }
       let first = Task { try await c.business.updateBusinessInfo(req, options: .init(idempotencyKey: "slow")) }
       try await Task.sleep(for: .milliseconds(300))

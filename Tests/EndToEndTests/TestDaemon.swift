@@ -71,12 +71,103 @@ final class TestDaemon: @unchecked Sendable {
       "--socket", socketPath, "--state-dir", stateDirectory, "--test-hooks",
       "--operator-uids", "", "--operator-groups", "\(Self.operatorGID)",
       "--service-uids", "", "--service-groups", "\(Self.serviceGID)", "--log-level", "debug",
-    ] + extraArguments
+    ] + (extraArguments.contains("--database") ? [] : databaseURL.map { ["--database", $0] } ?? []) + extraArguments
+  }
+
+  /// The PostgreSQL server the suite runs against, when `PRACTICED_TEST_POSTGRES` names one
+  /// (`SOCKET_DIR:USER`, set by scripts/test for its PostgreSQL pass): every daemon then gets a
+  /// database of its own on it, named after its state directory (a restart finds its data again).
+  static var postgres: (socketDirectory: String, user: String)? {
+    guard let v = ProcessInfo.processInfo.environment["PRACTICED_TEST_POSTGRES"], let colon = v.lastIndex(of: ":")
+    else { return nil }
+    return (String(v[..<colon]), String(v[v.index(after: colon)...]))
+  }
+
+  static var onPostgres: Bool { postgres != nil }
+
+  /// This daemon's database on the test server (nil for SQLite); `databaseName` is created on start.
+  var databaseURL: String? {
+    Self.postgres.map { "postgresql://\($0.user)@/\(databaseName)?host=\($0.socketDirectory)" }
+  }
+
+  var databaseName: String {
+    // A database given with --database (several daemons on one database): its name.
+    if let i = extraArguments.firstIndex(of: "--database"), i + 1 < extraArguments.count,
+      let c = URLComponents(string: extraArguments[i + 1])
+    {
+      return String(c.path.drop(while: { $0 == "/" }))
+    }
+    return "t_" + stateDirectory.utf8.reduce(UInt64(14_695_981_039_346_656_037)) { ($0 ^ UInt64($1)) &* 1_099_511_628_211 }
+      .description
+  }
+
+  static let psql = "/usr/lib/postgresql/15/bin/psql"
+
+  /// Runs SQL on the test server's database `database` (psql, unaligned, no headers); its output.
+  static func psql(_ database: String, _ sql: String) async throws -> String {
+    guard let pg = postgres else { throw TestFailure("no PostgreSQL test server") }
+    let r = try await runCommand(
+      psql, ["-h", pg.socketDirectory, "-U", pg.user, "-d", database, "-qtAX", "-v", "ON_ERROR_STOP=1", "-c", sql])
+    guard r.status == 0 else { throw TestFailure("psql: \(r.err)") }
+    return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  /// Creates this daemon's database on the test server unless it exists.
+  private func createDatabase() async throws {
+    guard Self.postgres != nil, !extraArguments.contains("--database") else { return }
+    if try await Self.psql("postgres", "SELECT 1 FROM pg_database WHERE datname = '\(databaseName)'") == "1" { return }
+    _ = try await Self.psql("postgres", "CREATE DATABASE \(databaseName)")
+  }
+
+  /// Runs SQL on this daemon's database: psql on PostgreSQL, python3's sqlite3 on the SQLite file.
+  func sql(_ query: String) async throws -> String {
+    if Self.onPostgres { return try await Self.psql(databaseName, query) }
+    let r = try await runCommand("python3", ["-c", """
+      import sqlite3, sys
+      for row in sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchall(): print('|'.join(str(v) for v in row))
+      """, stateDirectory + "/practiced.db", query])
+    guard r.status == 0 else { throw TestFailure("sqlite3: \(r.err)") }
+    return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+  }
+
+  /// How `practicectl status` names the database.
+  var databaseLabel: String {
+    Self.onPostgres ? "/\(databaseName)?host=" : stateDirectory + "/practiced.db (sqlite)"
+  }
+
+  /// Holds a lock from outside the daemon for `seconds`, so that a mutation of `account` waits
+  /// inside its write: SQLite's write lock (the file), or the account row's lock (PostgreSQL).
+  /// Returns once the lock is held; the holder exits by itself.
+  func holdWriteLock(account: String, seconds: Double) async throws -> Child {
+    let lockedPath = directory.appendingPathComponent("locked").path
+    let outFD = open(lockedPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    defer { close(outFD) }
+    let holder: Child
+    if let pg = Self.postgres {
+      holder = try Child(Self.psql, [
+        "-h", pg.socketDirectory, "-U", pg.user, "-d", databaseName, "-qtAX", "-c", "BEGIN",
+        "-c", "SELECT 'locked' FROM accounts WHERE id = '\(account)' FOR UPDATE", "-c", "SELECT pg_sleep(\(seconds))",
+        "-c", "ROLLBACK",
+      ], stdout: outFD)
+    } else {
+      holder = try Child("python3", ["-c", """
+        import sqlite3, sys, time
+        c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+        c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(\(seconds)); c.execute('ROLLBACK')
+        """, stateDirectory + "/practiced.db"], stdout: outFD)
+    }
+    let deadline = ContinuousClock.now + .seconds(10)
+    while !((try? String(contentsOfFile: lockedPath, encoding: .utf8)) ?? "").contains("locked") {
+      guard ContinuousClock.now < deadline, holder.isRunning else { throw TestFailure("the lock holder did not lock") }
+      try await Task.sleep(for: .milliseconds(10))
+    }
+    return holder
   }
 
   func start() async throws {
     let log = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
     defer { close(log) }
+    try await createDatabase()
     var env = ProcessInfo.processInfo.environment
     env["NOTIFY_SOCKET"] = nil
     process = try Child(Self.binary, arguments, environment: env, stdout: log, stderr: log)

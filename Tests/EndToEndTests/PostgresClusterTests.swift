@@ -1,0 +1,238 @@
+import Foundation
+import Glibc
+import PracticeClient
+import PracticeCore
+import PracticeProto
+import PracticeTestSupport
+import Testing
+
+/// Three daemons on three sockets sharing one PostgreSQL database (scripts/test's PostgreSQL pass,
+/// `PRACTICED_TEST_POSTGRES`), and the PostgreSQL backend's start-up refusals.
+@Suite("PostgreSQL: many instances, one database", .enabled(if: TestDaemon.onPostgres, "needs PRACTICED_TEST_POSTGRES"))
+struct PostgresClusterTests {
+  /// A new database and `n` daemons on it, each with its own socket, state directory and instance id.
+  static func withCluster<T>(
+    _ n: Int = 3, _ extra: [String] = [], _ body: ([TestDaemon], String) async throws -> T
+  ) async throws -> T {
+    let name = "c_\(UInt32.random(in: 0...UInt32.max))"
+    _ = try await TestDaemon.psql("postgres", "CREATE DATABASE \(name)")
+    let pg = TestDaemon.postgres!
+    let url = "postgresql://\(pg.user)@/\(name)?host=\(pg.socketDirectory)"
+    var daemons: [TestDaemon] = []
+    do {
+      // Started together: the migrations run once, under their advisory lock.
+      daemons = try await withThrowingTaskGroup(of: (Int, TestDaemon).self) { group in
+        for i in 0..<n {
+          group.addTask { (i, try await TestDaemon(["--database", url, "--instance-id", "node\(i)"] + extra)) }
+        }
+        return try await group.reduce(into: []) { $0.append($1) }.sorted { $0.0 < $1.0 }.map(\.1)
+      }
+      let r = try await body(daemons, name)
+      for d in daemons { await d.cleanUp() }
+      return r
+    } catch {
+      for d in daemons {
+        print("daemon log:\n\(d.log.suffix(3000))")
+        await d.cleanUp()
+      }
+      throw error
+    }
+  }
+
+  @Test("1,000 rounds: a write through one instance is read at its new version through the other two")
+  func readAfterWrite() async throws {
+    try await Self.withCluster { ds, _ in
+      var cs: [PracticeConnection] = []
+      for d in ds { cs.append(try await d.connect()) }
+      let a = try await cs[0].accounts.createAccount(Make.account()).account
+      var stale = 0
+      for round in 0..<1000 {
+        let writer = cs[round % 3]
+        var req = Practice_V1_UpdateAccountSettingsRequest()
+        req.accountID = a.accountID
+        req.updateMask = ["time_zone"]
+        req.settings.timeZone = zones[round % zones.count]
+        let version = try await writer.accounts.updateAccountSettings(req).account.version
+        for reader in [cs[(round + 1) % 3], cs[(round + 2) % 3]] {
+          if try await reader.accounts.getAccount(Make.get(a.accountID)).account.version != version { stale += 1 }
+        }
+      }
+      #expect(stale == 0)
+      for c in cs { await c.close() }
+    }
+  }
+
+  @Test("30 concurrent BookRoom calls for overlapping slots over three instances (BLOCK): one succeeds, the rest ROOM_CONFLICT; an overlapping row written in SQL is refused")
+  func bookingsAcrossInstances() async throws {
+    try await Self.withCluster { ds, db in
+      var cs: [PracticeConnection] = []
+      for d in ds { cs.append(try await d.connect()) }
+      let rs = try await RoomSetup.make(cs[0], policy: .block)
+      let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
+        for i in 0..<30 {
+          let c = cs[i % 3]
+          group.addTask {
+            do {
+              _ = try await c.rooms.bookRoom(
+                book(rs.staff, room: rs.room, location: rs.location, start: monday + Int64(i % 5) * 60_000))
+              return "ok"
+            } catch let e as RPCError {
+              return e.reason == .roomConflict ? "conflict" : "\(e)"
+            }
+          }
+        }
+        return try await group.reduce(into: []) { $0.append($1) }
+      }
+      #expect(outcomes.filter { $0 == "ok" }.count == 1, "\(outcomes)")
+      #expect(outcomes.filter { $0 == "conflict" }.count == 29, "\(outcomes)")
+      // The database's own backstop: a row that overlaps, written behind the daemons' back.
+      let refused = try? await TestDaemon.psql(db, """
+        INSERT INTO room_bookings (id, account_id, room_id, start_ms, end_ms, status, overridden, series_id, occurrence, version, body)
+        VALUES ('bk_sql', '\(rs.staff.account)', '\(rs.room)', \(monday + 600_000), \(monday + 4_200_000), 1, false, '', 1, 1, '')
+        """)
+      #expect(refused == nil)
+      #expect(try await TestDaemon.psql(db, "SELECT count(*) FROM room_bookings WHERE status = 1") == "1")
+      for c in cs { await c.close() }
+    }
+  }
+
+  @Test("one idempotency key sent to A, B and C while the first call is held: applied once, then all three replay it; another payload is IDEMPOTENCY_KEY_REUSED")
+  func idempotencyAcrossInstances() async throws {
+    try await Self.withCluster { ds, db in
+      var cs: [PracticeConnection] = []
+      for d in ds { cs.append(try await d.connect()) }
+      let s = try await Staff.make(cs[0])
+      let holder = try await ds[0].holdWriteLock(account: s.account, seconds: 1.5)
+      let req = businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Held LLC" }
+      let c0 = cs[0]
+      let first = Task { try await c0.business.updateBusinessInfo(req, options: .init(idempotencyKey: "held")) }
+      try await Task.sleep(for: .milliseconds(400))
+      for c in [cs[1], cs[2]] {
+        await expectRPCError(.aborted, .idempotencyInProgress) {
+          _ = try await c.business.updateBusinessInfo(req, options: .init(idempotencyKey: "held"))
+        }
+      }
+      let applied = try await first.value.businessInfo
+      #expect(applied.legalName == "Held LLC")
+      await holder.wait()
+      for c in cs {
+        let replay = try await c.business.updateBusinessInfo(req, options: .init(idempotencyKey: "held")).businessInfo
+        #expect(replay.version == applied.version)
+      }
+      let other = businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Other LLC" }
+      await expectRPCError(.failedPrecondition, .idempotencyKeyReused) {
+        _ = try await cs[2].business.updateBusinessInfo(other, options: .init(idempotencyKey: "held"))
+      }
+      let events = try await auditEvents(cs[1], s.account, method: updateBusinessMethod)
+      #expect(events.count == 1)
+      #expect(try await TestDaemon.psql(db, "SELECT count(*) FROM idempotency") == "1")
+      for c in cs { await c.close() }
+    }
+  }
+
+  @Test("writes through three instances at once: every account's versions and change sequences have no gap, audit events match, and each names its instance")
+  func concurrentWriters() async throws {
+    try await Self.withCluster { ds, db in
+      var cs: [PracticeConnection] = []
+      for d in ds { cs.append(try await d.connect()) }
+      let s = try await Staff.make(cs[0])
+      let versions = try await withThrowingTaskGroup(of: Int64.self) { group in
+        for i in 0..<60 {
+          let c = cs[i % 3]
+          group.addTask {
+            let req = businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Firm \(i) LLC" }
+            return try await c.business.updateBusinessInfo(req).businessInfo.version
+          }
+        }
+        return try await group.reduce(into: []) { $0.append($1) }
+      }
+      // Every acknowledged write got its own version: the account lock serialized them.
+      #expect(Set(versions).count == 60, "\(versions.sorted())")
+      let events = try await auditEvents(cs[2], s.account, method: updateBusinessMethod)
+      #expect(events.count == 60)
+      #expect(Set(events.map(\.instanceID)) == ["node0", "node1", "node2"])
+      let gaps = try await TestDaemon.psql(db, """
+        SELECT count(*) FROM (SELECT sequence - lag(sequence) OVER (ORDER BY sequence) AS step
+          FROM change_events WHERE account_id = '\(s.account)') s WHERE step <> 1
+        """)
+      #expect(gaps == "0")
+      for c in cs { await c.close() }
+    }
+  }
+
+  @Test("a database outage: calls fail UNAVAILABLE (never OK), Health NOT_SERVING; it clears by itself when the database returns")
+  func outage() async throws {
+    try await Self.withCluster(1, ["--health-probe-interval-ms", "200"]) { ds, db in
+      let c = try await ds[0].connect()
+      let a = try await c.accounts.createAccount(Make.account()).account
+      // This database only: no new connections, and the daemon's are ended.
+      _ = try await TestDaemon.psql("postgres", "ALTER DATABASE \(db) ALLOW_CONNECTIONS false")
+      _ = try await TestDaemon.psql(
+        "postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '\(db)'")
+      await expectRPCError(.unavailable, .storeUnavailable) {
+        _ = try await c.accounts.updateAccountSettings(settingsChange(a.accountID, "America/Chicago"))
+      }
+      var notServing = false
+      for _ in 0..<50 where !notServing {
+        notServing = try await c.health.check().status == .notServing
+        if !notServing { try await Task.sleep(for: .milliseconds(100)) }
+      }
+      #expect(notServing)
+      _ = try await TestDaemon.psql("postgres", "ALTER DATABASE \(db) ALLOW_CONNECTIONS true")
+      let back = ContinuousClock.now
+      var serving = false
+      while !serving && ContinuousClock.now - back < .seconds(5) {
+        serving = try await c.health.check().status == .serving
+        if !serving { try await Task.sleep(for: .milliseconds(100)) }
+      }
+      #expect(serving, "SERVING again within 5 s of the database's return")
+      let v = try await c.accounts.updateAccountSettings(settingsChange(a.accountID, "America/Denver")).account.version
+      #expect(v == a.version + 1)
+      await c.close()
+    }
+  }
+
+  @Test("start-up refuses a database that is not practiced's, one whose schema is newer, and a server that may lose commits")
+  func refusals() async throws {
+    let pg = TestDaemon.postgres!
+    func url(_ db: String) -> String { "postgresql://\(pg.user)@/\(db)?host=\(pg.socketDirectory)" }
+    func refused(_ db: String, _ needle: String) async throws {
+      do {
+        let d = try await TestDaemon(["--database", url(db)])
+        await d.cleanUp()
+        Issue.record("practiced started on \(db)")
+      } catch let e as TestFailure {
+        #expect(e.description.contains(needle), "\(e.description.suffix(1500))")
+      }
+    }
+    let foreign = "f_\(UInt32.random(in: 0...UInt32.max))"
+    _ = try await TestDaemon.psql("postgres", "CREATE DATABASE \(foreign)")
+    _ = try await TestDaemon.psql(foreign, "CREATE TABLE patients (id int)")
+    try await refused(foreign, "not a practiced database")
+    #expect(try await TestDaemon.psql(foreign, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "1")
+
+    try await Self.withCluster(1) { ds, db in
+      await ds[0].stop()
+      _ = try await TestDaemon.psql(db, "UPDATE practiced_meta SET value = '99' WHERE key = 'schema_version'")
+      try await refused(db, "newer than this practiced knows")
+      _ = try await TestDaemon.psql(db, "UPDATE practiced_meta SET value = '1' WHERE key = 'schema_version'")
+      _ = try await TestDaemon.psql("postgres", "ALTER DATABASE \(db) SET synchronous_commit = off")
+      try await refused(db, "synchronous_commit = off")
+      _ = try await TestDaemon.psql("postgres", "ALTER DATABASE \(db) RESET synchronous_commit")
+      try await ds[0].start()
+    }
+  }
+
+  @Test("the URL: a password in it is refused; the daemon's log never shows one")
+  func urlRules() async throws {
+    let pg = TestDaemon.postgres!
+    do {
+      let d = try await TestDaemon(["--database", "postgresql://\(pg.user):sekrit@/x?host=\(pg.socketDirectory)"])
+      await d.cleanUp()
+      Issue.record("a URL with a password was taken")
+    } catch let e as TestFailure {
+      #expect(e.description.contains("PGPASSWORD or password_file"))
+      #expect(!e.description.contains("sekrit"))
+    }
+  }
+}

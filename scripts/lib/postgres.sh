@@ -1,0 +1,37 @@
+# A throwaway PostgreSQL server for tests and benchmarks (sourced, not run): a new cluster in a
+# temporary directory, listening on a Unix socket there only (no TCP), run as the `postgres` user when
+# started as root (initdb refuses root). Its settings are the defaults, fsync included: practiced
+# refuses a server that could lose acknowledged writes.
+#
+# start_postgres DIR: initdb DIR/data, start it with its socket in DIR; sets PG_SOCKET_DIR and
+# PG_SUPERUSER. stop_postgres: stops it (immediate mode). pg_url DBNAME: a database URL practiced takes.
+# create_database NAME: creates a database owned by the superuser.
+
+pg_bin=${PG_BIN:-/usr/lib/postgresql/15/bin}
+
+as_pg() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+start_postgres() {
+  local dir=$1
+  mkdir -p "$dir"
+  if [ "$(id -u)" -eq 0 ]; then chown postgres: "$dir"; PG_SUPERUSER=postgres; else PG_SUPERUSER=$(id -un); fi
+  PG_SOCKET_DIR=$dir
+  as_pg "$pg_bin/initdb" -D "$dir/data" -A trust -U "$PG_SUPERUSER" --no-sync >"$dir/initdb.log" 2>&1 \
+    || { cat "$dir/initdb.log" >&2; return 1; }
+  as_pg "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+    -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=300" start >/dev/null \
+    || { cat "$dir/server.log" >&2; return 1; }
+}
+
+stop_postgres() {
+  [ -n "${PG_SOCKET_DIR:-}" ] && [ -d "$PG_SOCKET_DIR/data" ] || return 0
+  as_pg "$pg_bin/pg_ctl" -D "$PG_SOCKET_DIR/data" -m immediate -w stop >/dev/null 2>&1 || true
+}
+
+pg_url() { echo "postgresql://$PG_SUPERUSER@/$1?host=$PG_SOCKET_DIR"; }
+
+create_database() {
+  as_pg "$pg_bin/createdb" -h "$PG_SOCKET_DIR" -U "$PG_SUPERUSER" "$1"
+}

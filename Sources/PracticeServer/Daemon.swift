@@ -79,6 +79,11 @@ public struct Daemon {
       extra.append(.init(service: MetricsHTTPServer(
         host: listen.host, port: listen.port, group: group, logger: logger, text: metricsText)))
     }
+    // A store shared with other instances: their change events reach this daemon's watchers.
+    var feed: [ServiceGroupConfiguration.ServiceConfiguration] = []
+    if let signals = store as? any StoreChangeSignals {
+      feed.append(.init(service: ChangeFeedService(feed: ChangeFeed(env: env), signals: signals)))
+    }
     let serviceGroup = ServiceGroup(
       configuration: .init(
         services: extra + [
@@ -87,8 +92,10 @@ public struct Daemon {
           .init(service: HealthProbe(
             store: store, health: env.health, interval: configuration.healthProbeInterval,
             socketPath: server.socketPath, logger: logger)),
-          .init(service: SchedulerService(scheduler: scheduler, interval: configuration.schedulerInterval, logger: logger)),
-        ],
+          .init(service: SchedulerService(
+            scheduler: scheduler, interval: configuration.schedulerInterval,
+            leadership: store as? any StoreLeadership, logger: logger)),
+        ] + feed,
         gracefulShutdownSignals: [.sigterm, .sigint],
         logger: logger))
     do {
@@ -137,14 +144,21 @@ struct Watchdog: Service {
   }
 }
 
-/// Runs the scheduler's due work now and then (and once at start-up, to catch up).
+/// Runs the scheduler's due work now and then (and once at start-up, to catch up). With a store
+/// shared by many instances, only the one that leads runs it (`leadership`); the jobs re-check what
+/// is due under the account's lock, so two leaders overlapping for a moment change nothing.
 struct SchedulerService: Service {
   let scheduler: Scheduler
   let interval: Duration
+  let leadership: (any StoreLeadership)?
   let logger: Logger
 
   func run() async throws {
     while !Task.isShuttingDownGracefully && !Task.isCancelled {
+      if let leadership, !(await leadership.tryLead()) {
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        continue
+      }
       let start = ContinuousClock.now
       do {
         let jobs = try await scheduler.runDue()
@@ -249,7 +263,8 @@ struct OpenedStore {
     let url = try PostgresURL(text)
     let password = try configuration.databasePassword()
     logger.info("opening the shared database", metadata: ["database": "\(url)"])
-    let store = try await PostgresStore(url: url, password: password, logger: logger)
+    let store = try await PostgresStore(
+      url: url, password: password, name: "practiced/\(configuration.instanceID)", logger: logger)
     let gauge = DatabaseGauge(backend: "postgresql", path: url.description) {
       (try? await store.databaseSize()).map { UInt64($0) }
     }
@@ -268,5 +283,15 @@ extension DaemonConfiguration {
       return String(text.split(separator: "\n", omittingEmptySubsequences: false).first ?? "")
     }
     return ProcessInfo.processInfo.environment["PGPASSWORD"]
+  }
+}
+
+/// The change feed of a store shared with other instances, for as long as the daemon runs.
+struct ChangeFeedService: Service {
+  let feed: ChangeFeed
+  let signals: any StoreChangeSignals
+
+  func run() async throws {
+    await cancelWhenGracefulShutdown { await feed.run(signals.changeSignals()) }
   }
 }

@@ -5,6 +5,11 @@ import PracticeProto
 
 /// Live change events, published after each commit, fanned out to watchers. A watcher has a bounded
 /// buffer: a writer never waits for a watcher; a watcher that falls behind is ended (`WATCH_OVERFLOW`).
+///
+/// Each account's events go out in sequence order, each once, whoever publishes them and in whatever
+/// order: an event already published is dropped, and one that comes before its predecessor waits for
+/// it. (SQLite publishes in commit order anyway. With PostgreSQL two commits of one account may run
+/// their hooks in either order, and the change feed publishes other instances' events from the table.)
 public final class ChangeHub: Sendable {
   public final class Subscription: Sendable {
     public let id: Int
@@ -109,6 +114,15 @@ public final class ChangeHub: Sendable {
   private let state = LockedState(State())
   public let bufferCapacity: Int
 
+  /// Per account: the last sequence published, and events that arrived before their predecessor.
+  private struct Gate {
+    var last: [String: Int64] = [:]
+    var held: [String: [Int64: (Int64, Practice_V1_ChangeEvent)]] = [:]
+  }
+
+  /// Held while an event passes the gate and is delivered, so deliveries keep the gate's order.
+  private let gate = LockedState(Gate())
+
   public init(bufferCapacity: Int = 1024) { self.bufferCapacity = bufferCapacity }
 
   public func subscribe(accountID: String?, kinds: Set<Practice_V1_ResourceKind>) -> Subscription {
@@ -132,13 +146,62 @@ public final class ChangeHub: Sendable {
   /// Open Watch streams (a metric).
   static let watchers = Meter(label: "practiced_watchers")
 
-  /// Publishes committed events, in commit order.
+  /// Publishes committed events: each account's in sequence order, each once (see the type).
   public func publish(_ events: [(globalID: Int64, event: Practice_V1_ChangeEvent)]) {
     guard !events.isEmpty else { return }
-    let subs = state.withLock { Array($0.subscriptions.values) }
-    for sub in subs {
-      for (gid, e) in events where sub.matches(e) { sub.deliver(gid, e) }
+    gate.withLock { g in
+      var ready: [(Int64, Practice_V1_ChangeEvent)] = []
+      for (gid, e) in events {
+        let account = e.accountID
+        if let last = g.last[account] {
+          if e.sequence <= last { continue }
+          if e.sequence > last + 1 {
+            g.held[account, default: [:]][e.sequence] = (gid, e)
+            continue
+          }
+        }
+        ready.append((gid, e))
+        var last = e.sequence
+        while let next = g.held[account]?.removeValue(forKey: last + 1) {
+          ready.append(next)
+          last += 1
+        }
+        if g.held[account]?.isEmpty == true { g.held[account] = nil }
+        g.last[account] = last
+      }
+      guard !ready.isEmpty else { return }
+      let subs = state.withLock { Array($0.subscriptions.values) }
+      for sub in subs {
+        for (gid, e) in ready where sub.matches(e) { sub.deliver(gid, e) }
+      }
     }
+  }
+
+  /// The last sequence published for an account (nil: none since start, or forgotten).
+  public func lastPublished(_ accountID: String) -> Int64? {
+    gate.withLock { $0.last[accountID] }
+  }
+
+  /// A watcher replayed an account up to `sequence`: what follows it is published from there on (when
+  /// nothing was published for the account yet).
+  public func prime(_ accountID: String, sequence: Int64) {
+    gate.withLock { g in if g.last[accountID] == nil { g.last[accountID] = sequence } }
+  }
+
+  /// Forgets an account's place (nobody watches it): its next event is published as it comes.
+  public func forget(_ accountID: String) {
+    gate.withLock { g in
+      g.last[accountID] = nil
+      g.held[accountID] = nil
+    }
+  }
+
+  /// The accounts with a place, to catch up after the change feed missed notifications.
+  public var knownAccounts: [String] { gate.withLock { Array($0.last.keys) } }
+
+  /// Whether a watcher would take an event of this account.
+  public func isWatched(_ accountID: String) -> Bool {
+    state.withLock { s in s.subscriptions.values.contains { $0.accountID == nil || $0.accountID == accountID } }
   }
 
   public var subscriberCount: Int { state.withLock { $0.subscriptions.count } }

@@ -61,6 +61,7 @@ struct WatchService: WatchServiceHandler {
       }
       return (events, account.changeSequence)
     }
+    if let accountID { env.changes.prime(accountID, sequence: replay.lastSequence) }
     // The stream runs beside an overflow watch: a watcher that stops reading is blocked in `send`,
     // and must still be ended when it falls behind its buffer.
     let changes = env.changes

@@ -232,3 +232,25 @@ public enum RoomPaging {
     return Array(out.prefix(limit))
   }
 }
+
+/// What a backend shared by many processes tells each of them about the others' commits.
+public enum StoreChangeSignal: Sendable, Equatable {
+  /// An account has change events from `firstSequence` on that this process may not have published.
+  case changed(account: String, firstSequence: Int64)
+  /// Signals may have been missed (the listening connection was lost and is back): catch up on
+  /// every account.
+  case resync
+}
+
+/// A backend shared by many processes (PostgreSQL): signals of other processes' change events.
+public protocol StoreChangeSignals: Sendable {
+  /// Signals until the task iterating them is cancelled; reconnects by itself after a failure,
+  /// sending `.resync` on each (re)connect.
+  func changeSignals() -> AsyncStream<StoreChangeSignal>
+}
+
+/// A backend shared by many processes: one of them leads (runs the scheduler) at a time.
+public protocol StoreLeadership: Sendable {
+  /// Whether this process leads now, taking the lead when no live process holds it.
+  func tryLead() async -> Bool
+}

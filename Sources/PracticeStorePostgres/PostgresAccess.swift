@@ -13,8 +13,9 @@ final class PostgresAccess: StoreWriter {
   let session: Session
   /// Run after the commit, in order.
   private(set) var commitHooks: [@Sendable () -> Void] = []
-  /// The accounts whose change events this transaction appended (notified after the commit).
-  private(set) var changedAccounts: [String] = []
+  /// The accounts whose change events this transaction appended, with the first sequence of each
+  /// (notified after the commit).
+  private(set) var changedAccounts: [(account: String, firstSequence: Int64)] = []
   private var savepoints = 0
 
   init(session: Session) { self.session = session }
@@ -488,7 +489,9 @@ final class PostgresAccess: StoreWriter {
         "INSERT INTO change_events (account_id, sequence, body) VALUES ($1, $2, $3) RETURNING id", .text(e.accountID),
         .int(e.sequence), try encode(e), read: { try Self.int($0[0]) })
     else { throw StoreError(.other, "change insert returned no id") }
-    if changedAccounts.last != e.accountID { changedAccounts.append(e.accountID) }
+    if !changedAccounts.contains(where: { $0.account == e.accountID }) {
+      changedAccounts.append((e.accountID, e.sequence))
+    }
     return id
   }
 

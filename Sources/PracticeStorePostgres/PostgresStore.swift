@@ -18,14 +18,14 @@ import PracticeStore
 /// - a write is acknowledged only once `COMMIT` answered `COMMIT`; a lost connection at any point
 ///   is `.unavailable`, never success;
 /// - after the commit, a `NOTIFY` names the accounts with new change events (`ChangeSignals`).
-public final class PostgresStore: Store, StoreFaultInjection, Sendable {
+public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals, StoreLeadership, Sendable {
   /// The first key of every advisory lock practiced takes (the second names what is locked).
   static let lockClass: Int32 = 0x5052_4143  // "PRAC"
   static let idempotencyLockClass: Int32 = lockClass + 1
   /// Session-level advisory lock keys (with `lockClass`).
   static let migrationLock: Int32 = 1
   static let schedulerLock: Int32 = 2
-  /// The channel of change notifications; the payload is an account id.
+  /// The channel of change notifications; the payload is "FIRST_SEQUENCE ACCOUNT_ID".
   public static let changeChannel = "practiced_changes"
   /// How many times a write runs again after a serialization failure or a deadlock.
   static let maxRetries = 8
@@ -37,13 +37,22 @@ public final class PostgresStore: Store, StoreFaultInjection, Sendable {
   private let threads: NIOThreadPool
   private let sessions: SessionPool
   private let readOnly = LockedState(false)
+  let name: String
+  /// The leader's connection, holding the scheduler's session-level advisory lock (never pooled:
+  /// the lock lives as long as this session).
+  private let leader = LockedState<PostgresConnection?>(nil)
   private let nextConnectionID = LockedState(0)
 
   /// Connects, checks the server's durability settings and the database's identity, and migrates it
   /// (under an advisory lock: N instances starting together migrate once).
   /// `password`: from PGPASSWORD or the password file, never from the URL.
-  public init(url: PostgresURL, password: String?, poolSize: Int = 16, logger: Logger) async throws {
+  /// `name`: the connections' `application_name` (`practiced/INSTANCE`; the listening connection
+  /// adds `/listen`, the leader's `/leader`), so an operator can tell them apart in pg_stat_activity.
+  public init(url: PostgresURL, password: String?, name: String = "practiced", poolSize: Int = 16, logger: Logger)
+    async throws
+  {
     self.url = url
+    self.name = name
     self.logger = logger
     var config: PostgresConnection.Configuration
     switch url.endpoint {
@@ -53,7 +62,7 @@ public final class PostgresStore: Store, StoreFaultInjection, Sendable {
       config = .init(host: host, port: port, username: url.user, password: password, database: url.database, tls: .disable)
     }
     config.options.connectTimeout = .seconds(5)
-    config.options.additionalStartupParameters = [("application_name", "practiced")]
+    config.options.additionalStartupParameters = [("application_name", name)]
     configuration = config
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     threads = NIOThreadPool(numberOfThreads: poolSize)
@@ -251,8 +260,8 @@ public final class PostgresStore: Store, StoreFaultInjection, Sendable {
       }
       // Other instances learn of the new change events (after the commit: a NOTIFY inside the
       // transaction would serialize every writer of the cluster on the notification queue's lock).
-      for account in access.changedAccounts {
-        s.send("SELECT pg_notify($1, $2)", [.text(changeChannel), .text(account)])
+      for (account, first) in access.changedAccounts {
+        s.send("SELECT pg_notify($1, $2)", [.text(changeChannel), .text("\(first) \(account)")])
       }
       return (value, access.commitHooks)
     }
@@ -273,6 +282,9 @@ public final class PostgresStore: Store, StoreFaultInjection, Sendable {
   }
 
   public func close() async throws {
+    if let held = leader.withLock({ c -> PostgresConnection? in defer { c = nil }; return c }) {
+      try? await held.close()
+    }
     await sessions.close()
     try await shutdown()
   }
@@ -285,6 +297,77 @@ public final class PostgresStore: Store, StoreFaultInjection, Sendable {
   /// While on, write transactions begin `READ ONLY`: every write fails as on a read-only database.
   public func setReadOnly(_ on: Bool) async throws {
     readOnly.withLock { $0 = on }
+  }
+
+  /// A connection of its own, named `name/role`.
+  private func dedicatedConnection(_ role: String) async throws -> PostgresConnection {
+    var config = configuration
+    config.options.additionalStartupParameters = [("application_name", "\(name)/\(role)")]
+    let id = nextConnectionID.withLock { $0 += 1; return $0 }
+    return try await PostgresConnection.connect(on: group.next(), configuration: config, id: id, logger: logger)
+  }
+
+  // MARK: change signals
+
+  /// A listening connection of its own; after every (re)connect, `.resync` (notifications sent while
+  /// it was away are lost), then one signal per notification.
+  public func changeSignals() -> AsyncStream<StoreChangeSignal> {
+    AsyncStream { continuation in
+      let task = Task {
+        while !Task.isCancelled {
+          do {
+            let connection = try await dedicatedConnection("listen")
+            do {
+              try await connection.listen(on: Self.changeChannel) { notifications in
+                continuation.yield(.resync)
+                for try await n in notifications {
+                  let parts = n.payload.split(separator: " ", maxSplits: 1)
+                  guard parts.count == 2, let first = Int64(parts[0]) else { continue }
+                  continuation.yield(.changed(account: String(parts[1]), firstSequence: first))
+                }
+              }
+            } catch {
+              logger.warning("change notifications: the listening connection failed; reconnecting", metadata: ["error": "\(Self.describe(error))"])
+            }
+            try? await connection.close()
+          } catch {
+            logger.warning("change notifications: cannot connect", metadata: ["error": "\(Self.describe(error))"])
+          }
+          try? await Task.sleep(for: .milliseconds(500))
+        }
+        continuation.finish()
+      }
+      continuation.onTermination = { _ in task.cancel() }
+    }
+  }
+
+  // MARK: leadership
+
+  /// The scheduler's lock: a session-level advisory lock on a dedicated connection. A leader that
+  /// dies (or loses its connection) loses the lock with its session; another instance takes it at
+  /// its next try.
+  public func tryLead() async -> Bool {
+    if let held = leader.withLock({ $0 }) {
+      if !held.isClosed, (try? await held.query("SELECT 1", logger: logger)) != nil { return true }
+      leader.withLock { $0 = nil }
+      try? await held.close()
+    }
+    do {
+      let connection = try await dedicatedConnection("leader")
+      let rows = try await connection.query(
+        "SELECT pg_try_advisory_lock(\(Self.lockClass), \(Self.schedulerLock))", logger: logger)
+      var won = false
+      for try await (value) in rows.decode(Bool.self) { won = value }
+      if won {
+        leader.withLock { $0 = connection }
+        logger.notice("this instance now runs the scheduler (it holds the scheduler's lock)")
+        return true
+      }
+      try? await connection.close()
+    } catch {
+      logger.warning("scheduler lock: cannot reach the database", metadata: ["error": "\(Self.describe(error))"])
+    }
+    return false
   }
 
   // MARK: errors

@@ -235,4 +235,99 @@ struct PostgresClusterTests {
       #expect(!e.description.contains("sekrit"))
     }
   }
+
+  @Test("watchers on B and C while 900 writes go through A, B and C: each sees every sequence once, in order, though B's listening connection is killed mid-burst; a resume replays, then SYNCED, then live")
+  func watchAcrossInstances() async throws {
+    try await Self.withCluster { ds, db in
+      var cs: [PracticeConnection] = []
+      for d in ds { cs.append(try await d.connect()) }
+      let s = try await Staff.make(cs[0])
+      let start = try await cs[0].accounts.getAccount(Make.get(s.account)).account.changeSequence
+      let total = 900
+      func watcher(_ c: PracticeConnection, after: Int64, until: Int64) -> Task<[Int64], Error> {
+        Task {
+          var req = Practice_V1_WatchRequest()
+          req.accountID = s.account
+          req.afterSequence = after
+          var seen: [Int64] = []
+          for try await e in try c.watch.watch(req) where !e.synced {
+            seen.append(e.change.sequence)
+            if e.change.sequence >= until { break }
+          }
+          return seen
+        }
+      }
+      let end = start + Int64(total)
+      let watchers = [watcher(cs[1], after: start, until: end), watcher(cs[2], after: start, until: end)]
+      try await Task.sleep(for: .milliseconds(300))
+      try await withThrowingTaskGroup(of: Void.self) { group in
+        for w in 0..<3 {
+          let c = cs[w]
+          group.addTask {
+            for i in 0..<(total / 3) {
+              let req = businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Firm \(w)-\(i) LLC" }
+              _ = try await c.business.updateBusinessInfo(req)
+            }
+          }
+        }
+        group.addTask {
+          try await Task.sleep(for: .milliseconds(500))
+          let killed = try await TestDaemon.psql(db, """
+            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE application_name = 'practiced/node1/listen' AND datname = '\(db)'
+            """)
+          #expect(killed == "1")
+        }
+        try await group.waitForAll()
+      }
+      let expected = Array((start + 1)...end)
+      for w in watchers {
+        let seen = try await w.value
+        #expect(seen == expected, "\(seen.count) events; first differences: \(zip(seen, expected).filter { $0 != $1 }.prefix(3))")
+      }
+      // A resume from k: k+1... replayed, then SYNCED, then live events.
+      let k = start + 450
+      var req = Practice_V1_WatchRequest()
+      req.accountID = s.account
+      req.afterSequence = k
+      var replayed: [Int64] = []
+      var live: [Int64] = []
+      var synced = false
+      for try await e in try cs[2].watch.watch(req) {
+        if e.synced {
+          synced = true
+          let c0 = cs[0]
+          Task { _ = try await c0.business.updateBusinessInfo(businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Last LLC" }) }
+          continue
+        }
+        if synced { live.append(e.change.sequence); break } else { replayed.append(e.change.sequence) }
+      }
+      #expect(replayed == Array((k + 1)...end))
+      #expect(live == [end + 1])
+      for c in cs { await c.close() }
+    }
+  }
+
+  @Test("one instance runs the scheduler (a session advisory lock); after kill -9 of it another takes over within two intervals")
+  func schedulerLeader() async throws {
+    let config = FileManager.default.temporaryDirectory.appendingPathComponent("practiced-\(UUID().uuidString.prefix(6)).conf")
+    try "scheduler.interval_seconds = 1\n".write(to: config, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: config) }
+    let marker = "this instance now runs the scheduler"
+    try await Self.withCluster(3, ["--config", config.path]) { ds, _ in
+      try await Task.sleep(for: .seconds(3))
+      let leaders = ds.filter { $0.log.contains(marker) }
+      #expect(leaders.count == 1, "\(leaders.count) leaders")
+      guard let leader = leaders.first else { return }
+      await leader.kill9()
+      let killedAt = ContinuousClock.now
+      var next: TestDaemon?
+      while next == nil && ContinuousClock.now - killedAt < .seconds(4) {
+        next = ds.first { $0 !== leader && $0.log.contains(marker) }
+        if next == nil { try await Task.sleep(for: .milliseconds(100)) }
+      }
+      #expect(next != nil, "no instance took over the scheduler")
+      #expect(ds.filter { $0 !== leader && $0.log.contains(marker) }.count == 1)
+    }
+  }
 }

@@ -167,8 +167,9 @@ let package = Package(
     .executableTarget(
       name: "practice-bench",
       dependencies: [
-        "PracticeClient", "PracticeProto", "PracticeStore", "PracticeCore", "PracticeWire",
+        "PracticeClient", "PracticeProto", "PracticeStore", "PracticeStorePostgres", "PracticeCore", "PracticeWire",
         .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

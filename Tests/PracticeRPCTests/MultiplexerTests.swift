@@ -519,17 +519,47 @@ struct WatchInProcessTests {
   func hub() async {
     let hub = ChangeHub(bufferCapacity: 2)
     let sub = hub.subscribe(accountID: "a", kinds: [])
-    var e = Practice_V1_ChangeEvent()
-    e.accountID = "a"
-    hub.publish([(1, e), (2, e)])
+    func event(_ account: String, _ sequence: Int64) -> (Int64, Practice_V1_ChangeEvent) {
+      var e = Practice_V1_ChangeEvent()
+      e.accountID = account
+      e.sequence = sequence
+      return (sequence, e)
+    }
+    hub.publish([event("a", 1), event("a", 2)])
     #expect(await sub.next()?.count == 2)
-    hub.publish([(3, e), (4, e), (5, e)])
+    hub.publish([event("a", 3), event("a", 4), event("a", 5)])
     #expect(sub.overflowed)
     #expect(await sub.next() == nil)
-    e.accountID = "b"
     let other = hub.subscribe(accountID: "a", kinds: [.user])
-    hub.publish([(6, e)])
+    hub.publish([event("b", 1)])
     hub.unsubscribe(other)
     #expect(await other.next() == nil)
+  }
+
+  @Test("the hub publishes each account's events once and in sequence order, whoever publishes them in whatever order")
+  func hubOrder() async {
+    let hub = ChangeHub(bufferCapacity: 100)
+    let sub = hub.subscribe(accountID: nil, kinds: [])
+    func event(_ account: String, _ sequence: Int64) -> (Int64, Practice_V1_ChangeEvent) {
+      var e = Practice_V1_ChangeEvent()
+      e.accountID = account
+      e.sequence = sequence
+      return (sequence, e)
+    }
+    hub.prime("a", sequence: 4)
+    // 7 comes before 5 and 6 (two commits' hooks in the other order); 5 twice (a hook and the feed);
+    // 4 was already replayed; account b starts where it is first seen.
+    hub.publish([event("a", 7)])
+    hub.publish([event("a", 4), event("b", 10), event("a", 5)])
+    hub.publish([event("a", 5), event("a", 6), event("b", 11)])
+    var got: [String] = []
+    while got.count < 5, let batch = await sub.next() {
+      got += batch.map { "\($0.event.accountID)\($0.event.sequence)" }
+    }
+    #expect(got == ["b10", "a5", "a6", "a7", "b11"])
+    #expect(hub.lastPublished("a") == 7 && hub.lastPublished("b") == 11)
+    hub.forget("b")
+    hub.publish([event("b", 20)])
+    #expect(await sub.next()?.map(\.event.sequence) == [20])
   }
 }

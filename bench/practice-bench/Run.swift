@@ -36,6 +36,20 @@ func cpuMicros(pid: Int32) -> Double {
   return (u + s) * 1_000_000 / Double(sysconf(Int32(_SC_CLK_TCK)))
 }
 
+/// CPU time of a process and its children (a PostgreSQL postmaster and its backends), in microseconds.
+func treeCPUMicros(root: Int32) -> Double {
+  var total = cpuMicros(pid: root)
+  let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+  for name in entries {
+    guard let pid = Int32(name), pid != root,
+      let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+      status.split(separator: "\n").contains(where: { $0.hasPrefix("PPid:") && $0.split(separator: "\t").last == "\(root)" })
+    else { continue }
+    total += cpuMicros(pid: pid)
+  }
+  return total
+}
+
 func rssKiB(pid: Int32) -> Int {
   guard let text = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
   for line in text.split(separator: "\n") where line.hasPrefix("VmRSS:") {
@@ -48,7 +62,11 @@ func rssKiB(pid: Int32) -> Int {
 struct Run: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "Run the workloads against a daemon.")
   @Option var socket: String
+  @Option(help: "More daemons' sockets (several instances on one database): connections are spread over all.")
+  var moreSockets: [String] = []
   @Option(help: "The daemon's pid (server CPU per request).") var pid: Int32
+  @Option(help: "A PostgreSQL postmaster's pid: its and its backends' CPU count as the server's too.") var dbPid: Int32?
+  @Option(help: "More daemons' pids whose CPU counts as the server's (several instances).") var morePids: [Int32] = []
   @Option(help: "Seconds per workload.") var seconds: Double = 3
   @Option var rooms = 200
   @Option(help: "Which workloads (comma-separated): reads (1 and 64 connections), reads1, reads64, writes, rooms, claims.")
@@ -181,7 +199,10 @@ struct Run: AsyncParsableCommand {
   func connect(group: EventLoopGroup, connections: Int,
                _ body: @escaping @Sendable (PracticeConnection, Int) async throws -> Void) async throws -> [PracticeConnection] {
     var clients: [PracticeConnection] = []
-    for _ in 0..<connections { clients.append(try await PracticeConnection.connect(path: socket, group: group)) }
+    let sockets = [socket] + moreSockets
+    for i in 0..<connections {
+      clients.append(try await PracticeConnection.connect(path: sockets[i % sockets.count], group: group))
+    }
     for (i, c) in clients.enumerated() { try await body(c, i) }
     return clients
   }
@@ -206,7 +227,7 @@ struct Run: AsyncParsableCommand {
   /// Every client calls `body` in a loop for `duration` seconds, each on its connection's event loop.
   func drive(_ clients: [PracticeConnection], for duration: Double, round: Int = 0,
              _ body: @escaping @Sendable (PracticeConnection, Int) async throws -> Void) async throws -> Phase {
-    let cpuBefore = cpuMicros(pid: pid)
+    let cpuBefore = serverCPU()
     let start = DispatchTime.now().uptimeNanoseconds
     let deadline = start + UInt64(duration * 1e9)
     let latencies = try await withThrowingTaskGroup(of: [UInt64].self) { g in
@@ -227,7 +248,12 @@ struct Run: AsyncParsableCommand {
       return try await g.reduce(into: [UInt64]()) { $0 += $1 }
     }
     let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-    return Phase(latencies: latencies, elapsed: elapsed, cpuMicros: cpuMicros(pid: pid) - cpuBefore)
+    return Phase(latencies: latencies, elapsed: elapsed, cpuMicros: serverCPU() - cpuBefore)
+  }
+
+  /// The CPU the server side spent: the daemon(s), and the database server when given.
+  func serverCPU() -> Double {
+    ([pid] + morePids).map { cpuMicros(pid: $0) }.reduce(0, +) + (dbPid.map { treeCPUMicros(root: $0) } ?? 0)
   }
 
   func report(_ name: String, _ r: LoadResult) {
@@ -247,5 +273,5 @@ struct Run: AsyncParsableCommand {
 struct PracticeBench: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "practice-bench", abstract: "practiced benchmarks (see scripts/bench).",
-    subcommands: [Seed.self, Run.self, Calls.self, SQLBench.self, Crash.self, Soak.self, Idle.self, Ready.self])
+    subcommands: [Seed.self, PgSeed.self, Run.self, Calls.self, SQLBench.self, Crash.self, Soak.self, Idle.self, Ready.self])
 }

@@ -11,24 +11,31 @@ import Synchronization
 /// Crash consistency: 64 writers record every acknowledged write; the daemon is killed with SIGKILL
 /// at a random moment and restarted; every acknowledged write must be there, the database intact,
 /// and versions consistent with the audit log.
+///
+/// With `--database` (PostgreSQL), `--instances` daemons share it, the writers are spread over them,
+/// each round kills one of them at random, and the check reads through another.
 struct Crash: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "kill -9 the daemon under 64 writers and check nothing acknowledged was lost.")
   @Option var practiced: String
   @Option var rounds = 3
   @Option var writers = 64
+  @Option(help: "A PostgreSQL database URL (default: SQLite in a temporary state directory).") var database: String?
+  @Option(help: "Daemons sharing the PostgreSQL database.") var instances = 1
 
   func run() async throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("practiced-crash-\(getpid())")
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(at: dir) }
-    let socket = dir.appendingPathComponent("p.sock").path
-    let state = dir.appendingPathComponent("state").path
+    let n = database == nil ? 1 : max(1, instances)
+    let sockets = (0..<n).map { dir.appendingPathComponent("p\($0).sock").path }
+    let states = (0..<n).map { dir.appendingPathComponent("state\($0)").path }
+    let logs = (0..<n).map { dir.appendingPathComponent("log\($0)").path }
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
 
-    var daemon = try start(socket: socket, state: state, log: dir.appendingPathComponent("log").path)
+    var daemons = try (0..<n).map { try start(socket: sockets[$0], state: states[$0], log: logs[$0], instance: $0) }
     // One account per writer.
     var accounts: [String] = []
-    let setup = try await PracticeConnection.connect(path: socket, group: group)
+    let setup = try await PracticeConnection.connect(path: sockets[0], group: group)
     for i in 0..<writers {
       var r = Practice_V1_CreateAccountRequest()
       r.practiceName = "Crash \(i)"
@@ -44,17 +51,17 @@ struct Crash: AsyncParsableCommand {
       let shared = RoundState(writers: writers)
       let tasks = (0..<writers).map { w in
         Task {
-          guard let c = try? await PracticeConnection.connect(path: socket, group: group) else { return }
-          var n = 0
+          guard let c = try? await PracticeConnection.connect(path: sockets[w % n], group: group) else { return }
+          var k = 0
           while !shared.stop.load(ordering: .relaxed) {
             var u = Practice_V1_UpdateBusinessInfoRequest()
             u.accountID = accountIDs[w]
             u.updateMask = ["legal_name"]
-            u.businessInfo.legalName = "r\(round)-n\(n)"
+            u.businessInfo.legalName = "r\(round)-n\(k)"
             do {
               _ = try await c.business.updateBusinessInfo(u)
-              shared.acked.withLock { $0[w] = n }
-              n += 1
+              shared.acked.withLock { $0[w] = k }
+              k += 1
             } catch {
               break
             }
@@ -63,16 +70,18 @@ struct Crash: AsyncParsableCommand {
         }
       }
       try await Task.sleep(for: .milliseconds(Int.random(in: 300...1500)))
-      kill(daemon, SIGKILL)
+      let victim = Int.random(in: 0..<n)
+      kill(daemons[victim], SIGKILL)
       var status: Int32 = 0
-      waitpid(daemon, &status, 0)
+      waitpid(daemons[victim], &status, 0)
       shared.stop.store(true, ordering: .relaxed)
       for t in tasks { await t.value }
       let ackedNow = shared.acked.withLock { $0 }
       totalAcked += ackedNow.filter { $0 >= 0 }.map { $0 + 1 }.reduce(0, +)
 
-      daemon = try start(socket: socket, state: state, log: dir.appendingPathComponent("log").path)
-      let c = try await PracticeConnection.connect(path: socket, group: group)
+      daemons[victim] = try start(socket: sockets[victim], state: states[victim], log: logs[victim], instance: victim)
+      // Checked through another instance than the one killed, when there is one.
+      let c = try await PracticeConnection.connect(path: sockets[(victim + 1) % n], group: group)
       for w in 0..<writers where ackedNow[w] >= 0 {
         var get = Practice_V1_GetBusinessInfoRequest()
         get.accountID = accounts[w]
@@ -102,12 +111,14 @@ struct Crash: AsyncParsableCommand {
         }
       }
       await c.close()
-      print("round \(round): \(ackedNow.filter { $0 >= 0 }.count) writers acknowledged writes, checked")
+      print("round \(round): instance \(victim) killed; \(ackedNow.filter { $0 >= 0 }.count) writers acknowledged writes, checked")
     }
-    kill(daemon, SIGTERM)
-    var status: Int32 = 0
-    waitpid(daemon, &status, 0)
-    let check = try integrityCheck(state + "/practiced.db")
+    for daemon in daemons {
+      kill(daemon, SIGTERM)
+      var status: Int32 = 0
+      waitpid(daemon, &status, 0)
+    }
+    let check = database == nil ? try integrityCheck(states[0] + "/practiced.db") : "ok"
     print("RESULT integrity_check \(check)")
     print("RESULT acked_writes \(totalAcked) writes")
     print("RESULT acked_writes_lost \(lost)")
@@ -116,8 +127,10 @@ struct Crash: AsyncParsableCommand {
     if lost > 0 || check != "ok" { throw ExitCode(1) }
   }
 
-  func start(socket: String, state: String, log: String) throws -> Int32 {
-    let pid = try spawnProcess(practiced, ["--socket", socket, "--state-dir", state, "--operator-uids", "0", "--log-level", "warning"], log: log)
+  func start(socket: String, state: String, log: String, instance: Int) throws -> Int32 {
+    let pg = database.map { ["--database", $0, "--instance-id", "crash\(instance)", "--health-probe-interval-ms", "200"] } ?? []
+    let pid = try spawnProcess(
+      practiced, ["--socket", socket, "--state-dir", state, "--operator-uids", "0", "--log-level", "warning"] + pg, log: log)
     // Ready when a connection is accepted.
     for _ in 0..<400 {
       let fd = unixConnect(socket)

@@ -20,8 +20,10 @@ start_postgres() {
   PG_SOCKET_DIR=$dir
   as_pg "$pg_bin/initdb" -D "$dir/data" -A trust -U "$PG_SUPERUSER" --no-sync >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; return 1; }
-  as_pg "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
-    -o "-c listen_addresses='' -c unix_socket_directories='$dir' -c max_connections=300" start >/dev/null \
+  # In its configuration, so that a plain `pg_ctl start` (the crash test's restart) brings it back the same.
+  printf "listen_addresses = ''\nunix_socket_directories = '%s'\nmax_connections = 300\n" "$dir" \
+    | as_pg tee -a "$dir/data/postgresql.conf" >/dev/null
+  as_pg "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 start >/dev/null \
     || { cat "$dir/server.log" >&2; return 1; }
 }
 

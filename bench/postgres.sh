@@ -12,6 +12,8 @@ set -euo pipefail
 practiced=$1 bench=$2 bookings=$3 seconds=$4
 source scripts/lib/postgres.sh
 work=$(mktemp -d /tmp/practiced-bench-pg.XXXXXX)
+# The server runs as the postgres user: it must reach its directory inside.
+chmod 711 "$work"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

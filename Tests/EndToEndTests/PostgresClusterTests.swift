@@ -16,8 +16,7 @@ struct PostgresClusterTests {
   ) async throws -> T {
     let name = "c_\(UInt32.random(in: 0...UInt32.max))"
     _ = try await TestDaemon.psql("postgres", "CREATE DATABASE \(name)")
-    let pg = TestDaemon.postgres!
-    let url = "postgresql://\(pg.user)@/\(name)?host=\(pg.socketDirectory)"
+    let url = TestDaemon.postgresURL(name)!
     var daemons: [TestDaemon] = []
     do {
       // Started together: the migrations run once, under their advisory lock.
@@ -156,6 +155,10 @@ struct PostgresClusterTests {
           FROM change_events WHERE account_id = '\(s.account)') s WHERE step <> 1
         """)
       #expect(gaps == "0")
+      // The audit log is append-only in the database itself: an UPDATE is refused by its trigger.
+      let rewritten = try? await TestDaemon.psql(db, "UPDATE audit_events SET method = 'forged'")
+      #expect(rewritten == nil)
+      #expect(try await TestDaemon.psql(db, "SELECT count(*) FROM audit_events WHERE method = 'forged'") == "0")
       for c in cs { await c.close() }
     }
   }
@@ -194,8 +197,7 @@ struct PostgresClusterTests {
 
   @Test("start-up refuses a database that is not practiced's, one whose schema is newer, and a server that may lose commits")
   func refusals() async throws {
-    let pg = TestDaemon.postgres!
-    func url(_ db: String) -> String { "postgresql://\(pg.user)@/\(db)?host=\(pg.socketDirectory)" }
+    func url(_ db: String) -> String { TestDaemon.postgresURL(db)! }
     func refused(_ db: String, _ needle: String) async throws {
       do {
         let d = try await TestDaemon(["--database", url(db)])

@@ -86,8 +86,11 @@ final class TestDaemon: @unchecked Sendable {
   static var onPostgres: Bool { postgres != nil }
 
   /// This daemon's database on the test server (nil for SQLite); `databaseName` is created on start.
-  var databaseURL: String? {
-    Self.postgres.map { "postgresql://\($0.user)@/\(databaseName)?host=\($0.socketDirectory)" }
+  var databaseURL: String? { Self.postgresURL(databaseName) }
+
+  /// The URL of database `name` on the test server (nil without one).
+  static func postgresURL(_ name: String) -> String? {
+    postgres.map { "postgresql://\($0.user)@/\(name)?host=\($0.socketDirectory)" }
   }
 
   var databaseName: String {

@@ -285,7 +285,7 @@ public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals
     if let held = leader.withLock({ c -> PostgresConnection? in defer { c = nil }; return c }) {
       try? await held.close()
     }
-    await sessions.close()
+    sessions.close()
     try await shutdown()
   }
 

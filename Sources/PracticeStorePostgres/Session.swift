@@ -38,16 +38,59 @@ enum PGValue {
 /// Statements whose result the caller need not see at once (`BEGIN`, `SAVEPOINT`, a read's
 /// `COMMIT`) are sent without waiting: PostgreSQL answers them in order, and the next waited
 /// statement implies they ran; `flush` collects their outcome.
+///
+/// Every statement's answer is raced against the connection's end: postgres-nio writes a statement
+/// to its channel without a write promise, so a statement sent as the server dies (stopped in
+/// immediate mode, say) may never be answered, and a store thread waiting for it would wait for
+/// ever. When the connection closes, every statement still waiting fails instead.
 final class Session: @unchecked Sendable {
   let connection: PostgresConnection
   private let logger: Logger
   private var pending: [EventLoopFuture<PostgresQueryResult>] = []
   /// Set when the connection failed: the pool drops it and connects again.
   private(set) var broken = false
+  private let waiting = LockedState(Waiting())
+
+  /// The statements whose answers are awaited, failed together when the connection closes.
+  private struct Waiting {
+    var closed = false
+    var next: UInt64 = 0
+    var promises: [UInt64: EventLoopPromise<PostgresQueryResult>] = [:]
+  }
 
   init(connection: PostgresConnection, logger: Logger) {
     self.connection = connection
     self.logger = logger
+    connection.closeFuture.whenComplete { [waiting] _ in
+      let orphans = waiting.withLock { w in
+        w.closed = true
+        defer { w.promises = [:] }
+        return Array(w.promises.values)
+      }
+      for p in orphans { p.fail(Session.closed) }
+    }
+  }
+
+  static let closed = StoreError(.unavailable, "the database connection closed before the statement was answered")
+
+  /// The statement's answer, or a failure as soon as the connection is closed.
+  private func answer(_ sent: EventLoopFuture<PostgresQueryResult>) -> EventLoopFuture<PostgresQueryResult> {
+    let promise = sent.eventLoop.makePromise(of: PostgresQueryResult.self)
+    let key = waiting.withLock { w -> UInt64? in
+      guard !w.closed else { return nil }
+      w.next += 1
+      w.promises[w.next] = promise
+      return w.next
+    }
+    guard let key else {
+      promise.fail(Session.closed)
+      return promise.futureResult
+    }
+    sent.whenComplete { [waiting] result in
+      _ = waiting.withLock { $0.promises.removeValue(forKey: key) }
+      promise.completeWith(result)
+    }
+    return promise.futureResult
   }
 
   private func makeQuery(_ sql: String, _ values: [PGValue]) -> PostgresQuery {
@@ -59,7 +102,7 @@ final class Session: @unchecked Sendable {
   /// Runs a statement and waits for its rows.
   func query(_ sql: String, _ values: [PGValue] = []) throws -> PostgresQueryResult {
     do {
-      return try connection.query(makeQuery(sql, values), logger: logger).wait()
+      return try answer(connection.query(makeQuery(sql, values), logger: logger)).wait()
     } catch {
       noteFailure(error)
       throw error
@@ -68,7 +111,7 @@ final class Session: @unchecked Sendable {
 
   /// Sends a statement without waiting for it.
   func send(_ sql: String, _ values: [PGValue] = []) {
-    pending.append(connection.query(makeQuery(sql, values), logger: logger))
+    pending.append(answer(connection.query(makeQuery(sql, values), logger: logger)))
   }
 
   /// Waits for every statement sent; throws the first failure.

@@ -13,7 +13,9 @@ import Synchronization
 /// and versions consistent with the audit log.
 ///
 /// With `--database` (PostgreSQL), `--instances` daemons share it, the writers are spread over them,
-/// each round kills one of them at random, and the check reads through another.
+/// each round kills one of them at random, and the check reads through another. With `--pg-data` (the
+/// server's data directory), one more round stops the server in immediate mode under the writers and
+/// starts it again: every instance must serve again within 5 s of the server's return.
 struct Crash: AsyncParsableCommand {
   static let configuration = CommandConfiguration(abstract: "kill -9 the daemon under 64 writers and check nothing acknowledged was lost.")
   @Option var practiced: String
@@ -21,6 +23,8 @@ struct Crash: AsyncParsableCommand {
   @Option var writers = 64
   @Option(help: "A PostgreSQL database URL (default: SQLite in a temporary state directory).") var database: String?
   @Option(help: "Daemons sharing the PostgreSQL database.") var instances = 1
+  @Option(help: "The PostgreSQL server's data directory: adds a round that stops it (immediate mode) and starts it again.")
+  var pgData: String?
 
   func run() async throws {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("practiced-crash-\(getpid())")
@@ -47,7 +51,10 @@ struct Crash: AsyncParsableCommand {
     let accountIDs = accounts
     var lost = 0
     var totalAcked = 0
-    for round in 1...rounds {
+    var servingAfter: [Double] = []
+    let serverRound = database != nil && pgData != nil
+    for round in 1...(rounds + (serverRound ? 1 : 0)) {
+      let stopsServer = round > rounds
       let shared = RoundState(writers: writers)
       let tasks = (0..<writers).map { w in
         Task {
@@ -71,15 +78,36 @@ struct Crash: AsyncParsableCommand {
       }
       try await Task.sleep(for: .milliseconds(Int.random(in: 300...1500)))
       let victim = Int.random(in: 0..<n)
-      kill(daemons[victim], SIGKILL)
-      var status: Int32 = 0
-      waitpid(daemons[victim], &status, 0)
+      if stopsServer, let pgData {
+        try pgCtl(["-D", pgData, "-m", "immediate", "-w", "stop"], log: dir.appendingPathComponent("pg_ctl.log").path)
+      } else {
+        kill(daemons[victim], SIGKILL)
+        var status: Int32 = 0
+        waitpid(daemons[victim], &status, 0)
+      }
       shared.stop.store(true, ordering: .relaxed)
       for t in tasks { await t.value }
       let ackedNow = shared.acked.withLock { $0 }
       totalAcked += ackedNow.filter { $0 >= 0 }.map { $0 + 1 }.reduce(0, +)
 
-      daemons[victim] = try start(socket: sockets[victim], state: states[victim], log: logs[victim], instance: victim)
+      if stopsServer, let pgData {
+        let serverLog = URL(fileURLWithPath: pgData).deletingLastPathComponent().appendingPathComponent("server.log").path
+        try pgCtl(["-D", pgData, "-l", serverLog, "-w", "start"], log: dir.appendingPathComponent("pg_ctl.log").path)
+        let back = ContinuousClock.now
+        // Every instance serves again by itself (its health probe reconnects).
+        for socket in sockets {
+          let c = try await PracticeConnection.connect(path: socket, group: group)
+          while try await c.health.check().status != .serving {
+            guard ContinuousClock.now - back < .seconds(30) else { throw ValidationError("\(socket) still NOT_SERVING 30 s after the server's return") }
+            try await Task.sleep(for: .milliseconds(50))
+          }
+          await c.close()
+        }
+        let after = ContinuousClock.now - back
+        servingAfter.append(Double(after.components.seconds) + Double(after.components.attoseconds) / 1e18)
+      } else {
+        daemons[victim] = try start(socket: sockets[victim], state: states[victim], log: logs[victim], instance: victim)
+      }
       // Checked through another instance than the one killed, when there is one.
       let c = try await PracticeConnection.connect(path: sockets[(victim + 1) % n], group: group)
       for w in 0..<writers where ackedNow[w] >= 0 {
@@ -111,7 +139,8 @@ struct Crash: AsyncParsableCommand {
         }
       }
       await c.close()
-      print("round \(round): instance \(victim) killed; \(ackedNow.filter { $0 >= 0 }.count) writers acknowledged writes, checked")
+      let what = stopsServer ? "the server stopped (immediate) and started" : "instance \(victim) killed"
+      print("round \(round): \(what); \(ackedNow.filter { $0 >= 0 }.count) writers acknowledged writes, checked")
     }
     for daemon in daemons {
       kill(daemon, SIGTERM)
@@ -123,9 +152,13 @@ struct Crash: AsyncParsableCommand {
     if database == nil { print("RESULT integrity_check \(check)") }
     print("RESULT acked_writes \(totalAcked) writes")
     print("RESULT acked_writes_lost \(lost)")
-    print("RESULT rounds \(rounds)")
+    print("RESULT rounds \(rounds + (serverRound ? 1 : 0))")
+    let slow = servingAfter.contains { $0 > 5 }
+    if let worst = servingAfter.max() {
+      print("RESULT serving_after_server_restart \(String(format: "%.2f", worst)) s")
+    }
     try await group.shutdownGracefully()
-    if lost > 0 || check != "ok" { throw ExitCode(1) }
+    if lost > 0 || check != "ok" || slow { throw ExitCode(1) }
   }
 
   func start(socket: String, state: String, log: String, instance: Int) throws -> Int32 {
@@ -142,6 +175,19 @@ struct Crash: AsyncParsableCommand {
       usleep(25_000)
     }
     throw ValidationError("practiced did not start")
+  }
+
+  /// Runs `pg_ctl` (as the `postgres` user when this runs as root: the server refuses root), its
+  /// messages into the crash directory's log. posix_spawn and waitpid, not Foundation's Process: the
+  /// server `pg_ctl start` leaves running keeps Process from ever seeing pg_ctl exit.
+  func pgCtl(_ args: [String], log: String) throws {
+    let pgCtl = (ProcessInfo.processInfo.environment["PG_BIN"] ?? "/usr/lib/postgresql/15/bin") + "/pg_ctl"
+    let pid = getuid() == 0
+      ? try spawnProcess("/usr/sbin/runuser", ["-u", "postgres", "--", pgCtl] + args, log: log)
+      : try spawnProcess(pgCtl, args, log: log)
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    guard status == 0 else { throw ValidationError("pg_ctl \(args.joined(separator: " ")) failed: see \(log)") }
   }
 
   func integrityCheck(_ path: String) throws -> String {

@@ -42,8 +42,10 @@ public struct Daemon {
       opened = try await OpenedStore.open(configuration, logger: logger)
     }
     let store = opened.base
+    // With test hooks, a store shared by many instances keeps the test clock, so that they agree.
+    let clock = DaemonClock(shared: configuration.testHooks ? store as? any StoreSharedClock : nil)
     let env = ServiceEnvironment(
-      store: opened.serving, changes: ChangeHub(bufferCapacity: configuration.watchBuffer),
+      store: opened.serving, clock: clock, changes: ChangeHub(bufferCapacity: configuration.watchBuffer),
       changeRetention: configuration.changeRetention,
       idempotencyRetentionMs: configuration.idempotencyRetention.components.seconds * 1000, terms: configuration.terms,
       // Export chunks of at most 256 KiB (and half a frame): with two waiting for the client, an export

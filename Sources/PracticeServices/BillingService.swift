@@ -81,7 +81,7 @@ struct BillingService: BillingServiceHandler {
     -> Practice_V1_GetSubscriptionResponse
   {
     try requireID(req.accountID, "account_id")
-    let now = env.clock.nowMs()
+    let now = try await env.clock.nowMs()
     return try await reads.run(ctx, accountID: req.accountID) { r, _ in
       guard let account = try r.account(req.accountID) else { throw RPCError.notFound("account \(req.accountID)") }
       var resp = Practice_V1_GetSubscriptionResponse()
@@ -251,7 +251,7 @@ struct BillingService: BillingServiceHandler {
     -> Practice_V1_PreviewInvoiceResponse
   {
     try requireID(req.accountID, "account_id")
-    let now = env.clock.nowMs()
+    let now = try await env.clock.nowMs()
     let terms = env.terms
     return try await reads.run(ctx, accountID: req.accountID) { r, _ in
       guard let account = try r.account(req.accountID) else { throw RPCError.notFound("account \(req.accountID)") }

@@ -4,21 +4,29 @@ import PracticeCore
 import PracticeDomain
 import PracticeStore
 
-/// The one clock the whole daemon reads. In tests (`--test-hooks`) it can be moved forward.
+/// The one clock the whole daemon reads. In tests (`--test-hooks`) it can be moved forward: in this
+/// process, or, when the store is shared by many processes, in the store, which every one of them
+/// reads at each use (so a move through one instance is seen by the next call to any other).
 public final class DaemonClock: Sendable {
   private let offsetMs = LockedState<Int64>(0)
+  private let shared: (any StoreSharedClock)?
 
-  public init() {}
+  public init(shared: (any StoreSharedClock)? = nil) { self.shared = shared }
 
   /// Unix milliseconds, UTC.
-  public func nowMs() -> Int64 {
-    Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) + offsetMs.withLock { $0 }
+  public func nowMs() async throws -> Int64 {
+    let offset = try await shared?.clockOffsetMs() ?? offsetMs.withLock { $0 }
+    return Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) + offset
   }
 
   /// Moves the clock forward (test hooks only).
-  public func advance(byMs: Int64) {
+  public func advance(byMs: Int64) async throws {
     precondition(byMs >= 0)
-    offsetMs.withLock { $0 += byMs }
+    if let shared {
+      _ = try await shared.advanceClock(byMs: byMs)
+    } else {
+      offsetMs.withLock { $0 += byMs }
+    }
   }
 }
 

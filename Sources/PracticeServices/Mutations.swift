@@ -161,7 +161,7 @@ public struct Mutations: Sendable {
     // outside a call's route, such as a read that audits, records its re-encoding.)
     let requestBytes = key == nil ? Data() : (ctx.requestBytes.isEmpty ? try request.serializedData() : ctx.requestBytes)
     let path = ctx.method.path
-    let nowMs = env.clock.nowMs()
+    let nowMs = try await env.clock.nowMs()
     let changes = env.changes
 
     // The response is built once, as a message: encoded only for an idempotency record, and a

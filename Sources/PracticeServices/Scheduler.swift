@@ -27,7 +27,7 @@ public struct Scheduler: Sendable {
   /// Runs whatever is due now for every account; returns how many jobs ran.
   public func runDue() async throws -> UInt32 {
     // Idempotency records past their retention go first (PRODUCT.md: kept 24 hours by default).
-    let expireBefore = env.clock.nowMs() - env.idempotencyRetentionMs
+    let expireBefore = try await env.clock.nowMs() - env.idempotencyRetentionMs
     try await env.store.write { w in try w.expireIdempotency(beforeMs: expireBefore) }
     var ran: UInt32 = 0
     var after: String?
@@ -51,7 +51,7 @@ public struct Scheduler: Sendable {
   private func job(_ job: Job, _ accountID: String, _ body: @escaping @Sendable (MutationContext) throws -> Bool)
     async throws -> Bool
   {
-    let now = env.clock.nowMs()
+    let now = try await env.clock.nowMs()
     let changes = env.changes
     let did = try await env.store.write { w -> Bool in
       try w.lockAccount(accountID)

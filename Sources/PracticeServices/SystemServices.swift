@@ -91,10 +91,10 @@ struct SystemServices {
     func advance(_ req: Practice_Test_V1_AdvanceRequest, context ctx: CallContext) async throws -> Practice_Test_V1_AdvanceResponse {
       try requireOperator(ctx)
       guard req.byMs > 0 else { throw RPCError.invalidArgument(field: "by_ms", "must be positive") }
-      env.clock.advance(byMs: req.byMs)
+      try await env.clock.advance(byMs: req.byMs)
       var resp = Practice_Test_V1_AdvanceResponse()
       resp.jobsRun = try await runDueWork()
-      resp.nowMs = env.clock.nowMs()
+      resp.nowMs = try await env.clock.nowMs()
       return resp
     }
   }

@@ -249,6 +249,15 @@ public protocol StoreChangeSignals: Sendable {
   func changeSignals() -> AsyncStream<StoreChangeSignal>
 }
 
+/// A backend shared by many processes keeps the test clock's offset (`--test-hooks`), so that every
+/// process reads the same time and `TestClock/Advance` through one moves them all.
+public protocol StoreSharedClock: Sendable {
+  /// The offset added to the wall clock, in milliseconds (0 until moved).
+  func clockOffsetMs() async throws -> Int64
+  /// Adds `byMs` to the offset; returns the new offset.
+  func advanceClock(byMs: Int64) async throws -> Int64
+}
+
 /// A backend shared by many processes: one of them leads (runs the scheduler) at a time.
 public protocol StoreLeadership: Sendable {
   /// Whether this process leads now, taking the lead when no live process holds it.

@@ -18,7 +18,7 @@ import PracticeStore
 /// - a write is acknowledged only once `COMMIT` answered `COMMIT`; a lost connection at any point
 ///   is `.unavailable`, never success;
 /// - after the commit, a `NOTIFY` names the accounts with new change events (`ChangeSignals`).
-public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals, StoreLeadership, Sendable {
+public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals, StoreLeadership, StoreSharedClock, Sendable {
   /// The first key of every advisory lock practiced takes (the second names what is locked).
   static let lockClass: Int32 = 0x5052_4143  // "PRAC"
   static let idempotencyLockClass: Int32 = lockClass + 1
@@ -368,6 +368,27 @@ public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals
       logger.warning("scheduler lock: cannot reach the database", metadata: ["error": "\(Self.describe(error))"])
     }
     return false
+  }
+
+  // MARK: the test clock (--test-hooks)
+
+  public func clockOffsetMs() async throws -> Int64 {
+    try await onSession { s in
+      try s.query("SELECT offset_ms FROM test_clock WHERE id = 1").rows.first.map {
+        try PostgresRandomAccessRow($0)[0].decode(Int64.self)
+      } ?? 0
+    }
+  }
+
+  public func advanceClock(byMs: Int64) async throws -> Int64 {
+    try await onSession { s in
+      let r = try s.query(
+        """
+        INSERT INTO test_clock (id, offset_ms) VALUES (1, $1)
+        ON CONFLICT (id) DO UPDATE SET offset_ms = test_clock.offset_ms + EXCLUDED.offset_ms RETURNING offset_ms
+        """, [.int(byMs)])
+      return try r.rows.first.map { try PostgresRandomAccessRow($0)[0].decode(Int64.self) } ?? byMs
+    }
   }
 
   // MARK: errors

@@ -310,26 +310,93 @@ struct PostgresClusterTests {
     }
   }
 
-  @Test("one instance runs the scheduler (a session advisory lock); after kill -9 of it another takes over within two intervals")
-  func schedulerLeader() async throws {
+  @Test("""
+    50 accounts with work due: the leader's runs and Advance through all three instances at once do each \
+    job once (one invoice per account and period, one close per account, one audit event per job); the \
+    test clock is shared; after kill -9 of the leader another runs the due work within two intervals
+    """)
+  func dueWorkOnce() async throws {
+    let interval = 2.0
     let config = FileManager.default.temporaryDirectory.appendingPathComponent("practiced-\(UUID().uuidString.prefix(6)).conf")
-    try "scheduler.interval_seconds = 1\n".write(to: config, atomically: true, encoding: .utf8)
+    try "scheduler.interval_seconds = \(Int(interval))\n".write(to: config, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: config) }
     let marker = "this instance now runs the scheduler"
-    try await Self.withCluster(3, ["--config", config.path]) { ds, _ in
-      try await Task.sleep(for: .seconds(3))
+    let issue = "/practice.daemon.Scheduler/IssueInvoice"
+    let close = "/practice.daemon.Scheduler/CloseTrialExpired"
+    try await Self.withCluster(3, ["--config", config.path]) { ds, db in
+      /// Moves the shared test clock at the database, running nothing.
+      func moveClock(_ ms: Int64) async throws {
+        _ = try await TestDaemon.psql(db, """
+          INSERT INTO test_clock (id, offset_ms) VALUES (1, \(ms))
+          ON CONFLICT (id) DO UPDATE SET offset_ms = test_clock.offset_ms + EXCLUDED.offset_ms
+          """)
+      }
+      var cs: [PracticeConnection] = []
+      for d in ds { cs.append(try await d.connect()) }
+      // 25 paying accounts and 25 on trial, created through the three instances.
+      var paying: [String] = []
+      var trial: [String] = []
+      for i in 0..<50 {
+        let c = cs[i % 3]
+        if i % 2 == 0 {
+          paying.append(try await payingAccount(c, "Paying \(i)"))
+        } else {
+          trial.append(try await c.accounts.createAccount(Make.account("Trial \(i)", email: "")).account.accountID)
+        }
+      }
       let leaders = ds.filter { $0.log.contains(marker) }
       #expect(leaders.count == 1, "\(leaders.count) leaders")
-      guard let leader = leaders.first else { return }
-      await leader.kill9()
-      let killedAt = ContinuousClock.now
-      var next: TestDaemon?
-      while next == nil && ContinuousClock.now - killedAt < .seconds(4) {
-        next = ds.first { $0 !== leader && $0.log.contains(marker) }
-        if next == nil { try await Task.sleep(for: .milliseconds(100)) }
+
+      // 31 days on, moved at the database: the first period ends, the trials too. Then Advance
+      // through all three at once, while the leader runs on its own timer.
+      try await moveClock(31 * day)
+      let nows = try await withThrowingTaskGroup(of: Int64.self) { group in
+        for c in cs {
+          group.addTask {
+            var r = Practice_Test_V1_AdvanceRequest()
+            r.byMs = 1
+            return try await c.testClock.advance(r).nowMs
+          }
+        }
+        return try await group.reduce(into: []) { $0.append($1) }
       }
-      #expect(next != nil, "no instance took over the scheduler")
-      #expect(ds.filter { $0 !== leader && $0.log.contains(marker) }.count == 1)
+      // One clock: every instance is 31 days ahead of the wall clock.
+      let wall = Int64(Date().timeIntervalSince1970 * 1000)
+      for now in nows { #expect(now - wall > 31 * day - 60_000 && now - wall < 31 * day + 60_000) }
+      for a in paying {
+        let inv = try await invoices(cs[1], a)
+        #expect(inv.count == 1, "\(a): \(inv.count) invoices")
+        #expect(try await auditEvents(cs[2], a, method: issue).count == inv.count)
+      }
+      for a in trial {
+        #expect(try await state(cs[0], a).state == .closed)
+        #expect(try await auditEvents(cs[1], a, method: close).count == 1)
+      }
+
+      // kill -9 of the leader; the clock moves another 31 days at the database, with nobody calling
+      // Advance: the next leader finds the second period's invoices due on its own.
+      guard let leader = leaders.first else { return }
+      let others = ds.indices.filter { ds[$0] !== leader }
+      await leader.kill9()
+      try await moveClock(31 * day)
+      let killedAt = ContinuousClock.now
+      var firstInvoiceAfter: Duration?
+      while ContinuousClock.now - killedAt < .seconds(60) {
+        let issued = Int(try await TestDaemon.psql(db, "SELECT count(*) FROM invoices")) ?? 0
+        if issued > paying.count && firstInvoiceAfter == nil { firstInvoiceAfter = ContinuousClock.now - killedAt }
+        if issued == 2 * paying.count { break }
+        try await Task.sleep(for: .milliseconds(100))
+      }
+      let tookOver = firstInvoiceAfter.map { $0 < .seconds(2 * interval + 1) } ?? false
+      #expect(tookOver, "the next leader's first invoice came \(firstInvoiceAfter.map { "\($0)" } ?? "never") after the kill")
+      #expect(others.filter { ds[$0].log.contains(marker) }.count == 1)
+      for a in paying {
+        let inv = try await invoices(cs[others[0]], a)
+        #expect(inv.count == 2, "\(a): \(inv.count) invoices")
+        #expect(Set(inv.map(\.periodStart)).count == inv.count)
+        #expect(try await auditEvents(cs[others[1]], a, method: issue).count == inv.count)
+      }
+      for c in cs { await c.close() }
     }
   }
 }

@@ -245,7 +245,8 @@ private func malloc_trim(_ pad: Int) -> Int32
 
 /// The store the configuration names, opened: SQLite in the state directory behind the read cache
 /// (one daemon owns the file, so the cache stays coherent with every write), or a PostgreSQL database
-/// shared with other instances, read without a cache (another instance's write must be seen at once).
+/// shared with other instances, behind the same cache checking each answer against the database's
+/// change sequences (another instance's write must be seen at once).
 struct OpenedStore {
   /// The backend itself (health probes, metrics, shutdown).
   let base: any Store
@@ -270,7 +271,8 @@ struct OpenedStore {
     let gauge = DatabaseGauge(backend: "postgresql", path: url.description) {
       (try? await store.databaseSize()).map { UInt64($0) }
     }
-    return OpenedStore(base: store, serving: store, filePath: nil, gauge: gauge)
+    // The read cache asks the database, in batches, whether what it holds is still current.
+    return OpenedStore(base: store, serving: CachingStore(store, freshness: store), filePath: nil, gauge: gauge)
   }
 }
 

@@ -4,32 +4,56 @@ import PracticeProto
 
 /// A read cache in front of any store: the rows nearly every call asks for (an account, the actor's
 /// user, the business information, a room, a subscription) are answered from memory, as the domain values the store
-/// returns. A decorator: the store behind it knows nothing of it, and a backend whose data other
-/// processes change (several instances on one database) can run without it.
+/// returns. A decorator: the store behind it knows nothing of it.
 ///
 /// `read` runs the body against the cache alone first (no transaction); if the body asks for
 /// anything the cache does not hold, it runs again on the store, filling the cache. Coherence is
 /// `ReadCache`'s: every write is bracketed by `beginWrite`/`endWrite`, so a caller that saw a write
 /// acknowledged never reads what was there before it.
+///
+/// When other processes write the same database (`freshness`), that is not enough: every entry is
+/// stamped with its account's change sequence (which every committed change moves) as read in the
+/// snapshot that filled it, and an answer from memory stands only if each account it read still has
+/// that sequence in the database, asked after the read began. Those questions are batched: while
+/// one is out, every read that arrives waits for the next, which asks for all of them in one
+/// statement, so under load one round trip serves many reads and none is answered from a check that
+/// began before it arrived.
 public final class CachingStore: Store, StoreFaultInjection {
   private let base: any Store
   private let cache: ReadCache
+  private let freshness: FreshnessBatcher?
 
-  public init(_ base: any Store, capacity: Int = 20_000) {
+  public init(_ base: any Store, capacity: Int = 20_000, freshness: (any StoreFreshness)? = nil) {
     self.base = base
     self.cache = ReadCache(capacity: capacity)
+    self.freshness = freshness.map(FreshnessBatcher.init)
   }
 
   public func read<T>(needsDatabase: Bool, _ body: @escaping (any StoreReader) throws -> T) async throws -> T {
     if !needsDatabase {
+      let hits = freshness == nil ? nil : StampTracker()
+      let outcome: Result<T, any Error>
       do {
-        return try body(CachingReader(base: nil, cache: cache, generation: cache.generation))
+        outcome = .success(try body(CachingReader(base: nil, cache: cache, generation: cache.generation, stamps: hits)))
       } catch is CacheMiss {
+        outcome = .failure(CacheMiss())
+      } catch {
+        outcome = .failure(error)
+      }
+      if case .failure(let e) = outcome, e is CacheMiss {
+        // Not all in memory: the store answers below.
+      } else if let hits, let freshness {
+        // What came from memory stands if no other process changed those accounts since.
+        if try await freshness.unchanged(hits) { return try outcome.get() }
+        cache.remove(hits.keys)
+      } else {
+        return try outcome.get()
       }
     }
     let generation = cache.generation
+    let stamps = freshness == nil ? nil : StampTracker()
     return try await base.read(needsDatabase: true) { [cache] r in
-      try body(CachingReader(base: r, cache: cache, generation: generation))
+      try body(CachingReader(base: r, cache: cache, generation: generation, stamps: stamps))
     }
   }
 
@@ -62,11 +86,14 @@ public final class CachingStore: Store, StoreFaultInjection {
 /// What a read sees through the cache: the cached kinds of rows from the cache, everything else from
 /// the store's reader (`base`); a row read from the store is cached unless a write began since
 /// `generation` was noted. Without a base (the cache-only pass), anything the cache does not hold
-/// throws `CacheMiss`.
+/// throws `CacheMiss`. With `stamps` (other processes write too), the cache-only pass notes each
+/// entry's stamp for the check that follows, and a pass on the store uses an entry only if its stamp
+/// is its account's sequence in this snapshot, and stamps what it fills with it.
 private struct CachingReader: StoreReader {
   let base: (any StoreReader)?
   let cache: ReadCache
   let generation: UInt64
+  let stamps: StampTracker?
 
   private func store() throws -> any StoreReader {
     guard let base else { throw CacheMiss() }
@@ -74,9 +101,27 @@ private struct CachingReader: StoreReader {
   }
 
   private func cached<T: CacheableValue>(_ key: ReadCache.Key, _ load: (any StoreReader) throws -> T?) throws -> T? {
-    if let hit = cache.get(key, as: T.self, generation: generation) { return hit }
-    let value = try load(try store())
-    if let value { cache.fill(key, value.cached, generation: generation) }
+    guard let stamps else {
+      if let hit = cache.get(key, as: T.self, generation: generation) { return hit.value }
+      let value = try load(try store())
+      if let value { cache.fill(key, value.cached, generation: generation) }
+      return value
+    }
+    guard let base else {
+      guard let hit = cache.get(key, as: T.self, generation: generation) else { throw CacheMiss() }
+      stamps.hit(key, stamp: hit.stamp)
+      return hit.value
+    }
+    let sequence = try stamps.sequence(of: key.account, in: base)
+    // The account itself was just read for its sequence.
+    if case .account(let id) = key {
+      guard let account = stamps.account(id) else { return nil }
+      cache.fill(key, .account(account), stamp: sequence, generation: generation)
+      return T(cached: .account(account))
+    }
+    if let hit = cache.get(key, as: T.self, generation: generation), hit.stamp == sequence { return hit.value }
+    let value = try load(base)
+    if let value { cache.fill(key, value.cached, stamp: sequence, generation: generation) }
     return value
   }
 
@@ -218,4 +263,104 @@ private struct CachingReader: StoreReader {
     try store().probe()
   }
 
+}
+
+/// What one read noted about stamps: in the cache-only pass, the entries it used and their stamps;
+/// in a pass on the store, each account's change sequence in its snapshot. Used by one read, on one
+/// thread at a time.
+final class StampTracker: @unchecked Sendable {
+  private(set) var keys: [ReadCache.Key] = []
+  /// Each account's stamp; nil when the read used entries of one account with different stamps.
+  private(set) var stamps: [String: Int64?] = [:]
+  private var sequences: [String: Int64] = [:]
+
+  func hit(_ key: ReadCache.Key, stamp: Int64) {
+    keys.append(key)
+    let account = key.account
+    if let seen = stamps[account] {
+      if seen != stamp { stamps[account] = .some(nil) }
+    } else {
+      stamps[account] = stamp
+    }
+  }
+
+  private var accounts: [String: Practice_V1_Account] = [:]
+
+  /// The account's change sequence in the reader's snapshot (-1 when it has no account), read once.
+  func sequence(of account: String, in reader: any StoreReader) throws -> Int64 {
+    if let known = sequences[account] { return known }
+    let found = try reader.account(account)
+    accounts[account] = found
+    let s = found?.changeSequence ?? -1
+    sequences[account] = s
+    return s
+  }
+
+  /// The account as `sequence(of:in:)` read it.
+  func account(_ id: String) -> Practice_V1_Account? { accounts[id] }
+}
+
+/// Asks the database for accounts' change sequences in batches: a check asked while another is out
+/// waits for the next, which begins after it was asked (so it sees every commit acknowledged before
+/// the read began) and carries every account asked for meanwhile.
+final class FreshnessBatcher: Sendable {
+  private struct Batch {
+    var accounts: Set<String> = []
+    var waiters: [CheckedContinuation<[String: Int64], any Error>] = []
+  }
+
+  private struct State {
+    var out = false
+    var next = Batch()
+  }
+
+  private let source: any StoreFreshness
+  private let state = LockedState(State())
+
+  init(_ source: any StoreFreshness) { self.source = source }
+
+  /// Whether every account the read used is at the sequence its entries were stamped with.
+  func unchanged(_ tracker: StampTracker) async throws -> Bool {
+    let used = tracker.stamps
+    if used.isEmpty { return true }
+    if used.values.contains(where: { $0 == nil }) { return false }
+    let now = try await sequences(of: used.keys)
+    return used.allSatisfy { account, stamp in now[account] == stamp }
+  }
+
+  private func sequences(of accounts: some Collection<String>) async throws -> [String: Int64] {
+    try await withCheckedThrowingContinuation { waiter in
+      let start = state.withLock { s -> Batch? in
+        s.next.accounts.formUnion(accounts)
+        s.next.waiters.append(waiter)
+        guard !s.out else { return nil }
+        s.out = true
+        defer { s.next = Batch() }
+        return s.next
+      }
+      if let start { ask(start) }
+    }
+  }
+
+  /// Asks for one batch; then for the batch that gathered meanwhile, if any.
+  private func ask(_ batch: Batch) {
+    Task {
+      var batch = batch
+      while true {
+        let answer: Result<[String: Int64], any Error>
+        do { answer = .success(try await source.changeSequences(accounts: Array(batch.accounts))) } catch { answer = .failure(error) }
+        for w in batch.waiters { w.resume(with: answer) }
+        let next = state.withLock { s -> Batch? in
+          guard !s.next.waiters.isEmpty else {
+            s.out = false
+            return nil
+          }
+          defer { s.next = Batch() }
+          return s.next
+        }
+        guard let next else { return }
+        batch = next
+      }
+    }
+  }
 }

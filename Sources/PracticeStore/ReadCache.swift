@@ -12,6 +12,10 @@ import PracticeProto
 /// misses notes the generation before its transaction and fills only if no write began since, so an
 /// entry never holds data older than the last commit, and a caller that saw a write acknowledged
 /// never reads what was there before it.
+///
+/// Writes by other processes (several instances on one database) are not seen here: each entry
+/// carries a stamp, its account's change sequence when it was read, which `CachingStore` checks
+/// against the database before it answers from memory (0 where no such check is made).
 final class ReadCache: Sendable {
   enum Key: Hashable, Sendable {
     case account(String)
@@ -41,6 +45,14 @@ final class ReadCache: Sendable {
         h.combine(account)
       }
     }
+
+    /// The account the row belongs to.
+    var account: String {
+      switch self {
+      case .account(let id), .business(let id), .subscription(let id): id
+      case .user(let account, _), .room(let account, _): account
+      }
+    }
   }
 
   /// What an entry holds: one case per kind of value, so that reading one back needs no dynamic cast.
@@ -52,8 +64,14 @@ final class ReadCache: Sendable {
     case subscription(Practice_V1_Subscription)
   }
 
+  /// A value and its stamp.
+  struct Entry: Sendable {
+    let value: Value
+    let stamp: Int64
+  }
+
   private struct State {
-    var entries: [Key: Value] = [:]
+    var entries: [Key: Entry] = [:]
     var generation: UInt64 = 0
     var writing = 0
   }
@@ -68,9 +86,10 @@ final class ReadCache: Sendable {
   /// The value cached for `key`, or nil: also while a write is in progress, and once a write began
   /// since the reader noted `generation`. A read's values then all come from one moment: a reader
   /// whose snapshot predates a commit never mixes it with an entry filled after it.
-  func get<T: CacheableValue>(_ key: Key, as: T.Type = T.self, generation: UInt64) -> T? {
+  func get<T: CacheableValue>(_ key: Key, as: T.Type = T.self, generation: UInt64) -> (value: T, stamp: Int64)? {
     state.withLock { s in
-      s.writing > 0 || s.generation != generation ? nil : s.entries[key].flatMap(T.init(cached:))
+      guard s.writing == 0, s.generation == generation, let e = s.entries[key], let v = T(cached: e.value) else { return nil }
+      return (v, e.stamp)
     }
   }
 
@@ -78,11 +97,18 @@ final class ReadCache: Sendable {
   var generation: UInt64 { state.withLock { $0.generation } }
 
   /// Stores what a read found, unless a write began since `generation` was noted.
-  func fill(_ key: Key, _ value: ReadCache.Value, generation: UInt64) {
+  func fill(_ key: Key, _ value: ReadCache.Value, stamp: Int64 = 0, generation: UInt64) {
     state.withLock { s in
       guard s.writing == 0, s.generation == generation else { return }
       if s.entries.count >= capacity { s.entries.removeAll(keepingCapacity: true) }
-      s.entries[key] = value
+      s.entries[key] = Entry(value: value, stamp: stamp)
+    }
+  }
+
+  /// Drops entries found out of date (another process changed their account).
+  func remove(_ keys: some Sequence<Key>) {
+    state.withLock { s in
+      for k in keys { s.entries.removeValue(forKey: k) }
     }
   }
 

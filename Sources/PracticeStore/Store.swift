@@ -249,6 +249,13 @@ public protocol StoreChangeSignals: Sendable {
   func changeSignals() -> AsyncStream<StoreChangeSignal>
 }
 
+/// A backend that other processes write too (several instances on one database): before the read
+/// cache answers from memory, it asks whether the accounts it read changed since.
+public protocol StoreFreshness: Sendable {
+  /// Each account's change sequence now, as committed; an account missing from the answer is gone.
+  func changeSequences(accounts: [String]) async throws -> [String: Int64]
+}
+
 /// A backend shared by many processes keeps the test clock's offset (`--test-hooks`), so that every
 /// process reads the same time and `TestClock/Advance` through one moves them all.
 public protocol StoreSharedClock: Sendable {

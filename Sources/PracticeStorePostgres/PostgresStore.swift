@@ -18,7 +18,7 @@ import PracticeStore
 /// - a write is acknowledged only once `COMMIT` answered `COMMIT`; a lost connection at any point
 ///   is `.unavailable`, never success;
 /// - after the commit, a `NOTIFY` names the accounts with new change events (`ChangeSignals`).
-public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals, StoreLeadership, StoreSharedClock, Sendable {
+public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals, StoreLeadership, StoreSharedClock, StoreFreshness, Sendable {
   /// The first key of every advisory lock practiced takes (the second names what is locked).
   static let lockClass: Int32 = 0x5052_4143  // "PRAC"
   static let idempotencyLockClass: Int32 = lockClass + 1
@@ -368,6 +368,19 @@ public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals
       logger.warning("scheduler lock: cannot reach the database", metadata: ["error": "\(Self.describe(error))"])
     }
     return false
+  }
+
+  // MARK: freshness of the read cache
+
+  public func changeSequences(accounts: [String]) async throws -> [String: Int64] {
+    try await onSession { s in
+      var out: [String: Int64] = [:]
+      for row in try s.query("SELECT id, change_seq FROM accounts WHERE id = ANY($1)", [.texts(accounts)]).rows {
+        let r = PostgresRandomAccessRow(row)
+        out[try PostgresAccess.text(r[0]) ?? ""] = try r[1].decode(Int64.self)
+      }
+      return out
+    }
   }
 
   // MARK: the test clock (--test-hooks)

@@ -13,6 +13,7 @@ enum PGValue {
   case int4(Int32)
   case bool(Bool)
   case bytes(Data)
+  case texts([String])
   case null
 
   static func integer(_ v: some BinaryInteger) -> PGValue { .int(Int64(v)) }
@@ -26,6 +27,7 @@ enum PGValue {
     case .int4(let i): b.append(i)
     case .bool(let f): b.append(f)
     case .bytes(let d): b.append(ByteBuffer(bytes: d))
+    case .texts(let a): b.append(a)
     case .null: b.appendNull()
     }
   }

@@ -61,6 +61,82 @@ struct PostgresClusterTests {
     }
   }
 
+  @Test("""
+    the read cache across instances: a user's roles, a room and the business information changed through \
+    one instance are what the next call through the other two sees (authorization included)
+    """)
+  func cacheAcrossInstances() async throws {
+    try await Self.withCluster { ds, _ in
+      var ops: [PracticeConnection] = []
+      var services: [PracticeConnection] = []
+      for d in ds {
+        ops.append(try await d.connect())
+        services.append(try await d.connect(as: .service))
+      }
+      let a = try await ops[0].accounts.createAccount(Make.account()).account.accountID
+      let bea = try await ops[0].accounts.addUser(Make.user(a, "Bea", roles: [.biller])).user
+      for name in ["Pat", "Pia"] { _ = try await ops[1].accounts.addUser(Make.user(a, name, roles: [.practitioner])) }
+      let loc = try await ops[1].locations.createLocation(office(a)).location.locationID
+      var create = Practice_V1_CreateRoomRequest()
+      create.accountID = a
+      create.room.name = "Room 0"
+      create.room.locationIds = [loc]
+      let room = try await ops[2].rooms.createRoom(create).room.roomID
+      var getRoom = Practice_V1_GetRoomRequest()
+      getRoom.accountID = a
+      getRoom.roomID = room
+      var getBusiness = Practice_V1_GetBusinessInfoRequest()
+      getBusiness.accountID = a
+      var getSubscription = Practice_V1_GetSubscriptionRequest()
+      getSubscription.accountID = a
+      let asBea = CallOptions(actor: bea.userID)
+      // Every instance has it all cached.
+      for i in 0..<3 {
+        _ = try await services[i].billing.getSubscription(getSubscription, options: asBea)
+        _ = try await ops[i].rooms.getRoom(getRoom)
+        _ = try await ops[i].business.getBusinessInfo(getBusiness)
+      }
+      var stale = 0
+      for round in 0..<150 {
+        let w = round % 3
+        let readers = [(w + 1) % 3, (w + 2) % 3]
+        // Bea loses and regains the BILLER role in turn.
+        let biller = round % 2 == 1
+        var user = Practice_V1_UpdateUserRequest()
+        user.accountID = a
+        user.userID = bea.userID
+        user.updateMask = ["roles"]
+        user.user.roles = biller ? [.biller] : [.scheduler]
+        _ = try await ops[w].accounts.updateUser(user)
+        var update = Practice_V1_UpdateRoomRequest()
+        update.accountID = a
+        update.roomID = room
+        update.updateMask = ["name"]
+        update.room.name = "Room \(round + 1)"
+        let roomVersion = try await ops[w].rooms.updateRoom(update).room.version
+        var business = Practice_V1_UpdateBusinessInfoRequest()
+        business.accountID = a
+        business.updateMask = ["legal_name"]
+        business.businessInfo.legalName = "Harbor \(round)"
+        let businessVersion = try await ops[w].business.updateBusinessInfo(business).businessInfo.version
+        for r in readers {
+          if biller {
+            if (try? await services[r].billing.getSubscription(getSubscription, options: asBea)) == nil { stale += 1 }
+          } else {
+            let denied = await expectRPCError(.permissionDenied, .roleRequired) {
+              _ = try await services[r].billing.getSubscription(getSubscription, options: asBea)
+            }
+            if denied == nil { stale += 1 }
+          }
+          if try await ops[r].rooms.getRoom(getRoom).room.version != roomVersion { stale += 1 }
+          if try await ops[r].business.getBusinessInfo(getBusiness).businessInfo.version != businessVersion { stale += 1 }
+        }
+      }
+      #expect(stale == 0)
+      for c in ops + services { await c.close() }
+    }
+  }
+
   @Test("30 concurrent BookRoom calls for overlapping slots over three instances (BLOCK): one succeeds, the rest ROOM_CONFLICT; an overlapping row written in SQL is refused")
   func bookingsAcrossInstances() async throws {
     try await Self.withCluster { ds, db in

@@ -420,7 +420,7 @@ struct SQLiteAccess: StoreWriter {
 
   // MARK: audit
 
-  func appendAudit(_ e: Practice_V1_AuditEvent, before: AuditSnapshot?, after: AuditSnapshot?) throws -> Int64 {
+  func appendAudit(_ e: Practice_V1_AuditEvent, before: AuditSnapshot?, after: AuditSnapshot?) throws {
     try execute(
       """
       INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body, before_type, before_pb, after_type, after_pb)
@@ -429,7 +429,6 @@ struct SQLiteAccess: StoreWriter {
       .text(e.accountID), .int(e.timeMs), .text(e.actorUserID), .text(e.method), .text(e.resourceID), .blob(try encode(e)),
       .optionalText(before?.typeName), before.map { .blob($0.bytes) } ?? .null,
       .optionalText(after?.typeName), after.map { .blob($0.bytes) } ?? .null)
-    return db.lastInsertedRowID
   }
 
   func auditEvents(_ q: AuditQuery) throws -> [Practice_V1_AuditEvent] {

@@ -185,11 +185,11 @@ public protocol StoreWriter: StoreReader {
   /// Deletes every row of the account except its invoices and its accounts row (the caller turns
   /// that into the tombstone), audit events and change events included.
   func purgeAccountData(account: String) throws
-  /// Appends an audit event; returns its id.
   /// Appends an audit event. `before` / `after`: the resource in binary, rendered into the event's
   /// `before_json` / `after_json` when the log is read (when nil, the event carries its own JSON).
-  @discardableResult func appendAudit(_ event: Practice_V1_AuditEvent, before: AuditSnapshot?, after: AuditSnapshot?)
-    throws -> Int64
+  /// Nothing is returned: a backend may send the insert without waiting for it (its failure is the
+  /// write's).
+  func appendAudit(_ event: Practice_V1_AuditEvent, before: AuditSnapshot?, after: AuditSnapshot?) throws
   /// Appends a change event (its sequence already assigned); returns its global id.
   @discardableResult func appendChange(_ event: Practice_V1_ChangeEvent) throws -> Int64
   /// Keeps at most `keep` change events per account.

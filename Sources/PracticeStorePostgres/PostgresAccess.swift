@@ -22,8 +22,10 @@ final class PostgresAccess: StoreWriter {
 
   // MARK: statements
 
+  /// A statement whose answer the caller does not need: sent without waiting for it (the session
+  /// reports its failure at the next statement waited for, or at the transaction's end).
   private func execute(_ sql: String, _ values: PGValue...) throws {
-    _ = try session.query(sql, values)
+    session.send(sql, values)
   }
 
   /// Runs a statement that writes one row; `.notFound` when it wrote none.
@@ -82,7 +84,12 @@ final class PostgresAccess: StoreWriter {
     let value: T
     do {
       value = try body()
+    } catch let error where error is PSQLError || error is StoreError {
+      // The database refused a statement (perhaps one sent before the savepoint, which then never
+      // began): the whole write fails, and is rolled back whole.
+      throw error
     } catch {
+      // The body refused (a rule): what it wrote goes, the transaction goes on.
       try session.flush()
       _ = try session.query("ROLLBACK TO SAVEPOINT \(name)")
       session.send("RELEASE SAVEPOINT \(name)")
@@ -92,8 +99,9 @@ final class PostgresAccess: StoreWriter {
     return value
   }
 
+  /// Sent without waiting: the transaction's next statement runs once the lock is held.
   func lockAccount(_ id: String) throws {
-    _ = try session.query("SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE", [.text(id)])
+    session.send("SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE", [.text(id)])
   }
 
   func claimIdempotencyKey(scope: String, key: String) throws -> Bool {
@@ -438,19 +446,16 @@ final class PostgresAccess: StoreWriter {
 
   // MARK: audit
 
-  func appendAudit(_ e: Practice_V1_AuditEvent, before: AuditSnapshot?, after: AuditSnapshot?) throws -> Int64 {
-    guard
-      let id = try row(
-        """
-        INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body, before_type, before_pb,
-          after_type, after_pb)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id
-        """,
-        .text(e.accountID), .int(e.timeMs), .text(e.actorUserID), .text(e.method), .text(e.resourceID), try encode(e),
-        .optionalText(before?.typeName), .optionalBytes(before?.bytes), .optionalText(after?.typeName),
-        .optionalBytes(after?.bytes), read: { try Self.int($0[0]) })
-    else { throw StoreError(.other, "audit insert returned no id") }
-    return id
+  func appendAudit(_ e: Practice_V1_AuditEvent, before: AuditSnapshot?, after: AuditSnapshot?) throws {
+    try execute(
+      """
+      INSERT INTO audit_events (account_id, time_ms, actor_user_id, method, resource_id, body, before_type, before_pb,
+        after_type, after_pb)
+      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+      """,
+      .text(e.accountID), .int(e.timeMs), .text(e.actorUserID), .text(e.method), .text(e.resourceID), try encode(e),
+      .optionalText(before?.typeName), .optionalBytes(before?.bytes), .optionalText(after?.typeName),
+      .optionalBytes(after?.bytes))
   }
 
   func auditEvents(_ q: AuditQuery) throws -> [Practice_V1_AuditEvent] {

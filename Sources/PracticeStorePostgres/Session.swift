@@ -101,12 +101,16 @@ final class Session: @unchecked Sendable {
     return PostgresQuery(unsafeSQL: sql, binds: b)
   }
 
-  /// Runs a statement and waits for its rows.
+  /// Runs a statement and waits for its rows. When it fails, a statement sent before it without
+  /// waiting that failed is the one reported: after a failure PostgreSQL refuses every statement of
+  /// the transaction ("current transaction is aborted"), which would hide the cause (a deadlock to
+  /// retry, a unique violation).
   func query(_ sql: String, _ values: [PGValue] = []) throws -> PostgresQueryResult {
     do {
       return try answer(connection.query(makeQuery(sql, values), logger: logger)).wait()
     } catch {
       noteFailure(error)
+      try flush()
       throw error
     }
   }

@@ -272,7 +272,8 @@ final class StampTracker: @unchecked Sendable {
   private(set) var keys: [ReadCache.Key] = []
   /// Each account's stamp; nil when the read used entries of one account with different stamps.
   private(set) var stamps: [String: Int64?] = [:]
-  private var sequences: [String: Int64] = [:]
+  /// The accounts a pass on the store read for their sequences (nil: no such account).
+  private var accounts: [String: Practice_V1_Account?] = [:]
 
   func hit(_ key: ReadCache.Key, stamp: Int64) {
     keys.append(key)
@@ -284,20 +285,16 @@ final class StampTracker: @unchecked Sendable {
     }
   }
 
-  private var accounts: [String: Practice_V1_Account] = [:]
-
   /// The account's change sequence in the reader's snapshot (-1 when it has no account), read once.
   func sequence(of account: String, in reader: any StoreReader) throws -> Int64 {
-    if let known = sequences[account] { return known }
+    if let known = accounts[account] { return known?.changeSequence ?? -1 }
     let found = try reader.account(account)
-    accounts[account] = found
-    let s = found?.changeSequence ?? -1
-    sequences[account] = s
-    return s
+    accounts[account] = .some(found)
+    return found?.changeSequence ?? -1
   }
 
   /// The account as `sequence(of:in:)` read it.
-  func account(_ id: String) -> Practice_V1_Account? { accounts[id] }
+  func account(_ id: String) -> Practice_V1_Account? { accounts[id] ?? nil }
 }
 
 /// Asks the database for accounts' change sequences in batches: a check asked while another is out

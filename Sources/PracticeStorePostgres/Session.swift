@@ -37,9 +37,10 @@ enum PGValue {
 /// the connection's futures: the store's seam is synchronous, and its calls run on the store's
 /// own threads, never on an event loop or the cooperative pool).
 ///
-/// Statements whose result the caller need not see at once (`BEGIN`, `SAVEPOINT`, a read's
-/// `COMMIT`) are sent without waiting: PostgreSQL answers them in order, and the next waited
-/// statement implies they ran; `flush` collects their outcome.
+/// Statements whose result the caller need not see at once (`BEGIN`, `SAVEPOINT`, the account's
+/// lock, writes without `RETURNING`, a read's `COMMIT`) are sent without waiting: PostgreSQL answers
+/// them in order, and the next waited statement implies they ran; `flush` collects their outcome, and
+/// a waited statement that fails reports the earliest of their failures instead of its own.
 ///
 /// Every statement's answer is raced against the connection's end: postgres-nio writes a statement
 /// to its channel without a write promise, so a statement sent as the server dies (stopped in

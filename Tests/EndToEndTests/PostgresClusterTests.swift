@@ -10,6 +10,13 @@ import Testing
 /// `PRACTICED_TEST_POSTGRES`), and the PostgreSQL backend's start-up refusals.
 @Suite("PostgreSQL: many instances, one database", .enabled(if: TestDaemon.onPostgres, "needs PRACTICED_TEST_POSTGRES"))
 struct PostgresClusterTests {
+  /// An operator connection to each daemon, in order.
+  static func connect(_ ds: [TestDaemon]) async throws -> [PracticeConnection] {
+    var cs: [PracticeConnection] = []
+    for d in ds { cs.append(try await d.connect()) }
+    return cs
+  }
+
   /// A new database and `n` daemons on it, each with its own socket, state directory and instance id.
   static func withCluster<T>(
     _ n: Int = 3, _ extra: [String] = [], _ body: ([TestDaemon], String) async throws -> T
@@ -41,8 +48,7 @@ struct PostgresClusterTests {
   @Test("1,000 rounds: a write through one instance is read at its new version through the other two")
   func readAfterWrite() async throws {
     try await Self.withCluster { ds, _ in
-      var cs: [PracticeConnection] = []
-      for d in ds { cs.append(try await d.connect()) }
+      let cs = try await Self.connect(ds)
       let a = try await cs[0].accounts.createAccount(Make.account()).account
       var stale = 0
       for round in 0..<1000 {
@@ -140,8 +146,7 @@ struct PostgresClusterTests {
   @Test("30 concurrent BookRoom calls for overlapping slots over three instances (BLOCK): one succeeds, the rest ROOM_CONFLICT; an overlapping row written in SQL is refused")
   func bookingsAcrossInstances() async throws {
     try await Self.withCluster { ds, db in
-      var cs: [PracticeConnection] = []
-      for d in ds { cs.append(try await d.connect()) }
+      let cs = try await Self.connect(ds)
       let rs = try await RoomSetup.make(cs[0], policy: .block)
       let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
         for i in 0..<30 {
@@ -174,8 +179,7 @@ struct PostgresClusterTests {
   @Test("one idempotency key sent to A, B and C while the first call is held: applied once, then all three replay it; another payload is IDEMPOTENCY_KEY_REUSED")
   func idempotencyAcrossInstances() async throws {
     try await Self.withCluster { ds, db in
-      var cs: [PracticeConnection] = []
-      for d in ds { cs.append(try await d.connect()) }
+      let cs = try await Self.connect(ds)
       let s = try await Staff.make(cs[0])
       let holder = try await ds[0].holdWriteLock(account: s.account, seconds: 1.5)
       let req = businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Held LLC" }
@@ -208,8 +212,7 @@ struct PostgresClusterTests {
   @Test("writes through three instances at once: every account's versions and change sequences have no gap, audit events match, and each names its instance")
   func concurrentWriters() async throws {
     try await Self.withCluster { ds, db in
-      var cs: [PracticeConnection] = []
-      for d in ds { cs.append(try await d.connect()) }
+      let cs = try await Self.connect(ds)
       let s = try await Staff.make(cs[0])
       let versions = try await withThrowingTaskGroup(of: Int64.self) { group in
         for i in 0..<60 {
@@ -317,8 +320,7 @@ struct PostgresClusterTests {
   @Test("watchers on B and C while 900 writes go through A, B and C: each sees every sequence once, in order, though B's listening connection is killed mid-burst; a resume replays, then SYNCED, then live")
   func watchAcrossInstances() async throws {
     try await Self.withCluster { ds, db in
-      var cs: [PracticeConnection] = []
-      for d in ds { cs.append(try await d.connect()) }
+      let cs = try await Self.connect(ds)
       let s = try await Staff.make(cs[0])
       let start = try await cs[0].accounts.getAccount(Make.get(s.account)).account.changeSequence
       let total = 900
@@ -407,8 +409,7 @@ struct PostgresClusterTests {
           ON CONFLICT (id) DO UPDATE SET offset_ms = test_clock.offset_ms + EXCLUDED.offset_ms
           """)
       }
-      var cs: [PracticeConnection] = []
-      for d in ds { cs.append(try await d.connect()) }
+      let cs = try await Self.connect(ds)
       // 25 paying accounts and 25 on trial, created through the three instances.
       var paying: [String] = []
       var trial: [String] = []

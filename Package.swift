@@ -249,8 +249,8 @@ let package = Package(
     .testTarget(
       name: "PracticeServerTests",
       dependencies: [
-        "PracticeServer", "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeProto", "PracticeCore", "PracticeWire",
-        "CTestSupport",
+        "PracticeServer", "PracticeRPC", "PracticeServices", "PracticeStore", "PracticeStorePostgres", "PracticeProto",
+        "PracticeCore", "PracticeWire", "CTestSupport",
         .product(name: "NIOEmbedded", package: "swift-nio"),
         .product(name: "Logging", package: "swift-log"),
       ],

@@ -59,7 +59,8 @@ public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals
     case .socket(let dir, let port):
       config = .init(unixSocketPath: "\(dir)/.s.PGSQL.\(port)", username: url.user, password: password, database: url.database)
     case .tcp(let host, let port):
-      config = .init(host: host, port: port, username: url.user, password: password, database: url.database, tls: .disable)
+      config = .init(
+        host: host, port: port, username: url.user, password: password, database: url.database, tls: try Self.tls(url))
     }
     config.options.connectTimeout = .seconds(5)
     config.options.additionalStartupParameters = [("application_name", name)]
@@ -76,6 +77,29 @@ public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals
     } catch {
       try? await shutdown()
       throw Self.openError(url, error)
+    }
+  }
+
+  /// The TLS a TCP connection requires (`sslmode`): a server that does not offer it is refused.
+  static func tls(_ url: PostgresURL) throws -> PostgresConnection.Configuration.TLS {
+    var tls = TLSConfiguration.makeClientConfiguration()
+    switch url.tls {
+    case .disable: return .disable
+    case .require: tls.certificateVerification = .none
+    case .verifyCA: tls.certificateVerification = .noHostnameVerification
+    case .verifyFull: tls.certificateVerification = .fullVerification
+    }
+    if let file = url.rootCertificates {
+      do {
+        tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(file))
+      } catch {
+        throw StoreOpenError(path: url.description, problem: "sslrootcert \(file): \(error)")
+      }
+    }
+    do {
+      return .require(try NIOSSLContext(configuration: tls))
+    } catch {
+      throw StoreOpenError(path: url.description, problem: "TLS: \(error)")
     }
   }
 
@@ -411,7 +435,8 @@ public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals
       if let message = e.serverInfo?[.message] {
         return "\(message) (SQLSTATE \(e.serverInfo?[.sqlState] ?? "?"))"
       }
-      return "\(e.code)"
+      // A connection that failed below PostgreSQL (TLS: an unchecked certificate, a refused name).
+      return e.underlying.map { "\(e.code): \($0)" } ?? "\(e.code)"
     }
     return "\(error)"
   }

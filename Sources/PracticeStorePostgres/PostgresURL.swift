@@ -5,6 +5,11 @@ import Foundation
 /// `postgresql://USER@HOST:PORT/DBNAME`. The password never comes from the URL (it would be on a
 /// command line or in a configuration file that is logged): it comes from `PGPASSWORD` or a
 /// password file.
+///
+/// Over TCP the connection is encrypted and the server's certificate checked against its host name
+/// unless the URL says otherwise (`sslmode`, as libpq spells it: `verify-full`, the default here;
+/// `verify-ca`; `require`, encrypted but unchecked; `disable`), trusting the system's certificate
+/// authorities or those of `sslrootcert=FILE` (PEM). A Unix socket needs no TLS.
 public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
   public enum Endpoint: Sendable, Equatable {
     /// A Unix socket: `DIRECTORY/.s.PGSQL.PORT`.
@@ -12,9 +17,21 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     case tcp(host: String, port: Int)
   }
 
+  /// How a TCP connection is protected (libpq's `sslmode`).
+  public enum TLSMode: String, Sendable, Equatable, CaseIterable {
+    case disable
+    case require
+    case verifyCA = "verify-ca"
+    case verifyFull = "verify-full"
+  }
+
   public var endpoint: Endpoint
   public var user: String
   public var database: String
+  /// `.disable` for a Unix socket.
+  public var tls: TLSMode
+  /// Certificate authorities to trust instead of the system's (PEM).
+  public var rootCertificates: String?
 
   /// Whether `text` names a PostgreSQL database (rather than a SQLite file).
   public static func isPostgres(_ text: String) -> Bool {
@@ -33,8 +50,9 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
       throw Invalid(description: "the URL holds a password: give it in PGPASSWORD or password_file instead")
     }
     let query = Dictionary((c.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
-    for name in query.keys where !["host", "port", "user", "dbname"].contains(name) {
-      throw Invalid(description: "unknown URL parameter \(name) (known: host, port, user, dbname)")
+    let known = ["host", "port", "user", "dbname", "sslmode", "sslrootcert"]
+    for name in query.keys where !known.contains(name) {
+      throw Invalid(description: "unknown URL parameter \(name) (known: \(known.joined(separator: ", ")))")
     }
     var port = c.port ?? 5432
     if let p = query["port"] {
@@ -52,13 +70,30 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
       throw Invalid(description: "no database name: postgresql://USER@/DBNAME?host=/run/postgresql")
     }
     self.database = database
+    if case .socket = endpoint {
+      tls = .disable
+    } else if let mode = query["sslmode"] {
+      guard let m = TLSMode(rawValue: mode) else {
+        let modes = TLSMode.allCases.map(\.rawValue).joined(separator: ", ")
+        throw Invalid(description: "sslmode: \(mode) is not one of \(modes) (allow and prefer would fall back to plain text)")
+      }
+      tls = m
+    } else {
+      tls = .verifyFull
+    }
+    rootCertificates = query["sslrootcert"].flatMap { $0.isEmpty ? nil : $0 }
+    if rootCertificates != nil, tls == .disable || tls == .require {
+      throw Invalid(description: "sslrootcert is used only with sslmode=verify-ca or verify-full")
+    }
   }
 
   /// The URL without secrets (it never holds one), for logs.
   public var description: String {
     switch endpoint {
     case .socket(let dir, let port): "postgresql://\(user)@/\(database)?host=\(dir)&port=\(port)"
-    case .tcp(let host, let port): "postgresql://\(user)@\(host):\(port)/\(database)"
+    case .tcp(let host, let port):
+      "postgresql://\(user)@\(host):\(port)/\(database)?sslmode=\(tls.rawValue)"
+        + (rootCertificates.map { "&sslrootcert=\($0)" } ?? "")
     }
   }
 }

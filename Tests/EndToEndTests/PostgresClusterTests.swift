@@ -304,6 +304,75 @@ struct PostgresClusterTests {
     }
   }
 
+  @Test("""
+    over TCP the connection is TLS, checked: verify-full with the server's CA connects (every session \
+    encrypted); a host name the certificate does not name, or a CA not trusted, is refused; verify-ca \
+    skips the name only
+    """)
+  func tlsOverTCP() async throws {
+    let bin = "/usr/lib/postgresql/15/bin"
+    let asRoot = getuid() == 0
+    /// Runs `args` (as the postgres user when root: the server refuses root); its output when it fails.
+    func run(_ args: [String]) async throws {
+      let r = asRoot ? try await runCommand("/usr/sbin/runuser", ["-u", "postgres", "--"] + args) : try await runCommand(args[0], Array(args.dropFirst()))
+      guard r.status == 0 else { throw TestFailure("\(args.joined(separator: " ")): \(r.err)") }
+    }
+    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("practiced-tls-\(UUID().uuidString.prefix(8))").path
+    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: dir) }
+    if asRoot, let pw = getpwnam("postgres") { chown(dir, pw.pointee.pw_uid, pw.pointee.pw_gid) }
+    // A CA, and a server certificate it signed for "localhost" only.
+    try await run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=practiced test CA",
+                   "-keyout", "\(dir)/ca.key", "-out", "\(dir)/ca.crt"])
+    try await run(["/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+                   "-keyout", "\(dir)/server.key", "-out", "\(dir)/server.csr"])
+    try "subjectAltName=DNS:localhost\n".write(toFile: "\(dir)/san", atomically: true, encoding: .utf8)
+    chmod("\(dir)/san", 0o644)
+    try await run(["/usr/bin/openssl", "x509", "-req", "-in", "\(dir)/server.csr", "-CA", "\(dir)/ca.crt", "-CAkey", "\(dir)/ca.key",
+                   "-CAcreateserial", "-days", "2", "-extfile", "\(dir)/san", "-out", "\(dir)/server.crt"])
+    let port = Int.random(in: 20_000...40_000)
+    let user = asRoot ? "postgres" : String(cString: getpwuid(getuid())!.pointee.pw_name)
+    try await run(["\(bin)/initdb", "-D", "\(dir)/data", "-A", "trust", "-U", user, "--no-sync"])
+    try await run(["/bin/sh", "-c", """
+      printf "listen_addresses = '127.0.0.1'\\nport = \(port)\\nunix_socket_directories = '\(dir)'\\nssl = on\\n\\
+      ssl_cert_file = '\(dir)/server.crt'\\nssl_key_file = '\(dir)/server.key'\\n" >> \(dir)/data/postgresql.conf
+      """])
+    try await run(["\(bin)/pg_ctl", "-D", "\(dir)/data", "-l", "\(dir)/server.log", "-w", "start"])
+    defer { _ = try? runSync(asRoot, ["\(bin)/pg_ctl", "-D", "\(dir)/data", "-m", "immediate", "-w", "stop"]) }
+    try await run(["\(bin)/createdb", "-h", dir, "-p", "\(port)", "-U", user, "tls"])
+
+    func url(_ host: String, _ query: String) -> String {
+      "postgresql://\(user)@\(host):\(port)/tls" + (query.isEmpty ? "" : "?\(query)")
+    }
+    let d = try await TestDaemon(["--database", url("localhost", "sslmode=verify-full&sslrootcert=\(dir)/ca.crt")])
+    let c = try await d.connect()
+    _ = try await c.accounts.createAccount(Make.account())
+    let r = try await runCommand(TestDaemon.psql, ["-h", dir, "-p", "\(port)", "-U", user, "-d", "tls", "-qtAX", "-c", """
+      SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+      WHERE a.application_name LIKE 'practiced/%'
+      """])
+    let counts = r.out.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: "|")
+    #expect(counts.count == 2 && counts[0] != "0" && counts[0] == counts[1], "sessions, encrypted: \(r.out) \(r.err)")
+    await c.close()
+    await d.cleanUp()
+
+    func refused(_ database: String, _ why: String) async {
+      do {
+        let d = try await TestDaemon(["--database", database])
+        await d.cleanUp()
+        Issue.record("practiced started with \(database) (\(why))")
+      } catch {
+        // The operator is told why: the certificate.
+        #expect("\(error)".contains("certificate") || "\(error)".contains("CERTIFICATE"), "\("\(error)".suffix(800))")
+      }
+    }
+    await refused(url("127.0.0.1", "sslmode=verify-full&sslrootcert=\(dir)/ca.crt"), "the certificate names localhost only")
+    await refused(url("localhost", "sslmode=verify-full"), "the system does not trust the test CA")
+    await refused(url("localhost", ""), "verify-full is the default")
+    let ca = try await TestDaemon(["--database", url("127.0.0.1", "sslmode=verify-ca&sslrootcert=\(dir)/ca.crt")])
+    await ca.cleanUp()
+  }
+
   @Test("the URL: a password in it is refused; the daemon's log never shows one")
   func urlRules() async throws {
     let pg = TestDaemon.postgres!
@@ -476,4 +545,16 @@ struct PostgresClusterTests {
       for c in cs { await c.close() }
     }
   }
+}
+
+/// Runs a command to its end without async (a `defer` cannot await), as the postgres user when root.
+private func runSync(_ asRoot: Bool, _ args: [String]) throws -> Int32 {
+  let p = Process()
+  p.executableURL = URL(fileURLWithPath: asRoot ? "/usr/sbin/runuser" : args[0])
+  p.arguments = asRoot ? ["-u", "postgres", "--"] + args : Array(args.dropFirst())
+  p.standardOutput = FileHandle.nullDevice
+  p.standardError = FileHandle.nullDevice
+  try p.run()
+  p.waitUntilExit()
+  return p.terminationStatus
 }

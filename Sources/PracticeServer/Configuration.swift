@@ -37,6 +37,9 @@ public struct DaemonConfiguration: Sendable {
   public var databaseURL: String?
   /// A file holding the PostgreSQL password (`password_file`); `PGPASSWORD` otherwise.
   public var passwordFile: String?
+  /// How long a PostgreSQL statement may go unanswered before its connection is closed
+  /// (`database.statement_deadline_seconds`): lock waits included, so well above any normal one.
+  public var statementDeadline: Duration = .seconds(60)
 
   /// The host's name (gethostname), "localhost" when it has none.
   public static var hostName: String {
@@ -124,6 +127,7 @@ public struct DaemonConfiguration: Sendable {
         }
         databaseURL = value
       case "password_file": passwordFile = value
+      case "database.statement_deadline_seconds": statementDeadline = .seconds(max(1, try int()))
       case "scheduler.interval_seconds": schedulerInterval = .seconds(max(1, try int()))
       case "idempotency.retention_hours": idempotencyRetention = .seconds(max(1, try int()) * 3600)
       case "metrics.listen":

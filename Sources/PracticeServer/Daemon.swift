@@ -267,7 +267,8 @@ struct OpenedStore {
     let password = try configuration.databasePassword()
     logger.info("opening the shared database", metadata: ["database": "\(url)"])
     let store = try await PostgresStore(
-      url: url, password: password, name: "practiced/\(configuration.instanceID)", logger: logger)
+      url: url, password: password, name: "practiced/\(configuration.instanceID)",
+      statementDeadline: configuration.statementDeadline, logger: logger)
     let gauge = DatabaseGauge(backend: "postgresql", path: url.description) {
       (try? await store.databaseSize()).map { UInt64($0) }
     }

@@ -48,8 +48,12 @@ public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals
   /// `password`: from PGPASSWORD or the password file, never from the URL.
   /// `name`: the connections' `application_name` (`practiced/INSTANCE`; the listening connection
   /// adds `/listen`, the leader's `/leader`), so an operator can tell them apart in pg_stat_activity.
-  public init(url: PostgresURL, password: String?, name: String = "practiced", poolSize: Int = 16, logger: Logger)
-    async throws
+  /// `statementDeadline`: how long a pooled session's statement may go unanswered before its connection
+  /// is closed (its call fails UNAVAILABLE): a partitioned network must not hold a store thread for good.
+  public init(
+    url: PostgresURL, password: String?, name: String = "practiced", poolSize: Int = 16,
+    statementDeadline: Duration = .seconds(60), logger: Logger
+  ) async throws
   {
     self.url = url
     self.name = name
@@ -68,7 +72,9 @@ public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals
     group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     threads = NIOThreadPool(numberOfThreads: poolSize)
     threads.start()
-    let connect = Self.connector(config, group: group, logger: logger, ids: nextConnectionID)
+    let connect = Self.connector(
+      config, group: group, deadline: .nanoseconds(Int64(statementDeadline / .nanoseconds(1))), logger: logger,
+      ids: nextConnectionID)
     sessions = SessionPool(size: poolSize, connect: connect)
     do {
       try await threads.runIfActive { [sessions] in
@@ -104,13 +110,14 @@ public final class PostgresStore: Store, StoreFaultInjection, StoreChangeSignals
   }
 
   static func connector(
-    _ config: PostgresConnection.Configuration, group: MultiThreadedEventLoopGroup, logger: Logger, ids: LockedState<Int>
+    _ config: PostgresConnection.Configuration, group: MultiThreadedEventLoopGroup, deadline: TimeAmount, logger: Logger,
+    ids: LockedState<Int>
   ) -> @Sendable () throws -> Session {
     { [group] in
       let id = ids.withLock { $0 += 1; return $0 }
       do {
         let c = try PostgresConnection.connect(on: group.next(), configuration: config, id: id, logger: logger).wait()
-        return Session(connection: c, logger: logger)
+        return Session(connection: c, deadline: deadline, logger: logger)
       } catch {
         throw StoreError(.unavailable, "cannot reach the database: \(Self.describe(error))")
       }

@@ -45,7 +45,10 @@ enum PGValue {
 /// Every statement's answer is raced against the connection's end: postgres-nio writes a statement
 /// to its channel without a write promise, so a statement sent as the server dies (stopped in
 /// immediate mode, say) may never be answered, and a store thread waiting for it would wait for
-/// ever. When the connection closes, every statement still waiting fails instead.
+/// ever. When the connection closes, every statement still waiting fails instead. And a statement
+/// unanswered past the deadline (a network that drops packets without a reset, a server that hangs)
+/// closes the connection: checked every few seconds, at no cost per statement beyond noting when it
+/// was sent.
 final class Session: @unchecked Sendable {
   let connection: PostgresConnection
   private let logger: Logger
@@ -58,17 +61,28 @@ final class Session: @unchecked Sendable {
   private struct Waiting {
     var closed = false
     var next: UInt64 = 0
-    var promises: [UInt64: EventLoopPromise<PostgresQueryResult>] = [:]
+    var promises: [UInt64: (promise: EventLoopPromise<PostgresQueryResult>, sent: NIODeadline)] = [:]
   }
 
-  init(connection: PostgresConnection, logger: Logger) {
+  init(connection: PostgresConnection, deadline: TimeAmount, logger: Logger) {
     self.connection = connection
     self.logger = logger
+    let check = deadline < .seconds(10) ? deadline : .seconds(5)
+    let watch = connection.eventLoop.scheduleRepeatedTask(initialDelay: check, delay: check) { [waiting] _ in
+      let now = NIODeadline.now()
+      let stuck = waiting.withLock { w in w.promises.values.contains { now - $0.sent > deadline } }
+      guard stuck else { return }
+      logger.warning(
+        "database: a statement got no answer in time; closing its connection",
+        metadata: ["deadline_ms": "\(deadline.nanoseconds / 1_000_000)"])
+      connection.close().whenComplete { _ in }
+    }
     connection.closeFuture.whenComplete { [waiting] _ in
+      watch.cancel()
       let orphans = waiting.withLock { w in
         w.closed = true
         defer { w.promises = [:] }
-        return Array(w.promises.values)
+        return w.promises.values.map(\.promise)
       }
       for p in orphans { p.fail(Session.closed) }
     }
@@ -82,7 +96,7 @@ final class Session: @unchecked Sendable {
     let key = waiting.withLock { w -> UInt64? in
       guard !w.closed else { return nil }
       w.next += 1
-      w.promises[w.next] = promise
+      w.promises[w.next] = (promise, .now())
       return w.next
     }
     guard let key else {

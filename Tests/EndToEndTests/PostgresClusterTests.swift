@@ -274,6 +274,30 @@ struct PostgresClusterTests {
     }
   }
 
+  @Test("a statement unanswered past database.statement_deadline_seconds closes its connection: the call fails UNAVAILABLE instead of waiting, and the next one works")
+  func statementDeadline() async throws {
+    let config = FileManager.default.temporaryDirectory.appendingPathComponent("practiced-\(UUID().uuidString.prefix(6)).conf")
+    try "database.statement_deadline_seconds = 1\n".write(to: config, atomically: true, encoding: .utf8)
+    defer { try? FileManager.default.removeItem(at: config) }
+    try await Self.withCluster(1, ["--config", config.path]) { ds, _ in
+      let c = try await ds[0].connect()
+      let a = try await c.accounts.createAccount(Make.account()).account
+      // The account's row held for 6 s: the write waits for its lock with no answer, as it would on a
+      // network that drops everything.
+      let holder = try await ds[0].holdWriteLock(account: a.accountID, seconds: 6)
+      let start = ContinuousClock.now
+      await expectRPCError(.unavailable, .storeUnavailable) {
+        _ = try await c.accounts.updateAccountSettings(settingsChange(a.accountID, "America/Chicago"))
+      }
+      #expect(ContinuousClock.now - start < .seconds(5), "failed after \(ContinuousClock.now - start), not at the deadline")
+      #expect(ds[0].log.contains("got no answer in time"))
+      await holder.wait()
+      let v = try await c.accounts.updateAccountSettings(settingsChange(a.accountID, "America/Denver")).account.version
+      #expect(v == a.version + 1)
+      await c.close()
+    }
+  }
+
   @Test("start-up refuses a database that is not practiced's, one whose schema is newer, and a server that may lose commits")
   func refusals() async throws {
     func url(_ db: String) -> String { TestDaemon.postgresURL(db)! }

@@ -45,7 +45,7 @@ public struct ChangeFeed: Sendable {
       let batch = try await env.store.read { r in try r.changes(account: account, afterSequence: from, limit: 1000) }
       guard let end = batch.last else { return }
       env.changes.publish(batch)
-      last = end.event.sequence
+      last = end.sequence
       if batch.count < 1000 { return }
     }
   }

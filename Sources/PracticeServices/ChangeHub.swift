@@ -30,9 +30,9 @@ public final class ChangeHub: Sendable {
     }
 
     /// The next batch of events; waits for one. Returns nil when the subscription overflowed or ended.
-    public func next() async -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]? {
+    public func next() async -> [Practice_V1_ChangeEvent]? {
       while true {
-        let ready: [(Int64, Practice_V1_ChangeEvent)]?? = state.withLock { s in
+        let ready: [Practice_V1_ChangeEvent]?? = state.withLock { s in
           if s.overflowed || s.ended { return .some(nil) }
           if !s.buffer.isEmpty {
             defer { s.buffer.removeAll() }
@@ -40,7 +40,7 @@ public final class ChangeHub: Sendable {
           }
           return .none
         }
-        if let ready { return ready.map { $0.map { (globalID: $0.0, event: $0.1) } } }
+        if let ready { return ready }
         await withCheckedContinuation { (k: CheckedContinuation<Void, Never>) in
           let resumeNow = state.withLock { s -> Bool in
             if s.overflowed || s.ended || !s.buffer.isEmpty { return true }
@@ -66,7 +66,7 @@ public final class ChangeHub: Sendable {
       }
     }
 
-    fileprivate func deliver(_ globalID: Int64, _ e: Practice_V1_ChangeEvent) {
+    fileprivate func deliver(_ e: Practice_V1_ChangeEvent) {
       let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
         guard !s.overflowed, !s.ended else { return [] }
         var out: [CheckedContinuation<Void, Never>] = []
@@ -76,7 +76,7 @@ public final class ChangeHub: Sendable {
           out = s.overflowWaiters
           s.overflowWaiters = []
         } else {
-          s.buffer.append((globalID, e))
+          s.buffer.append(e)
         }
         if let w = s.waiter { out.append(w) }
         s.waiter = nil
@@ -99,7 +99,7 @@ public final class ChangeHub: Sendable {
   }
 
   fileprivate struct SubscriptionState {
-    var buffer: [(Int64, Practice_V1_ChangeEvent)] = []
+    var buffer: [Practice_V1_ChangeEvent] = []
     var overflowed = false
     var ended = false
     var waiter: CheckedContinuation<Void, Never>?
@@ -117,7 +117,7 @@ public final class ChangeHub: Sendable {
   /// Per account: the last sequence published, and events that arrived before their predecessor.
   private struct Gate {
     var last: [String: Int64] = [:]
-    var held: [String: [Int64: (Int64, Practice_V1_ChangeEvent)]] = [:]
+    var held: [String: [Int64: Practice_V1_ChangeEvent]] = [:]
   }
 
   /// Held while an event passes the gate and is delivered, so deliveries keep the gate's order.
@@ -147,20 +147,20 @@ public final class ChangeHub: Sendable {
   static let watchers = Meter(label: "practiced_watchers")
 
   /// Publishes committed events: each account's in sequence order, each once (see the type).
-  public func publish(_ events: [(globalID: Int64, event: Practice_V1_ChangeEvent)]) {
+  public func publish(_ events: [Practice_V1_ChangeEvent]) {
     guard !events.isEmpty else { return }
     gate.withLock { g in
-      var ready: [(Int64, Practice_V1_ChangeEvent)] = []
-      for (gid, e) in events {
+      var ready: [Practice_V1_ChangeEvent] = []
+      for e in events {
         let account = e.accountID
         if let last = g.last[account] {
           if e.sequence <= last { continue }
           if e.sequence > last + 1 {
-            g.held[account, default: [:]][e.sequence] = (gid, e)
+            g.held[account, default: [:]][e.sequence] = e
             continue
           }
         }
-        ready.append((gid, e))
+        ready.append(e)
         var last = e.sequence
         while let next = g.held[account]?.removeValue(forKey: last + 1) {
           ready.append(next)
@@ -172,7 +172,7 @@ public final class ChangeHub: Sendable {
       guard !ready.isEmpty else { return }
       let subs = state.withLock { Array($0.subscriptions.values) }
       for sub in subs {
-        for (gid, e) in ready where sub.matches(e) { sub.deliver(gid, e) }
+        for e in ready where sub.matches(e) { sub.deliver(e) }
       }
     }
   }

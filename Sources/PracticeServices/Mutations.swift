@@ -18,7 +18,7 @@ public final class MutationContext {
   let changeRetention: Int64
   /// The instance whose audit events these are.
   let instanceID: String
-  var changes: [(globalID: Int64, event: Practice_V1_ChangeEvent)] = []
+  var changes: [Practice_V1_ChangeEvent] = []
 
   init(writer: any StoreWriter, actor: Actor, nowMs: Int64, account: Practice_V1_Account?, origin: Origin,
        env: ServiceEnvironment) {
@@ -120,13 +120,13 @@ public final class MutationContext {
     event.changeType = change
     event.sequence = try writer.nextChangeSequence(account: accountID)
     event.timeMs = nowMs
-    let gid = try writer.appendChange(event)
+    try writer.appendChange(event)
     // Trim now and then: every tenth of the retention, at most every 1000 changes.
     let trimEvery = max(1, min(1000, changeRetention / 10))
     if event.sequence > changeRetention && event.sequence % trimEvery == 0 {
       try writer.trimChanges(account: accountID, keep: changeRetention)
     }
-    changes.append((gid, event))
+    changes.append(event)
   }
 }
 
@@ -185,7 +185,7 @@ public struct Mutations: Sendable {
             Result { try Resp(serializedBytes: payload) }.mapError { _ in .internal("a recorded response does not decode") }
           }
         }
-        var published: [(globalID: Int64, event: Practice_V1_ChangeEvent)] = []
+        var published: [Practice_V1_ChangeEvent] = []
         let result: Result<Resp, RPCError>
         do {
           result = .success(try w.savepoint {

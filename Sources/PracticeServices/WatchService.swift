@@ -52,8 +52,8 @@ struct WatchService: WatchServiceHandler {
       var last = after
       while last < account.changeSequence {
         let batch = try r.changes(account: accountID, afterSequence: last, limit: 1000)
-        guard let end = batch.last?.event.sequence else { break }
-        events += batch.map(\.event).filter { $0.sequence <= account.changeSequence }
+        guard let end = batch.last?.sequence else { break }
+        events += batch.filter { $0.sequence <= account.changeSequence }
         last = end
       }
       guard events.first?.sequence == after + 1 else {
@@ -99,10 +99,10 @@ struct WatchService: WatchServiceHandler {
           // A service peer's stream lives only as long as its actor: when the user changes (a
           // deactivation), the actor is checked again, and the stream ends with UNKNOWN_ACTOR
           // before it delivers anything more.
-          if recheckActor, batch.contains(where: { $0.1.kind == .user }) {
+          if recheckActor, batch.contains(where: { $0.kind == .user }) {
             try await reads.run(ctx, accountID: accountID) { _, _ in }
           }
-          for (_, e) in batch where e.sequence > lastSent[e.accountID, default: 0] {
+          for e in batch where e.sequence > lastSent[e.accountID, default: 0] {
             lastSent[e.accountID] = e.sequence
             if kinds.isEmpty || kinds.contains(e.kind) { try await out.send(.change(e)) }
           }

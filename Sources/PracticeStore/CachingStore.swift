@@ -245,9 +245,7 @@ private struct CachingReader: StoreReader {
     try store().auditEvents(query)
   }
 
-  func changes(account: String, afterSequence: Int64, limit: Int) throws
-    -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
-  {
+  func changes(account: String, afterSequence: Int64, limit: Int) throws -> [Practice_V1_ChangeEvent] {
     try store().changes(account: account, afterSequence: afterSequence, limit: limit)
   }
 

@@ -458,20 +458,17 @@ struct SQLiteAccess: StoreWriter {
 
   // MARK: changes
 
-  func appendChange(_ e: Practice_V1_ChangeEvent) throws -> Int64 {
+  func appendChange(_ e: Practice_V1_ChangeEvent) throws {
     try execute(
       "INSERT INTO change_events (account_id, sequence, body) VALUES (?, ?, ?)", .text(e.accountID), .int(e.sequence),
       .blob(try encode(e)))
-    return db.lastInsertedRowID
   }
 
-  func changes(account: String, afterSequence: Int64, limit: Int) throws
-    -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
-  {
+  func changes(account: String, afterSequence: Int64, limit: Int) throws -> [Practice_V1_ChangeEvent] {
     try rows(
-      "SELECT id, body FROM change_events WHERE account_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
+      "SELECT body FROM change_events WHERE account_id = ? AND sequence > ? ORDER BY sequence LIMIT ?",
       [.text(account), .int(afterSequence), .integer(limit)]
-    ) { (globalID: $0.int64(0), event: try decode(Practice_V1_ChangeEvent.self, $0.data(1))) }
+    ) { try decode(Practice_V1_ChangeEvent.self, $0.data(0)) }
   }
 
   func oldestKeptSequence(account: String) throws -> Int64 {

@@ -139,7 +139,7 @@ public protocol StoreReader {
 
   func auditEvents(_ query: AuditQuery) throws -> [Practice_V1_AuditEvent]
   /// Change events of an account after a sequence, by sequence (the change feed's catch-up).
-  func changes(account: String, afterSequence: Int64, limit: Int) throws -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
+  func changes(account: String, afterSequence: Int64, limit: Int) throws -> [Practice_V1_ChangeEvent]
   /// The oldest change sequence still kept for an account (0 when none is kept).
   func oldestKeptSequence(account: String) throws -> Int64
 
@@ -190,8 +190,8 @@ public protocol StoreWriter: StoreReader {
   /// Nothing is returned: a backend may send the insert without waiting for it (its failure is the
   /// write's).
   func appendAudit(_ event: Practice_V1_AuditEvent, before: AuditSnapshot?, after: AuditSnapshot?) throws
-  /// Appends a change event (its sequence already assigned); returns its global id.
-  @discardableResult func appendChange(_ event: Practice_V1_ChangeEvent) throws -> Int64
+  /// Appends a change event (its sequence already assigned). Events are known by (account, sequence).
+  func appendChange(_ event: Practice_V1_ChangeEvent) throws
   /// Keeps at most `keep` change events per account.
   func trimChanges(account: String, keep: Int64) throws
   func putIdempotency(_ record: IdempotencyRecord) throws

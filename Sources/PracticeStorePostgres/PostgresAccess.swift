@@ -208,16 +208,27 @@ final class PostgresAccess: StoreWriter {
 
   // MARK: business information, locations, payer rules
 
+  /// A table of one row per account, its version and body (business information, subscriptions):
+  /// the account's row.
+  private func perAccount<M: SwiftProtobuf.Message>(_ type: M.Type, _ table: String, _ account: String) throws -> M? {
+    try body(M.self, "SELECT body FROM \(table) WHERE account_id = $1", .text(account))
+  }
+
+  /// Writes the account's row of a one-row-per-account table.
+  private func putPerAccount(_ table: String, account: String, version: Int64, _ m: some SwiftProtobuf.Message) throws {
+    try execute(
+      """
+      INSERT INTO \(table) (account_id, version, body) VALUES ($1, $2, $3)
+      ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, body = excluded.body
+      """, .text(account), .int(version), try encode(m))
+  }
+
   func businessInfo(account: String) throws -> Practice_V1_BusinessInfo? {
-    try body(Practice_V1_BusinessInfo.self, "SELECT body FROM business_info WHERE account_id = $1", .text(account))
+    try perAccount(Practice_V1_BusinessInfo.self, "business_info", account)
   }
 
   func putBusinessInfo(_ b: Practice_V1_BusinessInfo) throws {
-    try execute(
-      """
-      INSERT INTO business_info (account_id, version, body) VALUES ($1, $2, $3)
-      ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, body = excluded.body
-      """, .text(b.accountID), .int(b.version), try encode(b))
+    try putPerAccount("business_info", account: b.accountID, version: b.version, b)
   }
 
   func location(account: String, id: String) throws -> Practice_V1_Location? {
@@ -367,15 +378,11 @@ final class PostgresAccess: StoreWriter {
   // MARK: billing
 
   func subscription(account: String) throws -> Practice_V1_Subscription? {
-    try body(Practice_V1_Subscription.self, "SELECT body FROM subscriptions WHERE account_id = $1", .text(account))
+    try perAccount(Practice_V1_Subscription.self, "subscriptions", account)
   }
 
   func putSubscription(_ s: Practice_V1_Subscription) throws {
-    try execute(
-      """
-      INSERT INTO subscriptions (account_id, version, body) VALUES ($1, $2, $3)
-      ON CONFLICT (account_id) DO UPDATE SET version = excluded.version, body = excluded.body
-      """, .text(s.accountID), .int(s.version), try encode(s))
+    try putPerAccount("subscriptions", account: s.accountID, version: s.version, s)
   }
 
   func usage(account: String, periodStart: String) throws -> (activeClients: Int64, electronicClaims: Int64)? {
@@ -488,25 +495,20 @@ final class PostgresAccess: StoreWriter {
 
   // MARK: changes
 
-  func appendChange(_ e: Practice_V1_ChangeEvent) throws -> Int64 {
-    guard
-      let id = try row(
-        "INSERT INTO change_events (account_id, sequence, body) VALUES ($1, $2, $3) RETURNING id", .text(e.accountID),
-        .int(e.sequence), try encode(e), read: { try Self.int($0[0]) })
-    else { throw StoreError(.other, "change insert returned no id") }
+  func appendChange(_ e: Practice_V1_ChangeEvent) throws {
+    try execute(
+      "INSERT INTO change_events (account_id, sequence, body) VALUES ($1, $2, $3)", .text(e.accountID), .int(e.sequence),
+      try encode(e))
     if !changedAccounts.contains(where: { $0.account == e.accountID }) {
       changedAccounts.append((e.accountID, e.sequence))
     }
-    return id
   }
 
-  func changes(account: String, afterSequence: Int64, limit: Int) throws
-    -> [(globalID: Int64, event: Practice_V1_ChangeEvent)]
-  {
+  func changes(account: String, afterSequence: Int64, limit: Int) throws -> [Practice_V1_ChangeEvent] {
     try rows(
-      "SELECT id, body FROM change_events WHERE account_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
+      "SELECT body FROM change_events WHERE account_id = $1 AND sequence > $2 ORDER BY sequence LIMIT $3",
       [.text(account), .int(afterSequence), .integer(limit)]
-    ) { (globalID: try Self.int($0[0]), event: try Self.decode(Practice_V1_ChangeEvent.self, $0[1])) }
+    ) { try Self.decode(Practice_V1_ChangeEvent.self, $0[0]) }
   }
 
   func oldestKeptSequence(account: String) throws -> Int64 {

@@ -10,21 +10,16 @@ import Testing
 /// `PRACTICED_TEST_POSTGRES`), and the PostgreSQL backend's start-up refusals.
 @Suite("PostgreSQL: many instances, one database", .enabled(if: TestDaemon.onPostgres, "needs PRACTICED_TEST_POSTGRES"))
 struct PostgresClusterTests {
-  /// An operator connection to each daemon, in order.
-  static func connect(_ ds: [TestDaemon]) async throws -> [PracticeConnection] {
-    var cs: [PracticeConnection] = []
-    for d in ds { cs.append(try await d.connect()) }
-    return cs
-  }
-
-  /// A new database and `n` daemons on it, each with its own socket, state directory and instance id.
+  /// A new database and `n` daemons on it, each with its own socket, state directory and instance id;
+  /// `body` gets them, an operator connection to each (closed afterwards), and the database's name.
   static func withCluster<T>(
-    _ n: Int = 3, _ extra: [String] = [], _ body: ([TestDaemon], String) async throws -> T
+    _ n: Int = 3, _ extra: [String] = [], _ body: ([TestDaemon], [PracticeConnection], String) async throws -> T
   ) async throws -> T {
     let name = "c_\(UInt32.random(in: 0...UInt32.max))"
     _ = try await TestDaemon.psql("postgres", "CREATE DATABASE \(name)")
     let url = TestDaemon.postgresURL(name)!
     var daemons: [TestDaemon] = []
+    var cs: [PracticeConnection] = []
     do {
       // Started together: the migrations run once, under their advisory lock.
       daemons = try await withThrowingTaskGroup(of: (Int, TestDaemon).self) { group in
@@ -33,10 +28,13 @@ struct PostgresClusterTests {
         }
         return try await group.reduce(into: []) { $0.append($1) }.sorted { $0.0 < $1.0 }.map(\.1)
       }
-      let r = try await body(daemons, name)
+      for d in daemons { cs.append(try await d.connect()) }
+      let r = try await body(daemons, cs, name)
+      for c in cs { await c.close() }
       for d in daemons { await d.cleanUp() }
       return r
     } catch {
+      for c in cs { await c.close() }
       for d in daemons {
         print("daemon log:\n\(d.log.suffix(3000))")
         await d.cleanUp()
@@ -47,8 +45,7 @@ struct PostgresClusterTests {
 
   @Test("1,000 rounds: a write through one instance is read at its new version through the other two")
   func readAfterWrite() async throws {
-    try await Self.withCluster { ds, _ in
-      let cs = try await Self.connect(ds)
+    try await Self.withCluster { ds, cs, _ in
       let a = try await cs[0].accounts.createAccount(Make.account()).account
       var stale = 0
       for round in 0..<1000 {
@@ -63,7 +60,6 @@ struct PostgresClusterTests {
         }
       }
       #expect(stale == 0)
-      for c in cs { await c.close() }
     }
   }
 
@@ -72,13 +68,9 @@ struct PostgresClusterTests {
     one instance are what the next call through the other two sees (authorization included)
     """)
   func cacheAcrossInstances() async throws {
-    try await Self.withCluster { ds, _ in
-      var ops: [PracticeConnection] = []
+    try await Self.withCluster { ds, ops, _ in
       var services: [PracticeConnection] = []
-      for d in ds {
-        ops.append(try await d.connect())
-        services.append(try await d.connect(as: .service))
-      }
+      for d in ds { services.append(try await d.connect(as: .service)) }
       let a = try await ops[0].accounts.createAccount(Make.account()).account.accountID
       let bea = try await ops[0].accounts.addUser(Make.user(a, "Bea", roles: [.biller])).user
       for name in ["Pat", "Pia"] { _ = try await ops[1].accounts.addUser(Make.user(a, name, roles: [.practitioner])) }
@@ -139,14 +131,13 @@ struct PostgresClusterTests {
         }
       }
       #expect(stale == 0)
-      for c in ops + services { await c.close() }
+      for c in services { await c.close() }
     }
   }
 
   @Test("30 concurrent BookRoom calls for overlapping slots over three instances (BLOCK): one succeeds, the rest ROOM_CONFLICT; an overlapping row written in SQL is refused")
   func bookingsAcrossInstances() async throws {
-    try await Self.withCluster { ds, db in
-      let cs = try await Self.connect(ds)
+    try await Self.withCluster { ds, cs, db in
       let rs = try await RoomSetup.make(cs[0], policy: .block)
       let outcomes = try await withThrowingTaskGroup(of: String.self) { group in
         for i in 0..<30 {
@@ -172,14 +163,12 @@ struct PostgresClusterTests {
         """)
       #expect(refused == nil)
       #expect(try await TestDaemon.psql(db, "SELECT count(*) FROM room_bookings WHERE status = 1") == "1")
-      for c in cs { await c.close() }
     }
   }
 
   @Test("one idempotency key sent to A, B and C while the first call is held: applied once, then all three replay it; another payload is IDEMPOTENCY_KEY_REUSED")
   func idempotencyAcrossInstances() async throws {
-    try await Self.withCluster { ds, db in
-      let cs = try await Self.connect(ds)
+    try await Self.withCluster { ds, cs, db in
       let s = try await Staff.make(cs[0])
       let holder = try await ds[0].holdWriteLock(account: s.account, seconds: 1.5)
       let req = businessUpdate(s.account, ["legal_name"]) { $0.legalName = "Held LLC" }
@@ -205,14 +194,12 @@ struct PostgresClusterTests {
       let events = try await auditEvents(cs[1], s.account, method: updateBusinessMethod)
       #expect(events.count == 1)
       #expect(try await TestDaemon.psql(db, "SELECT count(*) FROM idempotency") == "1")
-      for c in cs { await c.close() }
     }
   }
 
   @Test("writes through three instances at once: every account's versions and change sequences have no gap, audit events match, and each names its instance")
   func concurrentWriters() async throws {
-    try await Self.withCluster { ds, db in
-      let cs = try await Self.connect(ds)
+    try await Self.withCluster { ds, cs, db in
       let s = try await Staff.make(cs[0])
       let versions = try await withThrowingTaskGroup(of: Int64.self) { group in
         for i in 0..<60 {
@@ -238,14 +225,13 @@ struct PostgresClusterTests {
       let rewritten = try? await TestDaemon.psql(db, "UPDATE audit_events SET method = 'forged'")
       #expect(rewritten == nil)
       #expect(try await TestDaemon.psql(db, "SELECT count(*) FROM audit_events WHERE method = 'forged'") == "0")
-      for c in cs { await c.close() }
     }
   }
 
   @Test("a database outage: calls fail UNAVAILABLE (never OK), Health NOT_SERVING; it clears by itself when the database returns")
   func outage() async throws {
-    try await Self.withCluster(1, ["--health-probe-interval-ms", "200"]) { ds, db in
-      let c = try await ds[0].connect()
+    try await Self.withCluster(1, ["--health-probe-interval-ms", "200"]) { ds, cs, db in
+      let c = cs[0]
       let a = try await c.accounts.createAccount(Make.account()).account
       // This database only: no new connections, and the daemon's are ended.
       _ = try await TestDaemon.psql("postgres", "ALTER DATABASE \(db) ALLOW_CONNECTIONS false")
@@ -270,7 +256,6 @@ struct PostgresClusterTests {
       #expect(serving, "SERVING again within 5 s of the database's return")
       let v = try await c.accounts.updateAccountSettings(settingsChange(a.accountID, "America/Denver")).account.version
       #expect(v == a.version + 1)
-      await c.close()
     }
   }
 
@@ -279,8 +264,8 @@ struct PostgresClusterTests {
     let config = FileManager.default.temporaryDirectory.appendingPathComponent("practiced-\(UUID().uuidString.prefix(6)).conf")
     try "database.statement_deadline_seconds = 1\n".write(to: config, atomically: true, encoding: .utf8)
     defer { try? FileManager.default.removeItem(at: config) }
-    try await Self.withCluster(1, ["--config", config.path]) { ds, _ in
-      let c = try await ds[0].connect()
+    try await Self.withCluster(1, ["--config", config.path]) { ds, cs, _ in
+      let c = cs[0]
       let a = try await c.accounts.createAccount(Make.account()).account
       // The account's row held for 6 s: the write waits for its lock with no answer, as it would on a
       // network that drops everything.
@@ -294,7 +279,6 @@ struct PostgresClusterTests {
       await holder.wait()
       let v = try await c.accounts.updateAccountSettings(settingsChange(a.accountID, "America/Denver")).account.version
       #expect(v == a.version + 1)
-      await c.close()
     }
   }
 
@@ -316,7 +300,7 @@ struct PostgresClusterTests {
     try await refused(foreign, "not a practiced database")
     #expect(try await TestDaemon.psql(foreign, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "1")
 
-    try await Self.withCluster(1) { ds, db in
+    try await Self.withCluster(1) { ds, _, db in
       await ds[0].stop()
       _ = try await TestDaemon.psql(db, "UPDATE practiced_meta SET value = '99' WHERE key = 'schema_version'")
       try await refused(db, "newer than this practiced knows")
@@ -334,37 +318,28 @@ struct PostgresClusterTests {
     skips the name only
     """)
   func tlsOverTCP() async throws {
-    let bin = "/usr/lib/postgresql/15/bin"
-    let asRoot = getuid() == 0
-    /// Runs `args` (as the postgres user when root: the server refuses root); its output when it fails.
-    func run(_ args: [String]) async throws {
-      let r = asRoot ? try await runCommand("/usr/sbin/runuser", ["-u", "postgres", "--"] + args) : try await runCommand(args[0], Array(args.dropFirst()))
-      guard r.status == 0 else { throw TestFailure("\(args.joined(separator: " ")): \(r.err)") }
+    // A second throwaway server, started as scripts/test starts the first (scripts/lib/postgres.sh).
+    let lib = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+      .deletingLastPathComponent().appendingPathComponent("scripts/lib/postgres.sh").path
+    func shell(_ script: String, _ args: [String]) async throws {
+      let r = try await runCommand("/bin/bash", ["-c", "set -e; source \"$0\"; " + script, lib] + args)
+      guard r.status == 0 else { throw TestFailure("\(script): \(r.err)") }
     }
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("practiced-tls-\(UUID().uuidString.prefix(8))").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: dir) }
-    if asRoot, let pw = getpwnam("postgres") { chown(dir, pw.pointee.pw_uid, pw.pointee.pw_gid) }
-    // A CA, and a server certificate it signed for "localhost" only.
-    try await run(["/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=practiced test CA",
-                   "-keyout", "\(dir)/ca.key", "-out", "\(dir)/ca.crt"])
-    try await run(["/usr/bin/openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-                   "-keyout", "\(dir)/server.key", "-out", "\(dir)/server.csr"])
-    try "subjectAltName=DNS:localhost\n".write(toFile: "\(dir)/san", atomically: true, encoding: .utf8)
-    chmod("\(dir)/san", 0o644)
-    try await run(["/usr/bin/openssl", "x509", "-req", "-in", "\(dir)/server.csr", "-CA", "\(dir)/ca.crt", "-CAkey", "\(dir)/ca.key",
-                   "-CAcreateserial", "-days", "2", "-extfile", "\(dir)/san", "-out", "\(dir)/server.crt"])
     let port = Int.random(in: 20_000...40_000)
-    let user = asRoot ? "postgres" : String(cString: getpwuid(getuid())!.pointee.pw_name)
-    try await run(["\(bin)/initdb", "-D", "\(dir)/data", "-A", "trust", "-U", user, "--no-sync"])
-    try await run(["/bin/sh", "-c", """
-      printf "listen_addresses = '127.0.0.1'\\nport = \(port)\\nunix_socket_directories = '\(dir)'\\nssl = on\\n\\
-      ssl_cert_file = '\(dir)/server.crt'\\nssl_key_file = '\(dir)/server.key'\\n" >> \(dir)/data/postgresql.conf
-      """])
-    try await run(["\(bin)/pg_ctl", "-D", "\(dir)/data", "-l", "\(dir)/server.log", "-w", "start"])
-    defer { _ = try? runSync(asRoot, ["\(bin)/pg_ctl", "-D", "\(dir)/data", "-m", "immediate", "-w", "stop"]) }
-    try await run(["\(bin)/createdb", "-h", dir, "-p", "\(port)", "-U", user, "tls"])
+    try await shell(#"start_postgres_tls "$1" "$2"; create_database tls"#, [dir, "\(port)"])
+    do {
+      try await tlsChecks(dir: dir, port: port)
+    } catch {
+      Issue.record(error)
+    }
+    try await shell(#"PG_SOCKET_DIR=$1 stop_postgres"#, [dir])
+    try? FileManager.default.removeItem(atPath: dir)
+  }
 
+  /// What `tlsOverTCP` checks, against its server (socket and certificates in `dir`, TCP on `port`).
+  func tlsChecks(dir: String, port: Int) async throws {
+    let user = TestDaemon.postgres!.user
     func url(_ host: String, _ query: String) -> String {
       "postgresql://\(user)@\(host):\(port)/tls" + (query.isEmpty ? "" : "?\(query)")
     }
@@ -412,8 +387,7 @@ struct PostgresClusterTests {
 
   @Test("watchers on B and C while 900 writes go through A, B and C: each sees every sequence once, in order, though B's listening connection is killed mid-burst; a resume replays, then SYNCED, then live")
   func watchAcrossInstances() async throws {
-    try await Self.withCluster { ds, db in
-      let cs = try await Self.connect(ds)
+    try await Self.withCluster { ds, cs, db in
       let s = try await Staff.make(cs[0])
       let start = try await cs[0].accounts.getAccount(Make.get(s.account)).account.changeSequence
       let total = 900
@@ -477,7 +451,6 @@ struct PostgresClusterTests {
       }
       #expect(replayed == Array((k + 1)...end))
       #expect(live == [end + 1])
-      for c in cs { await c.close() }
     }
   }
 
@@ -494,7 +467,7 @@ struct PostgresClusterTests {
     let marker = "this instance now runs the scheduler"
     let issue = "/practice.daemon.Scheduler/IssueInvoice"
     let close = "/practice.daemon.Scheduler/CloseTrialExpired"
-    try await Self.withCluster(3, ["--config", config.path]) { ds, db in
+    try await Self.withCluster(3, ["--config", config.path]) { ds, cs, db in
       /// Moves the shared test clock at the database, running nothing.
       func moveClock(_ ms: Int64) async throws {
         _ = try await TestDaemon.psql(db, """
@@ -502,7 +475,6 @@ struct PostgresClusterTests {
           ON CONFLICT (id) DO UPDATE SET offset_ms = test_clock.offset_ms + EXCLUDED.offset_ms
           """)
       }
-      let cs = try await Self.connect(ds)
       // 25 paying accounts and 25 on trial, created through the three instances.
       var paying: [String] = []
       var trial: [String] = []
@@ -566,19 +538,6 @@ struct PostgresClusterTests {
         #expect(Set(inv.map(\.periodStart)).count == inv.count)
         #expect(try await auditEvents(cs[others[1]], a, method: issue).count == inv.count)
       }
-      for c in cs { await c.close() }
     }
   }
-}
-
-/// Runs a command to its end without async (a `defer` cannot await), as the postgres user when root.
-private func runSync(_ asRoot: Bool, _ args: [String]) throws -> Int32 {
-  let p = Process()
-  p.executableURL = URL(fileURLWithPath: asRoot ? "/usr/sbin/runuser" : args[0])
-  p.arguments = asRoot ? ["-u", "postgres", "--"] + args : Array(args.dropFirst())
-  p.standardOutput = FileHandle.nullDevice
-  p.standardError = FileHandle.nullDevice
-  try p.run()
-  p.waitUntilExit()
-  return p.terminationStatus
 }

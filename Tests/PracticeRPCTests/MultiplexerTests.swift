@@ -519,11 +519,11 @@ struct WatchInProcessTests {
   func hub() async {
     let hub = ChangeHub(bufferCapacity: 2)
     let sub = hub.subscribe(accountID: "a", kinds: [])
-    func event(_ account: String, _ sequence: Int64) -> (Int64, Practice_V1_ChangeEvent) {
+    func event(_ account: String, _ sequence: Int64) -> Practice_V1_ChangeEvent {
       var e = Practice_V1_ChangeEvent()
       e.accountID = account
       e.sequence = sequence
-      return (sequence, e)
+      return e
     }
     hub.publish([event("a", 1), event("a", 2)])
     #expect(await sub.next()?.count == 2)
@@ -540,11 +540,11 @@ struct WatchInProcessTests {
   func hubOrder() async {
     let hub = ChangeHub(bufferCapacity: 100)
     let sub = hub.subscribe(accountID: nil, kinds: [])
-    func event(_ account: String, _ sequence: Int64) -> (Int64, Practice_V1_ChangeEvent) {
+    func event(_ account: String, _ sequence: Int64) -> Practice_V1_ChangeEvent {
       var e = Practice_V1_ChangeEvent()
       e.accountID = account
       e.sequence = sequence
-      return (sequence, e)
+      return e
     }
     hub.prime("a", sequence: 4)
     // 7 comes before 5 and 6 (two commits' hooks in the other order); 5 twice (a hook and the feed);
@@ -554,12 +554,12 @@ struct WatchInProcessTests {
     hub.publish([event("a", 5), event("a", 6), event("b", 11)])
     var got: [String] = []
     while got.count < 5, let batch = await sub.next() {
-      got += batch.map { "\($0.event.accountID)\($0.event.sequence)" }
+      got += batch.map { "\($0.accountID)\($0.sequence)" }
     }
     #expect(got == ["b10", "a5", "a6", "a7", "b11"])
     #expect(hub.lastPublished("a") == 7 && hub.lastPublished("b") == 11)
     hub.forget("b")
     hub.publish([event("b", 20)])
-    #expect(await sub.next()?.map(\.event.sequence) == [20])
+    #expect(await sub.next()?.map(\.sequence) == [20])
   }
 }
